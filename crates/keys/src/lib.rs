@@ -1,0 +1,1 @@
+//! AWS access key ID formats.

@@ -1,0 +1,428 @@
+//! The CloudTrail record model: a typed, borrowed view of the fields the detectors read, plus
+//! the raw JSON of the whole record so that an alert can carry it unchanged.
+//!
+//! Strings are `Cow<'a, str>`: they borrow from the input buffer unless JSON escapes force a
+//! copy, and fields nobody reads are skipped by the parser without being materialised.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::time::EventTime;
+
+/// One CloudTrail record: typed fields and the raw JSON they came from.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    /// The fields the detectors read.
+    pub fields: Fields<'a>,
+    /// The whole record as it appeared in the input (for EventBridge, the `detail` object).
+    pub raw: Cow<'a, RawValue>,
+}
+
+impl<'a> Record<'a> {
+    /// Parses one record from its raw JSON. Fails when the JSON is not a CloudTrail record
+    /// (no `eventTime`/`@timestamp`, `eventName` or `eventSource`, or a field of the wrong type).
+    pub fn from_raw(raw: &'a RawValue) -> Result<Record<'a>, serde_json::Error> {
+        let fields = serde_json::from_str(raw.get())?;
+        Ok(Record {
+            fields,
+            raw: Cow::Borrowed(raw),
+        })
+    }
+
+    /// Parses one record from a JSON string the caller owns (for example a CloudWatch Logs
+    /// message, which arrives as an escaped string and has to be copied out first).
+    pub fn from_owned_json(json: String) -> Result<Record<'static>, serde_json::Error> {
+        let raw = RawValue::from_string(json)?;
+        let fields = serde_json::from_str::<Fields<'_>>(raw.get())?.into_owned();
+        Ok(Record {
+            fields,
+            raw: Cow::Owned(raw),
+        })
+    }
+
+    /// A copy that owns all its data, so it can outlive the input buffer (the reorder buffer
+    /// holds records across files).
+    pub fn into_owned(self) -> Record<'static> {
+        Record {
+            fields: self.fields.into_owned(),
+            raw: Cow::Owned(self.raw.into_owned()),
+        }
+    }
+}
+
+/// The typed fields of a CloudTrail record that tripkey reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fields<'a> {
+    /// When the call was made. Logstash renames `eventTime` to `@timestamp`.
+    #[serde(alias = "@timestamp")]
+    pub event_time: EventTime,
+    /// The API action, e.g. `AssumeRole`.
+    #[serde(borrow)]
+    pub event_name: Cow<'a, str>,
+    /// The service endpoint, e.g. `sts.amazonaws.com`.
+    #[serde(borrow)]
+    pub event_source: Cow<'a, str>,
+    /// The region the call went to.
+    #[serde(borrow, default)]
+    pub aws_region: Cow<'a, str>,
+    /// The caller's IP, or a service name such as `ec2.amazonaws.com` or `AWS Internal`.
+    #[serde(borrow, default, rename = "sourceIPAddress")]
+    pub source_ip_address: Option<Cow<'a, str>>,
+    /// The caller's user agent (attacker-controlled).
+    #[serde(borrow, default)]
+    pub user_agent: Option<Cow<'a, str>>,
+    /// The error code of a failed call, e.g. `AccessDenied`.
+    #[serde(borrow, default)]
+    pub error_code: Option<Cow<'a, str>>,
+    /// The error message of a failed call (may quote attacker-controlled text).
+    #[serde(borrow, default)]
+    pub error_message: Option<Cow<'a, str>>,
+    /// CloudTrail's unique ID of this event.
+    #[serde(borrow, default, rename = "eventID")]
+    pub event_id: Option<Cow<'a, str>>,
+    /// The account whose trail received the event.
+    #[serde(borrow, default)]
+    pub recipient_account_id: Option<Cow<'a, str>>,
+    /// Set when the call came through a VPC endpoint.
+    #[serde(borrow, default)]
+    pub vpc_endpoint_id: Option<Cow<'a, str>>,
+    /// The account that owns the VPC endpoint the call came through.
+    #[serde(borrow, default)]
+    pub vpc_endpoint_account_id: Option<Cow<'a, str>>,
+    /// Who made the call.
+    #[serde(borrow, default)]
+    pub user_identity: UserIdentity<'a>,
+    /// The request parameters tripkey reads; any other shape is ignored.
+    #[serde(borrow, default)]
+    pub request_parameters: RequestParameters<'a>,
+}
+
+impl Fields<'_> {
+    /// A copy that owns all its strings.
+    pub fn into_owned(self) -> Fields<'static> {
+        Fields {
+            event_time: self.event_time,
+            event_name: owned(self.event_name),
+            event_source: owned(self.event_source),
+            aws_region: owned(self.aws_region),
+            source_ip_address: self.source_ip_address.map(owned),
+            user_agent: self.user_agent.map(owned),
+            error_code: self.error_code.map(owned),
+            error_message: self.error_message.map(owned),
+            event_id: self.event_id.map(owned),
+            recipient_account_id: self.recipient_account_id.map(owned),
+            vpc_endpoint_id: self.vpc_endpoint_id.map(owned),
+            vpc_endpoint_account_id: self.vpc_endpoint_account_id.map(owned),
+            user_identity: self.user_identity.into_owned(),
+            request_parameters: self.request_parameters.into_owned(),
+        }
+    }
+}
+
+fn owned(text: Cow<'_, str>) -> Cow<'static, str> {
+    Cow::Owned(text.into_owned())
+}
+
+/// `userIdentity`: who made the call.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity<'a> {
+    /// Root, IAMUser, AssumedRole, Role, FederatedUser, AWSAccount, AWSService,
+    /// IdentityCenterUser, SAMLUser, WebIdentityUser or Unknown.
+    #[serde(borrow, default, rename = "type")]
+    pub identity_type: Option<Cow<'a, str>>,
+    /// The principal's ARN.
+    #[serde(borrow, default)]
+    pub arn: Option<Cow<'a, str>>,
+    /// The principal's account.
+    #[serde(borrow, default)]
+    pub account_id: Option<Cow<'a, str>>,
+    /// The access key the request was signed with.
+    #[serde(borrow, default)]
+    pub access_key_id: Option<Cow<'a, str>>,
+    /// The IAM user name, for IAMUser identities.
+    #[serde(borrow, default)]
+    pub user_name: Option<Cow<'a, str>>,
+    /// The principal ID (`AIDA…`, `AROA…:session`).
+    #[serde(borrow, default)]
+    pub principal_id: Option<Cow<'a, str>>,
+    /// The service that made the call on the principal's behalf.
+    #[serde(borrow, default)]
+    pub invoked_by: Option<Cow<'a, str>>,
+    /// Session details for temporary credentials.
+    #[serde(borrow, default)]
+    pub session_context: Option<SessionContext<'a>>,
+}
+
+impl UserIdentity<'_> {
+    fn into_owned(self) -> UserIdentity<'static> {
+        UserIdentity {
+            identity_type: self.identity_type.map(owned),
+            arn: self.arn.map(owned),
+            account_id: self.account_id.map(owned),
+            access_key_id: self.access_key_id.map(owned),
+            user_name: self.user_name.map(owned),
+            principal_id: self.principal_id.map(owned),
+            invoked_by: self.invoked_by.map(owned),
+            session_context: self.session_context.map(SessionContext::into_owned),
+        }
+    }
+
+    /// `sessionContext.ec2RoleDelivery`: "1.0" when the credentials came from IMDSv1,
+    /// "2.0" for IMDSv2.
+    pub fn ec2_role_delivery(&self) -> Option<&str> {
+        self.session_context.as_ref()?.ec2_role_delivery.as_deref()
+    }
+
+    /// `sessionContext.sessionIssuer.arn`: the role (or user) that issued the session.
+    pub fn session_issuer_arn(&self) -> Option<&str> {
+        self.session_context
+            .as_ref()?
+            .session_issuer
+            .as_ref()?
+            .arn
+            .as_deref()
+    }
+}
+
+/// `userIdentity.sessionContext`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionContext<'a> {
+    /// The entity that issued the temporary credentials.
+    #[serde(borrow, default)]
+    pub session_issuer: Option<SessionIssuer<'a>>,
+    /// "1.0" (IMDSv1) or "2.0" (IMDSv2) for EC2 instance role credentials.
+    #[serde(borrow, default)]
+    pub ec2_role_delivery: Option<Cow<'a, str>>,
+}
+
+impl SessionContext<'_> {
+    fn into_owned(self) -> SessionContext<'static> {
+        SessionContext {
+            session_issuer: self.session_issuer.map(|issuer| SessionIssuer {
+                issuer_type: issuer.issuer_type.map(owned),
+                arn: issuer.arn.map(owned),
+                user_name: issuer.user_name.map(owned),
+            }),
+            ec2_role_delivery: self.ec2_role_delivery.map(owned),
+        }
+    }
+}
+
+/// `userIdentity.sessionContext.sessionIssuer`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionIssuer<'a> {
+    /// `Role`, `IAMUser` or `Root`.
+    #[serde(borrow, default, rename = "type")]
+    pub issuer_type: Option<Cow<'a, str>>,
+    /// The issuer's ARN, e.g. `arn:aws:iam::A:role/NAME`.
+    #[serde(borrow, default)]
+    pub arn: Option<Cow<'a, str>>,
+    /// The issuer's friendly name.
+    #[serde(borrow, default)]
+    pub user_name: Option<Cow<'a, str>>,
+}
+
+/// The `requestParameters` members tripkey reads. `requestParameters` is free-form per API,
+/// so any shape (null, string, array, object with other members or other types) is accepted,
+/// and members of an unexpected type read as absent.
+#[derive(Debug, Clone, Default)]
+pub struct RequestParameters<'a> {
+    /// `roleArn` (sts:AssumeRole).
+    pub role_arn: Option<Cow<'a, str>>,
+    /// `roleSessionName` (sts:AssumeRole; the instance ID when EC2 assumes an instance role).
+    pub role_session_name: Option<Cow<'a, str>>,
+    /// `instanceId` (ec2:AssociateAddress, ec2:AttachNetworkInterface).
+    pub instance_id: Option<Cow<'a, str>>,
+}
+
+impl RequestParameters<'_> {
+    fn into_owned(self) -> RequestParameters<'static> {
+        RequestParameters {
+            role_arn: self.role_arn.map(owned),
+            role_session_name: self.role_session_name.map(owned),
+            instance_id: self.instance_id.map(owned),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum ParameterKey {
+    RoleArn,
+    RoleSessionName,
+    InstanceId,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RequestParameters<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ParametersVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for ParametersVisitor<'a> {
+            type Value = RequestParameters<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut parameters = RequestParameters::default();
+                while let Some(key) = map.next_key::<ParameterKey>()? {
+                    let slot = match key {
+                        ParameterKey::RoleArn => &mut parameters.role_arn,
+                        ParameterKey::RoleSessionName => &mut parameters.role_session_name,
+                        ParameterKey::InstanceId => &mut parameters.instance_id,
+                        ParameterKey::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = map.next_value::<LenientString<'a>>()?.0;
+                }
+                Ok(parameters)
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(RequestParameters::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(RequestParameters::default())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(RequestParameters::default())
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(RequestParameters::default())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(RequestParameters::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(RequestParameters::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(RequestParameters::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(RequestParameters::default())
+            }
+        }
+        deserializer.deserialize_any(ParametersVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A string that reads as `None` when the JSON value is not a string.
+struct LenientString<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LenientString<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StringVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for StringVisitor<'a> {
+            type Value = LenientString<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(LenientString(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LenientString(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(LenientString(None))
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LenientString(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientString(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientString(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LenientString(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(LenientString(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(LenientString(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LenientString(None))
+            }
+        }
+        deserializer.deserialize_any(StringVisitor(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Record<'_> {
+        let raw: &RawValue = serde_json::from_str(json).unwrap();
+        Record::from_raw(raw).unwrap()
+    }
+
+    #[test]
+    fn reads_the_fields_detectors_need_and_keeps_raw() {
+        let json = r#"{"eventVersion":"1.08","eventTime":"2020-09-14T00:48:30Z",
+            "eventSource":"sts.amazonaws.com","eventName":"AssumeRole","awsRegion":"us-east-1",
+            "sourceIPAddress":"ec2.amazonaws.com","userAgent":"ec2.amazonaws.com",
+            "userIdentity":{"type":"AWSService","invokedBy":"ec2.amazonaws.com"},
+            "requestParameters":{"roleArn":"arn:aws:iam::123456789123:role/R","roleSessionName":"i-0317f6c6b66ae9c40","durationSeconds":3600},
+            "tlsDetails":{"tlsVersion":"TLSv1.2"},"eventID":"e1"}"#;
+        let record = parse(json);
+        let f = &record.fields;
+        assert_eq!(f.event_name, "AssumeRole");
+        assert_eq!(f.source_ip_address.as_deref(), Some("ec2.amazonaws.com"));
+        assert_eq!(
+            f.request_parameters.role_session_name.as_deref(),
+            Some("i-0317f6c6b66ae9c40")
+        );
+        assert_eq!(f.user_identity.identity_type.as_deref(), Some("AWSService"));
+        assert!(matches!(f.event_name, Cow::Borrowed(_)));
+        assert_eq!(record.raw.get(), json);
+    }
+
+    #[test]
+    fn accepts_logstash_timestamp_and_odd_request_parameters() {
+        for parameters in [
+            "null",
+            "\"x\"",
+            "[1,2]",
+            "{\"instanceId\":{\"nested\":true}}",
+        ] {
+            let json = format!(
+                r#"{{"@timestamp":"2020-09-14T00:48:30.000Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","requestParameters":{parameters}}}"#
+            );
+            let record = parse(&json);
+            assert_eq!(record.fields.event_time, EventTime(1_600_044_510_000));
+            assert!(record.fields.request_parameters.instance_id.is_none());
+        }
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded_and_owned_copy_matches() {
+        let json = r#"{"eventTime":"2020-09-14T00:48:30Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","userAgent":"a\"b\u0007"}"#;
+        let record = parse(json).into_owned();
+        assert_eq!(record.fields.user_agent.as_deref(), Some("a\"b\u{7}"));
+        assert_eq!(record.raw.get(), json);
+    }
+
+    #[test]
+    fn a_record_without_required_fields_is_an_error() {
+        let raw: &RawValue = serde_json::from_str(r#"{"eventName":"X"}"#).unwrap();
+        assert!(Record::from_raw(raw).is_err());
+    }
+}
