@@ -1,1 +1,30 @@
-//! The detection core.
+//! The detection core of tripkey: canary use, instance credential exfiltration and denial
+//! bursts.
+//!
+//! Pure: it takes CloudTrail [`trail::Record`]s, in event-time order, and returns [`Alert`]s. It
+//! does no I/O and never reads the wall clock, so replaying old logs gives the alerts the live
+//! run gave. Stateful detectors keep their memory behind [`DetectorState`].
+
+pub mod alert;
+pub mod canary;
+pub mod config;
+pub mod denial;
+pub mod engine;
+pub mod exfiltration;
+pub mod reorder;
+pub mod state;
+
+pub use alert::{Alert, AlertStatus, CallContext, Details, Rule, Severity};
+pub use canary::{Canary, CanaryRegistry, RegistryError};
+pub use config::{DetectConfig, Span};
+pub use engine::{Engine, RelevanceFilter};
+pub use reorder::ReorderBuffer;
+pub use state::{DetectorState, MemoryState};
+
+/// A stable 64-bit FNV-1a hash, for dedup keys that must not change between runs or versions
+/// (std's hasher is randomly seeded and may change).
+pub fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

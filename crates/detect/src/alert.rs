@@ -1,0 +1,253 @@
+//! The alert model shared by every detector (and later by the last-used poller).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use trail::{EventTime, Record};
+
+/// Which detector raised an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// A canary credential was used.
+    CanaryUse,
+    /// An EC2 instance's role credentials were used away from the instance.
+    InstanceCredentialExfiltration,
+    /// An instance session called through a VPC endpoint owned by an account that is not yours.
+    ForeignVpcEndpoint,
+    /// A burst of AccessDenied-type errors from one principal.
+    AccessDeniedBurst,
+}
+
+impl Rule {
+    /// The rule id as written in output and configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::CanaryUse => "canary-use",
+            Rule::InstanceCredentialExfiltration => "instance-credential-exfiltration",
+            Rule::ForeignVpcEndpoint => "foreign-vpc-endpoint",
+            Rule::AccessDeniedBurst => "access-denied-burst",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How urgent an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth a look.
+    Low,
+    /// Suspicious.
+    Medium,
+    /// Likely compromise.
+    High,
+    /// A credential nobody should ever use was used.
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+/// Whether an alert can still change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    /// Raised, and may be updated under the same dedup key (an open denial burst).
+    Open,
+    /// In its final form.
+    Final,
+}
+
+/// One alert. Alerts with the same `dedup_key` are versions of the same alert; the later one
+/// replaces the earlier.
+#[derive(Clone, Debug, Serialize)]
+pub struct Alert {
+    /// Stable identity of the alert: the same detection always gets the same key, so a replay
+    /// or a redelivered file never makes a second alert.
+    pub dedup_key: String,
+    /// The detector that raised it.
+    pub rule: Rule,
+    /// How urgent it is.
+    pub severity: Severity,
+    /// Whether it can still be updated.
+    pub status: AlertStatus,
+    /// One line for a person. Built from attacker-controlled text: escape it for the output.
+    pub summary: String,
+    /// Event time of the record that raised the alert.
+    pub event_time: EventTime,
+    /// What the triggering record says about the call.
+    #[serde(flatten)]
+    pub call: CallContext,
+    /// Rule-specific facts.
+    pub details: Details,
+    /// The triggering record, unchanged.
+    pub record: Box<RawValue>,
+}
+
+/// The facts of the call that raised an alert, copied from the record.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CallContext {
+    /// The caller's ARN.
+    pub principal: Option<String>,
+    /// `userIdentity.type`.
+    pub identity_type: Option<String>,
+    /// The access key the call was signed with.
+    pub access_key_id: Option<String>,
+    /// The caller's account.
+    pub account_id: Option<String>,
+    /// `sourceIPAddress`.
+    pub source_ip: Option<String>,
+    /// `eventName`.
+    pub event_name: String,
+    /// `eventSource`.
+    pub event_source: String,
+    /// `awsRegion`.
+    pub region: String,
+    /// `userAgent`.
+    pub user_agent: Option<String>,
+    /// `errorCode`.
+    pub error_code: Option<String>,
+    /// `eventID`.
+    pub event_id: Option<String>,
+    /// `vpcEndpointId`.
+    pub vpc_endpoint_id: Option<String>,
+}
+
+impl CallContext {
+    /// Copies the call's facts out of a record.
+    pub fn of(record: &Record<'_>) -> CallContext {
+        let fields = &record.fields;
+        let identity = &fields.user_identity;
+        CallContext {
+            principal: identity.arn.as_deref().map(str::to_owned),
+            identity_type: identity.identity_type.as_deref().map(str::to_owned),
+            access_key_id: identity.access_key_id.as_deref().map(str::to_owned),
+            account_id: identity.account_id.as_deref().map(str::to_owned),
+            source_ip: fields.source_ip_address.as_deref().map(str::to_owned),
+            event_name: fields.event_name.to_string(),
+            event_source: fields.event_source.to_string(),
+            region: fields.aws_region.to_string(),
+            user_agent: fields.user_agent.as_deref().map(str::to_owned),
+            error_code: fields.error_code.as_deref().map(str::to_owned),
+            event_id: fields.event_id.as_deref().map(str::to_owned),
+            vpc_endpoint_id: fields.vpc_endpoint_id.as_deref().map(str::to_owned),
+        }
+    }
+}
+
+/// Rule-specific facts of an alert.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Details {
+    /// A canary was used.
+    Canary(CanaryDetails),
+    /// Instance credentials were used away from the instance.
+    Exfiltration(ExfiltrationDetails),
+    /// A VPC endpoint of a foreign account carried an instance session's call.
+    ForeignVpcEndpoint(ForeignVpcEndpointDetails),
+    /// A burst of denials.
+    DenialBurst(DenialBurstDetails),
+}
+
+/// Which canary was used and how it was recognised.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CanaryDetails {
+    /// The canary's unique name.
+    pub canary: String,
+    /// How the record matched the canary.
+    pub matched_by: CanaryMatchKind,
+    /// Where the canary was planted: owner, host, location and free labels.
+    pub labels: BTreeMap<String, String>,
+    /// The free-text memo given when the canary was planted.
+    pub memo: Option<String>,
+}
+
+/// How a record was matched to a canary.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CanaryMatchKind {
+    /// `userIdentity.accessKeyId` is the canary's long-term key.
+    AccessKeyId,
+    /// `userIdentity.arn` is the canary's principal ARN.
+    PrincipalArn,
+    /// `userIdentity.userName` is the canary user's name (in the canary's account).
+    UserName,
+}
+
+/// Why an instance session's use looks like it came from somewhere other than the instance.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExfiltrationReason {
+    /// A public IP (or a private IP without a VPC endpoint) that is not locked to the session.
+    NewIp,
+    /// A second private IP through a VPC endpoint.
+    NewPrivateIp,
+    /// A user agent outside the role's allowlist.
+    UserAgentNotAllowed,
+}
+
+/// Facts of an instance credential exfiltration alert.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ExfiltrationDetails {
+    /// Why the use alerted.
+    pub reason: ExfiltrationReason,
+    /// The role session ARN, `arn:aws:sts::A:assumed-role/ROLE/INSTANCE`.
+    pub session_arn: String,
+    /// The instance the credentials were issued to.
+    pub instance_id: String,
+    /// The IPs the session was locked to when the alert was raised.
+    pub locked_ips: Vec<String>,
+    /// The IP of the offending call.
+    pub offending_ip: String,
+    /// True when `sessionContext.ec2RoleDelivery` is "1.0": the credentials were fetched with
+    /// IMDSv1, which SSRF can reach.
+    pub imds_v1: bool,
+}
+
+/// Facts of a foreign VPC endpoint alert.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ForeignVpcEndpointDetails {
+    /// The role session ARN.
+    pub session_arn: String,
+    /// The instance the credentials were issued to.
+    pub instance_id: String,
+    /// The account that owns the VPC endpoint.
+    pub vpc_endpoint_account_id: String,
+}
+
+/// Facts of a denial burst.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DenialBurstDetails {
+    /// The principal (ARN, else access key ID) the burst is counted for.
+    pub principal_key: String,
+    /// Denials in the burst so far.
+    pub count: u64,
+    /// Distinct event names denied.
+    pub event_names: Vec<String>,
+    /// Distinct error codes.
+    pub error_codes: Vec<String>,
+    /// Distinct regions.
+    pub regions: Vec<String>,
+    /// The first denial of the burst.
+    pub first_time: EventTime,
+    /// The denial that opened the burst.
+    pub trigger_time: EventTime,
+    /// The latest denial of the burst.
+    pub last_time: EventTime,
+}
