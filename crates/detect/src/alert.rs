@@ -200,6 +200,8 @@ pub enum ExfiltrationReason {
     NewPrivateIp,
     /// A user agent outside the role's allowlist.
     UserAgentNotAllowed,
+    /// Credentials delivered by IMDSv1, when configured to alert on those.
+    ImdsV1Delivery,
 }
 
 /// Facts of an instance credential exfiltration alert.

@@ -156,9 +156,13 @@ pub struct ExfiltrationConfig {
     /// Your AWS accounts. A call through a VPC endpoint owned by any other account is flagged.
     /// The account of the instance's role always counts as yours.
     pub own_accounts: Vec<String>,
-    /// Per-role user agent allowlists.
+    /// Alert when credentials delivered by IMDSv1 (`ec2RoleDelivery` "1.0") are used, once
+    /// per session. IMDSv1 is what SSRF reaches, but many fleets still use it legitimately, so
+    /// this is off unless asked for, here or per role.
+    pub alert_on_imds_v1: bool,
+    /// Per-role settings.
     #[serde(rename = "role")]
-    pub roles: Vec<RoleUserAgents>,
+    pub roles: Vec<RolePolicy>,
 }
 
 impl Default for ExfiltrationConfig {
@@ -167,21 +171,27 @@ impl Default for ExfiltrationConfig {
             ttl: Span::hours(6),
             allow_cidrs: Vec::new(),
             own_accounts: Vec::new(),
+            alert_on_imds_v1: false,
             roles: Vec::new(),
         }
     }
 }
 
-/// The user agents an instance role's credentials are expected to be used with
-/// (`[[detect.exfiltration.role]]`). A use with any other user agent alerts even from the
-/// instance's own IP, which is what SSRF through the instance looks like.
+/// Settings for the sessions of one instance role (`[[detect.exfiltration.role]]`). The first
+/// entry whose `role` matches applies.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RoleUserAgents {
+pub struct RolePolicy {
     /// The role name or role ARN; `*` matches any run of characters.
     pub role: String,
-    /// Allowed user agents; `*` matches any run of characters.
+    /// The user agents the role's credentials are expected to be used with; `*` matches any run
+    /// of characters. A use with any other user agent alerts even from the instance's own IP,
+    /// which is what SSRF through the instance looks like. Empty means any user agent.
+    #[serde(default)]
     pub user_agents: Vec<String>,
+    /// Alert on use of IMDSv1-delivered credentials of this role, whatever the global setting.
+    #[serde(default)]
+    pub alert_on_imds_v1: Option<bool>,
 }
 
 /// Matches `text` against `pattern`, where `*` stands for any run of characters.

@@ -15,7 +15,7 @@ use crate::alert::{
     ForeignVpcEndpointDetails, Rule, Severity,
 };
 use crate::canary::{arn_account, service_name};
-use crate::config::{wildcard_match, ExfiltrationConfig};
+use crate::config::{wildcard_match, ExfiltrationConfig, RolePolicy};
 use crate::state::{DetectorState, InstanceSession, IpChangeCredits};
 
 /// The exfiltration detector: configuration plus the rules; its memory is a [`DetectorState`].
@@ -157,26 +157,46 @@ impl ExfiltrationDetector {
             }
         }
 
-        // Step 11: user agent allowlist for the role.
-        if let Some(allowed) = self.user_agent_allowlist(&session.role_arn) {
-            let user_agent = fields.user_agent.as_deref().unwrap_or("");
-            if !allowed
-                .iter()
-                .any(|pattern| wildcard_match(pattern, user_agent))
-            {
-                let discriminator = format!("user-agent:{:016x}", crate::fingerprint(user_agent));
-                if session.alerted.insert(discriminator.clone()) {
-                    changed = true;
-                    alerts.push(self.exfiltration_alert(
-                        record,
-                        session_arn,
-                        &session,
-                        ip,
-                        ExfiltrationReason::UserAgentNotAllowed,
-                        &discriminator,
-                    ));
-                }
+        // Step 11: the role's user agent allowlist, and IMDSv1 delivery.
+        let policy = self.role_policy(&session.role_arn);
+        let user_agent = fields.user_agent.as_deref().unwrap_or("");
+        let allowed = policy.is_none_or(|policy| {
+            policy.user_agents.is_empty()
+                || policy
+                    .user_agents
+                    .iter()
+                    .any(|pattern| wildcard_match(pattern, user_agent))
+        });
+        if !allowed {
+            let discriminator = format!("user-agent:{:016x}", crate::fingerprint(user_agent));
+            if session.alerted.insert(discriminator.clone()) {
+                changed = true;
+                alerts.push(self.exfiltration_alert(
+                    record,
+                    session_arn,
+                    &session,
+                    ip,
+                    ExfiltrationReason::UserAgentNotAllowed,
+                    &discriminator,
+                ));
             }
+        }
+        let alert_on_imds_v1 = policy
+            .and_then(|policy| policy.alert_on_imds_v1)
+            .unwrap_or(self.config.alert_on_imds_v1);
+        if alert_on_imds_v1
+            && fields.user_identity.ec2_role_delivery() == Some("1.0")
+            && session.alerted.insert("imds-v1".to_owned())
+        {
+            changed = true;
+            alerts.push(self.exfiltration_alert(
+                record,
+                session_arn,
+                &session,
+                ip,
+                ExfiltrationReason::ImdsV1Delivery,
+                "imds-v1",
+            ));
         }
 
         let verdict = if session.locked_ips.is_empty() {
@@ -238,15 +258,11 @@ impl ExfiltrationDetector {
         }
     }
 
-    fn user_agent_allowlist(&self, role_arn: &str) -> Option<&[String]> {
+    fn role_policy(&self, role_arn: &str) -> Option<&RolePolicy> {
         let role_name = role_arn.rsplit('/').next().unwrap_or(role_arn);
-        self.config
-            .roles
-            .iter()
-            .find(|role| {
-                wildcard_match(&role.role, role_name) || wildcard_match(&role.role, role_arn)
-            })
-            .map(|role| role.user_agents.as_slice())
+        self.config.roles.iter().find(|role| {
+            wildcard_match(&role.role, role_name) || wildcard_match(&role.role, role_arn)
+        })
     }
 
     /// Step 10.
@@ -268,9 +284,12 @@ impl ExfiltrationDetector {
                 join_ips(&session.locked_ips)
             ),
             ExfiltrationReason::UserAgentNotAllowed => format!(
-                "used with user agent {:?}, not allowed for the role",
+                "used from {ip} with user agent {:?}, not allowed for the role",
                 call.user_agent.as_deref().unwrap_or("")
             ),
+            ExfiltrationReason::ImdsV1Delivery => {
+                format!("fetched through IMDSv1 (reachable by SSRF) and used from {ip}")
+            }
         };
         Alert {
             dedup_key: format!(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use detect::alert::{Details, ExfiltrationReason};
-use detect::config::{RoleUserAgents, Span};
+use detect::config::{RolePolicy, Span};
 use detect::{Alert, AlertStatus, Canary, CanaryRegistry, DetectConfig, Engine, MemoryState, Rule};
 use serde_json::{json, Value};
 use trail::Record;
@@ -232,9 +232,10 @@ fn step_9_an_associate_address_grants_one_ip_change() {
 #[test]
 fn step_11_user_agent_allowlist_catches_ssrf_from_the_instance_ip() {
     let mut config = DetectConfig::default();
-    config.exfiltration.roles = vec![RoleUserAgents {
+    config.exfiltration.roles = vec![RolePolicy {
         role: "web-*".into(),
         user_agents: vec!["aws-sdk-go/*".into()],
+        alert_on_imds_v1: None,
     }];
     let mut curl = session_call(2, "54.1.2.3", "b");
     curl["userAgent"] = json!("curl/8.0");
@@ -468,4 +469,33 @@ fn thresholds_come_from_configuration() {
         .collect();
     assert_eq!(bursts(&run_with(&config, Vec::new(), &records)).len(), 2);
     assert!(bursts(&run(&records)).is_empty());
+}
+
+#[test]
+fn step_11_imds_v1_delivery_alerts_once_per_session_when_asked() {
+    let imds_v1 = |minute, id: &str| {
+        let mut value = session_call(minute, "54.1.2.3", id);
+        value["userIdentity"]["sessionContext"]["ec2RoleDelivery"] = json!("1.0");
+        value
+    };
+    let records = [seed(0), imds_v1(1, "a"), imds_v1(2, "b")];
+    assert!(run(&records).is_empty(), "off by default");
+
+    let mut config = DetectConfig::default();
+    config.exfiltration.alert_on_imds_v1 = true;
+    let alerts = run_with(&config, Vec::new(), &records);
+    assert_eq!(
+        exfiltration_reasons(&alerts),
+        vec![(ExfiltrationReason::ImdsV1Delivery, "54.1.2.3".to_owned())]
+    );
+
+    config.exfiltration.roles = vec![RolePolicy {
+        role: ROLE_ARN.into(),
+        user_agents: Vec::new(),
+        alert_on_imds_v1: Some(false),
+    }];
+    assert!(
+        run_with(&config, Vec::new(), &records).is_empty(),
+        "the role's setting wins"
+    );
 }
