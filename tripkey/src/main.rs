@@ -1,1 +1,185 @@
-fn main() {}
+//! The `tripkey` command line: wires the reader, the detectors and the key tools together.
+
+mod canaries;
+mod config;
+mod demo;
+mod key;
+mod output;
+mod sanitize;
+mod scan;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use detect::{CanaryRegistry, Span};
+use ipnet::IpNet;
+
+use crate::config::Config;
+use crate::output::Format;
+
+/// Exit status when a scan found nothing.
+const EXIT_CLEAN: u8 = 0;
+/// Exit status when a scan raised alerts, so that a CI job can gate on it.
+const EXIT_ALERTS: u8 = 1;
+/// Exit status for usage errors: bad flags, missing paths, invalid config or canaries files.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "tripkey",
+    version,
+    about = "Canary AWS credentials, and CloudTrail detection of their use and of stolen instance credentials",
+    long_about = "tripkey watches CloudTrail for three signs of compromise: a canary credential being \
+used, an EC2 instance's role credentials being used away from the instance, and a burst of \
+AccessDenied errors from one principal.\n\nStart with `tripkey demo`, or point `tripkey scan` at a \
+folder of CloudTrail logs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan CloudTrail logs offline and report alerts.
+    ///
+    /// Reads files, folders (recursively) and `-` (stdin) in every shape CloudTrail data comes
+    /// in: S3 trail objects ({"Records":[...]}, plain or gzip), JSON arrays, JSON lines
+    /// (CloudWatch Logs exports, Logstash), and EventBridge events. CloudTrail-Digest files are
+    /// skipped. A bad file is reported and skipped; the scan goes on.
+    ///
+    /// Exit status: 0 no alerts, 1 alerts, 2 usage error.
+    Scan(ScanArgs),
+    /// Work with AWS access key IDs.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Show the whole loop on bundled example data, with no AWS account.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Decode the AWS account ID an access key ID carries, as an attacker would, offline.
+    Decode {
+        /// Access key IDs (AKIA…, ASIA…) or other IAM unique IDs.
+        #[arg(required = true, value_name = "KEYID")]
+        key_ids: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct ScanArgs {
+    /// Files, folders (read recursively) or `-` for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Canaries to look for: TOML `[[canary]]` tables or a JSON list (see README).
+    #[arg(long, value_name = "FILE", env = "TRIPKEY_CANARIES")]
+    canaries: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table, env = "TRIPKEY_FORMAT")]
+    format: Format,
+    /// Threads reading files [default: all cores].
+    #[arg(long, short = 'j', value_name = "N", env = "TRIPKEY_THREADS")]
+    threads: Option<usize>,
+    /// Configuration file (tripkey.toml); flags override it.
+    #[arg(long, value_name = "FILE", env = "TRIPKEY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Never show the progress bar (it only shows when stderr is a terminal anyway).
+    #[arg(long)]
+    no_progress: bool,
+    /// Denials by one principal within the window that make a burst [default: 5].
+    #[arg(long, value_name = "N", env = "TRIPKEY_DENIAL_THRESHOLD")]
+    denial_threshold: Option<u32>,
+    /// The denial burst window, e.g. 5m [default: 5m].
+    #[arg(long, value_name = "DURATION", env = "TRIPKEY_DENIAL_WINDOW")]
+    denial_window: Option<Span>,
+    /// How far records may be out of event-time order across files [default: 20m].
+    #[arg(long, value_name = "DURATION", env = "TRIPKEY_REORDER_WINDOW")]
+    reorder_window: Option<Span>,
+    /// How long an instance session is tracked after EC2 assumes its role [default: 6h].
+    #[arg(long, value_name = "DURATION", env = "TRIPKEY_INSTANCE_TTL")]
+    instance_ttl: Option<Span>,
+    /// A network whose addresses are trusted for instance credentials (repeatable), e.g. a VPN.
+    #[arg(long = "allow-cidr", value_name = "CIDR")]
+    allow_cidrs: Vec<IpNet>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => run_scan(args),
+        Command::Key {
+            command: KeyCommand::Decode { key_ids },
+        } => key::decode(&key_ids),
+        Command::Demo => demo::run(),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {}", sanitize::for_terminal(&format!("{error:#}")));
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let detect = &mut config.detect;
+    if let Some(threshold) = args.denial_threshold {
+        detect.denial.threshold = threshold;
+    }
+    if let Some(window) = args.denial_window {
+        detect.denial.window = window;
+    }
+    if let Some(window) = args.reorder_window {
+        detect.reorder_window = window;
+    }
+    if let Some(ttl) = args.instance_ttl {
+        detect.exfiltration.ttl = ttl;
+    }
+    detect.exfiltration.allow_cidrs.extend(args.allow_cidrs);
+    anyhow::ensure!(
+        detect.denial.threshold >= 1,
+        "the denial threshold must be at least 1"
+    );
+
+    let canaries = match args.canaries.as_ref().or(config.scan.canaries.as_ref()) {
+        Some(path) => canaries::load(path)?,
+        None => CanaryRegistry::default(),
+    };
+    let discovery = trail::discover(&args.paths).context("cannot scan")?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let report = scan::scan(
+        discovery,
+        scan::ScanOptions {
+            detect: config.detect,
+            canaries: Arc::new(canaries),
+            threads,
+            progress: !args.no_progress,
+        },
+    );
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    output::write_report(&mut out, &report, args.format).context("cannot write the report")?;
+    out.flush().context("cannot write the report")?;
+    if args.format == Format::Jsonl {
+        output::write_summary(&mut std::io::stderr(), &report.stats)?;
+    }
+    Ok(if report.alerts.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_ALERTS
+    })
+}
