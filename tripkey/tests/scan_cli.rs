@@ -1,0 +1,219 @@
+//! `tripkey scan` as a user meets it: bad input is reported and skipped, exit codes gate CI,
+//! every output format, stdin, and attacker text escaped for the terminal.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use flate2::write::GzEncoder;
+use serde_json::{json, Value};
+
+fn tripkey(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tripkey"))
+        .args(args)
+        .output()
+        .expect("tripkey runs")
+}
+
+fn canary_call(id: &str, user_agent: &str) -> Value {
+    json!({
+        "eventVersion": "1.08", "eventTime": "2024-05-01T10:00:00Z", "eventSource": "sts.amazonaws.com",
+        "eventName": "GetCallerIdentity", "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.5",
+        "userAgent": user_agent,
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/svc/report-sync",
+            "accountId": "111122223333", "accessKeyId": "AKIARTX3GSDS5ZZ46JLN", "userName": "report-sync"},
+        "eventID": id
+    })
+}
+
+fn canaries_file(folder: &Path) -> String {
+    let path = folder.join("canaries.toml");
+    std::fs::write(
+        &path,
+        "[[canary]]\nname = \"report-sync\"\naccess_key_id = \"AKIARTX3GSDS5ZZ46JLN\"\n[canary.labels]\nhost = \"build-07\"\n",
+    )
+    .unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A folder of good and bad files: the bad ones are reported with their names and skipped, the
+/// good ones still alert, and the scan ends normally.
+#[test]
+fn bad_files_are_reported_and_skipped() {
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path();
+    let good = json!({"Records": [canary_call("good-1", "aws-cli/2")]}).to_string();
+    std::fs::write(dir.join("a-good.json.gz"), gzip(good.as_bytes())).unwrap();
+    let mut corrupt = gzip(good.as_bytes());
+    corrupt[20] ^= 0xff;
+    corrupt[30] ^= 0xff;
+    std::fs::write(dir.join("b-corrupt.json.gz"), corrupt).unwrap();
+    let two = json!({"Records": [canary_call("cut-1", "x"), canary_call("cut-2", "x")]}).to_string();
+    let cut = gzip(two.as_bytes());
+    std::fs::write(dir.join("c-truncated.json.gz"), &cut[..cut.len() * 2 / 3]).unwrap();
+    std::fs::write(
+        dir.join("d-wrong-shape.json"),
+        json!({"Records": [{"eventName": "NoTime"}, canary_call("after-bad", "x")]}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("e-not-json.json"), "this is not json").unwrap();
+
+    let canaries = canaries_file(dir);
+    let output = tripkey(&[
+        "scan",
+        "--format",
+        "json",
+        "--canaries",
+        &canaries,
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ids: Vec<&str> = document["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|alert| alert["event_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"good-1"), "{ids:?}");
+    assert!(ids.contains(&"after-bad"), "a wrong-shape record skips only itself: {ids:?}");
+    let summary = &document["summary"];
+    assert_eq!(summary["files"], 5);
+    assert!(summary["files_with_problems"].as_u64().unwrap() >= 3, "{summary}");
+    for name in ["b-corrupt.json.gz", "c-truncated.json.gz", "d-wrong-shape.json", "e-not-json.json"] {
+        assert!(stderr.contains(name), "{name} reported: {stderr}");
+    }
+    assert!(stderr.contains("record 0"), "the bad record's position: {stderr}");
+    let problems = document["problems"].as_array().unwrap();
+    assert!(problems.iter().any(|p| p["file"].as_str().unwrap().ends_with("c-truncated.json.gz")));
+}
+
+#[test]
+fn exit_codes_gate_ci() {
+    let folder = tempfile::tempdir().unwrap();
+    let quiet = folder.path().join("quiet.json");
+    let mut call = canary_call("q", "aws-cli/2");
+    call["userIdentity"]["accessKeyId"] = json!("AKIAOTHERKEY23456789");
+    std::fs::write(&quiet, json!([call]).to_string()).unwrap();
+    let canaries = canaries_file(folder.path());
+    let clean = tripkey(&["scan", "--canaries", &canaries, quiet.to_str().unwrap()]);
+    assert_eq!(clean.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("No alerts."));
+
+    let missing = tripkey(&["scan", "/nonexistent/trail"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/trail"));
+
+    let bad_flag = tripkey(&["scan", "--format", "xml", quiet.to_str().unwrap()]);
+    assert_eq!(bad_flag.status.code(), Some(2));
+
+    let bad_canaries = folder.path().join("bad.toml");
+    std::fs::write(&bad_canaries, "[[canary]]\nnom = 1\n").unwrap();
+    let refused = tripkey(&[
+        "scan",
+        "--canaries",
+        bad_canaries.to_str().unwrap(),
+        quiet.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a valid canaries file"));
+}
+
+/// EventBridge events on stdin, jsonl out: one alert per line, summary on stderr.
+#[test]
+fn stdin_and_jsonl() {
+    let folder = tempfile::tempdir().unwrap();
+    let canaries = canaries_file(folder.path());
+    let event = json!({
+        "version": "0", "id": "e1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.sts",
+        "account": "111122223333", "time": "2024-05-01T10:00:00Z", "region": "us-east-1",
+        "detail": canary_call("from-eventbridge", "aws-cli/2")
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tripkey"))
+        .args(["scan", "--format", "jsonl", "--canaries", &canaries, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{event}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["event_id"], "from-eventbridge");
+    assert_eq!(lines[0]["record"]["eventID"], "from-eventbridge");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Alerts: 1 (canary-use 1)"));
+}
+
+/// A user agent carrying terminal escapes and a newline is printed escaped in the table.
+#[test]
+fn table_escapes_attacker_text() {
+    let folder = tempfile::tempdir().unwrap();
+    let canaries = canaries_file(folder.path());
+    let trail = folder.path().join("trail.json");
+    let hostile = "evil\u{1b}]0;owned\u{7}\u{1b}[2J\r\nFAKE ALERT LINE";
+    std::fs::write(
+        &trail,
+        json!({"Records": [canary_call("hostile", hostile)]}).to_string(),
+    )
+    .unwrap();
+    let output = tripkey(&["scan", "--canaries", &canaries, trail.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!stdout.contains('\u{1b}'), "raw escape in output");
+    assert!(!stdout.contains('\r'));
+    assert!(stdout.contains("evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}\\u{a}FAKE ALERT LINE"));
+    assert!(!stdout.lines().any(|line| line.starts_with("FAKE ALERT LINE")));
+    assert!(stdout.contains("host=build-07"));
+}
+
+#[test]
+fn key_decode_reads_the_account_and_flags_vendor_accounts() {
+    let output = tripkey(&[
+        "key",
+        "decode",
+        "ASIAY34FZKBOKMUTVV7A",
+        "AKIAYVP4CIPPERUVIFXG",
+        "AKIAIOSFODNN7EXAMPLE",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].contains("account 609629065308"), "{stdout}");
+    assert!(!lines[0].contains("canary-vendor"));
+    assert!(lines[1].contains("account 595918472158") && lines[1].contains("canary-vendor"));
+    assert!(lines[2].contains("legacy"));
+    assert_eq!(tripkey(&["key", "decode", "AKIA123"]).status.code(), Some(2));
+}
+
+#[test]
+fn demo_shows_all_three_signs() {
+    let output = tripkey(&["demo"]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    for rule in [
+        "canary-use",
+        "instance-credential-exfiltration",
+        "access-denied-burst",
+    ] {
+        assert!(stdout.contains(rule), "{rule} missing from the demo:\n{stdout}");
+    }
+    assert!(stdout.contains("offline"));
+}
