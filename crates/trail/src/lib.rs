@@ -1,10 +1,18 @@
 //! CloudTrail records and readers for every shape CloudTrail data arrives in.
 //!
 //! [`Record`] is a typed, borrowed view of one CloudTrail record that keeps the record's raw
-//! JSON. The readers turn bytes (plain or gzip) in any supported shape into records.
+//! JSON. [`discover`] finds the inputs (files, directories, standard input), [`load`] reads
+//! one into memory (gunzipping it), and [`parse_records`] turns its bytes, in any supported
+//! shape, into records. [`TrailObjectKey`] reads CloudTrail's S3 key layout.
 
+pub mod input;
+pub mod read;
 pub mod record;
+pub mod s3key;
 pub mod time;
 
+pub use input::{discover, DiscoverError, Discovery, Input, InputSource};
+pub use read::{load, load_reader, parse_records, Loaded, Location, ReadProblem};
 pub use record::{Fields, Record, RequestParameters, SessionContext, SessionIssuer, UserIdentity};
+pub use s3key::TrailObjectKey;
 pub use time::EventTime;

@@ -1,0 +1,354 @@
+//! Finding inputs: files named on the command line, directories walked for log files, and
+//! standard input.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::s3key::TrailObjectKey;
+
+/// Where an input's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    /// A file on disk.
+    File(PathBuf),
+    /// Standard input (named `-` on the command line).
+    Stdin,
+}
+
+/// One input to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// Where to read it from.
+    pub source: InputSource,
+    /// The name to show: the path as found, or `-` for standard input.
+    pub name: String,
+    /// The size on disk (compressed size for `.gz`); `None` for standard input.
+    pub size: Option<u64>,
+    /// What the CloudTrail S3 key layout says about the file, when its path follows it.
+    pub object_key: Option<TrailObjectKey>,
+}
+
+/// The inputs found by [`discover`], in reading order, and what was passed over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// The inputs to read, in order.
+    pub inputs: Vec<Input>,
+    /// CloudTrail digest files skipped (they hold hashes, not records).
+    pub skipped_digests: u64,
+    /// Entries inside directories skipped because they are hidden or not log files by name.
+    pub skipped_other: u64,
+}
+
+/// Why inputs could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    /// A path named by the user does not exist.
+    #[error("{}: no such file or directory (check the path; use - to read standard input)", .path.display())]
+    NotFound {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// A file or directory exists but could not be examined or listed.
+    #[error("cannot read {}: {source} (check its permissions, or leave it out)", .path.display())]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Expands paths into inputs: files as given, directories recursively, `-` as standard input.
+///
+/// Skips CloudTrail digest objects (a path component `CloudTrail-Digest`, or a name containing
+/// `_CloudTrail-Digest_`) wherever they are. Inside directories, takes only files whose names
+/// look like logs (`.json`, `.jsonl`, `.ndjson`, `.log`, `.txt`, or any of these gzipped, or
+/// any `.gz`) and skips hidden entries; a file named explicitly is always taken. Symbolic links
+/// are followed, each directory is walked once.
+///
+/// Standard input, if named, comes first. Files follow in order of the delivery time in their
+/// S3 key; files whose name does not follow the CloudTrail layout come before them, by path.
+/// A path named twice is read once.
+///
+/// A path that does not exist, or a directory that cannot be listed, is an error.
+pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
+    let mut walk = Walk::default();
+    let mut stdin = false;
+    for path in paths {
+        if path.as_os_str() == "-" {
+            stdin = true;
+            continue;
+        }
+        let metadata = fs::metadata(path).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => DiscoverError::NotFound { path: path.clone() },
+            _ => DiscoverError::Io {
+                path: path.clone(),
+                source,
+            },
+        })?;
+        if metadata.is_dir() {
+            walk.directory(path)?;
+        } else {
+            walk.file(path.clone(), metadata.len());
+        }
+    }
+
+    let mut files = walk.files;
+    files.sort_by(|a, b| {
+        let time = |input: &Input| input.object_key.as_ref().map(|key| key.delivered_at);
+        time(a)
+            .cmp(&time(b))
+            .then_with(|| a.source.cmp_path(&b.source))
+    });
+    files.dedup_by(|a, b| a.source == b.source);
+
+    let mut inputs = Vec::with_capacity(files.len() + usize::from(stdin));
+    if stdin {
+        inputs.push(Input {
+            source: InputSource::Stdin,
+            name: "-".to_owned(),
+            size: None,
+            object_key: None,
+        });
+    }
+    inputs.extend(files);
+    Ok(Discovery {
+        inputs,
+        skipped_digests: walk.skipped_digests,
+        skipped_other: walk.skipped_other,
+    })
+}
+
+impl InputSource {
+    fn cmp_path(&self, other: &InputSource) -> std::cmp::Ordering {
+        match (self, other) {
+            (InputSource::File(a), InputSource::File(b)) => a.cmp(b),
+            (InputSource::Stdin, InputSource::Stdin) => std::cmp::Ordering::Equal,
+            (InputSource::Stdin, InputSource::File(_)) => std::cmp::Ordering::Less,
+            (InputSource::File(_), InputSource::Stdin) => std::cmp::Ordering::Greater,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Walk {
+    files: Vec<Input>,
+    skipped_digests: u64,
+    skipped_other: u64,
+    // Canonical paths of the directories walked, so that symlink loops end.
+    visited: HashSet<PathBuf>,
+}
+
+impl Walk {
+    fn file(&mut self, path: PathBuf, size: u64) {
+        let name = path.to_string_lossy().into_owned();
+        if is_digest_path(&path) {
+            self.skipped_digests += 1;
+            return;
+        }
+        self.files.push(Input {
+            object_key: TrailObjectKey::parse(&name),
+            source: InputSource::File(path),
+            name,
+            size: Some(size),
+        });
+    }
+
+    fn directory(&mut self, dir: &Path) -> Result<(), DiscoverError> {
+        let io_error = |source| DiscoverError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        let canonical = fs::canonicalize(dir).map_err(io_error)?;
+        if !self.visited.insert(canonical) {
+            return Ok(());
+        }
+        let mut entries = fs::read_dir(dir)
+            .map_err(io_error)?
+            .map(|entry| entry.map(|entry| entry.path()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io_error)?;
+        // Sorted so that nested directories are walked in a stable order.
+        entries.sort();
+        for path in entries {
+            let hidden = path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with('.'));
+            if hidden {
+                self.skipped_other += 1;
+                continue;
+            }
+            let metadata = match fs::metadata(&path) {
+                Ok(metadata) => metadata,
+                // A dangling symlink, or an entry removed while walking: nothing to read.
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    self.skipped_other += 1;
+                    continue;
+                }
+                Err(source) => return Err(DiscoverError::Io { path, source }),
+            };
+            if metadata.is_dir() {
+                self.directory(&path)?;
+            } else if is_digest_path(&path) {
+                self.skipped_digests += 1;
+            } else if metadata.is_file() && has_log_extension(&path) {
+                self.file(path, metadata.len());
+            } else {
+                self.skipped_other += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_digest_path(path: &Path) -> bool {
+    path.components()
+        .any(|component| component.as_os_str() == "CloudTrail-Digest")
+        || path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().contains("_CloudTrail-Digest_"))
+}
+
+fn has_log_extension(path: &Path) -> bool {
+    let Some(name) = path.file_name() else {
+        return false;
+    };
+    let name = name.to_string_lossy().to_ascii_lowercase();
+    [".gz", ".json", ".jsonl", ".ndjson", ".log", ".txt"]
+        .iter()
+        .any(|extension| name.ends_with(extension))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(root: &Path, relative: &str) -> PathBuf {
+        let path = root.join(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, b"{\"Records\":[]}").unwrap();
+        path
+    }
+
+    fn names(discovery: &Discovery, root: &Path) -> Vec<String> {
+        discovery
+            .inputs
+            .iter()
+            .map(|input| match &input.source {
+                InputSource::File(path) => path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/"),
+                InputSource::Stdin => "-".to_owned(),
+            })
+            .collect()
+    }
+
+    const LOGS: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/02";
+
+    #[test]
+    fn walks_directories_orders_by_delivery_time_and_skips_digests_and_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // Delivery times deliberately out of path order, across regions.
+        touch(
+            root,
+            &format!("{LOGS}/111122223333_CloudTrail_us-east-1_20240802T0830Z_b.json.gz"),
+        );
+        touch(
+            root,
+            &format!("{LOGS}/111122223333_CloudTrail_us-east-1_20240802T0805Z_z.json.gz"),
+        );
+        touch(
+            root,
+            "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/08/02/111122223333_CloudTrail_eu-west-1_20240802T0815Z_a.json.gz",
+        );
+        touch(
+            root,
+            "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/08/02/111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240802T083000Z.json.gz",
+        );
+        touch(
+            root,
+            "stray/111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240802T083000Z.json.gz",
+        );
+        touch(root, "misc/b.jsonl");
+        touch(root, "misc/a.JSON");
+        touch(root, "misc/notes.md");
+        touch(root, "misc/.hidden.json");
+        touch(root, ".git/objects/x.json");
+
+        let discovery = discover(&[root.to_owned()]).unwrap();
+        assert_eq!(
+            names(&discovery, root),
+            [
+                "misc/a.JSON",
+                "misc/b.jsonl",
+                &format!("{LOGS}/111122223333_CloudTrail_us-east-1_20240802T0805Z_z.json.gz"),
+                "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/08/02/111122223333_CloudTrail_eu-west-1_20240802T0815Z_a.json.gz",
+                &format!("{LOGS}/111122223333_CloudTrail_us-east-1_20240802T0830Z_b.json.gz"),
+            ]
+        );
+        assert_eq!(discovery.skipped_digests, 2);
+        // notes.md, .hidden.json and the .git directory.
+        assert_eq!(discovery.skipped_other, 3);
+        let first_keyed = &discovery.inputs[2];
+        assert_eq!(first_keyed.size, Some(14));
+        assert_eq!(
+            first_keyed.object_key.as_ref().unwrap().delivered_at,
+            crate::EventTime::parse("2024-08-02T08:05:00Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn explicit_files_are_taken_whatever_their_name_and_stdin_comes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let odd = touch(root, "export.csv.bak");
+        let hidden = touch(root, ".trail.json");
+        let digest = touch(
+            root,
+            "111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240802T083000Z.json.gz",
+        );
+        let discovery = discover(&[
+            odd.clone(),
+            PathBuf::from("-"),
+            hidden,
+            digest,
+            odd,
+            PathBuf::from("-"),
+        ])
+        .unwrap();
+        assert_eq!(
+            names(&discovery, root),
+            ["-", ".trail.json", "export.csv.bak"]
+        );
+        assert_eq!(discovery.inputs[0].name, "-");
+        assert_eq!(discovery.inputs[0].size, None);
+        assert_eq!(discovery.skipped_digests, 1);
+    }
+
+    #[test]
+    fn a_missing_path_is_an_error_that_names_it() {
+        let error = discover(&[PathBuf::from("/nonexistent/trail.json.gz")]).unwrap_err();
+        assert!(matches!(error, DiscoverError::NotFound { .. }));
+        assert_eq!(
+            error.to_string(),
+            "/nonexistent/trail.json.gz: no such file or directory (check the path; use - to read standard input)"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loops_are_walked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, "logs/a.json");
+        std::os::unix::fs::symlink(root.join("logs"), root.join("logs/again")).unwrap();
+        let discovery = discover(&[root.to_owned()]).unwrap();
+        assert_eq!(names(&discovery, root), ["logs/a.json"]);
+    }
+}
