@@ -32,13 +32,25 @@ pub fn parse(text: &str, json: bool) -> anyhow::Result<Vec<Canary>> {
     }
 }
 
-/// Loads and indexes a canaries file. The format follows the extension (`.json` is JSON,
-/// anything else TOML), falling back to sniffing the first character.
+/// True when a canaries file is JSON: by extension, else by its first characters (TOML's
+/// `[[canary]]` also starts with a bracket).
+fn is_json(path: &Path, text: &str) -> bool {
+    match path.extension().and_then(|ext| ext.to_str()) {
+        Some("json") => true,
+        Some("toml") => false,
+        _ => {
+            let text = text.trim_start();
+            text.starts_with('{')
+                || (text.starts_with('[') && !text[1..].trim_start().starts_with('['))
+        }
+    }
+}
+
+/// Loads and indexes a canaries file, TOML or JSON (see [`is_json`]).
 pub fn load(path: &Path) -> anyhow::Result<CanaryRegistry> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the canaries file {}", path.display()))?;
-    let json = path.extension().is_some_and(|ext| ext == "json")
-        || text.trim_start().starts_with(['[', '{']);
+    let json = is_json(path, &text);
     let canaries = parse(&text, json).with_context(|| {
         format!(
             "{} is not a valid canaries file: expected {} (see README.md, \"Canaries file\")",
@@ -78,6 +90,15 @@ mod tests {
             parse(&format!("{{\"canary\":{json}}}"), true).unwrap()
         );
         assert_eq!(from_toml[0].labels["owner"], "platform");
+    }
+
+    #[test]
+    fn format_is_told_by_extension_then_content() {
+        assert!(!is_json(Path::new("c.toml"), "[{"));
+        assert!(is_json(Path::new("c.json"), "[[canary]]"));
+        assert!(!is_json(Path::new("canaries"), " [[canary]]"));
+        assert!(is_json(Path::new("canaries"), "[ {\"name\": \"a\"}]"));
+        assert!(is_json(Path::new("canaries"), "{\"canary\": []}"));
     }
 
     #[test]

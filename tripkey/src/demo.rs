@@ -44,7 +44,10 @@ pub fn run() -> anyhow::Result<u8> {
     }
     println!(
         "\nScanning {} ...\n",
-        object.strip_prefix(folder.path()).unwrap_or(&object).display()
+        object
+            .strip_prefix(folder.path())
+            .unwrap_or(&object)
+            .display()
     );
     let discovery = trail::discover(&[folder.path().to_path_buf()])?;
     let report = scan::scan(

@@ -107,7 +107,7 @@ fn write_table(out: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
                     .collect();
                 context(
                     "canary",
-                    &format!("{} (matched by {:?})", canary.canary, canary.matched_by),
+                    &format!("{} (matched by {})", canary.canary, canary.matched_by),
                 )?;
                 if !labels.is_empty() {
                     context("labels", &labels.join(" "))?;

@@ -122,7 +122,9 @@ fn read_input(input: &Input, filter: &RelevanceFilter) -> FileOutcome {
         },
         message: problem.message,
     };
-    outcome.problems.extend(loaded.problems.into_iter().map(problem));
+    outcome
+        .problems
+        .extend(loaded.problems.into_iter().map(problem));
     let mut records = 0;
     let mut newest: Option<EventTime> = None;
     let mut relevant = Vec::new();
@@ -134,7 +136,9 @@ fn read_input(input: &Input, filter: &RelevanceFilter) -> FileOutcome {
             relevant.push(record.into_owned());
         }
     });
-    outcome.problems.extend(parse_problems.into_iter().map(problem));
+    outcome
+        .problems
+        .extend(parse_problems.into_iter().map(problem));
     outcome.records = records;
     outcome.newest = newest;
     outcome.relevant = relevant;
@@ -190,7 +194,7 @@ impl Merger {
 
     fn report(&self, problem: &Problem) {
         let line = format!(
-            "warning: {}{}: {} (skipped)",
+            "warning: {}{}: {}",
             for_terminal(&problem.file),
             problem
                 .location
@@ -222,9 +226,7 @@ impl Merger {
             bar.finish_and_clear();
         }
         let mut alerts: Vec<Alert> = self.alerts.into_values().collect();
-        alerts.sort_by(|a, b| {
-            (a.event_time, &a.dedup_key).cmp(&(b.event_time, &b.dedup_key))
-        });
+        alerts.sort_by(|a, b| (a.event_time, &a.dedup_key).cmp(&(b.event_time, &b.dedup_key)));
         let mut stats = self.stats;
         stats.late_records = self.buffer.late();
         stats.seconds = started.elapsed().as_secs_f64();

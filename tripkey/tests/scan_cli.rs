@@ -54,7 +54,8 @@ fn bad_files_are_reported_and_skipped() {
     corrupt[20] ^= 0xff;
     corrupt[30] ^= 0xff;
     std::fs::write(dir.join("b-corrupt.json.gz"), corrupt).unwrap();
-    let two = json!({"Records": [canary_call("cut-1", "x"), canary_call("cut-2", "x")]}).to_string();
+    let two =
+        json!({"Records": [canary_call("cut-1", "x"), canary_call("cut-2", "x")]}).to_string();
     let cut = gzip(two.as_bytes());
     std::fs::write(dir.join("c-truncated.json.gz"), &cut[..cut.len() * 2 / 3]).unwrap();
     std::fs::write(
@@ -83,16 +84,32 @@ fn bad_files_are_reported_and_skipped() {
         .map(|alert| alert["event_id"].as_str().unwrap())
         .collect();
     assert!(ids.contains(&"good-1"), "{ids:?}");
-    assert!(ids.contains(&"after-bad"), "a wrong-shape record skips only itself: {ids:?}");
+    assert!(
+        ids.contains(&"after-bad"),
+        "a wrong-shape record skips only itself: {ids:?}"
+    );
     let summary = &document["summary"];
     assert_eq!(summary["files"], 5);
-    assert!(summary["files_with_problems"].as_u64().unwrap() >= 3, "{summary}");
-    for name in ["b-corrupt.json.gz", "c-truncated.json.gz", "d-wrong-shape.json", "e-not-json.json"] {
+    assert!(
+        summary["files_with_problems"].as_u64().unwrap() >= 3,
+        "{summary}"
+    );
+    for name in [
+        "b-corrupt.json.gz",
+        "c-truncated.json.gz",
+        "d-wrong-shape.json",
+        "e-not-json.json",
+    ] {
         assert!(stderr.contains(name), "{name} reported: {stderr}");
     }
-    assert!(stderr.contains("record 0"), "the bad record's position: {stderr}");
+    assert!(
+        stderr.contains("record 0"),
+        "the bad record's position: {stderr}"
+    );
     let problems = document["problems"].as_array().unwrap();
-    assert!(problems.iter().any(|p| p["file"].as_str().unwrap().ends_with("c-truncated.json.gz")));
+    assert!(problems
+        .iter()
+        .any(|p| p["file"].as_str().unwrap().ends_with("c-truncated.json.gz")));
 }
 
 #[test]
@@ -180,7 +197,9 @@ fn table_escapes_attacker_text() {
     assert!(!stdout.contains('\u{1b}'), "raw escape in output");
     assert!(!stdout.contains('\r'));
     assert!(stdout.contains("evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}\\u{a}FAKE ALERT LINE"));
-    assert!(!stdout.lines().any(|line| line.starts_with("FAKE ALERT LINE")));
+    assert!(!stdout
+        .lines()
+        .any(|line| line.starts_with("FAKE ALERT LINE")));
     assert!(stdout.contains("host=build-07"));
 }
 
@@ -200,7 +219,10 @@ fn key_decode_reads_the_account_and_flags_vendor_accounts() {
     assert!(!lines[0].contains("canary-vendor"));
     assert!(lines[1].contains("account 595918472158") && lines[1].contains("canary-vendor"));
     assert!(lines[2].contains("legacy"));
-    assert_eq!(tripkey(&["key", "decode", "AKIA123"]).status.code(), Some(2));
+    assert_eq!(
+        tripkey(&["key", "decode", "AKIA123"]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -213,7 +235,10 @@ fn demo_shows_all_three_signs() {
         "instance-credential-exfiltration",
         "access-denied-burst",
     ] {
-        assert!(stdout.contains(rule), "{rule} missing from the demo:\n{stdout}");
+        assert!(
+            stdout.contains(rule),
+            "{rule} missing from the demo:\n{stdout}"
+        );
     }
     assert!(stdout.contains("offline"));
 }

@@ -38,11 +38,18 @@ fn scan(args: &[&str], paths: &[PathBuf]) -> (i32, Vec<Value>, Value) {
         )
     });
     let alerts = document["alerts"].as_array().unwrap().clone();
-    (output.status.code().unwrap(), alerts, document["summary"].clone())
+    (
+        output.status.code().unwrap(),
+        alerts,
+        document["summary"].clone(),
+    )
 }
 
 fn with_rule<'a>(alerts: &'a [Value], rule: &str) -> Vec<&'a Value> {
-    alerts.iter().filter(|alert| alert["rule"] == rule).collect()
+    alerts
+        .iter()
+        .filter(|alert| alert["rule"] == rule)
+        .collect()
 }
 
 fn write_temp(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
@@ -78,7 +85,10 @@ fn otrf_stolen_instance_credentials_alert_through_the_imds_v1_signal() {
     assert_eq!(alert["details"]["reason"], "imds-v1-delivery");
     assert_eq!(alert["details"]["imds_v1"], true);
     assert_eq!(alert["access_key_id"], "ASIA5FLZVX4OPVKKVBMX");
-    assert_eq!(alert["record"]["eventID"], alert["event_id"], "raw record travels");
+    assert_eq!(
+        alert["record"]["eventID"], alert["event_id"],
+        "raw record travels"
+    );
     assert_eq!(alerts.len(), 1, "nothing else in this dataset alerts");
 }
 
@@ -92,8 +102,15 @@ fn otrf_stolen_instance_credentials_alert_through_the_user_agent_allowlist() {
     );
     let (_, alerts, _) = scan(&["--config", config.to_str().unwrap()], &[otrf()]);
     let exfiltration = with_rule(&alerts, "instance-credential-exfiltration");
-    assert_eq!(exfiltration.len(), 1, "one alert per session and user agent");
-    assert_eq!(exfiltration[0]["details"]["reason"], "user-agent-not-allowed");
+    assert_eq!(
+        exfiltration.len(),
+        1,
+        "one alert per session and user agent"
+    );
+    assert_eq!(
+        exfiltration[0]["details"]["reason"],
+        "user-agent-not-allowed"
+    );
     assert_eq!(
         exfiltration[0]["event_id"],
         "7d91ac29-614a-4af9-af5c-c5a80e63a0bb"
@@ -131,7 +148,10 @@ fn stratus_get_password_data_is_one_denial_burst() {
     );
     let details = &burst["details"];
     assert_eq!(details["count"], 30);
-    assert_eq!(details["event_names"], serde_json::json!(["GetPasswordData"]));
+    assert_eq!(
+        details["event_names"],
+        serde_json::json!(["GetPasswordData"])
+    );
     assert_eq!(
         details["error_codes"],
         serde_json::json!(["Client.UnauthorizedOperation"])
@@ -191,7 +211,10 @@ principal_arn = "arn:aws:sts::742491224508:federated-user/stratus_red_team"
     assert_eq!(uses[0]["severity"], "critical");
     assert_eq!(uses[0]["details"]["canary"], "federation-issuer");
     assert_eq!(uses[0]["details"]["matched_by"], "access-key-id");
-    assert_eq!(uses[0]["details"]["labels"]["location"], "github:payments/CI");
+    assert_eq!(
+        uses[0]["details"]["labels"]["location"],
+        "github:payments/CI"
+    );
     assert_eq!(
         uses[0]["details"]["memo"],
         "planted in CI secrets of repo payments"
@@ -233,10 +256,6 @@ fn results_do_not_depend_on_thread_count() {
     let (_, one, summary) = scan(&["--threads", "1"], &everything);
     let (_, four, _) = scan(&["--threads", "4"], &everything);
     assert_eq!(one, four);
-    assert_eq!(
-        with_rule(&one, "access-denied-burst").len(),
-        2,
-        "{one:#?}"
-    );
+    assert_eq!(with_rule(&one, "access-denied-burst").len(), 2, "{one:#?}");
     assert_eq!(summary["records"], 310 + 103);
 }

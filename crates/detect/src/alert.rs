@@ -190,6 +190,16 @@ pub enum CanaryMatchKind {
     UserName,
 }
 
+impl fmt::Display for CanaryMatchKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CanaryMatchKind::AccessKeyId => "access key ID",
+            CanaryMatchKind::PrincipalArn => "principal ARN",
+            CanaryMatchKind::UserName => "user name",
+        })
+    }
+}
+
 /// Why an instance session's use looks like it came from somewhere other than the instance.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
