@@ -55,51 +55,100 @@ impl<'a> Record<'a> {
 }
 
 /// The typed fields of a CloudTrail record that tripkey reads.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Fields<'a> {
-    /// When the call was made. Logstash renames `eventTime` to `@timestamp`.
-    #[serde(alias = "@timestamp")]
+    /// When the call was made: `eventTime`, or Logstash's `@timestamp` when a pipeline renamed
+    /// `eventTime` to it (`eventTime` wins when both are present).
     pub event_time: EventTime,
     /// The API action, e.g. `AssumeRole`.
-    #[serde(borrow)]
     pub event_name: Cow<'a, str>,
     /// The service endpoint, e.g. `sts.amazonaws.com`.
-    #[serde(borrow)]
     pub event_source: Cow<'a, str>,
     /// The region the call went to.
-    #[serde(borrow, default)]
     pub aws_region: Cow<'a, str>,
     /// The caller's IP, or a service name such as `ec2.amazonaws.com` or `AWS Internal`.
-    #[serde(borrow, default, rename = "sourceIPAddress")]
     pub source_ip_address: Option<Cow<'a, str>>,
     /// The caller's user agent (attacker-controlled).
-    #[serde(borrow, default)]
     pub user_agent: Option<Cow<'a, str>>,
     /// The error code of a failed call, e.g. `AccessDenied`.
-    #[serde(borrow, default)]
     pub error_code: Option<Cow<'a, str>>,
     /// The error message of a failed call (may quote attacker-controlled text).
-    #[serde(borrow, default)]
     pub error_message: Option<Cow<'a, str>>,
     /// CloudTrail's unique ID of this event.
-    #[serde(borrow, default, rename = "eventID")]
     pub event_id: Option<Cow<'a, str>>,
     /// The account whose trail received the event.
-    #[serde(borrow, default)]
     pub recipient_account_id: Option<Cow<'a, str>>,
     /// Set when the call came through a VPC endpoint.
-    #[serde(borrow, default)]
     pub vpc_endpoint_id: Option<Cow<'a, str>>,
     /// The account that owns the VPC endpoint the call came through.
-    #[serde(borrow, default)]
     pub vpc_endpoint_account_id: Option<Cow<'a, str>>,
     /// Who made the call.
-    #[serde(borrow, default)]
     pub user_identity: UserIdentity<'a>,
     /// The request parameters tripkey reads; any other shape is ignored.
-    #[serde(borrow, default)]
     pub request_parameters: RequestParameters<'a>,
+}
+
+/// [`Fields`] as written: the time may sit under either name, and serde would reject a record
+/// with both as a duplicate field if one were an alias of the other.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FieldsWire<'a> {
+    #[serde(default)]
+    event_time: Option<EventTime>,
+    #[serde(default, rename = "@timestamp")]
+    logstash_timestamp: Option<EventTime>,
+    #[serde(borrow)]
+    event_name: Cow<'a, str>,
+    #[serde(borrow)]
+    event_source: Cow<'a, str>,
+    #[serde(borrow, default)]
+    aws_region: Cow<'a, str>,
+    #[serde(borrow, default, rename = "sourceIPAddress")]
+    source_ip_address: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    error_message: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "eventID")]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    recipient_account_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    vpc_endpoint_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    vpc_endpoint_account_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user_identity: UserIdentity<'a>,
+    #[serde(borrow, default)]
+    request_parameters: RequestParameters<'a>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = FieldsWire::deserialize(deserializer)?;
+        let event_time = wire
+            .event_time
+            .or(wire.logstash_timestamp)
+            .ok_or_else(|| de::Error::missing_field("eventTime"))?;
+        Ok(Fields {
+            event_time,
+            event_name: wire.event_name,
+            event_source: wire.event_source,
+            aws_region: wire.aws_region,
+            source_ip_address: wire.source_ip_address,
+            user_agent: wire.user_agent,
+            error_code: wire.error_code,
+            error_message: wire.error_message,
+            event_id: wire.event_id,
+            recipient_account_id: wire.recipient_account_id,
+            vpc_endpoint_id: wire.vpc_endpoint_id,
+            vpc_endpoint_account_id: wire.vpc_endpoint_account_id,
+            user_identity: wire.user_identity,
+            request_parameters: wire.request_parameters,
+        })
+    }
 }
 
 impl Fields<'_> {
@@ -410,6 +459,19 @@ mod tests {
             assert_eq!(record.fields.event_time, EventTime(1_600_044_510_000));
             assert!(record.fields.request_parameters.instance_id.is_none());
         }
+    }
+
+    #[test]
+    fn event_time_wins_over_a_logstash_timestamp_beside_it() {
+        let json = r#"{"eventTime":"2020-09-14T00:48:30Z","@timestamp":"2020-09-14T00:50:00.000Z","eventSource":"s3.amazonaws.com","eventName":"GetObject"}"#;
+        assert_eq!(
+            parse(json).fields.event_time,
+            EventTime::parse("2020-09-14T00:48:30Z").unwrap()
+        );
+        let raw: &RawValue =
+            serde_json::from_str(r#"{"eventSource":"s3.amazonaws.com","eventName":"X"}"#).unwrap();
+        let error = Record::from_raw(raw).unwrap_err();
+        assert_eq!(error.to_string(), "missing field `eventTime`");
     }
 
     #[test]
