@@ -71,18 +71,11 @@ impl fmt::Display for ReadProblem {
 /// (whatever its name; several concatenated gzip members are read as one stream).
 ///
 /// Corrupt or truncated gzip data yields the bytes that could be recovered plus a
-/// [`ReadProblem`]; a file that cannot be opened or read is an error naming the file.
+/// [`ReadProblem`]; a file that cannot be opened or read is an error (which does not repeat
+/// the file's name: callers show [`Input::name`] beside it).
 pub fn load(input: &Input) -> Result<Loaded, io::Error> {
     match &input.source {
-        InputSource::File(path) => {
-            let raw = fs::read(path).map_err(|error| {
-                io::Error::new(
-                    error.kind(),
-                    format!("cannot read {}: {error}", path.display()),
-                )
-            })?;
-            Ok(decode(raw))
-        }
+        InputSource::File(path) => Ok(decode(fs::read(path)?)),
         InputSource::Stdin => load_reader(io::stdin().lock()),
     }
 }

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -17,6 +17,11 @@ use crate::record::Record;
 
 /// Problems listed per input; a damaged or foreign file could otherwise produce one per line.
 const MAX_LISTED_PROBLEMS: usize = 1000;
+
+/// How deep envelopes may nest (an S3 object on a line, an EventBridge event in a log
+/// message). Each level restarts serde_json's own depth limit, so without this a crafted
+/// input could exhaust the stack.
+const MAX_ENVELOPE_DEPTH: u32 = 8;
 
 pub(super) fn parse<'a>(
     bytes: &'a [u8],
@@ -55,6 +60,8 @@ struct State {
     problems: Vec<ReadProblem>,
     unlisted_problems: u64,
     next_index: u64,
+    delivered: u64,
+    envelope_depth: u32,
 }
 
 impl State {
@@ -159,7 +166,7 @@ impl<'t> Parser<'t, '_> {
                     format!(
                         "{what}; the {} records before this point are read, anything after it \
                          is lost",
-                        self.state.next_index
+                        self.state.delivered
                     ),
                 );
                 return;
@@ -207,6 +214,7 @@ impl<'t> Parser<'t, '_> {
     fn deliver(&mut self, record: Record<'t>) {
         let index = self.state.next_index;
         self.state.next_index += 1;
+        self.state.delivered += 1;
         (self.sink)(index, record);
     }
 
@@ -470,10 +478,21 @@ impl<'t> ObjectParts<'t> {
         text: &'t str,
         place: Place,
     ) -> Result<ObjectParts<'t>, serde_json::Error> {
+        if parser.state.envelope_depth >= MAX_ENVELOPE_DEPTH {
+            return Err(de::Error::custom(format_args!(
+                "envelopes nested more than {MAX_ENVELOPE_DEPTH} deep"
+            )));
+        }
+        parser.state.envelope_depth += 1;
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let parts = ObjectVisitor { parser, place }.deserialize(&mut deserializer)?;
-        deserializer.end()?;
-        Ok(parts)
+        let parts = ObjectVisitor {
+            parser: &mut *parser,
+            place,
+        }
+        .deserialize(&mut deserializer)
+        .and_then(|parts| deserializer.end().map(|()| parts));
+        parser.state.envelope_depth -= 1;
+        parts
     }
 }
 
