@@ -103,21 +103,31 @@ struct FieldsWire<'a> {
     event_source: Cow<'a, str>,
     #[serde(borrow, default)]
     aws_region: Cow<'a, str>,
-    #[serde(borrow, default, rename = "sourceIPAddress")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "borrowed_option",
+        rename = "sourceIPAddress"
+    )]
     source_ip_address: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     user_agent: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     error_code: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     error_message: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "eventID")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "borrowed_option",
+        rename = "eventID"
+    )]
     event_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     recipient_account_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     vpc_endpoint_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     vpc_endpoint_account_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     user_identity: UserIdentity<'a>,
@@ -183,25 +193,25 @@ fn owned(text: Cow<'_, str>) -> Cow<'static, str> {
 pub struct UserIdentity<'a> {
     /// Root, IAMUser, AssumedRole, Role, FederatedUser, AWSAccount, AWSService,
     /// IdentityCenterUser, SAMLUser, WebIdentityUser or Unknown.
-    #[serde(borrow, default, rename = "type")]
+    #[serde(borrow, default, deserialize_with = "borrowed_option", rename = "type")]
     pub identity_type: Option<Cow<'a, str>>,
     /// The principal's ARN.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     pub arn: Option<Cow<'a, str>>,
     /// The principal's account.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     pub account_id: Option<Cow<'a, str>>,
     /// The access key the request was signed with.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     pub access_key_id: Option<Cow<'a, str>>,
     /// The IAM user name, for IAMUser identities.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     pub user_name: Option<Cow<'a, str>>,
     /// The principal ID (`AIDA…`, `AROA…:session`).
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     pub principal_id: Option<Cow<'a, str>>,
     /// The service that made the call on the principal's behalf.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     pub invoked_by: Option<Cow<'a, str>>,
     /// Session details for temporary credentials.
     #[serde(borrow, default)]
@@ -247,7 +257,7 @@ pub struct SessionContext<'a> {
     #[serde(borrow, default)]
     pub session_issuer: Option<SessionIssuer<'a>>,
     /// "1.0" (IMDSv1) or "2.0" (IMDSv2) for EC2 instance role credentials.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     pub ec2_role_delivery: Option<Cow<'a, str>>,
 }
 
@@ -269,13 +279,13 @@ impl SessionContext<'_> {
 #[serde(rename_all = "camelCase")]
 pub struct SessionIssuer<'a> {
     /// `Role`, `IAMUser` or `Root`.
-    #[serde(borrow, default, rename = "type")]
+    #[serde(borrow, default, deserialize_with = "borrowed_option", rename = "type")]
     pub issuer_type: Option<Cow<'a, str>>,
     /// The issuer's ARN, e.g. `arn:aws:iam::A:role/NAME`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     pub arn: Option<Cow<'a, str>>,
     /// The issuer's friendly name.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
     pub user_name: Option<Cow<'a, str>>,
 }
 
@@ -366,6 +376,47 @@ impl<'de: 'a, 'a> Deserialize<'de> for RequestParameters<'a> {
     }
 }
 
+/// Deserializes an optional string borrowing it from the input when it has no escapes.
+/// Serde borrows a `Cow<str>` field only when the field's type is exactly `Cow<str>`; inside
+/// an `Option` it would always allocate.
+fn borrowed_option<'de: 'a, 'a, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Cow<'a, str>>, D::Error> {
+    struct OptionVisitor<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> Visitor<'de> for OptionVisitor<'a> {
+        type Value = Option<Cow<'a, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_str(StrVisitor(std::marker::PhantomData))
+        }
+    }
+    struct StrVisitor<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> Visitor<'de> for StrVisitor<'a> {
+        type Value = Option<Cow<'a, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+    }
+    deserializer.deserialize_option(OptionVisitor(std::marker::PhantomData))
+}
+
 /// A string that reads as `None` when the JSON value is not a string.
 struct LenientString<'a>(Option<Cow<'a, str>>);
 
@@ -441,6 +492,16 @@ mod tests {
         );
         assert_eq!(f.user_identity.identity_type.as_deref(), Some("AWSService"));
         assert!(matches!(f.event_name, Cow::Borrowed(_)));
+        // Optional strings borrow too, at every level.
+        assert!(matches!(f.source_ip_address, Some(Cow::Borrowed(_))));
+        assert!(matches!(
+            f.user_identity.identity_type,
+            Some(Cow::Borrowed(_))
+        ));
+        assert!(matches!(
+            f.request_parameters.role_session_name,
+            Some(Cow::Borrowed(_))
+        ));
         assert_eq!(record.raw.get(), json);
     }
 
