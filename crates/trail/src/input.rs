@@ -37,7 +37,8 @@ pub struct Discovery {
     pub inputs: Vec<Input>,
     /// CloudTrail digest files skipped (they hold hashes, not records).
     pub skipped_digests: u64,
-    /// Entries inside directories skipped because they are hidden or not log files by name.
+    /// Entries inside directories skipped: hidden, not log files by name, or CloudTrail
+    /// Insights files.
     pub skipped_other: u64,
 }
 
@@ -66,8 +67,9 @@ pub enum DiscoverError {
 /// Skips CloudTrail digest objects (a path component `CloudTrail-Digest`, or a name containing
 /// `_CloudTrail-Digest_`) wherever they are. Inside directories, takes only files whose names
 /// look like logs (`.json`, `.jsonl`, `.ndjson`, `.log`, `.txt`, or any of these gzipped, or
-/// any `.gz`) and skips hidden entries; a file named explicitly is always taken. Symbolic links
-/// are followed, each directory is walked once.
+/// any `.gz`), and skips hidden entries and CloudTrail Insights files (`CloudTrail-Insight`,
+/// which hold no API calls); a file named explicitly is always taken, unless it is a digest.
+/// Symbolic links are followed, each directory is walked once.
 ///
 /// Standard input, if named, comes first. Files follow in order of the delivery time in their
 /// S3 key; files whose name does not follow the CloudTrail layout come before them, by path.
@@ -98,12 +100,10 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
 
     let mut files = walk.files;
     files.sort_by(|a, b| {
-        let time = |input: &Input| input.object_key.as_ref().map(|key| key.delivered_at);
-        time(a)
-            .cmp(&time(b))
-            .then_with(|| a.source.cmp_path(&b.source))
+        let time = |found: &Found| found.object_key.as_ref().map(|key| key.delivered_at);
+        time(a).cmp(&time(b)).then_with(|| a.path.cmp(&b.path))
     });
-    files.dedup_by(|a, b| a.source == b.source);
+    files.dedup_by(|a, b| a.path == b.path);
 
     let mut inputs = Vec::with_capacity(files.len() + usize::from(stdin));
     if stdin {
@@ -114,7 +114,12 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
             object_key: None,
         });
     }
-    inputs.extend(files);
+    inputs.extend(files.into_iter().map(|found| Input {
+        name: found.path.to_string_lossy().into_owned(),
+        source: InputSource::File(found.path),
+        size: Some(found.size),
+        object_key: found.object_key,
+    }));
     Ok(Discovery {
         inputs,
         skipped_digests: walk.skipped_digests,
@@ -122,20 +127,16 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
     })
 }
 
-impl InputSource {
-    fn cmp_path(&self, other: &InputSource) -> std::cmp::Ordering {
-        match (self, other) {
-            (InputSource::File(a), InputSource::File(b)) => a.cmp(b),
-            (InputSource::Stdin, InputSource::Stdin) => std::cmp::Ordering::Equal,
-            (InputSource::Stdin, InputSource::File(_)) => std::cmp::Ordering::Less,
-            (InputSource::File(_), InputSource::Stdin) => std::cmp::Ordering::Greater,
-        }
-    }
+/// A file to read, before ordering.
+struct Found {
+    path: PathBuf,
+    size: u64,
+    object_key: Option<TrailObjectKey>,
 }
 
 #[derive(Default)]
 struct Walk {
-    files: Vec<Input>,
+    files: Vec<Found>,
     skipped_digests: u64,
     skipped_other: u64,
     // Canonical paths of the directories walked, so that symlink loops end.
@@ -144,16 +145,14 @@ struct Walk {
 
 impl Walk {
     fn file(&mut self, path: PathBuf, size: u64) {
-        let name = path.to_string_lossy().into_owned();
-        if is_digest_path(&path) {
+        if has_component(&path, "CloudTrail-Digest") {
             self.skipped_digests += 1;
             return;
         }
-        self.files.push(Input {
-            object_key: TrailObjectKey::parse(&name),
-            source: InputSource::File(path),
-            name,
-            size: Some(size),
+        self.files.push(Found {
+            object_key: TrailObjectKey::parse(&path.to_string_lossy()),
+            path,
+            size,
         });
     }
 
@@ -192,9 +191,12 @@ impl Walk {
             };
             if metadata.is_dir() {
                 self.directory(&path)?;
-            } else if is_digest_path(&path) {
+            } else if has_component(&path, "CloudTrail-Digest") {
                 self.skipped_digests += 1;
-            } else if metadata.is_file() && has_log_extension(&path) {
+            } else if metadata.is_file()
+                && has_log_extension(&path)
+                && !has_component(&path, "CloudTrail-Insight")
+            {
                 self.file(path, metadata.len());
             } else {
                 self.skipped_other += 1;
@@ -204,12 +206,14 @@ impl Walk {
     }
 }
 
-fn is_digest_path(path: &Path) -> bool {
+/// Whether CloudTrail's layout puts the file under `kind` (`CloudTrail-Digest`,
+/// `CloudTrail-Insight`): a folder of that name, or `_KIND_` in the file name.
+fn has_component(path: &Path, kind: &str) -> bool {
     path.components()
-        .any(|component| component.as_os_str() == "CloudTrail-Digest")
+        .any(|component| component.as_os_str() == kind)
         || path
             .file_name()
-            .is_some_and(|name| name.to_string_lossy().contains("_CloudTrail-Digest_"))
+            .is_some_and(|name| name.to_string_lossy().contains(&format!("_{kind}_")))
 }
 
 fn has_log_extension(path: &Path) -> bool {
@@ -275,6 +279,10 @@ mod tests {
             root,
             "stray/111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240802T083000Z.json.gz",
         );
+        touch(
+            root,
+            "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/08/02/111122223333_CloudTrail-Insight_us-east-1_20240802T0830Z_i.json.gz",
+        );
         touch(root, "misc/b.jsonl");
         touch(root, "misc/a.JSON");
         touch(root, "misc/notes.md");
@@ -293,8 +301,8 @@ mod tests {
             ]
         );
         assert_eq!(discovery.skipped_digests, 2);
-        // notes.md, .hidden.json and the .git directory.
-        assert_eq!(discovery.skipped_other, 3);
+        // The Insights file, notes.md, .hidden.json and the .git directory.
+        assert_eq!(discovery.skipped_other, 4);
         let first_keyed = &discovery.inputs[2];
         assert_eq!(first_keyed.size, Some(14));
         assert_eq!(

@@ -28,6 +28,13 @@ pub(super) fn parse<'a>(
     on_record: &mut dyn FnMut(u64, Record<'a>),
 ) -> Vec<ReadProblem> {
     let mut state = State::default();
+    if bytes.starts_with(&super::gzip::MAGIC) {
+        state.problem(
+            Location::Input,
+            "this is gzip data: decompress it first (trail::load does)",
+        );
+        return state.finish();
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => Parser {
             text,

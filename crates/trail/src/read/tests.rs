@@ -543,6 +543,10 @@ fn empty_and_foreign_input_is_one_problem() {
         .message
         .starts_with("not CloudTrail data"));
 
+    let parsed = parse(&gzip(b"[]"));
+    assert_eq!(parsed.locations(), [Location::Input]);
+    assert!(parsed.problems[0].message.starts_with("this is gzip data"));
+
     let parsed = parse(b"\"just a string\"");
     assert_eq!(parsed.locations(), [Location::Input]);
     let parsed = parse(b"{\"Records\": null}");
