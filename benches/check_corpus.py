@@ -36,6 +36,7 @@ REQUIRED = ("eventVersion", "userIdentity", "eventTime", "eventSource", "eventNa
 WINDOW = 300
 THRESHOLD = 5
 TTL = 6 * 3600
+MAX_LAG = 20 * 60
 
 
 def epoch(ts):
@@ -50,6 +51,7 @@ def load(corpus):
     files = digests = 0
     out_of_order_files = 0
     sizes = []
+    max_lag = 0
     for root, _, names in os.walk(os.path.join(corpus, "AWSLogs")):
         for name in sorted(names):
             path = os.path.join(root, name)
@@ -77,15 +79,17 @@ def load(corpus):
             if times != sorted(times):
                 out_of_order_files += 1
             stamp = m.group(8)
+            named = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:00Z"
             for r in recs:
                 missing = [f for f in REQUIRED if f not in r]
                 if missing:
                     problems.append(f"{key}: record {r.get('eventID')} lacks {missing}")
                 if r["recipientAccountId"] != m.group(1) or r["awsRegion"] != m.group(2):
                     problems.append(f"{key}: record {r['eventID']} from another stream")
-                delivered = stamp[:4] + "-" + stamp[4:6] + "-" + stamp[6:8] + "T" + stamp[9:11] + ":" + stamp[11:13] + ":59Z"
-                if r["eventTime"] > delivered:
+                lag = epoch(named) + 59 - epoch(r["eventTime"])
+                if lag < 0:
                     problems.append(f"{key}: record {r['eventID']} delivered before it happened")
+                max_lag = max(max_lag, lag)
                 sizes.append(len(json.dumps(r, separators=(",", ":"))))
                 records.append((r["eventTime"], key, r))
     if len(records) != manifest["records"]:
@@ -97,10 +101,14 @@ def load(corpus):
     dupes = [i for i, n in ids.items() if n > 1]
     if dupes:
         problems.append(f"{len(dupes)} duplicate eventIDs")
+    if max_lag > MAX_LAG:
+        problems.append(f"a record lands in an object named {max_lag} s after it, beyond the "
+                        f"{MAX_LAG} s DESIGN.md's reorder window covers")
     sizes.sort()
     print(f"objects: {files} log, {digests} digest; records: {len(records)} "
           f"(size median {sizes[len(sizes) // 2]} B, p95 {sizes[len(sizes) * 95 // 100]} B); "
-          f"{out_of_order_files} log objects not in event-time order")
+          f"{out_of_order_files} log objects not in event-time order; "
+          f"object named at most {max_lag / 60:.1f} min after a record in it")
     return records, problems
 
 

@@ -9,8 +9,7 @@ use crate::ids;
 use crate::json::Obj;
 use crate::world::{self, Account, Actor, World};
 
-/// An API call.
-#[allow(missing_docs)]
+/// An API call, named after its service and `eventName`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Api {
     S3GetObject,

@@ -1550,3 +1550,79 @@ impl Pools {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(records: u64, seed: u64) -> Params {
+        Params {
+            records,
+            accounts: 3,
+            span_hours: 6,
+            start: ids::parse_iso("2025-06-02T21:00:00Z").unwrap(),
+            seed,
+        }
+    }
+
+    fn fingerprint(p: &Plan) -> Vec<String> {
+        p.events.iter().map(|e| format!("{e:?}")).collect()
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_plan() {
+        let a = plan(&params(8000, 9)).unwrap();
+        let b = plan(&params(8000, 9)).unwrap();
+        let c = plan(&params(8000, 10)).unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        assert_ne!(fingerprint(&a), fingerprint(&c));
+    }
+
+    #[test]
+    fn writes_exactly_the_requested_records_within_the_span() {
+        let p = plan(&params(8000, 1)).unwrap();
+        assert_eq!(p.events.len(), 8000);
+        assert!(p.events.windows(2).all(|w| w[0].time <= w[1].time));
+        assert!(p.events.iter().all(|e| e.time >= p.start && e.time < p.end));
+    }
+
+    #[test]
+    fn too_few_records_for_the_plants_is_an_error() {
+        let err = plan(&params(100, 1)).unwrap_err().to_string();
+        assert!(err.contains("too small"), "{err}");
+    }
+
+    #[test]
+    fn background_denials_never_reach_five_in_five_minutes() {
+        let p = plan(&params(20_000, 3)).unwrap();
+        let mut per_actor: HashMap<Actor, Vec<i64>> = HashMap::new();
+        for e in p
+            .events
+            .iter()
+            .filter(|e| e.episode == 0 && e.outcome.is_denial())
+        {
+            per_actor.entry(e.actor).or_default().push(e.time);
+        }
+        assert!(!per_actor.is_empty(), "the background has some denials");
+        for times in per_actor.values() {
+            for w in times.windows(3) {
+                assert!(w[2] - w[0] > BURST_WINDOW / 2, "{w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_expected_alert_is_planted_once() {
+        let p = plan(&params(8000, 5)).unwrap();
+        let flagged = |bit| p.events.iter().filter(|e| e.flags & bit != 0).count();
+        assert_eq!(flagged(EXPECT_EXFILTRATION), 4);
+        assert_eq!(flagged(EXPECT_BURST), 8);
+        let canary_actors: Vec<Actor> = p.world.canaries.iter().map(|c| c.actor).collect();
+        let uses = p
+            .events
+            .iter()
+            .filter(|e| canary_actors.contains(&e.actor))
+            .count();
+        assert_eq!(uses, 25);
+    }
+}

@@ -445,6 +445,41 @@ pub struct World {
     pub vpce_ids: Vec<Vec<String>>,
 }
 
+/// An IAM user canary of the corpus.
+struct IamCanary {
+    path: &'static str,
+    name: &'static str,
+    memo: &'static str,
+    labels: [(&'static str, &'static str); 2],
+}
+
+const IAM_CANARIES: [IamCanary; 4] = [
+    IamCanary {
+        path: "/svc/",
+        name: "billing-export",
+        memo: "planted in ~/.aws/credentials on build-07",
+        labels: [("owner", "platform"), ("host", "build-07")],
+    },
+    IamCanary {
+        path: "/automation/",
+        name: "terraform-state-reader",
+        memo: "CI secret TF_STATE_READER in the infra-live repository",
+        labels: [("owner", "infra"), ("location", "github:infra-live")],
+    },
+    IamCanary {
+        path: "/",
+        name: "backup-sync",
+        memo: "env file /etc/backup-sync.env on db-backup-02",
+        labels: [("owner", "data"), ("host", "db-backup-02")],
+    },
+    IamCanary {
+        path: "/svc/",
+        name: "deploy-artifacts",
+        memo: "[deploy] profile in ~/.aws/credentials on jump host jh-01",
+        labels: [("owner", "platform"), ("host", "jh-01")],
+    },
+];
+
 const PEOPLE: &[&str] = &[
     "alice.ng",
     "bruno.keller",
@@ -894,39 +929,17 @@ impl World {
     fn add_canaries(&mut self, rng: &mut impl Rng) {
         let a = self.accounts.len() - 1;
         let provisioner = self.add_user(rng, a, "/svc/", "svc-provisioner", UserClass::Provisioner);
-        let specs: [(&str, &str, &str, Vec<(&'static str, &str)>); 4] = [
-            (
-                "/svc/",
-                "billing-export",
-                "planted in ~/.aws/credentials on build-07",
-                vec![("owner", "platform"), ("host", "build-07")],
-            ),
-            (
-                "/automation/",
-                "terraform-state-reader",
-                "CI secret TF_STATE_READER in the infra-live repository",
-                vec![("owner", "infra"), ("location", "github:infra-live")],
-            ),
-            (
-                "/",
-                "backup-sync",
-                "env file /etc/backup-sync.env on db-backup-02",
-                vec![("owner", "data"), ("host", "db-backup-02")],
-            ),
-            (
-                "/svc/",
-                "deploy-artifacts",
-                "[deploy] profile in ~/.aws/credentials on jump host jh-01",
-                vec![("owner", "platform"), ("host", "jh-01")],
-            ),
-        ];
-        for (path, name, memo, labels) in specs {
-            let user = self.add_user(rng, a, path, name, UserClass::Canary);
+        for spec in IAM_CANARIES {
+            let user = self.add_user(rng, a, spec.path, spec.name, UserClass::Canary);
             self.canaries.push(Canary {
-                name: name.to_owned(),
+                name: spec.name.to_owned(),
                 actor: Actor::User(user as u32),
-                memo: memo.to_owned(),
-                labels: labels.into_iter().map(|(k, v)| (k, v.to_owned())).collect(),
+                memo: spec.memo.to_owned(),
+                labels: spec
+                    .labels
+                    .iter()
+                    .map(|&(k, v)| (k, v.to_owned()))
+                    .collect(),
             });
         }
         self.federated.push(Federated {
