@@ -11,6 +11,7 @@
 #   SEED=S         corpus seed (default 1)
 #   RUNS=K         timed runs per command, best taken (default 3)
 #   STRICT=1       exit 1 when a target or the correctness check fails
+#   TRIPKEY=PATH   the tripkey binary to measure (default: the release build)
 #
 # The corpus is generated once and reused while its manifest matches RECORDS and SEED and the
 # generator binary is not newer than it.
@@ -23,7 +24,7 @@ small=0
 for arg in "$@"; do
     case "$arg" in
         --small) small=1 ;;
-        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "scan.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -39,7 +40,7 @@ seed=${SEED:-1}
 runs=${RUNS:-3}
 threads=$(nproc)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-tripkey=$target_dir/release/tripkey
+tripkey=${TRIPKEY:-$target_dir/release/tripkey}
 generator=$target_dir/release/tripkey-corpus
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -167,6 +168,7 @@ if scan_ok:
         row(f"scan --threads {t}", secs, rss,
             f">= {want:.1f}x gzip: {'PASS' if speed_ok else 'FAIL'}; "
             f"RSS < 200 MB: {'PASS' if rss_ok else 'FAIL'}{rss_note}")
+    print("  (vs gzip: throughput relative to gzip -dc, i.e. gzip wall / wall)")
 else:
     print("  scan --threads 1/N     not run: tripkey scan is unavailable (see the error above)")
     failed = True

@@ -607,10 +607,10 @@ impl Planner {
             )
             .arg(0),
         );
+        self.world.federated[0].issued = Some(issued);
         let ep = self.episode(None, "canary ci-cache (federated user, matched by principal ARN): GetCallerIdentity and two denied S3 calls");
         let t = self.slot(5 * MINUTE, issued + HOUR).min(issued + 30 * HOUR);
         let ip = self.foreign_ip();
-        let from = self.events.len();
         let region = self.world.accounts[ca].regions[0];
         self.run(
             ep,
@@ -625,9 +625,6 @@ impl Planner {
                 (Api::S3ListObjects, region, Deny),
             ],
         );
-        for ev in &mut self.events[from..] {
-            ev.key_lag = (ev.time - issued) as u32;
-        }
 
         // jenkins-ops-session: a role session canary (matched by principal ARN).
         let actor = canary_actor(&self.world, "jenkins-ops-session");
@@ -651,9 +648,9 @@ impl Planner {
             )
             .arg(session as usize),
         );
+        self.world.sessions[session as usize].started = Some(assumed);
         let ep = self.episode(None, "canary jenkins-ops-session (role session, matched by principal ARN): GetCallerIdentity and two denied DescribeInstances");
         let ip = self.foreign_ip();
-        let from = self.events.len();
         self.run(
             ep,
             actor,
@@ -667,9 +664,6 @@ impl Planner {
                 (Api::Ec2DescribeInstances, 1, Deny),
             ],
         );
-        for ev in &mut self.events[from..] {
-            ev.key_lag = (ev.time - assumed) as u32;
-        }
     }
 
     /// Instances for planted episodes: own public address, distinct, stable order.
@@ -854,6 +848,7 @@ impl Planner {
             region,
         )
         .ip(ci)
+        .agent(agents::CI[0])
         .arg(n1);
         self.push(ep, ev);
         let eip = world::aws_ip(&mut self.rng);
@@ -1029,6 +1024,7 @@ impl Planner {
         self.world.sessions[session].quiet = true;
         let ep = self.episode(None, "Stratus-style GetPasswordData spray: 30 Client.UnauthorizedOperation within seconds from an assumed-role session");
         let t = self.slot(5 * MINUTE, 0);
+        self.world.sessions[session].started = Some(t + 6);
         let agent = agents::ATTACKER[2];
         for (k, outcome) in [Denied, Denied, Ok].into_iter().enumerate() {
             let ev = Event::new(

@@ -302,6 +302,9 @@ pub struct Session {
     pub class: SessionClass,
     /// Never given background denials.
     pub quiet: bool,
+    /// When the corpus holds the `AssumeRole` that started the session: its credentials are
+    /// the ones issued then, whenever they are used.
+    pub started: Option<i64>,
 }
 
 /// What runs on an instance; decides its traffic and user agent.
@@ -388,8 +391,10 @@ pub struct Federated {
     pub name: String,
     /// The IAM user that called `GetFederationToken` (index).
     pub issuer: usize,
-    /// Derives its rotating keys.
+    /// Derives its keys.
     pub salt: u64,
+    /// When the corpus holds the `GetFederationToken` that issued the credentials.
+    pub issued: Option<i64>,
 }
 
 /// Who made a call.
@@ -714,6 +719,7 @@ impl World {
             console: class == SessionClass::Sso && rng.random_bool(0.6),
             class,
             quiet: class == SessionClass::Canary,
+            started: None,
         });
         self.sessions.len() - 1
     }
@@ -947,6 +953,7 @@ impl World {
             name: "ci-cache".to_owned(),
             issuer: provisioner,
             salt: rng.random(),
+            issued: None,
         });
         self.canaries.push(Canary {
             name: "ci-cache".to_owned(),
@@ -1046,21 +1053,19 @@ impl World {
             Actor::User(u) => Some((self.users[u as usize].key.clone(), 0)),
             Actor::Session(s) => {
                 let s = &self.sessions[s as usize];
-                Some(rotating_key(
-                    s.salt,
-                    s.key_period,
-                    key_time,
-                    self.accounts[s.account].num,
-                ))
+                let account = self.accounts[s.account].num;
+                Some(match s.started {
+                    Some(at) if at <= key_time => (fixed_key(s.salt, account), at),
+                    _ => rotating_key(s.salt, s.key_period, key_time, account),
+                })
             }
             Actor::Federated(f) => {
                 let f = &self.federated[f as usize];
-                Some(rotating_key(
-                    f.salt,
-                    36 * 3600,
-                    key_time,
-                    self.accounts[f.account].num,
-                ))
+                let account = self.accounts[f.account].num;
+                Some(match f.issued {
+                    Some(at) if at <= key_time => (fixed_key(f.salt, account), at),
+                    _ => rotating_key(f.salt, 36 * 3600, key_time, account),
+                })
             }
             Actor::Instance(i) => {
                 let inst = &self.instances[i as usize];
@@ -1083,6 +1088,11 @@ impl World {
 /// before the corpus starts).
 pub fn instance_key(salt: u64, epoch: usize, account: u64) -> String {
     ids::key_id("ASIA", account, &mut ids::rng_for(salt, epoch as u64))
+}
+
+/// The key issued by the one `AssumeRole` or `GetFederationToken` the corpus records.
+fn fixed_key(salt: u64, account: u64) -> String {
+    ids::key_id("ASIA", account, &mut ids::rng_for(salt, u64::MAX))
 }
 
 fn rotating_key(salt: u64, period: i64, t: i64, account: u64) -> (String, i64) {
