@@ -154,6 +154,7 @@ struct Merger {
     stats: ScanStats,
     problems: Vec<Problem>,
     progress: Option<ProgressBar>,
+    total_inputs: usize,
 }
 
 impl Merger {
@@ -183,10 +184,14 @@ impl Merger {
         self.collect();
         if let Some(bar) = &self.progress {
             bar.inc(outcome.bytes_read);
+            let seconds = bar.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!(
-                "{} files, {} records, {} alerts",
+                "{}/{} files, {} records ({:.0}/s), {:.0} MB/s decoded, {} alerts",
                 self.stats.files,
+                self.total_inputs,
                 self.stats.records,
+                self.stats.records as f64 / seconds,
+                self.stats.bytes_decoded as f64 / 1e6 / seconds,
                 self.alerts.len()
             ));
         }
@@ -279,7 +284,7 @@ pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
         let bar = ProgressBar::new(total);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}) {msg}",
+                "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} read  {msg}",
             )
             .expect("the template is valid"),
         );
@@ -302,6 +307,7 @@ pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
         },
         problems: Vec::new(),
         progress,
+        total_inputs: inputs.len(),
     };
     let filter = RelevanceFilter::new(Arc::clone(&options.canaries));
 
