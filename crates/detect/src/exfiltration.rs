@@ -133,6 +133,11 @@ impl ExfiltrationDetector {
         if self.config.allow_cidrs.iter().any(|net| net.contains(&ip)) {
             return;
         }
+        let session_use = SessionUse {
+            record,
+            session_arn,
+            ip,
+        };
         let mut session = row.clone();
         let mut changed = false;
         let role_account = arn_account(&session.role_arn).unwrap_or_default();
@@ -148,8 +153,7 @@ impl ExfiltrationDetector {
             if !ours && session.alerted.insert(discriminator.clone()) {
                 changed = true;
                 alerts.push(self.foreign_endpoint_alert(
-                    record,
-                    session_arn,
+                    &session_use,
                     &session,
                     endpoint_account,
                     &discriminator,
@@ -168,35 +172,25 @@ impl ExfiltrationDetector {
                     .any(|pattern| wildcard_match(pattern, user_agent))
         });
         if !allowed {
-            let discriminator = format!("user-agent:{:016x}", crate::fingerprint(user_agent));
-            if session.alerted.insert(discriminator.clone()) {
-                changed = true;
-                alerts.push(self.exfiltration_alert(
-                    record,
-                    session_arn,
-                    &session,
-                    ip,
-                    ExfiltrationReason::UserAgentNotAllowed,
-                    &discriminator,
-                ));
-            }
+            changed |= self.alert_once(
+                &session_use,
+                &mut session,
+                ExfiltrationReason::UserAgentNotAllowed,
+                format!("user-agent:{:016x}", crate::fingerprint(user_agent)),
+                alerts,
+            );
         }
         let alert_on_imds_v1 = policy
             .and_then(|policy| policy.alert_on_imds_v1)
             .unwrap_or(self.config.alert_on_imds_v1);
-        if alert_on_imds_v1
-            && fields.user_identity.ec2_role_delivery() == Some("1.0")
-            && session.alerted.insert("imds-v1".to_owned())
-        {
-            changed = true;
-            alerts.push(self.exfiltration_alert(
-                record,
-                session_arn,
-                &session,
-                ip,
+        if alert_on_imds_v1 && fields.user_identity.ec2_role_delivery() == Some("1.0") {
+            changed |= self.alert_once(
+                &session_use,
+                &mut session,
                 ExfiltrationReason::ImdsV1Delivery,
-                "imds-v1",
-            ));
+                "imds-v1".to_owned(),
+                alerts,
+            );
         }
 
         let verdict = if session.locked_ips.is_empty() {
@@ -239,18 +233,13 @@ impl ExfiltrationDetector {
                 changed = true;
             }
             Verdict::Alert(reason) => {
-                let discriminator = format!("ip:{ip}");
-                if session.alerted.insert(discriminator.clone()) {
-                    changed = true;
-                    alerts.push(self.exfiltration_alert(
-                        record,
-                        session_arn,
-                        &session,
-                        ip,
-                        reason,
-                        &discriminator,
-                    ));
-                }
+                changed |= self.alert_once(
+                    &session_use,
+                    &mut session,
+                    reason,
+                    format!("ip:{ip}"),
+                    alerts,
+                );
             }
         }
         if changed {
@@ -265,16 +254,37 @@ impl ExfiltrationDetector {
         })
     }
 
+    /// Raises an exfiltration alert unless the session already raised one for the same
+    /// discriminator (address, user agent, IMDSv1); returns whether it did.
+    fn alert_once(
+        &self,
+        call: &SessionUse<'_, '_>,
+        session: &mut InstanceSession,
+        reason: ExfiltrationReason,
+        discriminator: String,
+        alerts: &mut Vec<Alert>,
+    ) -> bool {
+        if session.alerted.contains(&discriminator) {
+            return false;
+        }
+        alerts.push(self.exfiltration_alert(call, session, reason, &discriminator));
+        session.alerted.insert(discriminator);
+        true
+    }
+
     /// Step 10.
     fn exfiltration_alert(
         &self,
-        record: &Record<'_>,
-        session_arn: &str,
+        session_use: &SessionUse<'_, '_>,
         session: &InstanceSession,
-        ip: IpAddr,
         reason: ExfiltrationReason,
         discriminator: &str,
     ) -> Alert {
+        let SessionUse {
+            record,
+            session_arn,
+            ip,
+        } = *session_use;
         let call = CallContext::of(record);
         let imds_v1 = record.fields.user_identity.ec2_role_delivery() == Some("1.0");
         let role_name = session.role_arn.rsplit('/').next().unwrap_or_default();
@@ -326,12 +336,16 @@ impl ExfiltrationDetector {
 
     fn foreign_endpoint_alert(
         &self,
-        record: &Record<'_>,
-        session_arn: &str,
+        session_use: &SessionUse<'_, '_>,
         session: &InstanceSession,
         endpoint_account: &str,
         discriminator: &str,
     ) -> Alert {
+        let SessionUse {
+            record,
+            session_arn,
+            ..
+        } = *session_use;
         let call = CallContext::of(record);
         Alert {
             dedup_key: format!("{}:{session_arn}:{discriminator}", Rule::ForeignVpcEndpoint),
@@ -354,6 +368,13 @@ impl ExfiltrationDetector {
             record: record.raw.clone().into_owned(),
         }
     }
+}
+
+/// One call made with an instance session's credentials, as the alerts describe it.
+struct SessionUse<'r, 'a> {
+    record: &'r Record<'a>,
+    session_arn: &'r str,
+    ip: IpAddr,
 }
 
 enum Verdict {
