@@ -171,8 +171,7 @@ impl<'t> Parser<'t, '_> {
                 self.state.problem(
                     Location::Byte((base + offset) as u64),
                     format!(
-                        "{what}; the {} records before this point are read, anything after it \
-                         is lost",
+                        "{what}; records read before this point: {}; anything after it is lost",
                         self.state.delivered
                     ),
                 );

@@ -338,8 +338,8 @@ fn truncated_json_keeps_the_records_before_the_cut() {
     assert_eq!(parsed.locations(), [Location::Byte(cut as u64)]);
     assert_eq!(
         parsed.problems[0].message,
-        "the JSON ends in the middle of a value (truncated file?); the 2 records before this \
-         point are read, anything after it is lost"
+        "the JSON ends in the middle of a value (truncated file?); records read before this \
+         point: 2; anything after it is lost"
     );
 }
 
