@@ -162,6 +162,19 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         None => CanaryRegistry::default(),
     };
     let discovery = trail::discover(&args.paths).context("cannot scan")?;
+    if discovery.inputs.is_empty() {
+        eprintln!(
+            "warning: no CloudTrail log files under {} ({} digests and {} other files skipped); \
+             name a file explicitly to read it whatever its name",
+            args.paths
+                .iter()
+                .map(|path| sanitize::for_terminal(&path.display().to_string()).into_owned())
+                .collect::<Vec<_>>()
+                .join(", "),
+            discovery.skipped_digests,
+            discovery.skipped_other
+        );
+    }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

@@ -5,6 +5,8 @@
 //! does no I/O and never reads the wall clock, so replaying old logs gives the alerts the live
 //! run gave. Stateful detectors keep their memory behind [`DetectorState`].
 
+#![warn(missing_docs)]
+
 pub mod alert;
 pub mod canary;
 pub mod config;

@@ -5,6 +5,8 @@
 //! one into memory (gunzipping it), and [`parse_records`] turns its bytes, in any supported
 //! shape, into records. [`TrailObjectKey`] reads CloudTrail's S3 key layout.
 
+#![warn(missing_docs)]
+
 pub mod input;
 pub mod read;
 pub mod record;
