@@ -6,6 +6,11 @@
 //! for a chosen account for tests and the offline issuer ([`mint_access_key_id`],
 //! [`mint_secret_access_key`]).
 //!
+//! It also keeps canaries from looking like canaries: [`generate_name`] and [`NameTemplate`]
+//! make plausible service- and person-style names, [`check_name`] runs the name heuristics
+//! attackers' tools use, [`refuse_vendor_account`] keeps canaries out of published vendor
+//! accounts, and [`canary_check`] puts it all together into what an attacker would conclude.
+//!
 //! ```
 //! use keys::{AccessKeyId, AccountDecode, fingerprint};
 //!
@@ -20,13 +25,26 @@
 #![warn(missing_docs)]
 
 mod account;
+mod check;
+mod heuristics;
 mod id;
+mod naming;
 mod secret;
 mod stealth;
+mod words;
 
 pub use account::{AccountDecode, AccountId, AccountIdError};
+pub use check::{canary_check, CanaryFacts, Check, CheckReport, CheckSubject, Outcome};
+pub use heuristics::{
+    check_name, shannon_entropy, NameFinding, SuspiciousTerm, ENTROPY_THRESHOLD, SUSPICIOUS_TERMS,
+};
 pub use id::{decode_account, mint_access_key_id, AccessKeyId, KeyError, KeyKind};
+pub use naming::{
+    generate_name, CanaryName, NameStyle, NameTemplate, RenderError, TemplateError, MAX_NAME_LEN,
+    MIN_NAME_LEN,
+};
 pub use secret::{looks_like_secret_access_key, mint_secret_access_key};
 pub use stealth::{
-    fingerprint, is_known_canary_vendor_account, KeyFingerprint, CANARY_VENDOR_ACCOUNTS,
+    fingerprint, is_known_canary_vendor_account, refuse_vendor_account, KeyFingerprint,
+    StealthError, CANARY_VENDOR_ACCOUNTS,
 };

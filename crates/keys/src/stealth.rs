@@ -42,6 +42,33 @@ pub fn is_known_canary_vendor_account(account: &AccountId) -> bool {
     CANARY_VENDOR_ACCOUNTS.contains(account)
 }
 
+/// Refuses `account` if it is a published canary vendor's, saying why.
+///
+/// Call it before issuing: a key from a listed account is recognised as a canary offline by
+/// TruffleHog and the tools that copy its list, before the attacker ever uses it.
+pub fn refuse_vendor_account(account: &AccountId) -> Result<(), StealthError> {
+    if is_known_canary_vendor_account(account) {
+        return Err(StealthError::VendorAccount { account: *account });
+    }
+    Ok(())
+}
+
+/// Why tripkey will not issue a canary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StealthError {
+    /// The account is on the published list of canary-vendor accounts.
+    #[error(
+        "refusing to issue canaries from account {account}: it is on the published list of \
+         canary-vendor accounts (TruffleHog's pkg/detectors/aws/access_keys/canary.go), so \
+         anyone who decodes the account from a key ID, which needs no AWS call, knows the key \
+         is a canary before using it; issue from an account of your own"
+    )]
+    VendorAccount {
+        /// The refused account.
+        account: AccountId,
+    },
+}
+
 /// What an attacker concludes from a key ID alone, offline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyFingerprint {
@@ -107,6 +134,20 @@ mod tests {
                 account: AccountDecode::Legacy,
                 known_canary_vendor: false,
             }
+        );
+    }
+
+    #[test]
+    fn vendor_accounts_are_refused_with_the_source_named() {
+        let account: AccountId = "171436882533".parse().unwrap();
+        let error = refuse_vendor_account(&account).unwrap_err();
+        assert_eq!(error, StealthError::VendorAccount { account });
+        let message = error.to_string();
+        assert!(message.starts_with("refusing to issue canaries from account 171436882533"));
+        assert!(message.contains("TruffleHog's pkg/detectors/aws/access_keys/canary.go"));
+        assert_eq!(
+            refuse_vendor_account(&"609629065308".parse().unwrap()),
+            Ok(())
         );
     }
 
