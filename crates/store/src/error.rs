@@ -1,0 +1,135 @@
+//! What can go wrong with the store, worded as what to do about it.
+
+use std::path::PathBuf;
+
+use crate::model::CanaryId;
+
+/// An error from the canary store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the database's write lock past the busy timeout.
+    #[error(
+        "the database {} is locked by another process (is another `tripkey serve` running on it?); \
+         stop that process or point tripkey at another database",
+        path.display()
+    )]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The file exists but is not SQLite, or is damaged.
+    #[error(
+        "{} is not a tripkey database (it is not SQLite, or it is damaged); \
+         pass the path of a tripkey database or of a file to create",
+        path.display()
+    )]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is an SQLite database of some other program.
+    #[error(
+        "{} is an SQLite database of another program, not of tripkey; \
+         pass the path of a tripkey database or of a file to create",
+        path.display()
+    )]
+    ForeignDatabase {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A newer tripkey has migrated the database past what this binary knows.
+    #[error(
+        "the database {} has schema version {found}, newer than this tripkey knows (up to {known}); \
+         upgrade tripkey",
+        path.display()
+    )]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The newest migration applied to it.
+        found: i64,
+        /// The newest migration this binary carries.
+        known: i64,
+    },
+    /// Applying the schema migrations failed.
+    #[error("could not bring the database {} up to date: {source}", path.display())]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// What the migrator reported.
+        source: sqlx::migrate::MigrateError,
+    },
+    /// The database file or its directory could not be created.
+    #[error("could not create {}: {source}", path.display())]
+    Create {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// Any other database failure.
+    #[error("database error on {}: {source}", path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite reported.
+        source: sqlx::Error,
+    },
+    /// No canary has that id.
+    #[error("no canary with id {0} (`tripkey canary list` shows them)")]
+    NotFound(CanaryId),
+    /// The id or name is taken by another canary.
+    #[error("a canary with id {id} or name {name:?} already exists; generate a new id and name")]
+    AlreadyExists {
+        /// The id that was inserted.
+        id: CanaryId,
+        /// The name that was inserted.
+        name: String,
+    },
+    /// The canary never held that access key.
+    #[error(
+        "canary {id} has no access key {access_key_id} (`tripkey canary show {id}` lists its keys)"
+    )]
+    KeyNotFound {
+        /// The canary.
+        id: CanaryId,
+        /// The access key ID asked for.
+        access_key_id: String,
+    },
+    /// The canary was revoked, so its credentials cannot change any more.
+    #[error("canary {0} is revoked; issue a new canary instead")]
+    Revoked(CanaryId),
+    /// A secret is to be kept or read back but no secret key is configured.
+    #[error(
+        "no secret key is configured to encrypt or decrypt the kept secret of canary {0}; \
+         set one (generate it with `openssl rand -base64 32`), or do not ask to keep secrets"
+    )]
+    NoSecretKey(CanaryId),
+    /// The kept secret does not decrypt with the configured key.
+    #[error(
+        "cannot decrypt the kept secret of canary {0}: the configured secret key is not the one \
+         it was stored with (or the stored bytes were altered); configure the original key, \
+         or rotate the canary to get a new secret"
+    )]
+    Decryption(CanaryId),
+    /// A stored value could not be read back.
+    #[error("canary {id} has an unreadable {column} in the database: {reason}")]
+    Corrupt {
+        /// The canary whose row it is.
+        id: String,
+        /// The column.
+        column: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(id: &str, column: &'static str, reason: impl ToString) -> StoreError {
+        StoreError::Corrupt {
+            id: id.to_owned(),
+            column,
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -1,0 +1,921 @@
+//! The canary registry's persistence: an embedded SQLite database holding every canary, the
+//! access keys it has held and its life-cycle history, with secrets kept only on request and
+//! then encrypted.
+//!
+//! Records are never deleted: a revoked canary keeps its row and history, so an alert on one of
+//! its old keys can still be explained. Times are [`EventTime`] milliseconds, the unit the
+//! detectors work in; life-cycle operations take the time to record, so replays and tests are
+//! deterministic ([`now`] gives the wall clock).
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use store::{CanaryId, CanaryKind, Issuer, NewCanary, Store};
+//!
+//! let store = Store::open_in_memory().await?;
+//! let id = CanaryId::generate();
+//! let canary = store
+//!     .insert(
+//!         &NewCanary {
+//!             id: id.clone(),
+//!             kind: CanaryKind::IamUser,
+//!             issuer: Issuer::Offline,
+//!             account_id: "123456789012".into(),
+//!             access_key_id: "AKIAQAAAAAAAAEXAMPLE".into(),
+//!             principal_arn: format!("arn:aws:iam::123456789012:user/svc/build-{id}"),
+//!             name: format!("build-{id}"),
+//!             path: "/svc/".into(),
+//!             labels: Default::default(),
+//!             memo: None,
+//!             created_at: store::now(),
+//!             expires_at: None,
+//!         },
+//!         None,
+//!     )
+//!     .await?;
+//! assert_eq!(store.get_by_access_key_id("AKIAQAAAAAAAAEXAMPLE").await?, Some(canary));
+//! # Ok::<(), store::StoreError>(())
+//! # }).unwrap();
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+mod model;
+mod secret;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+pub use trail::EventTime;
+
+pub use error::StoreError;
+pub use model::{
+    now, CanaryEvent, CanaryEventKind, CanaryFilter, CanaryId, CanaryKey, CanaryKind, CanaryRecord,
+    CanaryStatus, InvalidCanaryId, Issuer, Labels, NewCanary, UnknownVariant,
+};
+pub use secret::{Secret, SecretKey, SecretKeyError};
+
+static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// How long a write waits for another connection or process to release the database.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The per-user default database: `$XDG_DATA_HOME/tripkey/tripkey.db`, else
+/// `~/.local/share/tripkey/tripkey.db` (the platform's data directory elsewhere). `None` when
+/// the user has no home directory.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "tripkey").map(|dirs| dirs.data_dir().join("tripkey.db"))
+}
+
+/// The canary registry, backed by SQLite.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+    secret_key: Option<SecretKey>,
+}
+
+/// The columns of [`CanaryRow`], selected from `canaries c`, followed by `rest`.
+macro_rules! select_canary {
+    ($rest:literal) => {
+        concat!(
+            "SELECT c.id, c.kind, c.issuer, c.account_id, c.access_key_id, c.principal_arn, \
+             c.name, c.path, c.labels, c.memo, c.created_at, c.expires_at, c.rotated_at, \
+             c.revoked_at, c.status, c.last_alert_at, c.sealed_secret IS NOT NULL AS secret_kept \
+             FROM canaries c ",
+            $rest
+        )
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct CanaryRow {
+    id: String,
+    kind: String,
+    issuer: String,
+    account_id: String,
+    access_key_id: String,
+    principal_arn: String,
+    name: String,
+    path: String,
+    labels: String,
+    memo: Option<String>,
+    created_at: i64,
+    expires_at: Option<i64>,
+    rotated_at: Option<i64>,
+    revoked_at: Option<i64>,
+    status: String,
+    last_alert_at: Option<i64>,
+    secret_kept: bool,
+}
+
+impl TryFrom<CanaryRow> for CanaryRecord {
+    type Error = StoreError;
+
+    fn try_from(row: CanaryRow) -> Result<CanaryRecord, StoreError> {
+        let bad =
+            |column, reason: &dyn std::fmt::Display| StoreError::corrupt(&row.id, column, reason);
+        Ok(CanaryRecord {
+            id: row.id.parse().map_err(|e| bad("id", &e))?,
+            kind: row.kind.parse().map_err(|e| bad("kind", &e))?,
+            issuer: row.issuer.parse().map_err(|e| bad("issuer", &e))?,
+            status: row.status.parse().map_err(|e| bad("status", &e))?,
+            labels: serde_json::from_str(&row.labels).map_err(|e| bad("labels", &e))?,
+            account_id: row.account_id,
+            access_key_id: row.access_key_id,
+            principal_arn: row.principal_arn,
+            name: row.name,
+            path: row.path,
+            memo: row.memo,
+            created_at: EventTime(row.created_at),
+            expires_at: row.expires_at.map(EventTime),
+            rotated_at: row.rotated_at.map(EventTime),
+            revoked_at: row.revoked_at.map(EventTime),
+            last_alert_at: row.last_alert_at.map(EventTime),
+            secret_kept: row.secret_kept,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    canary_id: String,
+    at: i64,
+    kind: String,
+    detail: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    canary_id: String,
+    access_key_id: String,
+    issued_at: i64,
+    retired_at: Option<i64>,
+    deleted_at: Option<i64>,
+}
+
+impl TryFrom<KeyRow> for CanaryKey {
+    type Error = StoreError;
+
+    fn try_from(row: KeyRow) -> Result<CanaryKey, StoreError> {
+        Ok(CanaryKey {
+            canary_id: row
+                .canary_id
+                .parse()
+                .map_err(|e| StoreError::corrupt(&row.canary_id, "canary_id", e))?,
+            access_key_id: row.access_key_id,
+            issued_at: EventTime(row.issued_at),
+            retired_at: row.retired_at.map(EventTime),
+            deleted_at: row.deleted_at.map(EventTime),
+        })
+    }
+}
+
+/// What replacing a canary's access key is for.
+enum KeyChange {
+    Rotate,
+    Renew { expires_at: Option<EventTime> },
+}
+
+impl Store {
+    /// Opens the database at `path`, creating it and its parent directories (mode 0700) when
+    /// missing, and applies any migrations this binary carries that it lacks.
+    ///
+    /// The database runs in WAL mode (readers do not block the writer, so `serve` and a CLI
+    /// command can share it) with foreign keys enforced and a busy timeout, so a write waits
+    /// briefly for another process instead of failing at once.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        create_private(&path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| database_error(&path, e))?;
+        Store::start(pool, path).await
+    }
+
+    /// A fresh database in memory, for tests and demos; it vanishes when the store is dropped.
+    pub async fn open_in_memory() -> Result<Store, StoreError> {
+        let path = PathBuf::from(":memory:");
+        // Each connection to `:memory:` is a database of its own, so the pool keeps exactly one
+        // connection open for the store's whole life.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(SqliteConnectOptions::new().foreign_keys(true))
+            .await
+            .map_err(|e| database_error(&path, e))?;
+        Store::start(pool, path).await
+    }
+
+    async fn start(pool: SqlitePool, path: PathBuf) -> Result<Store, StoreError> {
+        let store = Store {
+            pool,
+            path,
+            secret_key: None,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.db(e))?;
+        let has_migrations = tables.iter().any(|t| t == "_sqlx_migrations");
+        // Migrating another program's database would write tripkey's tables into it.
+        if !tables.is_empty() && !has_migrations {
+            return Err(StoreError::ForeignDatabase {
+                path: self.path.clone(),
+            });
+        }
+        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        if has_migrations {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| self.db(e))?;
+            if let Some(found) = found.filter(|&found| found > known) {
+                return Err(StoreError::NewerSchema {
+                    path: self.path.clone(),
+                    found,
+                    known,
+                });
+            }
+        }
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            MigrateError::Execute(e) => self.db(e),
+            source => StoreError::Migration {
+                path: self.path.clone(),
+                source,
+            },
+        })
+    }
+
+    /// This store, encrypting kept secrets with `key` (from configuration).
+    pub fn with_secret_key(mut self, key: SecretKey) -> Store {
+        self.secret_key = Some(key);
+        self
+    }
+
+    /// Where the database lives (`:memory:` for an in-memory one).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes every connection, checkpointing the write-ahead log into the database file.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+
+    fn db(&self, e: sqlx::Error) -> StoreError {
+        database_error(&self.path, e)
+    }
+
+    /// A transaction that takes the write lock at its start: SQLite cannot upgrade a reading
+    /// transaction to a writing one while another connection writes (it fails at once, busy
+    /// timeout or not), and most of ours read before they write.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.db(e))
+    }
+
+    /// Records a newly issued canary and its `issued` event, in one transaction.
+    ///
+    /// `keep_secret` keeps the secret access key, encrypted with the configured secret key,
+    /// for re-planting; without one configured that fails with [`StoreError::NoSecretKey`]
+    /// and nothing is recorded.
+    pub async fn insert(
+        &self,
+        canary: &NewCanary,
+        keep_secret: Option<&Secret>,
+    ) -> Result<CanaryRecord, StoreError> {
+        let id = &canary.id;
+        let sealed = self.seal(id, keep_secret)?;
+        let labels = serde_json::to_string(&canary.labels)
+            .expect("a map of strings always serializes to JSON");
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO canaries (id, kind, issuer, account_id, access_key_id, principal_arn, \
+             name, path, labels, memo, created_at, expires_at, status, sealed_secret) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.as_str())
+        .bind(canary.kind.as_str())
+        .bind(canary.issuer.as_str())
+        .bind(&canary.account_id)
+        .bind(&canary.access_key_id)
+        .bind(&canary.principal_arn)
+        .bind(&canary.name)
+        .bind(&canary.path)
+        .bind(labels)
+        .bind(&canary.memo)
+        .bind(canary.created_at.0)
+        .bind(canary.expires_at.map(|t| t.0))
+        .bind(CanaryStatus::Active.as_str())
+        .bind(sealed)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyExists {
+                id: id.clone(),
+                name: canary.name.clone(),
+            },
+            _ => self.db(e),
+        })?;
+        add_key(&mut tx, id, &canary.access_key_id, canary.created_at)
+            .await
+            .map_err(|e| self.db(e))?;
+        let detail = json!({
+            "access_key_id": canary.access_key_id,
+            "expires_at": canary.expires_at,
+        });
+        add_event(
+            &mut tx,
+            id,
+            canary.created_at,
+            CanaryEventKind::Issued,
+            &detail,
+        )
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))?;
+        self.require(id).await
+    }
+
+    fn seal(&self, id: &CanaryId, secret: Option<&Secret>) -> Result<Option<Vec<u8>>, StoreError> {
+        secret
+            .map(|secret| {
+                let key = self
+                    .secret_key
+                    .as_ref()
+                    .ok_or_else(|| StoreError::NoSecretKey(id.clone()))?;
+                Ok(key.seal(id, secret))
+            })
+            .transpose()
+    }
+
+    /// The canary with this id.
+    pub async fn get(&self, id: &CanaryId) -> Result<Option<CanaryRecord>, StoreError> {
+        let row: Option<CanaryRow> = sqlx::query_as(select_canary!("WHERE c.id = ?"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        row.map(CanaryRecord::try_from).transpose()
+    }
+
+    async fn require(&self, id: &CanaryId) -> Result<CanaryRecord, StoreError> {
+        self.get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.clone()))
+    }
+
+    /// The canary holding, or having held, this access key ID: a rotated key stays usable
+    /// through its grace period and a renewed session key until it expires, so a use of either
+    /// still points at its canary. Short-term key IDs can recur over time; the canary that got
+    /// it last wins.
+    pub async fn get_by_access_key_id(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<CanaryRecord>, StoreError> {
+        let row: Option<CanaryRow> = sqlx::query_as(select_canary!(
+            "JOIN canary_keys k ON k.canary_id = c.id WHERE k.access_key_id = ? \
+             ORDER BY k.issued_at DESC, c.created_at DESC LIMIT 1"
+        ))
+        .bind(access_key_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        row.map(CanaryRecord::try_from).transpose()
+    }
+
+    /// The canary with this IAM user, federated user or role session name.
+    pub async fn get_by_name(&self, name: &str) -> Result<Option<CanaryRecord>, StoreError> {
+        let row: Option<CanaryRow> = sqlx::query_as(select_canary!("WHERE c.name = ?"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        row.map(CanaryRecord::try_from).transpose()
+    }
+
+    /// The canaries matching `filter`, oldest first.
+    pub async fn list(&self, filter: &CanaryFilter) -> Result<Vec<CanaryRecord>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(select_canary!("WHERE 1 = 1"));
+        if let Some(status) = filter.status {
+            query.push(" AND c.status = ").push_bind(status.as_str());
+        }
+        if let Some(kind) = filter.kind {
+            query.push(" AND c.kind = ").push_bind(kind.as_str());
+        }
+        if let Some(account_id) = &filter.account_id {
+            query.push(" AND c.account_id = ").push_bind(account_id);
+        }
+        if let Some(issuer) = filter.issuer {
+            query.push(" AND c.issuer = ").push_bind(issuer.as_str());
+        }
+        for (key, value) in &filter.labels {
+            query
+                .push(" AND EXISTS (SELECT 1 FROM json_each(c.labels) l WHERE l.key = ")
+                .push_bind(key)
+                .push(" AND l.value = ")
+                .push_bind(value)
+                .push(")");
+        }
+        query.push(" ORDER BY c.created_at, c.id");
+        let rows: Vec<CanaryRow> = query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        rows.into_iter().map(CanaryRecord::try_from).collect()
+    }
+
+    /// How many canaries of `account_id` still hold live credentials (status active or
+    /// triggered: a triggered canary keeps watching, so its IAM user still exists), optionally
+    /// only of one kind. The issuer compares this with the account's limit of IAM users.
+    pub async fn count_active(
+        &self,
+        account_id: &str,
+        kind: Option<CanaryKind>,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM canaries WHERE account_id = ? AND status IN (?, ?) \
+             AND (? IS NULL OR kind = ?)",
+        )
+        .bind(account_id)
+        .bind(CanaryStatus::Active.as_str())
+        .bind(CanaryStatus::Triggered.as_str())
+        .bind(kind.map(CanaryKind::as_str))
+        .bind(kind.map(CanaryKind::as_str))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// A canary's history, oldest first (events recorded with the same time keep the order
+    /// they were recorded in).
+    pub async fn history(&self, id: &CanaryId) -> Result<Vec<CanaryEvent>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT canary_id, at, kind, detail FROM canary_events WHERE canary_id = ? \
+             ORDER BY at, seq",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        // Every canary has at least its `issued` event.
+        if rows.is_empty() {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        rows.into_iter()
+            .map(|row| {
+                Ok(CanaryEvent {
+                    canary_id: id.clone(),
+                    at: EventTime(row.at),
+                    kind: row
+                        .kind
+                        .parse()
+                        .map_err(|e| StoreError::corrupt(&row.canary_id, "event kind", e))?,
+                    detail: serde_json::from_str(&row.detail)
+                        .map_err(|e| StoreError::corrupt(&row.canary_id, "event detail", e))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every access key a canary has held, oldest first.
+    pub async fn keys(&self, id: &CanaryId) -> Result<Vec<CanaryKey>, StoreError> {
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            "SELECT canary_id, access_key_id, issued_at, retired_at, deleted_at FROM canary_keys \
+             WHERE canary_id = ? ORDER BY issued_at, rowid",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        rows.into_iter().map(CanaryKey::try_from).collect()
+    }
+
+    /// Access keys of IAM-user canaries retired at or before `retired_by` and not yet deleted:
+    /// the old keys whose rotation grace period is over.
+    pub async fn keys_awaiting_deletion(
+        &self,
+        retired_by: EventTime,
+    ) -> Result<Vec<CanaryKey>, StoreError> {
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            "SELECT k.canary_id, k.access_key_id, k.issued_at, k.retired_at, k.deleted_at \
+             FROM canary_keys k JOIN canaries c ON c.id = k.canary_id \
+             WHERE c.kind = ? AND k.retired_at <= ? AND k.deleted_at IS NULL \
+             ORDER BY k.retired_at, k.rowid",
+        )
+        .bind(CanaryKind::IamUser.as_str())
+        .bind(retired_by.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        rows.into_iter().map(CanaryKey::try_from).collect()
+    }
+
+    /// Records that a canary's retired access key was deleted in AWS, with a `key-deleted`
+    /// event. Recording it again changes nothing.
+    pub async fn mark_key_deleted(
+        &self,
+        id: &CanaryId,
+        access_key_id: &str,
+        at: EventTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let deleted_at: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT deleted_at FROM canary_keys WHERE canary_id = ? AND access_key_id = ?",
+        )
+        .bind(id.as_str())
+        .bind(access_key_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?;
+        match deleted_at {
+            None => {
+                return Err(StoreError::KeyNotFound {
+                    id: id.clone(),
+                    access_key_id: access_key_id.to_owned(),
+                })
+            }
+            Some(Some(_)) => return Ok(()),
+            Some(None) => {}
+        }
+        sqlx::query(
+            "UPDATE canary_keys SET deleted_at = ?, retired_at = COALESCE(retired_at, ?) \
+             WHERE canary_id = ? AND access_key_id = ?",
+        )
+        .bind(at.0)
+        .bind(at.0)
+        .bind(id.as_str())
+        .bind(access_key_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?;
+        let detail = json!({ "access_key_id": access_key_id });
+        add_event(&mut tx, id, at, CanaryEventKind::KeyDeleted, &detail)
+            .await
+            .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// Records an IAM-user canary's new access key: the old key is retired (it is deleted after
+    /// the grace period, see [`Store::keys_awaiting_deletion`]) and a `rotated` event names
+    /// both. A kept secret is replaced by `keep_secret`, or dropped, since it belongs to the
+    /// old key.
+    pub async fn rotate(
+        &self,
+        id: &CanaryId,
+        new_access_key_id: &str,
+        keep_secret: Option<&Secret>,
+        at: EventTime,
+    ) -> Result<CanaryRecord, StoreError> {
+        self.replace_key(id, new_access_key_id, keep_secret, at, KeyChange::Rotate)
+            .await
+    }
+
+    /// Records a short-term canary's fresh credentials and their expiry, with a `renewed`
+    /// event. An expired canary becomes active again; a triggered one stays triggered. A kept
+    /// secret is replaced by `keep_secret`, or dropped.
+    pub async fn renew(
+        &self,
+        id: &CanaryId,
+        new_access_key_id: &str,
+        expires_at: Option<EventTime>,
+        keep_secret: Option<&Secret>,
+        at: EventTime,
+    ) -> Result<CanaryRecord, StoreError> {
+        let change = KeyChange::Renew { expires_at };
+        self.replace_key(id, new_access_key_id, keep_secret, at, change)
+            .await
+    }
+
+    async fn replace_key(
+        &self,
+        id: &CanaryId,
+        new_access_key_id: &str,
+        keep_secret: Option<&Secret>,
+        at: EventTime,
+        change: KeyChange,
+    ) -> Result<CanaryRecord, StoreError> {
+        let sealed = self.seal(id, keep_secret)?;
+        let mut tx = self.write().await?;
+        let current: Option<(String, String)> =
+            sqlx::query_as("SELECT status, access_key_id FROM canaries WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
+        let (status, old_access_key_id) =
+            current.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        if status == CanaryStatus::Revoked.as_str() {
+            return Err(StoreError::Revoked(id.clone()));
+        }
+        let (kind, detail) = match change {
+            KeyChange::Rotate => {
+                sqlx::query(
+                    "UPDATE canaries SET access_key_id = ?, rotated_at = ?, sealed_secret = ? \
+                     WHERE id = ?",
+                )
+                .bind(new_access_key_id)
+                .bind(at.0)
+                .bind(sealed)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
+                let detail = json!({
+                    "old_access_key_id": old_access_key_id,
+                    "new_access_key_id": new_access_key_id,
+                });
+                (CanaryEventKind::Rotated, detail)
+            }
+            KeyChange::Renew { expires_at } => {
+                sqlx::query(
+                    "UPDATE canaries SET access_key_id = ?, expires_at = ?, sealed_secret = ?, \
+                     status = CASE status WHEN ? THEN ? ELSE status END WHERE id = ?",
+                )
+                .bind(new_access_key_id)
+                .bind(expires_at.map(|t| t.0))
+                .bind(sealed)
+                .bind(CanaryStatus::Expired.as_str())
+                .bind(CanaryStatus::Active.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
+                let detail = json!({
+                    "old_access_key_id": old_access_key_id,
+                    "new_access_key_id": new_access_key_id,
+                    "expires_at": expires_at,
+                });
+                (CanaryEventKind::Renewed, detail)
+            }
+        };
+        sqlx::query(
+            "UPDATE canary_keys SET retired_at = ? \
+             WHERE canary_id = ? AND access_key_id = ? AND retired_at IS NULL",
+        )
+        .bind(at.0)
+        .bind(id.as_str())
+        .bind(&old_access_key_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?;
+        add_key(&mut tx, id, new_access_key_id, at)
+            .await
+            .map_err(|e| self.db(e))?;
+        add_event(&mut tx, id, at, kind, &detail)
+            .await
+            .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))?;
+        self.require(id).await
+    }
+
+    /// Records a use of the canary with a `triggered` event carrying `detail` (e.g. the
+    /// CloudTrail event ID). An active canary becomes triggered and stays watched; an expired
+    /// or revoked one keeps its status, the use is still recorded.
+    pub async fn mark_triggered(
+        &self,
+        id: &CanaryId,
+        at: EventTime,
+        detail: serde_json::Value,
+    ) -> Result<CanaryRecord, StoreError> {
+        self.transition(
+            id,
+            at,
+            CanaryEventKind::Triggered,
+            &detail,
+            "UPDATE canaries SET status = 'triggered' WHERE id = ? AND status = 'active'",
+        )
+        .await
+    }
+
+    /// Records that a short-term canary's credentials ran out without renewal, with an
+    /// `expired` event. Revoked canaries stay revoked.
+    pub async fn mark_expired(
+        &self,
+        id: &CanaryId,
+        at: EventTime,
+    ) -> Result<CanaryRecord, StoreError> {
+        self.transition(
+            id,
+            at,
+            CanaryEventKind::Expired,
+            &serde_json::Value::Null,
+            "UPDATE canaries SET status = 'expired' WHERE id = ? AND status <> 'revoked'",
+        )
+        .await
+    }
+
+    /// Records that the canary's credentials were deleted for good, with a `revoked` event
+    /// carrying `detail` (e.g. the reason). Its keys count as deleted and a kept secret is
+    /// dropped; the record and history stay. Revoking a revoked canary changes nothing.
+    pub async fn revoke(
+        &self,
+        id: &CanaryId,
+        at: EventTime,
+        detail: serde_json::Value,
+    ) -> Result<CanaryRecord, StoreError> {
+        let mut tx = self.write().await?;
+        let changed = sqlx::query(
+            "UPDATE canaries SET status = 'revoked', revoked_at = ?, sealed_secret = NULL \
+             WHERE id = ? AND status <> 'revoked'",
+        )
+        .bind(at.0)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?
+        .rows_affected();
+        if changed == 1 {
+            sqlx::query(
+                "UPDATE canary_keys SET retired_at = COALESCE(retired_at, ?), \
+                 deleted_at = COALESCE(deleted_at, ?) WHERE canary_id = ?",
+            )
+            .bind(at.0)
+            .bind(at.0)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+            add_event(&mut tx, id, at, CanaryEventKind::Revoked, &detail)
+                .await
+                .map_err(|e| self.db(e))?;
+        }
+        tx.commit().await.map_err(|e| self.db(e))?;
+        self.require(id).await
+    }
+
+    /// Runs `update` (a status change bound to the canary id) and records the event, if the
+    /// canary exists.
+    async fn transition(
+        &self,
+        id: &CanaryId,
+        at: EventTime,
+        kind: CanaryEventKind,
+        detail: &serde_json::Value,
+        update: &'static str,
+    ) -> Result<CanaryRecord, StoreError> {
+        let mut tx = self.write().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM canaries WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        sqlx::query(update)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        add_event(&mut tx, id, at, kind, detail)
+            .await
+            .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))?;
+        self.require(id).await
+    }
+
+    /// Records that uses up to `at` have been alerted on. It only moves forward, so a late or
+    /// replayed alert cannot make the last-used poller alert again on a use already reported.
+    pub async fn set_last_alert_at(&self, id: &CanaryId, at: EventTime) -> Result<(), StoreError> {
+        let changed = sqlx::query(
+            "UPDATE canaries SET last_alert_at = MAX(COALESCE(last_alert_at, ?), ?) WHERE id = ?",
+        )
+        .bind(at.0)
+        .bind(at.0)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound(id.clone()));
+        }
+        Ok(())
+    }
+
+    /// The kept secret of the canary's current key, decrypted; `None` when none was kept.
+    pub async fn secret(&self, id: &CanaryId) -> Result<Option<Secret>, StoreError> {
+        let sealed: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT sealed_secret FROM canaries WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.db(e))?;
+        let Some(sealed) = sealed.ok_or_else(|| StoreError::NotFound(id.clone()))? else {
+            return Ok(None);
+        };
+        let key = self
+            .secret_key
+            .as_ref()
+            .ok_or_else(|| StoreError::NoSecretKey(id.clone()))?;
+        key.open(id, &sealed)
+            .map(Some)
+            .ok_or_else(|| StoreError::Decryption(id.clone()))
+    }
+}
+
+async fn add_key(
+    conn: &mut SqliteConnection,
+    id: &CanaryId,
+    access_key_id: &str,
+    at: EventTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO canary_keys (canary_id, access_key_id, issued_at) VALUES (?, ?, ?)")
+        .bind(id.as_str())
+        .bind(access_key_id)
+        .bind(at.0)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+async fn add_event(
+    conn: &mut SqliteConnection,
+    id: &CanaryId,
+    at: EventTime,
+    kind: CanaryEventKind,
+    detail: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO canary_events (canary_id, at, kind, detail) VALUES (?, ?, ?, ?)")
+        .bind(id.as_str())
+        .bind(at.0)
+        .bind(kind.as_str())
+        .bind(detail.to_string())
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Tells lock contention and files that are not databases apart from other failures, since
+/// those have a remedy the user can apply.
+fn database_error(path: &Path, source: sqlx::Error) -> StoreError {
+    let code = match &source {
+        sqlx::Error::Database(db) => db.code().and_then(|code| code.parse::<i32>().ok()),
+        _ => None,
+    };
+    // Extended result codes carry the primary code in their low byte.
+    const BUSY: i32 = 5;
+    const LOCKED: i32 = 6;
+    const CORRUPT: i32 = 11;
+    const NOT_A_DB: i32 = 26;
+    let path = path.to_path_buf();
+    match code.map(|code| code & 0xff) {
+        Some(BUSY | LOCKED) => StoreError::Locked { path },
+        Some(CORRUPT | NOT_A_DB) => StoreError::NotADatabase { path },
+        _ => StoreError::Database { path, source },
+    }
+}
+
+/// Creates the database's directory (0700) and file (0600) when missing: the registry maps key
+/// IDs to where canaries are planted, which is worth keeping from other local users.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Create { path, source }
+    };
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true);
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        dirs.mode(0o700);
+        file.mode(0o600);
+    }
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        dirs.create(dir).map_err(failed(dir))?;
+    }
+    match file.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(failed(path)(e)),
+    }
+}
