@@ -1,0 +1,16 @@
+//! Issuing canaries and managing their life.
+//!
+//! The service layer between the CLI (and later the HTTP API) and the pieces it joins: an
+//! [`Issuer`] that makes credentials (AWS, or offline for demos and tests), the
+//! [`store::Store`] that remembers them, and the stealth rules of the `keys` crate. Handlers
+//! stay thin: every rule about capacity, naming and refusal lives here.
+
+#![warn(missing_docs)]
+
+pub mod issuer;
+pub mod offline;
+pub mod service;
+
+pub use issuer::{IssueError, IssueRequest, Issued, Issuer};
+pub use offline::OfflineIssuer;
+pub use service::{CanaryService, CreateRequest, Created, ServiceError, Settings};

@@ -1,0 +1,284 @@
+//! The canary service: create, list, revoke and check canaries, and account capacity.
+
+use keys::{AccountId, CanaryFacts, CheckReport, NameStyle};
+use store::{CanaryFilter, CanaryId, CanaryKind, CanaryRecord, Labels, NewCanary, Store};
+
+use crate::issuer::{IssueError, IssueRequest, Issued, Issuer};
+
+/// IAM's default limit of users per account.
+pub const IAM_USERS_PER_ACCOUNT: u64 = 5_000;
+
+/// How the service issues canaries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The most IAM-user canaries one account may hold (AWS allows 5,000 users in all; set it
+    /// lower to leave room for real users).
+    pub capacity_per_account: u64,
+    /// The style of generated names.
+    pub name_style: NameStyle,
+    /// Lifetime of federation-token canaries, in seconds (at most 36 hours).
+    pub federation_seconds: u32,
+    /// Lifetime of role-session canaries, in seconds (at most 12 hours).
+    pub role_session_seconds: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            capacity_per_account: IAM_USERS_PER_ACCOUNT,
+            name_style: NameStyle::Service,
+            federation_seconds: 36 * 3_600,
+            role_session_seconds: 12 * 3_600,
+        }
+    }
+}
+
+/// What the caller wants issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequest {
+    /// The kind of credential.
+    pub kind: CanaryKind,
+    /// Where it will be planted: owner, host, location and free labels.
+    pub labels: Labels,
+    /// A note shown with every alert.
+    pub memo: Option<String>,
+}
+
+/// A canary just created: its record and the credentials to plant, shown once.
+#[derive(Debug)]
+pub struct Created {
+    /// The stored record.
+    pub record: CanaryRecord,
+    /// The credentials.
+    pub credentials: Issued,
+}
+
+/// Why the service refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Issuing from a published canary-vendor account would mark the key as a canary.
+    #[error(transparent)]
+    Stealth(#[from] keys::StealthError),
+    /// The account holds as many IAM-user canaries as it may.
+    #[error(
+        "the AWS account {account} already holds {held} IAM-user canaries, its limit of {limit}: \
+         issue a short-term kind (--kind federation or --kind role-session), use another \
+         account, or revoke canaries you no longer need"
+    )]
+    Capacity {
+        /// The full account.
+        account: String,
+        /// IAM-user canaries it holds.
+        held: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// No canary has that id or name.
+    #[error("no canary is called {0:?}: `tripkey canary list` shows them")]
+    Unknown(String),
+    /// The issuer failed.
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+/// Issues canaries through an [`Issuer`] and keeps them in a [`Store`].
+pub struct CanaryService<I> {
+    store: Store,
+    issuer: I,
+    settings: Settings,
+}
+
+impl<I: Issuer> CanaryService<I> {
+    /// A service over a store and an issuer.
+    pub fn new(store: Store, issuer: I, settings: Settings) -> CanaryService<I> {
+        CanaryService {
+            store,
+            issuer,
+            settings,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Issues a canary with a stealthy, unique name and records it. Refuses canary-vendor
+    /// accounts and full accounts before touching the issuer; if recording fails, the
+    /// credentials just issued are revoked so nothing is left half-made.
+    pub async fn create(&self, request: CreateRequest) -> Result<Created, ServiceError> {
+        let account = self.issuer.account_id().await?;
+        keys::refuse_vendor_account(&account)?;
+        if request.kind == CanaryKind::IamUser {
+            self.ensure_capacity(&account).await?;
+        }
+        let id = CanaryId::generate();
+        let name = self.unused_name(&id).await?;
+        let duration_seconds = match request.kind {
+            CanaryKind::IamUser => 0,
+            CanaryKind::Federation => self.settings.federation_seconds,
+            CanaryKind::RoleSession => self.settings.role_session_seconds,
+        };
+        let issue = IssueRequest {
+            kind: request.kind,
+            name: name.name,
+            path: name.path,
+            duration_seconds,
+        };
+        let credentials = self
+            .issuer
+            .issue(&issue)
+            .await
+            .map_err(|error| match error {
+                IssueError::LimitExceeded { account } => ServiceError::Capacity {
+                    account,
+                    held: 0,
+                    limit: self.settings.capacity_per_account,
+                },
+                other => ServiceError::Issue(other),
+            })?;
+        let new = NewCanary {
+            id,
+            kind: request.kind,
+            issuer: self.issuer.issuer(),
+            account_id: account.to_string(),
+            access_key_id: credentials.access_key_id.clone(),
+            principal_arn: credentials.principal_arn.clone(),
+            name: issue.name,
+            path: if request.kind == CanaryKind::IamUser {
+                issue.path
+            } else {
+                "/".to_owned()
+            },
+            labels: request.labels,
+            memo: request.memo,
+            created_at: store::now(),
+            expires_at: credentials.expires_at,
+        };
+        match self.store.insert(&new, None).await {
+            Ok(record) => Ok(Created {
+                record,
+                credentials,
+            }),
+            Err(error) => {
+                let unrecorded = CanaryRecord {
+                    id: new.id.clone(),
+                    kind: new.kind,
+                    issuer: new.issuer,
+                    account_id: new.account_id.clone(),
+                    access_key_id: new.access_key_id.clone(),
+                    principal_arn: new.principal_arn.clone(),
+                    name: new.name.clone(),
+                    path: new.path.clone(),
+                    labels: new.labels.clone(),
+                    memo: new.memo.clone(),
+                    created_at: new.created_at,
+                    expires_at: new.expires_at,
+                    rotated_at: None,
+                    revoked_at: None,
+                    status: store::CanaryStatus::Active,
+                    last_alert_at: None,
+                    secret_kept: false,
+                };
+                // Best effort: the store error is what the caller needs to see.
+                let _ = self.issuer.revoke(&unrecorded).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn ensure_capacity(&self, account: &AccountId) -> Result<(), ServiceError> {
+        let held = self
+            .store
+            .count_active(&account.to_string(), Some(CanaryKind::IamUser))
+            .await?;
+        let limit = self.settings.capacity_per_account;
+        if held >= limit {
+            return Err(ServiceError::Capacity {
+                account: account.to_string(),
+                held,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// The first generated name (and path) that no canary has taken yet.
+    async fn unused_name(&self, id: &CanaryId) -> Result<keys::CanaryName, ServiceError> {
+        let mut attempt = 0;
+        loop {
+            let name = keys::generate_name(self.settings.name_style, id.as_str(), attempt);
+            if self.store.get_by_name(&name.name).await?.is_none() {
+                return Ok(name);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// The canary with this id or name.
+    pub async fn find(&self, id_or_name: &str) -> Result<CanaryRecord, ServiceError> {
+        if let Ok(id) = id_or_name.parse::<CanaryId>() {
+            if let Some(record) = self.store.get(&id).await? {
+                return Ok(record);
+            }
+        }
+        self.store
+            .get_by_name(id_or_name)
+            .await?
+            .ok_or_else(|| ServiceError::Unknown(id_or_name.to_owned()))
+    }
+
+    /// Canaries matching a filter.
+    pub async fn list(&self, filter: &CanaryFilter) -> Result<Vec<CanaryRecord>, ServiceError> {
+        Ok(self.store.list(filter).await?)
+    }
+
+    /// Deletes a canary's credentials through its issuer, then records the revocation; the
+    /// record and its history stay.
+    pub async fn revoke(
+        &self,
+        id_or_name: &str,
+        reason: &str,
+    ) -> Result<CanaryRecord, ServiceError> {
+        let record = self.find(id_or_name).await?;
+        self.issuer.revoke(&record).await?;
+        Ok(self
+            .store
+            .revoke(
+                &record.id,
+                store::now(),
+                serde_json::json!({ "reason": reason }),
+            )
+            .await?)
+    }
+
+    /// IAM-user canaries held in an account, against the limit.
+    pub async fn capacity(&self, account: &str) -> Result<(u64, u64), ServiceError> {
+        let held = self
+            .store
+            .count_active(account, Some(CanaryKind::IamUser))
+            .await?;
+        Ok((held, self.settings.capacity_per_account))
+    }
+
+    /// What an attacker's offline tools would conclude about a canary.
+    pub async fn check(
+        &self,
+        id_or_name: &str,
+    ) -> Result<(CanaryRecord, CheckReport), ServiceError> {
+        let record = self.find(id_or_name).await?;
+        let account = record.account_id.parse::<AccountId>().ok();
+        let report = keys::canary_check(&CanaryFacts {
+            key_id: Some(&record.access_key_id),
+            account,
+            name: Some(&record.name),
+            path: Some(&record.path),
+            principal_arn: Some(&record.principal_arn),
+            secret_access_key: None,
+        });
+        Ok((record, report))
+    }
+}
