@@ -774,7 +774,7 @@ pub fn write_body(c: &Ctx<'_>, p: &Picks, rng: &mut impl Rng, o: &mut Obj<'_>) {
         SsmGetParameter => {
             o.obj("requestParameters", |o| {
                 o.str("name", &c.account.parameters[p.parameter])
-                    .bool("withDecryption", p.parameter % 2 == 0);
+                    .bool("withDecryption", p.parameter.is_multiple_of(2));
             })
             .null("responseElements");
         }
