@@ -1,6 +1,7 @@
 //! The `tripkey` command line: wires the reader, the detectors and the key tools together.
 
 mod canaries;
+mod canary;
 mod config;
 mod demo;
 mod key;
@@ -64,6 +65,13 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Issue canaries and manage them: create, list, show, revoke, check, capacity.
+    Canary {
+        #[command(flatten)]
+        registry: canary::RegistryArgs,
+        #[command(subcommand)]
+        command: canary::CanaryCommand,
+    },
     /// Show the whole loop on bundled example data, with no AWS account.
     Demo,
 }
@@ -122,6 +130,7 @@ fn main() -> ExitCode {
         Command::Key {
             command: KeyCommand::Decode { key_ids },
         } => key::decode(&key_ids),
+        Command::Canary { registry, command } => canary::run(registry, command),
         Command::Demo => demo::run(),
     };
     match result {
