@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use keys::AccountId;
-use registry::{CanaryService, CreateRequest, OfflineIssuer, Settings};
+use registry::{CanaryService, CreateRequest, Issuer, OfflineIssuer, Settings};
 use store::{CanaryFilter, CanaryKind, CanaryRecord, CanaryStatus, Labels, Store};
 
+use crate::aws_issuer::AwsIssuer;
 use crate::sanitize::for_terminal;
 
 /// Where the inventory lives and which issuer makes credentials.
@@ -25,6 +26,12 @@ pub struct RegistryArgs {
         global = true
     )]
     offline_account: Option<AccountId>,
+    /// AWS connection: profile, region and endpoint.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// The IAM path canary users are created under; tripkey's own permissions are scoped to it.
+    #[arg(long, value_name = "PATH", default_value = crate::aws_issuer::DEFAULT_USER_PATH, global = true)]
+    user_path: String,
     /// The most IAM-user canaries one account may hold.
     #[arg(
         long,
@@ -34,6 +41,32 @@ pub struct RegistryArgs {
         global = true
     )]
     capacity: u64,
+}
+
+/// How to reach AWS.
+#[derive(clap::Args)]
+pub struct AwsArgs {
+    /// A named profile from ~/.aws/config instead of the default credential chain.
+    #[arg(long, value_name = "NAME", env = "AWS_PROFILE", global = true)]
+    profile: Option<String>,
+    /// The region for STS calls (IAM is global).
+    #[arg(long, value_name = "REGION", env = "AWS_REGION", global = true)]
+    region: Option<String>,
+    /// Another AWS endpoint, e.g. a moto or LocalStack server.
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL", global = true)]
+    endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    /// The connection options for `tripkey-aws`.
+    pub fn options(&self) -> tripkey_aws::AwsOptions {
+        tripkey_aws::AwsOptions {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            credentials: None,
+        }
+    }
 }
 
 /// The kinds of canary, as written on the command line.
@@ -154,17 +187,28 @@ async fn run_async(args: RegistryArgs, command: CanaryCommand) -> anyhow::Result
             .context("no home folder to keep the canary database in: pass --db FILE")?,
     };
     let store = Store::open(&path).await?;
-    let Some(account) = args.offline_account else {
-        bail!(
-            "issuing through AWS is not wired into this build yet: pass --offline-account \
-             ACCOUNT to mint offline canaries (they authenticate nowhere)"
-        );
-    };
     let settings = Settings {
         capacity_per_account: args.capacity,
         ..Settings::default()
     };
-    let service = CanaryService::new(store, OfflineIssuer::new(account), settings);
+    match args.offline_account {
+        Some(account) => {
+            let issuer = OfflineIssuer::new(account);
+            execute(CanaryService::new(store, issuer, settings), command).await
+        }
+        None => {
+            let issuer = AwsIssuer::connect(&args.aws.options(), args.user_path)
+                .await
+                .context("cannot reach AWS to issue canaries (or pass --offline-account ACCOUNT for offline ones)")?;
+            execute(CanaryService::new(store, issuer, settings), command).await
+        }
+    }
+}
+
+async fn execute<I: Issuer>(
+    service: CanaryService<I>,
+    command: CanaryCommand,
+) -> anyhow::Result<u8> {
     match command {
         CanaryCommand::Create {
             kind,

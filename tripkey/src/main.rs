@@ -1,5 +1,6 @@
 //! The `tripkey` command line: wires the reader, the detectors and the key tools together.
 
+mod aws_issuer;
 mod canaries;
 mod canary;
 mod config;
@@ -8,6 +9,7 @@ mod key;
 mod output;
 mod sanitize;
 mod scan;
+mod setup;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -72,8 +74,26 @@ enum Command {
         #[command(subcommand)]
         command: canary::CanaryCommand,
     },
+    /// Prepare an AWS account for issuing canaries (idempotent).
+    Setup {
+        #[command(subcommand)]
+        command: SetupCommand,
+    },
     /// Show the whole loop on bundled example data, with no AWS account.
     Demo,
+}
+
+#[derive(Subcommand)]
+enum SetupCommand {
+    /// Check the caller, create the deny-all boundary policy, the decoy role and the federation
+    /// issuer user if missing, and print the least-privilege policy tripkey needs.
+    Aws {
+        #[command(flatten)]
+        aws: canary::AwsArgs,
+        /// The IAM path canary users will be created under.
+        #[arg(long, value_name = "PATH", default_value = aws_issuer::DEFAULT_USER_PATH)]
+        user_path: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +151,9 @@ fn main() -> ExitCode {
             command: KeyCommand::Decode { key_ids },
         } => key::decode(&key_ids),
         Command::Canary { registry, command } => canary::run(registry, command),
+        Command::Setup {
+            command: SetupCommand::Aws { aws, user_path },
+        } => setup::aws(&aws.options(), &user_path),
         Command::Demo => demo::run(),
     };
     match result {

@@ -63,6 +63,12 @@ pub trait Issuer {
     /// Which issuer this is, as recorded with every canary.
     fn issuer(&self) -> store::Issuer;
 
+    /// The IAM path this issuer confines canary users to, if any. tripkey's own AWS
+    /// permissions are scoped to one path, so that they cannot touch the account's real users.
+    fn fixed_user_path(&self) -> Option<&str> {
+        None
+    }
+
     /// The account canaries are issued in.
     fn account_id(&self) -> impl Future<Output = Result<AccountId, IssueError>> + Send;
 

@@ -122,10 +122,14 @@ impl<I: Issuer> CanaryService<I> {
             CanaryKind::Federation => self.settings.federation_seconds,
             CanaryKind::RoleSession => self.settings.role_session_seconds,
         };
+        let path = match self.issuer.fixed_user_path() {
+            Some(path) => path.to_owned(),
+            None => name.path,
+        };
         let issue = IssueRequest {
             kind: request.kind,
             name: name.name,
-            path: name.path,
+            path,
             duration_seconds,
         };
         let credentials = self
