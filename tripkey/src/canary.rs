@@ -1,5 +1,6 @@
 //! `tripkey canary …`: issue canaries and manage the inventory, over the registry service.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -209,6 +210,8 @@ async fn execute<I: Issuer>(
     service: CanaryService<I>,
     command: CanaryCommand,
 ) -> anyhow::Result<u8> {
+    let stdout = std::io::stdout();
+    let out = &mut stdout.lock();
     match command {
         CanaryCommand::Create {
             kind,
@@ -224,7 +227,7 @@ async fn execute<I: Issuer>(
                     memo,
                 })
                 .await?;
-            print_credentials(&created, format, &profile);
+            print_credentials(out, &created, format, &profile)?;
             eprintln!(
                 "issued {} canary {} ({}){}",
                 created.record.kind,
@@ -253,37 +256,38 @@ async fn execute<I: Issuer>(
             };
             let canaries = service.list(&filter).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&canaries)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&canaries)?)?;
             } else {
-                print_table(&canaries);
+                print_table(out, &canaries)?;
             }
         }
         CanaryCommand::Show { canary } => {
             let record = service.find(&canary).await?;
             let history = service.store().history(&record.id).await?;
-            print_table(std::slice::from_ref(&record));
-            println!("\nprincipal  {}", for_terminal(&record.principal_arn));
+            print_table(out, std::slice::from_ref(&record))?;
+            writeln!(out, "\nprincipal  {}", for_terminal(&record.principal_arn))?;
             if let Some(memo) = &record.memo {
-                println!("memo       {}", for_terminal(memo));
+                writeln!(out, "memo       {}", for_terminal(memo))?;
             }
-            println!("\nhistory:");
+            writeln!(out, "\nhistory:")?;
             for event in history {
-                println!(
+                writeln!(
+                    out,
                     "  {}  {:<11} {}",
                     event.at,
                     event.kind.as_str(),
                     event.detail
-                );
+                )?;
             }
         }
         CanaryCommand::Revoke { canary, reason } => {
             let record = service.revoke(&canary, &reason).await?;
-            println!("revoked {} ({})", record.name, record.id);
+            writeln!(out, "revoked {} ({})", record.name, record.id)?;
         }
         CanaryCommand::Check { canary } => {
             let (record, report) = service.check(&canary).await?;
-            println!("{} ({})", record.name, record.id);
-            println!("{report}");
+            writeln!(out, "{} ({})", record.name, record.id)?;
+            writeln!(out, "{report}")?;
             return Ok(if report.flagged() { 1 } else { 0 });
         }
         CanaryCommand::Capacity => {
@@ -292,18 +296,23 @@ async fn execute<I: Issuer>(
             accounts.sort_unstable();
             accounts.dedup();
             if accounts.is_empty() {
-                println!("no canaries yet");
+                writeln!(out, "no canaries yet")?;
             }
             for account in accounts {
                 let (held, limit) = service.capacity(account).await?;
-                println!("{account}  {held} of {limit} IAM-user canaries");
+                writeln!(out, "{account}  {held} of {limit} IAM-user canaries")?;
             }
         }
     }
     Ok(0)
 }
 
-fn print_credentials(created: &registry::Created, format: CredentialFormat, profile: &str) {
+fn print_credentials(
+    out: &mut dyn Write,
+    created: &registry::Created,
+    format: CredentialFormat,
+    profile: &str,
+) -> io::Result<()> {
     let credentials = &created.credentials;
     let key = &credentials.access_key_id;
     let secret = credentials.secret_access_key.expose();
@@ -313,18 +322,18 @@ fn print_credentials(created: &registry::Created, format: CredentialFormat, prof
         .map(|token| token.expose());
     match format {
         CredentialFormat::Credentials => {
-            println!("[{profile}]");
-            println!("aws_access_key_id = {key}");
-            println!("aws_secret_access_key = {secret}");
+            writeln!(out, "[{profile}]")?;
+            writeln!(out, "aws_access_key_id = {key}")?;
+            writeln!(out, "aws_secret_access_key = {secret}")?;
             if let Some(token) = token {
-                println!("aws_session_token = {token}");
+                writeln!(out, "aws_session_token = {token}")?;
             }
         }
         CredentialFormat::Env => {
-            println!("export AWS_ACCESS_KEY_ID={key}");
-            println!("export AWS_SECRET_ACCESS_KEY={secret}");
+            writeln!(out, "export AWS_ACCESS_KEY_ID={key}")?;
+            writeln!(out, "export AWS_SECRET_ACCESS_KEY={secret}")?;
             if let Some(token) = token {
-                println!("export AWS_SESSION_TOKEN={token}");
+                writeln!(out, "export AWS_SESSION_TOKEN={token}")?;
             }
         }
         CredentialFormat::Json => {
@@ -334,23 +343,26 @@ fn print_credentials(created: &registry::Created, format: CredentialFormat, prof
                 "secret_access_key": secret,
                 "session_token": token,
             });
-            println!("{document:#}");
+            writeln!(out, "{document:#}")?;
         }
     }
+    Ok(())
 }
 
-fn print_table(canaries: &[CanaryRecord]) {
-    println!(
+fn print_table(out: &mut dyn Write, canaries: &[CanaryRecord]) -> io::Result<()> {
+    writeln!(
+        out,
         "{:<10}  {:<12}  {:<7}  {:<12}  {:<32}  {:<20}  {:<9}  LABELS",
         "ID", "KIND", "ISSUER", "ACCOUNT", "NAME", "ACCESS KEY", "STATUS"
-    );
+    )?;
     for canary in canaries {
         let labels: Vec<String> = canary
             .labels
             .iter()
             .map(|(key, value)| format!("{key}={value}"))
             .collect();
-        println!(
+        writeln!(
+            out,
             "{:<10}  {:<12}  {:<7}  {:<12}  {:<32}  {:<20}  {:<9}  {}",
             canary.id.as_str(),
             canary.kind.as_str(),
@@ -360,6 +372,7 @@ fn print_table(canaries: &[CanaryRecord]) {
             canary.access_key_id,
             canary.status.as_str(),
             for_terminal(&labels.join(" "))
-        );
+        )?;
     }
+    Ok(())
 }
