@@ -168,27 +168,8 @@ impl<I: Issuer> CanaryService<I> {
                 credentials,
             }),
             Err(error) => {
-                let unrecorded = CanaryRecord {
-                    id: new.id.clone(),
-                    kind: new.kind,
-                    issuer: new.issuer,
-                    account_id: new.account_id.clone(),
-                    access_key_id: new.access_key_id.clone(),
-                    principal_arn: new.principal_arn.clone(),
-                    name: new.name.clone(),
-                    path: new.path.clone(),
-                    labels: new.labels.clone(),
-                    memo: new.memo.clone(),
-                    created_at: new.created_at,
-                    expires_at: new.expires_at,
-                    rotated_at: None,
-                    revoked_at: None,
-                    status: store::CanaryStatus::Active,
-                    last_alert_at: None,
-                    secret_kept: false,
-                };
                 // Best effort: the store error is what the caller needs to see.
-                let _ = self.issuer.revoke(&unrecorded).await;
+                let _ = self.issuer.revoke(&new.to_record()).await;
                 Err(error.into())
             }
         }

@@ -276,6 +276,32 @@ pub struct NewCanary {
     pub expires_at: Option<EventTime>,
 }
 
+impl NewCanary {
+    /// The record this canary is once inserted: active, never rotated, revoked or alerted on,
+    /// with no secret kept. Lets a caller undo an issue whose recording failed.
+    pub fn to_record(&self) -> CanaryRecord {
+        CanaryRecord {
+            id: self.id.clone(),
+            kind: self.kind,
+            issuer: self.issuer,
+            account_id: self.account_id.clone(),
+            access_key_id: self.access_key_id.clone(),
+            principal_arn: self.principal_arn.clone(),
+            name: self.name.clone(),
+            path: self.path.clone(),
+            labels: self.labels.clone(),
+            memo: self.memo.clone(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            rotated_at: None,
+            revoked_at: None,
+            status: CanaryStatus::Active,
+            last_alert_at: None,
+            secret_kept: false,
+        }
+    }
+}
+
 /// One entry in a canary's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CanaryEvent {
