@@ -64,14 +64,6 @@ fn issue_error(error: AwsError) -> IssueError {
     }
 }
 
-fn event_time(time: std::time::SystemTime) -> EventTime {
-    let millis = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|since| since.as_millis())
-        .unwrap_or_default();
-    EventTime(i64::try_from(millis).unwrap_or(i64::MAX))
-}
-
 impl Issuer for AwsIssuer {
     fn issuer(&self) -> store::Issuer {
         store::Issuer::Aws
@@ -129,7 +121,7 @@ impl Issuer for AwsIssuer {
                     secret_access_key: Secret::new(session.secret_access_key.expose()),
                     session_token: Some(Secret::new(session.session_token.expose())),
                     principal_arn: session.principal_arn,
-                    expires_at: Some(event_time(session.expiration)),
+                    expires_at: Some(EventTime::from(session.expiration)),
                 })
             }
         }

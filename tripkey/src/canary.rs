@@ -174,10 +174,7 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 
 /// Runs a `tripkey canary` subcommand.
 pub fn run(args: RegistryArgs, command: CanaryCommand) -> anyhow::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::async_runtime()?;
     runtime.block_on(run_async(args, command))
 }
 

@@ -167,6 +167,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// A single-threaded async runtime for the commands that talk to AWS or the database; the scan
+/// path stays synchronous.
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause

@@ -8,10 +8,7 @@ use crate::aws_issuer::{BOUNDARY_POLICY_NAME, DECOY_ROLE_NAME, FEDERATION_ISSUER
 /// Checks the caller, ensures the boundary policy, the decoy role and the federation issuer
 /// user, and prints the policy tripkey itself needs.
 pub fn aws(options: &AwsOptions, user_path: &str) -> anyhow::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::async_runtime()?;
     runtime.block_on(async {
         let clients = AwsClients::connect(options).await;
         let identity = clients

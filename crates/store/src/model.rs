@@ -348,10 +348,7 @@ pub struct CanaryFilter {
 
 /// The current wall-clock time as an [`EventTime`], for stamping life-cycle events.
 pub fn now() -> EventTime {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    EventTime(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+    EventTime::from(std::time::SystemTime::now())
 }
 
 #[cfg(test)]

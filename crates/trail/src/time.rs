@@ -139,6 +139,17 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
+impl From<std::time::SystemTime> for EventTime {
+    /// A wall-clock instant (for stamping life-cycle events, never for detection); instants
+    /// before 1970 read as the epoch.
+    fn from(time: std::time::SystemTime) -> EventTime {
+        let since_epoch = time
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        EventTime(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
 impl fmt::Display for EventTime {
     /// RFC 3339 in UTC, with milliseconds only when there are some.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
