@@ -188,6 +188,9 @@ pub enum CanaryMatchKind {
     PrincipalArn,
     /// `userIdentity.userName` is the canary user's name (in the canary's account).
     UserName,
+    /// IAM reports a use of the canary's key (its last-used date), which catches calls that
+    /// CloudTrail does not log.
+    LastUsed,
 }
 
 impl fmt::Display for CanaryMatchKind {
@@ -196,6 +199,7 @@ impl fmt::Display for CanaryMatchKind {
             CanaryMatchKind::AccessKeyId => "access key ID",
             CanaryMatchKind::PrincipalArn => "principal ARN",
             CanaryMatchKind::UserName => "user name",
+            CanaryMatchKind::LastUsed => "IAM last-used date",
         })
     }
 }

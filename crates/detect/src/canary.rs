@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use trail::Record;
+use trail::{EventTime, Record};
 
 use crate::alert::{
     Alert, AlertStatus, CallContext, CanaryDetails, CanaryMatchKind, Details, Rule, Severity,
@@ -22,6 +22,10 @@ pub struct Canary {
     /// The canary's access key ID.
     #[serde(default)]
     pub access_key_id: Option<String>,
+    /// Earlier long-term keys of the canary that may still authenticate or show up in logs
+    /// (a rotated key during its grace period); a use of any of them is a use of the canary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former_access_key_ids: Vec<String>,
     /// The canary's principal ARN: `arn:aws:iam::A:user/PATH/NAME`,
     /// `arn:aws:sts::A:federated-user/NAME` or `arn:aws:sts::A:assumed-role/ROLE/SESSION`.
     #[serde(default)]
@@ -111,11 +115,12 @@ impl CanaryRegistry {
                 }),
                 None => Ok(()),
             };
-            if let Some(key) = canary
+            let long_term_keys = canary
                 .access_key_id
-                .as_deref()
-                .filter(|key| !key.starts_with("ASIA"))
-            {
+                .iter()
+                .chain(&canary.former_access_key_ids)
+                .filter(|key| !key.starts_with("ASIA"));
+            for key in long_term_keys {
                 unique(&mut registry.by_access_key, key)?;
             }
             if let Some(arn) = canary.principal_arn.as_deref() {
@@ -213,6 +218,70 @@ impl CanaryRegistry {
             }),
             record: record.raw.clone().into_owned(),
         })
+    }
+}
+
+/// A use of a canary's key as IAM reports it (`iam:GetAccessKeyLastUsed` or the credential
+/// report), rather than as CloudTrail logged it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReportedUse {
+    /// The key that was used.
+    pub access_key_id: String,
+    /// IAM's last-used date.
+    pub at: EventTime,
+    /// The service called, e.g. `s3`, when IAM knows it.
+    pub service: Option<String>,
+    /// The region called, when IAM knows it.
+    pub region: Option<String>,
+}
+
+impl Canary {
+    /// The canary-use alert for a use IAM reports. The safety net for calls CloudTrail does not
+    /// log: the alert has no CloudTrail record, so its `record` is what IAM said, and its dedup
+    /// key names the last-used date, so each reported use alerts once.
+    pub fn reported_use_alert(&self, used: &ReportedUse) -> Alert {
+        let service = used.service.as_deref().unwrap_or("an unknown service");
+        let region = used.region.as_deref().unwrap_or("an unknown region");
+        let summary = format!(
+            "Canary {:?} used: IAM reports key {} last used at {} for {service} in {region} \
+             (a call CloudTrail may not log)",
+            self.name, used.access_key_id, used.at
+        );
+        let record = serde_json::json!({ "accessKeyLastUsed": used });
+        Alert {
+            dedup_key: format!(
+                "{}:{}:last-used:{}:{}",
+                Rule::CanaryUse,
+                self.name,
+                used.access_key_id,
+                used.at.0
+            ),
+            rule: Rule::CanaryUse,
+            severity: Severity::Critical,
+            status: AlertStatus::Final,
+            summary,
+            event_time: used.at,
+            call: CallContext {
+                principal: self.principal_arn.clone(),
+                access_key_id: Some(used.access_key_id.clone()),
+                account_id: self.account().map(str::to_owned),
+                event_source: used
+                    .service
+                    .as_deref()
+                    .map(|service| format!("{service}.amazonaws.com"))
+                    .unwrap_or_default(),
+                region: used.region.clone().unwrap_or_default(),
+                ..CallContext::default()
+            },
+            details: Details::Canary(CanaryDetails {
+                canary: self.name.clone(),
+                matched_by: CanaryMatchKind::LastUsed,
+                labels: self.labels.clone(),
+                memo: self.memo.clone(),
+            }),
+            record: serde_json::value::to_raw_value(&record)
+                .expect("a JSON value always serialises"),
+        }
     }
 }
 

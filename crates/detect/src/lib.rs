@@ -17,7 +17,7 @@ pub mod reorder;
 pub mod state;
 
 pub use alert::{Alert, AlertStatus, CallContext, Details, Rule, Severity};
-pub use canary::{Canary, CanaryRegistry, RegistryError};
+pub use canary::{Canary, CanaryRegistry, RegistryError, ReportedUse};
 pub use config::{DetectConfig, Span};
 pub use engine::{Engine, RelevanceFilter};
 pub use reorder::ReorderBuffer;

@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use detect::alert::{Details, ExfiltrationReason};
 use detect::config::{RolePolicy, Span};
-use detect::{Alert, AlertStatus, Canary, CanaryRegistry, DetectConfig, Engine, MemoryState, Rule};
+use detect::{
+    Alert, AlertStatus, Canary, CanaryRegistry, DetectConfig, Engine, MemoryState, ReportedUse,
+    Rule, Severity,
+};
 use serde_json::{json, Value};
-use trail::Record;
+use trail::{EventTime, Record};
 
 const ACCOUNT: &str = "123456789012";
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/app/web-server";
@@ -265,6 +268,7 @@ fn canaries_match_by_key_arn_and_user_name_with_labels() {
         Canary {
             name: "billing-export".into(),
             access_key_id: Some("AKIAQWERTYUIOPASDFGH".into()),
+            former_access_key_ids: vec!["AKIAOLDKEYBEFOREROTA".into()],
             principal_arn: Some("arn:aws:iam::123456789012:user/svc/billing-export".into()),
             user_name: Some("billing-export".into()),
             account_id: None,
@@ -274,6 +278,7 @@ fn canaries_match_by_key_arn_and_user_name_with_labels() {
         Canary {
             name: "fed-ops".into(),
             access_key_id: Some("ASIAQWERTYUIOPASDFGH".into()),
+            former_access_key_ids: Vec::new(),
             principal_arn: Some("arn:aws:sts::123456789012:federated-user/fed-ops".into()),
             user_name: None,
             account_id: None,
@@ -292,6 +297,10 @@ fn canaries_match_by_key_arn_and_user_name_with_labels() {
             call(
                 "by-key",
                 json!({"type": "IAMUser", "accessKeyId": "AKIAQWERTYUIOPASDFGH"}),
+            ),
+            call(
+                "by-former-key",
+                json!({"type": "IAMUser", "accessKeyId": "AKIAOLDKEYBEFOREROTA"}),
             ),
             call(
                 "by-user",
@@ -315,7 +324,7 @@ fn canaries_match_by_key_arn_and_user_name_with_labels() {
         .iter()
         .map(|a| a.call.event_id.clone().unwrap())
         .collect();
-    assert_eq!(ids, ["by-key", "by-user", "federated"]);
+    assert_eq!(ids, ["by-key", "by-former-key", "by-user", "federated"]);
     assert!(alerts.iter().all(|a| a.rule == Rule::CanaryUse));
     let Details::Canary(details) = &alerts[0].details else {
         unreachable!()
@@ -329,6 +338,7 @@ fn registry_refuses_ambiguous_canaries() {
     let canary = |name: &str, key: &str| Canary {
         name: name.into(),
         access_key_id: Some(key.into()),
+        former_access_key_ids: Vec::new(),
         principal_arn: None,
         user_name: None,
         account_id: None,
@@ -498,4 +508,48 @@ fn step_11_imds_v1_delivery_alerts_once_per_session_when_asked() {
         run_with(&config, Vec::new(), &records).is_empty(),
         "the role's setting wins"
     );
+}
+
+#[test]
+fn a_use_reported_by_iam_alerts_with_service_region_and_a_stable_key() {
+    let canary = Canary {
+        name: "billing-export".into(),
+        access_key_id: Some("AKIAQWERTYUIOPASDFGH".into()),
+        former_access_key_ids: Vec::new(),
+        principal_arn: Some("arn:aws:iam::123456789012:user/svc/billing-export".into()),
+        user_name: Some("billing-export".into()),
+        account_id: None,
+        labels: [("host".to_owned(), "build-07".to_owned())].into(),
+        memo: None,
+    };
+    let used = ReportedUse {
+        access_key_id: "AKIAQWERTYUIOPASDFGH".into(),
+        at: EventTime::parse("2026-11-02T10:00:00Z").unwrap(),
+        service: Some("s3".into()),
+        region: Some("eu-west-1".into()),
+    };
+    let alert = canary.reported_use_alert(&used);
+    assert_eq!(alert.rule, Rule::CanaryUse);
+    assert_eq!(alert.severity, Severity::Critical);
+    assert_eq!(alert.call.event_source, "s3.amazonaws.com");
+    assert_eq!(alert.call.region, "eu-west-1");
+    assert_eq!(alert.call.account_id.as_deref(), Some(ACCOUNT));
+    assert_eq!(alert.event_time, used.at);
+    assert!(
+        alert.summary.contains("s3 in eu-west-1"),
+        "{}",
+        alert.summary
+    );
+    let Details::Canary(details) = &alert.details else {
+        unreachable!()
+    };
+    assert_eq!(details.labels["host"], "build-07");
+    assert_eq!(canary.reported_use_alert(&used).dedup_key, alert.dedup_key);
+    let later = ReportedUse {
+        at: used.at.offset(3_600_000),
+        ..used.clone()
+    };
+    assert_ne!(canary.reported_use_alert(&later).dedup_key, alert.dedup_key);
+    let raw: Value = serde_json::from_str(alert.record.get()).unwrap();
+    assert_eq!(raw["accessKeyLastUsed"]["service"], "s3");
 }
