@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use detect::DetectConfig;
+use detect::{DetectConfig, Span};
+use registry::AfterTrigger;
 use serde::Deserialize;
 
 /// The whole configuration file. Every table is optional.
@@ -14,6 +15,12 @@ pub struct Config {
     pub detect: DetectConfig,
     /// Defaults for `tripkey scan`.
     pub scan: ScanDefaults,
+    /// Where the canary database lives and how kept secrets are encrypted.
+    pub store: StoreConfig,
+    /// How to reach AWS.
+    pub aws: AwsConfig,
+    /// How canaries are issued and looked after.
+    pub canary: CanaryConfig,
 }
 
 /// The `[scan]` table.
@@ -22,6 +29,80 @@ pub struct Config {
 pub struct ScanDefaults {
     /// The canaries file to use when `--canaries` is not given. Relative to the config file.
     pub canaries: Option<PathBuf>,
+}
+
+/// The `[store]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The canary database. Relative to the config file.
+    pub path: Option<PathBuf>,
+    /// A file holding the base64 key that encrypts kept secrets (`TRIPKEY_SECRET_KEY` holds
+    /// the key itself and wins). Relative to the config file.
+    pub secret_key_file: Option<PathBuf>,
+}
+
+/// The `[aws]` table; `AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL` and flags override it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsConfig {
+    /// A named profile instead of the default credential chain.
+    pub profile: Option<String>,
+    /// The region for STS calls.
+    pub region: Option<String>,
+    /// Another endpoint, e.g. a moto or LocalStack server.
+    pub endpoint_url: Option<String>,
+    /// The profile holding the federation issuer user's keys (`tripkey setup aws` creates the
+    /// user); federation canaries are issued with them.
+    pub federation_profile: Option<String>,
+}
+
+/// The `[canary]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// Mint offline canaries for this account instead of calling AWS.
+    pub offline_account: Option<String>,
+    /// The IAM path canary users are created under.
+    pub user_path: Option<String>,
+    /// The most IAM-user canaries one account may hold.
+    pub capacity: Option<u64>,
+    /// `service` or `person`: what generated names imitate.
+    pub name_style: Option<NameStyleSetting>,
+    /// Lifetime of federation-token canaries (at most 36h).
+    pub federation_duration: Option<Span>,
+    /// Lifetime of role-session canaries (at most 12h).
+    pub role_session_duration: Option<Span>,
+    /// How long before expiry short-term canaries are renewed.
+    pub renew_before: Option<Span>,
+    /// How long a rotated IAM key keeps working before it is deleted.
+    pub rotation_grace: Option<Span>,
+    /// What happens to a canary once it is used: `keep-watching` or `deactivate`.
+    pub after_trigger: Option<AfterTrigger>,
+    /// Keep every issued secret, encrypted, so that it can be planted again.
+    pub keep_secrets: bool,
+    /// Above this many IAM-user canary keys, the last-used poller reads the credential report
+    /// instead of asking IAM key by key.
+    pub last_used_report_above: Option<usize>,
+}
+
+/// What generated canary names imitate.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum NameStyleSetting {
+    /// Service accounts, e.g. `svc-billing-sync-07` under `/service/`.
+    Service,
+    /// People, e.g. `priya.raman4`.
+    Person,
+}
+
+impl From<NameStyleSetting> for keys::NameStyle {
+    fn from(style: NameStyleSetting) -> keys::NameStyle {
+        match style {
+            NameStyleSetting::Service => keys::NameStyle::Service,
+            NameStyleSetting::Person => keys::NameStyle::Person,
+        }
+    }
 }
 
 impl Config {
@@ -35,9 +116,32 @@ impl Config {
                 path.display()
             )
         })?;
-        if let (Some(canaries), Some(folder)) = (&config.scan.canaries, path.parent()) {
-            config.scan.canaries = Some(folder.join(canaries));
+        if let Some(folder) = path.parent() {
+            for relative in [
+                &mut config.scan.canaries,
+                &mut config.store.path,
+                &mut config.store.secret_key_file,
+            ] {
+                if let Some(file) = relative.as_mut() {
+                    *file = folder.join(&*file);
+                }
+            }
         }
         Ok(config)
+    }
+
+    /// The file given with `--config` or `TRIPKEY_CONFIG`, or no configuration at all.
+    pub fn load_optional(path: Option<&Path>) -> anyhow::Result<Config> {
+        path.map_or_else(|| Ok(Config::default()), Config::load)
+    }
+
+    /// The canary database: the flag or `TRIPKEY_DB`, else `[store] path`, else the per-user
+    /// default.
+    pub fn store_path(&self, flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+        flag.or_else(|| self.store.path.clone())
+            .or_else(store::default_path)
+            .context(
+                "no home folder to keep the canary database in: pass --db FILE or set [store] path",
+            )
     }
 }

@@ -10,7 +10,9 @@
 pub mod issuer;
 pub mod offline;
 pub mod service;
+pub mod watch;
 
 pub use issuer::{IssueError, IssueRequest, Issued, Issuer};
 pub use offline::OfflineIssuer;
-pub use service::{CanaryService, CreateRequest, Created, ServiceError, Settings};
+pub use service::{AfterTrigger, CanaryService, CreateRequest, Created, ServiceError, Settings};
+pub use watch::{detect_canary, watch_list};

@@ -1,5 +1,6 @@
 //! The canary service: create, list, revoke and check canaries, and account capacity.
 
+use detect::Span;
 use keys::{AccountId, CanaryFacts, CheckReport, NameStyle};
 use store::{CanaryFilter, CanaryId, CanaryKind, CanaryRecord, Labels, NewCanary, Store};
 
@@ -20,6 +21,24 @@ pub struct Settings {
     pub federation_seconds: u32,
     /// Lifetime of role-session canaries, in seconds (at most 12 hours).
     pub role_session_seconds: u32,
+    /// How long before expiry short-term canaries are renewed.
+    pub renew_before: Span,
+    /// How long a rotated IAM key keeps working before it is deleted, so that whatever still
+    /// holds the old key can be re-planted first.
+    pub rotation_grace: Span,
+    /// What happens to a canary once it is used.
+    pub after_trigger: AfterTrigger,
+}
+
+/// What happens to a canary once it is used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AfterTrigger {
+    /// It stays active and keeps watching: every later use alerts too.
+    #[default]
+    KeepWatching,
+    /// Its credentials are revoked, so they stop authenticating; the record stays.
+    Deactivate,
 }
 
 impl Default for Settings {
@@ -29,6 +48,9 @@ impl Default for Settings {
             name_style: NameStyle::Service,
             federation_seconds: 36 * 3_600,
             role_session_seconds: 12 * 3_600,
+            renew_before: Span::hours(2),
+            rotation_grace: Span::hours(24),
+            after_trigger: AfterTrigger::KeepWatching,
         }
     }
 }

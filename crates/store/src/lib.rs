@@ -517,6 +517,19 @@ impl Store {
         rows.into_iter().map(CanaryKey::try_from).collect()
     }
 
+    /// Every access key every canary has held, grouped by canary and oldest first: what a
+    /// detector needs to recognise a use of any of them.
+    pub async fn all_keys(&self) -> Result<Vec<CanaryKey>, StoreError> {
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            "SELECT canary_id, access_key_id, issued_at, retired_at, deleted_at FROM canary_keys \
+             ORDER BY canary_id, issued_at, rowid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        rows.into_iter().map(CanaryKey::try_from).collect()
+    }
+
     /// Access keys of IAM-user canaries retired at or before `retired_by` and not yet deleted:
     /// the old keys whose rotation grace period is over.
     pub async fn keys_awaiting_deletion(

@@ -257,6 +257,15 @@ async fn rotation_retires_the_old_key_which_still_finds_its_canary() {
     }
     let keys = store.keys(&new.id).await.unwrap();
     assert_eq!(keys.len(), 2);
+    let other = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAOTHER");
+    store.insert(&other, None).await.unwrap();
+    let all = store.all_keys().await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(
+        all.iter().filter(|key| key.canary_id == new.id).count(),
+        2,
+        "both keys of the rotated canary, with its neighbour's"
+    );
     assert_eq!(
         (keys[0].access_key_id.as_str(), keys[0].retired_at),
         ("AKIAQAAAAAAAAAAAAOLD", Some(at(10)))
