@@ -29,6 +29,8 @@ pub struct Config {
 pub struct ScanDefaults {
     /// The canaries file to use when `--canaries` is not given. Relative to the config file.
     pub canaries: Option<PathBuf>,
+    /// Always look for the canary database's canaries too, as if `--store` were given.
+    pub store: bool,
 }
 
 /// The `[store]` table.

@@ -12,13 +12,13 @@ mod scan;
 mod setup;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use detect::{CanaryRegistry, Span};
+use detect::{CanaryRegistry, RegistryError, Span};
 use ipnet::IpNet;
 
 use crate::config::Config;
@@ -59,6 +59,9 @@ enum Command {
     /// in: S3 trail objects ({"Records":[...]}, plain or gzip), JSON arrays, JSON lines
     /// (CloudWatch Logs exports, Logstash), and EventBridge events. CloudTrail-Digest files are
     /// skipped. A bad file is reported and skipped; the scan goes on.
+    ///
+    /// The canaries to look for come from a canaries file (--canaries), from the canary
+    /// database that `tripkey canary create` fills (--store), or from both.
     ///
     /// Exit status: 0 no alerts, 1 alerts, 2 usage error.
     Scan(ScanArgs),
@@ -114,6 +117,13 @@ struct ScanArgs {
     /// Canaries to look for: TOML `[[canary]]` tables or a JSON list (see README).
     #[arg(long, value_name = "FILE", env = "TRIPKEY_CANARIES")]
     canaries: Option<PathBuf>,
+    /// Look for the canaries of the canary database, revoked and expired ones and rotated keys
+    /// included; with --canaries, those of both. `[scan] store = true` in the config does the same.
+    #[arg(long)]
+    store: bool,
+    /// The canary database --store reads [default: ~/.local/share/tripkey/tripkey.db].
+    #[arg(long, value_name = "FILE", env = "TRIPKEY_DB")]
+    db: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table, env = "TRIPKEY_FORMAT")]
     format: Format,
@@ -208,10 +218,15 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         "the denial threshold must be at least 1"
     );
 
-    let canaries = match args.canaries.as_ref().or(config.scan.canaries.as_ref()) {
-        Some(path) => canaries::load(path)?,
-        None => CanaryRegistry::default(),
+    let database = if args.store || config.scan.store {
+        Some(config.store_path(args.db)?)
+    } else {
+        None
     };
+    let canaries = load_canaries(
+        args.canaries.as_deref().or(config.scan.canaries.as_deref()),
+        database.as_deref(),
+    )?;
     let discovery = trail::discover(&args.paths).context("cannot scan")?;
     if discovery.inputs.is_empty() {
         eprintln!(
@@ -251,4 +266,73 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_ALERTS
     })
+}
+
+/// The canaries a scan looks for: those of the canaries file, those of the canary database, or
+/// both together.
+fn load_canaries(file: Option<&Path>, database: Option<&Path>) -> anyhow::Result<CanaryRegistry> {
+    let from_file = file.map(canaries::load).transpose()?;
+    let Some(database) = database else {
+        return Ok(from_file.unwrap_or_default());
+    };
+    let stored = CanaryRegistry::new(read_store(database)?)
+        .with_context(|| format!("in the canary database {}", database.display()))?;
+    let (Some(file), Some(from_file)) = (file, from_file) else {
+        return Ok(stored);
+    };
+    // Each source is consistent on its own, so a conflict here sets a canary of the file (they
+    // come first) against one of the database.
+    let both = from_file
+        .canaries()
+        .iter()
+        .chain(stored.canaries())
+        .cloned()
+        .collect();
+    CanaryRegistry::new(both).map_err(|error| match error {
+        RegistryError::DuplicateName(name) => anyhow::anyhow!(
+            "canary {name:?} is both in {} and in the canary database {}: if it is the same \
+             canary, remove it from the canaries file (the database already watches it), else \
+             rename it",
+            file.display(),
+            database.display()
+        ),
+        RegistryError::DuplicateIdentifier {
+            identifier,
+            first,
+            second,
+        } => anyhow::anyhow!(
+            "canary {first:?} of {} and canary {second:?} of the canary database {} both claim \
+             {identifier:?}: if they are the same canary, remove {first:?} from the canaries file \
+             (the database already watches it)",
+            file.display(),
+            database.display()
+        ),
+        error => error.into(),
+    })
+}
+
+/// Every canary in the canary database, which must already exist.
+fn read_store(path: &Path) -> anyhow::Result<Vec<detect::Canary>> {
+    // Opening creates a missing database, and an empty one would make the scan look clean.
+    anyhow::ensure!(
+        path.exists(),
+        "there is no canary database at {}: create canaries with `tripkey canary create` first, \
+         or pass --db FILE (or set TRIPKEY_DB) to name the database they are in",
+        path.display()
+    );
+    let canaries = async_runtime()?.block_on(async {
+        let store = store::Store::open(path).await?;
+        let canaries = registry::watch_list(&store).await;
+        store.close().await;
+        canaries
+    });
+    let canaries =
+        canaries.with_context(|| format!("cannot read the canaries of {}", path.display()))?;
+    if canaries.is_empty() {
+        eprintln!(
+            "warning: the canary database {} holds no canaries",
+            sanitize::for_terminal(&path.display().to_string())
+        );
+    }
+    Ok(canaries)
 }
