@@ -1,10 +1,12 @@
 //! The AWS issuer: real canary credentials through IAM and STS, with `tripkey-aws`.
 
 use keys::AccountId;
-use registry::{IssueError, IssueRequest, Issued, Issuer};
+use registry::{
+    IssueError, IssueRequest, Issued, Issuer, KeyUse, ReportedKey, UsageLookup, UserUsage,
+};
 use store::{CanaryKind, CanaryRecord, Secret};
 use trail::EventTime;
-use tripkey_aws::{AwsClients, AwsError, AwsOptions, IamUserSpec};
+use tripkey_aws::{AwsClients, AwsError, AwsOptions, IamUserSpec, LastUsed};
 
 /// Names of what `tripkey setup aws` creates. They are neutral on purpose: whoever can list
 /// the account's IAM resources should see nothing that says "canary".
@@ -21,20 +23,46 @@ const INLINE_POLICY_NAME: &str = "baseline";
 /// Issues canaries in the account of the AWS credentials it was given.
 pub struct AwsIssuer {
     clients: AwsClients,
+    /// The federation issuer user's session, when its keys are configured: a token it issues
+    /// can do nothing its one permission (`sts:GetFederationToken`) does not allow, whatever
+    /// the session policy says.
+    federation: Option<AwsClients>,
     account: AccountId,
     partition: String,
     user_path: String,
 }
 
 impl AwsIssuer {
-    /// Connects and learns the account from `sts:GetCallerIdentity`.
-    pub async fn connect(options: &AwsOptions, user_path: String) -> anyhow::Result<AwsIssuer> {
+    /// Connects and learns the account from `sts:GetCallerIdentity`. Federation tokens are
+    /// issued with `federation` (the federation issuer user's profile) when given, else with
+    /// the main credentials.
+    pub async fn connect(
+        options: &AwsOptions,
+        federation: Option<&AwsOptions>,
+        user_path: String,
+    ) -> anyhow::Result<AwsIssuer> {
         let clients = AwsClients::connect(options).await;
         let identity = clients.caller_identity().await?;
         let account = identity.account_id.parse()?;
+        let federation = match federation {
+            Some(options) => {
+                let clients = AwsClients::connect(options).await;
+                let broker = clients.caller_identity().await?;
+                anyhow::ensure!(
+                    broker.account_id == identity.account_id,
+                    "the federation profile belongs to account {}, but canaries are issued in {}: \
+                     use the keys of the {FEDERATION_ISSUER_NAME} user that `tripkey setup aws` made",
+                    broker.account_id,
+                    identity.account_id
+                );
+                Some(clients)
+            }
+            None => None,
+        };
         Ok(AwsIssuer {
             partition: identity.partition().to_owned(),
             clients,
+            federation,
             account,
             user_path,
         })
@@ -107,7 +135,9 @@ impl Issuer for AwsIssuer {
             }
             CanaryKind::Federation | CanaryKind::RoleSession => {
                 let session = if request.kind == CanaryKind::Federation {
-                    self.clients
+                    self.federation
+                        .as_ref()
+                        .unwrap_or(&self.clients)
                         .get_federation_token(&request.name, duration)
                         .await
                 } else {
@@ -127,6 +157,32 @@ impl Issuer for AwsIssuer {
         }
     }
 
+    async fn add_key(&self, canary: &CanaryRecord) -> Result<Issued, IssueError> {
+        let key = self
+            .clients
+            .create_access_key(&canary.name)
+            .await
+            .map_err(issue_error)?;
+        Ok(Issued {
+            access_key_id: key.access_key_id,
+            secret_access_key: Secret::new(key.secret_access_key.expose()),
+            session_token: None,
+            principal_arn: key.user_arn,
+            expires_at: None,
+        })
+    }
+
+    async fn delete_key(
+        &self,
+        canary: &CanaryRecord,
+        access_key_id: &str,
+    ) -> Result<(), IssueError> {
+        self.clients
+            .delete_access_key(&canary.name, access_key_id)
+            .await
+            .map_err(issue_error)
+    }
+
     async fn revoke(&self, canary: &CanaryRecord) -> Result<(), IssueError> {
         // Short-term credentials cannot be recalled; they lapse at their expiry and are not
         // renewed once the canary is revoked.
@@ -137,5 +193,46 @@ impl Issuer for AwsIssuer {
                 .map_err(issue_error)?;
         }
         Ok(())
+    }
+}
+
+fn key_use(used: LastUsed) -> KeyUse {
+    KeyUse {
+        at: EventTime::from(used.at),
+        service: used.service_name,
+        region: used.region,
+    }
+}
+
+impl UsageLookup for AwsIssuer {
+    async fn key_last_used(&self, access_key_id: &str) -> Result<Option<KeyUse>, IssueError> {
+        match self.clients.access_key_last_used(access_key_id).await {
+            Ok(used) => Ok(used.map(key_use)),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(issue_error(error)),
+        }
+    }
+
+    async fn credential_report(&self) -> Result<Vec<UserUsage>, IssueError> {
+        let rows = self
+            .clients
+            .credential_report()
+            .await
+            .map_err(issue_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| UserUsage {
+                user_name: row.user,
+                keys: row
+                    .access_keys
+                    .into_iter()
+                    .filter(|slot| slot.active || slot.last_used.is_some())
+                    .map(|slot| ReportedKey {
+                        created_at: slot.last_rotated.map(EventTime::from),
+                        last_used: slot.last_used.map(key_use),
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 }

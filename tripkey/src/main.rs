@@ -32,9 +32,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Exit status when a scan found nothing.
 const EXIT_CLEAN: u8 = 0;
 /// Exit status when a scan raised alerts, so that a CI job can gate on it.
-const EXIT_ALERTS: u8 = 1;
+pub(crate) const EXIT_ALERTS: u8 = 1;
 /// Exit status for usage errors: bad flags, missing paths, invalid config or canaries files.
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser)]
 #[command(

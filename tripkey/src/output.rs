@@ -42,8 +42,20 @@ pub fn write_report(out: &mut dyn Write, report: &ScanReport, format: Format) ->
             )?;
             writeln!(out)
         }
+        Format::Jsonl => write_alerts(out, &report.alerts, Format::Jsonl),
+    }
+}
+
+/// Writes alerts alone (no scan summary), e.g. those of the last-used poller.
+pub fn write_alerts(out: &mut dyn Write, alerts: &[Alert], format: Format) -> io::Result<()> {
+    match format {
+        Format::Table => write_alert_table(out, alerts),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "alerts": alerts }))?;
+            writeln!(out)
+        }
         Format::Jsonl => {
-            for alert in &report.alerts {
+            for alert in alerts {
                 serde_json::to_writer(&mut *out, alert)?;
                 writeln!(out)?;
             }
@@ -53,7 +65,13 @@ pub fn write_report(out: &mut dyn Write, report: &ScanReport, format: Format) ->
 }
 
 fn write_table(out: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
-    if report.alerts.is_empty() {
+    write_alert_table(out, &report.alerts)?;
+    writeln!(out)?;
+    write_summary(out, &report.stats)
+}
+
+fn write_alert_table(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
+    if alerts.is_empty() {
         writeln!(out, "No alerts.")?;
     } else {
         writeln!(
@@ -62,7 +80,7 @@ fn write_table(out: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
             "EVENT TIME", "SEVERITY", "RULE", "SOURCE IP"
         )?;
     }
-    for alert in &report.alerts {
+    for alert in alerts {
         let call = &alert.call;
         writeln!(
             out,
@@ -155,8 +173,7 @@ fn write_table(out: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
             context("event id", id)?;
         }
     }
-    writeln!(out)?;
-    write_summary(out, &report.stats)
+    Ok(())
 }
 
 /// The closing summary, for people.

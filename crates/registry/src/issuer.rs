@@ -78,6 +78,63 @@ pub trait Issuer {
         request: &IssueRequest,
     ) -> impl Future<Output = Result<Issued, IssueError>> + Send;
 
+    /// Gives an IAM-user canary a second access key, for rotation. The old key keeps working
+    /// until [`Issuer::delete_key`] removes it after the grace period.
+    fn add_key(
+        &self,
+        canary: &CanaryRecord,
+    ) -> impl Future<Output = Result<Issued, IssueError>> + Send;
+
+    /// Deletes one access key of an IAM-user canary; a key that is already gone counts as
+    /// deleted.
+    fn delete_key(
+        &self,
+        canary: &CanaryRecord,
+        access_key_id: &str,
+    ) -> impl Future<Output = Result<(), IssueError>> + Send;
+
     /// Deletes a canary's credentials for good (its key, policies and user).
     fn revoke(&self, canary: &CanaryRecord) -> impl Future<Output = Result<(), IssueError>> + Send;
+}
+
+/// A use of one access key, as IAM records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyUse {
+    /// IAM's last-used date.
+    pub at: EventTime,
+    /// The service called, when IAM knows it.
+    pub service: Option<String>,
+    /// The region called, when IAM knows it.
+    pub region: Option<String>,
+}
+
+/// One access key slot of a user in the credential report, which does not name the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportedKey {
+    /// When the key in the slot was created; it tells the user's two keys apart.
+    pub created_at: Option<EventTime>,
+    /// Its last use, if any.
+    pub last_used: Option<KeyUse>,
+}
+
+/// One user's line of the credential report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserUsage {
+    /// The IAM user name.
+    pub user_name: String,
+    /// Its access key slots.
+    pub keys: Vec<ReportedKey>,
+}
+
+/// Where the last-used safety net learns when keys were used: IAM, key by key or through the
+/// credential report.
+pub trait UsageLookup {
+    /// When one access key was last used; `None` if never or if the key no longer exists.
+    fn key_last_used(
+        &self,
+        access_key_id: &str,
+    ) -> impl Future<Output = Result<Option<KeyUse>, IssueError>> + Send;
+
+    /// Every user's key usage at once, for fleets too big to ask about key by key.
+    fn credential_report(&self) -> impl Future<Output = Result<Vec<UserUsage>, IssueError>> + Send;
 }

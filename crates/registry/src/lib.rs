@@ -3,16 +3,23 @@
 //! The service layer between the CLI (and later the HTTP API) and the pieces it joins: an
 //! [`Issuer`] that makes credentials (AWS, or offline for demos and tests), the
 //! [`store::Store`] that remembers them, and the stealth rules of the `keys` crate. Handlers
-//! stay thin: every rule about capacity, naming and refusal lives here.
+//! stay thin: every rule about capacity, naming, refusal, rotation, renewal and the last-used
+//! safety net lives here.
 
 #![warn(missing_docs)]
 
 pub mod issuer;
+pub mod last_used;
+pub mod lifecycle;
 pub mod offline;
 pub mod service;
 pub mod watch;
 
-pub use issuer::{IssueError, IssueRequest, Issued, Issuer};
+pub use issuer::{
+    IssueError, IssueRequest, Issued, Issuer, KeyUse, ReportedKey, UsageLookup, UserUsage,
+};
+pub use last_used::{Poll, Trip, DEFAULT_REPORT_ABOVE};
+pub use lifecycle::{Maintenance, Replaced};
 pub use offline::OfflineIssuer;
 pub use service::{AfterTrigger, CanaryService, CreateRequest, Created, ServiceError, Settings};
 pub use watch::{detect_canary, watch_list};

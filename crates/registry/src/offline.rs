@@ -90,6 +90,26 @@ impl Issuer for OfflineIssuer {
         })
     }
 
+    async fn add_key(&self, canary: &CanaryRecord) -> Result<Issued, IssueError> {
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let access_key_id = keys::mint_access_key_id(KeyKind::LongTerm, self.account, &mut *rng);
+        Ok(Issued {
+            access_key_id: access_key_id.as_str().to_owned(),
+            secret_access_key: Secret::new(keys::mint_secret_access_key(&mut *rng)),
+            session_token: None,
+            principal_arn: canary.principal_arn.clone(),
+            expires_at: None,
+        })
+    }
+
+    async fn delete_key(
+        &self,
+        _canary: &CanaryRecord,
+        _access_key_id: &str,
+    ) -> Result<(), IssueError> {
+        Ok(())
+    }
+
     async fn revoke(&self, _canary: &CanaryRecord) -> Result<(), IssueError> {
         Ok(())
     }

@@ -64,6 +64,9 @@ pub struct CreateRequest {
     pub labels: Labels,
     /// A note shown with every alert.
     pub memo: Option<String>,
+    /// Keep the secret, encrypted with the store's secret key, so that it can be planted
+    /// again; by default it is shown once and forgotten.
+    pub keep_secret: bool,
 }
 
 /// A canary just created: its record and the credentials to plant, shown once.
@@ -98,6 +101,24 @@ pub enum ServiceError {
     /// No canary has that id or name.
     #[error("no canary is called {0:?}: `tripkey canary list` shows them")]
     Unknown(String),
+    /// The canary was made by another issuer than the one configured, which cannot act on it.
+    #[error(
+        "canary {name} was issued by the {issued_by} issuer, but tripkey is set up for the \
+         {configured} issuer; {hint}"
+    )]
+    OtherIssuer {
+        /// The canary's name.
+        name: String,
+        /// The issuer that made it.
+        issued_by: store::Issuer,
+        /// The issuer configured now.
+        configured: store::Issuer,
+        /// What to run instead.
+        hint: &'static str,
+    },
+    /// The canary is revoked, so it has no credentials left to act on.
+    #[error("canary {0} is revoked; create a new one with `tripkey canary create`")]
+    Revoked(String),
     /// The issuer failed.
     #[error(transparent)]
     Issue(#[from] IssueError),
@@ -108,9 +129,9 @@ pub enum ServiceError {
 
 /// Issues canaries through an [`Issuer`] and keeps them in a [`Store`].
 pub struct CanaryService<I> {
-    store: Store,
-    issuer: I,
-    settings: Settings,
+    pub(crate) store: Store,
+    pub(crate) issuer: I,
+    pub(crate) settings: Settings,
 }
 
 impl<I: Issuer> CanaryService<I> {
@@ -121,6 +142,11 @@ impl<I: Issuer> CanaryService<I> {
             issuer,
             settings,
         }
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &I {
+        &self.issuer
     }
 
     /// The store.
@@ -139,11 +165,7 @@ impl<I: Issuer> CanaryService<I> {
         }
         let id = CanaryId::generate();
         let name = self.unused_name(&id).await?;
-        let duration_seconds = match request.kind {
-            CanaryKind::IamUser => 0,
-            CanaryKind::Federation => self.settings.federation_seconds,
-            CanaryKind::RoleSession => self.settings.role_session_seconds,
-        };
+        let duration_seconds = self.settings.duration_seconds(request.kind);
         let path = match self.issuer.fixed_user_path() {
             Some(path) => path.to_owned(),
             None => name.path,
@@ -184,7 +206,10 @@ impl<I: Issuer> CanaryService<I> {
             created_at: store::now(),
             expires_at: credentials.expires_at,
         };
-        match self.store.insert(&new, None).await {
+        let keep = request
+            .keep_secret
+            .then_some(&credentials.secret_access_key);
+        match self.store.insert(&new, keep).await {
             Ok(record) => Ok(Created {
                 record,
                 credentials,
@@ -251,6 +276,7 @@ impl<I: Issuer> CanaryService<I> {
         reason: &str,
     ) -> Result<CanaryRecord, ServiceError> {
         let record = self.find(id_or_name).await?;
+        self.ensure_own(&record)?;
         self.issuer.revoke(&record).await?;
         Ok(self
             .store
@@ -260,6 +286,25 @@ impl<I: Issuer> CanaryService<I> {
                 serde_json::json!({ "reason": reason }),
             )
             .await?)
+    }
+
+    /// Refuses canaries of another issuer: an AWS issuer must not delete users named like an
+    /// offline canary, and the offline issuer cannot reach AWS.
+    pub(crate) fn ensure_own(&self, record: &CanaryRecord) -> Result<(), ServiceError> {
+        let configured = self.issuer.issuer();
+        if record.issuer == configured {
+            return Ok(());
+        }
+        Err(ServiceError::OtherIssuer {
+            name: record.name.clone(),
+            issued_by: record.issuer,
+            configured,
+            hint: if record.issuer.is_offline() {
+                "pass --offline-account with its account to manage it"
+            } else {
+                "drop --offline-account to manage it in AWS"
+            },
+        })
     }
 
     /// IAM-user canaries held in an account, against the limit.

@@ -25,6 +25,7 @@ fn request(kind: CanaryKind) -> CreateRequest {
         kind,
         labels: [("host".to_owned(), "build-07".to_owned())].into(),
         memo: Some("~/.aws/credentials on build-07".to_owned()),
+        keep_secret: false,
     }
 }
 
