@@ -70,11 +70,6 @@ pub struct AwsArgs {
 }
 
 impl AwsArgs {
-    /// The connection options for `tripkey-aws` from flags and environment alone.
-    pub fn options(&self) -> tripkey_aws::AwsOptions {
-        self.options_with(&AwsConfig::default())
-    }
-
     /// The connection options for `tripkey-aws`: flags and environment, else `[aws]`.
     pub fn options_with(&self, config: &AwsConfig) -> tripkey_aws::AwsOptions {
         tripkey_aws::AwsOptions {
@@ -139,8 +134,8 @@ pub enum CanaryCommand {
         #[arg(long, value_enum, default_value_t = CredentialFormat::Credentials)]
         format: CredentialFormat,
         /// Profile name for `--format credentials`.
-        #[arg(long = "profile-name", value_name = "NAME", default_value = "default")]
-        profile: String,
+        #[arg(long, value_name = "NAME", default_value = "default")]
+        profile_name: String,
         /// Keep the secret, encrypted with the store's secret key (`TRIPKEY_SECRET_KEY` or
         /// `[store] secret_key_file`), so it can be planted again [default: `[canary]
         /// keep_secrets`, else off].
@@ -160,8 +155,8 @@ pub enum CanaryCommand {
         #[arg(long, value_enum, default_value_t = CredentialFormat::Credentials)]
         format: CredentialFormat,
         /// Profile name for `--format credentials`.
-        #[arg(long = "profile-name", value_name = "NAME", default_value = "default")]
-        profile: String,
+        #[arg(long, value_name = "NAME", default_value = "default")]
+        profile_name: String,
     },
     /// One maintenance pass, for cron (`tripkey serve` runs it on its own): renew short-term
     /// canaries due within `[canary] renew_before` (default 2h) of expiry, delete rotated keys
@@ -365,7 +360,7 @@ async fn execute<I: Issuer, L: UsageLookup>(
             labels,
             memo,
             format,
-            profile,
+            profile_name,
             keep_secret,
             name_style: _,
         } => {
@@ -377,7 +372,13 @@ async fn execute<I: Issuer, L: UsageLookup>(
                     keep_secret: keep_secret || context.keep_secrets,
                 })
                 .await?;
-            print_credentials(out, &created.record, &created.credentials, format, &profile)?;
+            print_credentials(
+                out,
+                &created.record,
+                &created.credentials,
+                format,
+                &profile_name,
+            )?;
             eprintln!(
                 "issued {} canary {} ({}){}",
                 created.record.kind,
@@ -393,7 +394,7 @@ async fn execute<I: Issuer, L: UsageLookup>(
         CanaryCommand::Rotate {
             canary,
             format,
-            profile,
+            profile_name,
         } => {
             let replaced = service.rotate(&canary).await?;
             print_credentials(
@@ -401,7 +402,7 @@ async fn execute<I: Issuer, L: UsageLookup>(
                 &replaced.record,
                 &replaced.credentials,
                 format,
-                &profile,
+                &profile_name,
             )?;
             for key in &replaced.deleted_early {
                 eprintln!(

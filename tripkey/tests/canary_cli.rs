@@ -37,7 +37,7 @@ fn create_list_check_and_revoke() {
             "host=build-07",
             "--memo",
             "CI secret",
-            "--profile",
+            "--profile-name",
             "billing",
         ],
     );
