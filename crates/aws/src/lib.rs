@@ -140,7 +140,12 @@ impl AwsClients {
     pub async fn connect(options: &AwsOptions) -> AwsClients {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(profile) = &options.profile {
-            loader = loader.profile_name(profile);
+            // The default chain reads AWS_ACCESS_KEY_ID before any profile; a profile named on
+            // purpose must win, as it does for the AWS CLI's --profile.
+            let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(profile)
+                .build();
+            loader = loader.profile_name(profile).credentials_provider(provider);
         }
         if let Some(region) = &options.region {
             loader = loader.region(Region::new(region.clone()));
