@@ -93,9 +93,13 @@ enum SetupCommand {
     Aws {
         #[command(flatten)]
         aws: canary::AwsArgs,
-        /// The IAM path canary users will be created under.
-        #[arg(long, value_name = "PATH", default_value = aws_issuer::DEFAULT_USER_PATH)]
-        user_path: String,
+        /// The IAM path canary users will be created under [default: `[canary] user_path`,
+        /// else /service/].
+        #[arg(long, value_name = "PATH")]
+        user_path: Option<String>,
+        /// Configuration file (tripkey.toml): its [aws] and [canary] tables apply.
+        #[arg(long, value_name = "FILE", env = "TRIPKEY_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -162,8 +166,18 @@ fn main() -> ExitCode {
         } => key::decode(&key_ids),
         Command::Canary { registry, command } => canary::run(registry, command),
         Command::Setup {
-            command: SetupCommand::Aws { aws, user_path },
-        } => setup::aws(&aws.options(), &user_path),
+            command:
+                SetupCommand::Aws {
+                    aws,
+                    user_path,
+                    config,
+                },
+        } => Config::load_optional(config.as_deref()).and_then(|config| {
+            let user_path = user_path
+                .or(config.canary.user_path)
+                .unwrap_or_else(|| aws_issuer::DEFAULT_USER_PATH.to_owned());
+            setup::aws(&aws.options_with(&config.aws), &user_path)
+        }),
         Command::Demo => demo::run(),
     };
     match result {
