@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use trail::{EventTime, Record};
 
 /// Which detector raised an alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     /// A canary credential was used.
@@ -40,7 +40,7 @@ impl fmt::Display for Rule {
 }
 
 /// How urgent an alert is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth a look.
@@ -65,7 +65,7 @@ impl fmt::Display for Severity {
 }
 
 /// Whether an alert can still change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertStatus {
     /// Raised, and may be updated under the same dedup key (an open denial burst).
@@ -76,7 +76,7 @@ pub enum AlertStatus {
 
 /// One alert. Alerts with the same `dedup_key` are versions of the same alert; the later one
 /// replaces the earlier.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Alert {
     /// Stable identity of the alert: the same detection always gets the same key, so a replay
     /// or a redelivered file never makes a second alert.
@@ -152,7 +152,7 @@ impl CallContext {
 }
 
 /// Rule-specific facts of an alert.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Details {
     /// A canary was used.
@@ -166,7 +166,7 @@ pub enum Details {
 }
 
 /// Which canary was used and how it was recognised.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CanaryDetails {
     /// The canary's unique name.
     pub canary: String,
@@ -179,7 +179,7 @@ pub struct CanaryDetails {
 }
 
 /// How a record was matched to a canary.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum CanaryMatchKind {
     /// `userIdentity.accessKeyId` is the canary's long-term key.
@@ -205,7 +205,7 @@ impl fmt::Display for CanaryMatchKind {
 }
 
 /// Why an instance session's use looks like it came from somewhere other than the instance.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExfiltrationReason {
     /// A public IP (or a private IP without a VPC endpoint) that is not locked to the session.
@@ -219,7 +219,7 @@ pub enum ExfiltrationReason {
 }
 
 /// Facts of an instance credential exfiltration alert.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ExfiltrationDetails {
     /// Why the use alerted.
     pub reason: ExfiltrationReason,
@@ -237,7 +237,7 @@ pub struct ExfiltrationDetails {
 }
 
 /// Facts of a foreign VPC endpoint alert.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ForeignVpcEndpointDetails {
     /// The role session ARN.
     pub session_arn: String,
@@ -248,7 +248,7 @@ pub struct ForeignVpcEndpointDetails {
 }
 
 /// Facts of a denial burst.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DenialBurstDetails {
     /// The principal (ARN, else access key ID) the burst is counted for.
     pub principal_key: String,
@@ -266,4 +266,38 @@ pub struct DenialBurstDetails {
     pub trigger_time: EventTime,
     /// The latest denial of the burst.
     pub last_time: EventTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canary::ReportedUse;
+    use crate::Canary;
+
+    #[test]
+    fn an_alert_reads_back_as_it_was_written() {
+        let canary = Canary {
+            name: "svc-billing-sync".to_owned(),
+            access_key_id: Some("AKIARTX3GSDS5ZZ46JLN".to_owned()),
+            principal_arn: Some("arn:aws:iam::111122223333:user/svc-billing-sync".to_owned()),
+            memo: Some("CI \"secret\"\n<script>".to_owned()),
+            labels: BTreeMap::from([("host".to_owned(), "build-07".to_owned())]),
+            former_access_key_ids: Vec::new(),
+            user_name: None,
+            account_id: None,
+        };
+        let alert = canary.reported_use_alert(&ReportedUse {
+            access_key_id: "AKIARTX3GSDS5ZZ46JLN".to_owned(),
+            at: EventTime(1_700_000_000_000),
+            service: Some("sqs".to_owned()),
+            region: Some("eu-west-1".to_owned()),
+        });
+        let written = serde_json::to_string(&alert).unwrap();
+        let read: Alert = serde_json::from_str(&written).unwrap();
+        assert_eq!(read.dedup_key, alert.dedup_key);
+        assert_eq!(read.details, alert.details);
+        assert_eq!(read.call, alert.call);
+        assert_eq!(read.record.get(), alert.record.get());
+        assert_eq!(serde_json::to_string(&read).unwrap(), written);
+    }
 }
