@@ -41,6 +41,7 @@
 
 mod error;
 mod model;
+mod pipeline;
 mod secret;
 
 use std::path::{Path, PathBuf};
@@ -57,6 +58,7 @@ pub use model::{
     now, CanaryEvent, CanaryEventKind, CanaryFilter, CanaryId, CanaryKey, CanaryKind, CanaryRecord,
     CanaryStatus, InvalidCanaryId, Issuer, Labels, NewCanary, UnknownVariant,
 };
+pub use pipeline::{AlertRow, BatchCommit, Delivery, SinkHealth, StoredAlert};
 pub use secret::{Secret, SecretKey, SecretKeyError};
 
 static MIGRATOR: Migrator = sqlx::migrate!();

@@ -1,0 +1,517 @@
+//! What `tripkey serve` persists: alerts unique by dedup key, committed in one transaction with
+//! the source's checkpoint and the detectors' state; the outbox of deliveries to sinks; and the
+//! health of each sink.
+
+use sqlx::Row;
+use trail::EventTime;
+
+use crate::{Store, StoreError};
+
+/// An alert to commit, with what the store needs to index and route it. The store keeps the
+/// body as it is given (the alert's JSON) and does not interpret it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertRow {
+    /// The alert's identity: a second alert with the same key is a new version of the first.
+    pub dedup_key: String,
+    /// The rule id, e.g. `canary-use`.
+    pub rule: String,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// `open` while the alert may still change, `final` after.
+    pub status: String,
+    /// One line for a person.
+    pub summary: String,
+    /// Event time of the record that raised it.
+    pub event_time: EventTime,
+    /// The canary or principal it is about; notifications are rate-limited per key and sink.
+    pub limit_key: String,
+    /// The alert's JSON.
+    pub body: String,
+    /// The sinks it is routed to. Only the first version of an alert is delivered.
+    pub sinks: Vec<String>,
+}
+
+/// One source batch's effects, committed together or not at all.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchCommit<'a> {
+    /// The source that read the batch.
+    pub source: &'a str,
+    /// The source's position after the batch, when it keeps one (an S3 key, a file name).
+    pub checkpoint: Option<&'a str>,
+    /// The detectors' state after the batch (JSON).
+    pub state: Option<&'a str>,
+    /// The alerts the batch raised or updated.
+    pub alerts: &'a [AlertRow],
+    /// The wall-clock time of the commit.
+    pub at: EventTime,
+}
+
+/// An alert as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAlert {
+    /// The alert's identity.
+    pub dedup_key: String,
+    /// The rule id.
+    pub rule: String,
+    /// The severity.
+    pub severity: String,
+    /// `open` or `final`.
+    pub status: String,
+    /// One line for a person (attacker-controlled text: escape it for the output).
+    pub summary: String,
+    /// Event time of the record that raised it.
+    pub event_time: EventTime,
+    /// When tripkey first committed it.
+    pub detected_at: EventTime,
+    /// When its latest version was committed.
+    pub updated_at: EventTime,
+    /// The source that raised it.
+    pub source: String,
+    /// Its rate-limit key.
+    pub limit_key: String,
+    /// The alert's JSON, latest version.
+    pub body: String,
+}
+
+/// A pending delivery of one alert to one sink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The outbox row.
+    pub id: i64,
+    /// The sink's name.
+    pub sink: String,
+    /// The alert's rate-limit key.
+    pub limit_key: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the row was created.
+    pub created_at: EventTime,
+    /// When it is due.
+    pub next_attempt_at: EventTime,
+    /// The alert.
+    pub alert: StoredAlert,
+}
+
+/// How a sink has been doing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SinkHealth {
+    /// The sink's name.
+    pub sink: String,
+    /// Notifications delivered.
+    pub delivered: u64,
+    /// Failed attempts, retryable or not.
+    pub failures: u64,
+    /// Failed attempts since the last success: a sink above zero is failing now.
+    pub consecutive_failures: u64,
+    /// The last success.
+    pub last_success_at: Option<EventTime>,
+    /// The last failure.
+    pub last_failure_at: Option<EventTime>,
+    /// What the last failure said.
+    pub last_error: Option<String>,
+    /// Deliveries waiting (due now or held back by the rate limit or a retry delay).
+    pub pending: u64,
+    /// Deliveries the sink refused for good.
+    pub refused: u64,
+}
+
+/// The columns [`alert_from`] reads, from `alerts a`, followed by `rest`.
+macro_rules! select_alert {
+    ($rest:literal) => {
+        concat!(
+            "SELECT a.dedup_key, a.rule, a.severity, a.status, a.summary, a.event_time, \
+             a.detected_at, a.updated_at, a.source, a.limit_key, a.body FROM alerts a ",
+            $rest
+        )
+    };
+}
+
+fn alert_from(row: &sqlx::sqlite::SqliteRow) -> StoredAlert {
+    StoredAlert {
+        dedup_key: row.get("dedup_key"),
+        rule: row.get("rule"),
+        severity: row.get("severity"),
+        status: row.get("status"),
+        summary: row.get("summary"),
+        event_time: EventTime(row.get("event_time")),
+        detected_at: EventTime(row.get("detected_at")),
+        updated_at: EventTime(row.get("updated_at")),
+        source: row.get("source"),
+        limit_key: row.get("limit_key"),
+        body: row.get("body"),
+    }
+}
+
+fn delivery_from(row: &sqlx::sqlite::SqliteRow) -> Delivery {
+    Delivery {
+        id: row.get("id"),
+        sink: row.get("sink"),
+        limit_key: row.get("o_limit_key"),
+        attempts: row.get::<i64, _>("attempts").try_into().unwrap_or(u32::MAX),
+        created_at: EventTime(row.get("created_at")),
+        next_attempt_at: EventTime(row.get("next_attempt_at")),
+        alert: alert_from(row),
+    }
+}
+
+/// The columns [`delivery_from`] reads, from `outbox o` joined with its alert, then `rest`.
+macro_rules! select_delivery {
+    ($rest:literal) => {
+        concat!(
+            "SELECT o.id, o.sink, o.limit_key AS o_limit_key, o.attempts, o.created_at, \
+             o.next_attempt_at, a.dedup_key, a.rule, a.severity, a.status, a.summary, \
+             a.event_time, a.detected_at, a.updated_at, a.source, a.limit_key, a.body \
+             FROM outbox o JOIN alerts a ON a.dedup_key = o.dedup_key ",
+            $rest
+        )
+    };
+}
+
+impl Store {
+    /// Commits one batch: its alerts (new ones with an outbox row per routed sink; known ones
+    /// updated unless already final), the source's checkpoint and the detectors' state, in
+    /// one transaction. Returns the dedup keys seen for the first time, so a redelivered batch
+    /// returns none.
+    pub async fn commit_batch(&self, batch: &BatchCommit<'_>) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.write().await?;
+        let mut fresh = Vec::new();
+        for alert in batch.alerts {
+            let inserted = sqlx::query(
+                "INSERT INTO alerts (dedup_key, rule, severity, status, summary, event_time, \
+                 detected_at, updated_at, source, limit_key, body) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
+            )
+            .bind(&alert.dedup_key)
+            .bind(&alert.rule)
+            .bind(&alert.severity)
+            .bind(&alert.status)
+            .bind(&alert.summary)
+            .bind(alert.event_time.0)
+            .bind(batch.at.0)
+            .bind(batch.at.0)
+            .bind(batch.source)
+            .bind(&alert.limit_key)
+            .bind(&alert.body)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?
+            .rows_affected()
+                == 1;
+            if inserted {
+                for sink in &alert.sinks {
+                    sqlx::query(
+                        "INSERT INTO outbox (dedup_key, sink, limit_key, created_at, \
+                         next_attempt_at) VALUES (?, ?, ?, ?, ?) \
+                         ON CONFLICT (dedup_key, sink) DO NOTHING",
+                    )
+                    .bind(&alert.dedup_key)
+                    .bind(sink)
+                    .bind(&alert.limit_key)
+                    .bind(batch.at.0)
+                    .bind(batch.at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.db(e))?;
+                }
+                fresh.push(alert.dedup_key.clone());
+            } else {
+                // A final alert stays as it was: a replay may bring an earlier, open version.
+                sqlx::query(
+                    "UPDATE alerts SET status = ?, summary = ?, body = ?, updated_at = ? \
+                     WHERE dedup_key = ? AND status <> 'final'",
+                )
+                .bind(&alert.status)
+                .bind(&alert.summary)
+                .bind(&alert.body)
+                .bind(batch.at.0)
+                .bind(&alert.dedup_key)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.db(e))?;
+            }
+        }
+        if let Some(position) = batch.checkpoint {
+            sqlx::query(
+                "INSERT INTO checkpoints (source, position, updated_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (source) DO UPDATE SET position = excluded.position, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(batch.source)
+            .bind(position)
+            .bind(batch.at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        }
+        if let Some(state) = batch.state {
+            sqlx::query(
+                "INSERT INTO detector_state (id, state, updated_at) VALUES (1, ?, ?) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(state)
+            .bind(batch.at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        }
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(fresh)
+    }
+
+    /// A source's committed position, if it has one.
+    pub async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT position FROM checkpoints WHERE source = ?")
+            .bind(source)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.db(e))
+    }
+
+    /// Every source's committed position and when it was committed.
+    pub async fn checkpoints(&self) -> Result<Vec<(String, String, EventTime)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT source, position, updated_at FROM checkpoints ORDER BY source")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.db(e))?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    row.get("source"),
+                    row.get("position"),
+                    EventTime(row.get("updated_at")),
+                )
+            })
+            .collect())
+    }
+
+    /// The detectors' state as of the last committed batch.
+    pub async fn detector_state(&self) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT state FROM detector_state WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.db(e))
+    }
+
+    /// One alert by its dedup key.
+    pub async fn alert(&self, dedup_key: &str) -> Result<Option<StoredAlert>, StoreError> {
+        let row = sqlx::query(select_alert!("WHERE a.dedup_key = ?"))
+            .bind(dedup_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(row.as_ref().map(alert_from))
+    }
+
+    /// The latest alerts, newest first.
+    pub async fn recent_alerts(&self, limit: u32) -> Result<Vec<StoredAlert>, StoreError> {
+        let rows = sqlx::query(select_alert!(
+            "ORDER BY a.detected_at DESC, a.event_time DESC LIMIT ?"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        Ok(rows.iter().map(alert_from).collect())
+    }
+
+    /// How many alerts each rule has raised.
+    pub async fn alert_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT rule, COUNT(*) AS n FROM alerts GROUP BY rule ORDER BY rule")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.db(e))?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get("rule"), row.get::<i64, _>("n").unsigned_abs()))
+            .collect())
+    }
+
+    /// Pending deliveries due at `now`, oldest first.
+    pub async fn due_deliveries(
+        &self,
+        now: EventTime,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(select_delivery!(
+            "WHERE o.delivered_at IS NULL AND o.failed_at IS NULL \
+             AND o.next_attempt_at <= ? ORDER BY o.next_attempt_at, o.id LIMIT ?"
+        ))
+        .bind(now.0)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        Ok(rows.iter().map(delivery_from).collect())
+    }
+
+    /// Every pending delivery for one sink and rate-limit key, oldest first: the repeats a
+    /// digest summarises.
+    pub async fn pending_deliveries(
+        &self,
+        sink: &str,
+        limit_key: &str,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(select_delivery!(
+            "WHERE o.delivered_at IS NULL AND o.failed_at IS NULL \
+             AND o.sink = ? AND o.limit_key = ? ORDER BY o.created_at, o.id"
+        ))
+        .bind(sink)
+        .bind(limit_key)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        Ok(rows.iter().map(delivery_from).collect())
+    }
+
+    /// When a notification for this sink and rate-limit key last went out.
+    pub async fn last_delivered_at(
+        &self,
+        sink: &str,
+        limit_key: &str,
+    ) -> Result<Option<EventTime>, StoreError> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(delivered_at) FROM outbox WHERE sink = ? AND limit_key = ?",
+        )
+        .bind(sink)
+        .bind(limit_key)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        Ok(at.map(EventTime))
+    }
+
+    /// Holds deliveries back until `until` (the rate limit's window end).
+    pub async fn postpone_deliveries(
+        &self,
+        ids: &[i64],
+        until: EventTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND delivered_at IS NULL",
+            )
+            .bind(until.0)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        }
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// Records that one notification carrying these deliveries reached `sink`.
+    pub async fn deliveries_done(
+        &self,
+        sink: &str,
+        ids: &[i64],
+        at: EventTime,
+    ) -> Result<(), StoreError> {
+        let size = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        let mut tx = self.write().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, digest_size = ?, \
+                 last_error = NULL WHERE id = ?",
+            )
+            .bind(at.0)
+            .bind(size)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        }
+        sqlx::query(
+            "INSERT INTO sink_health (sink, delivered, consecutive_failures, last_success_at) \
+             VALUES (?, 1, 0, ?) ON CONFLICT (sink) DO UPDATE SET \
+             delivered = delivered + 1, consecutive_failures = 0, \
+             last_success_at = excluded.last_success_at",
+        )
+        .bind(sink)
+        .bind(at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// Records a failed attempt at these deliveries: retried at `retry_at`, or, with `None`,
+    /// refused for good (kept and reported, never retried).
+    pub async fn deliveries_failed(
+        &self,
+        sink: &str,
+        ids: &[i64],
+        at: EventTime,
+        error: &str,
+        retry_at: Option<EventTime>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, \
+                 next_attempt_at = COALESCE(?, next_attempt_at), \
+                 failed_at = CASE WHEN ? IS NULL THEN ? END WHERE id = ?",
+            )
+            .bind(error)
+            .bind(retry_at.map(|t| t.0))
+            .bind(retry_at.map(|t| t.0))
+            .bind(at.0)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
+        }
+        sqlx::query(
+            "INSERT INTO sink_health (sink, failures, consecutive_failures, last_failure_at, \
+             last_error) VALUES (?, 1, 1, ?, ?) ON CONFLICT (sink) DO UPDATE SET \
+             failures = failures + 1, consecutive_failures = consecutive_failures + 1, \
+             last_failure_at = excluded.last_failure_at, last_error = excluded.last_error",
+        )
+        .bind(sink)
+        .bind(at.0)
+        .bind(error)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// Health and backlog of every sink that has a delivery or a recorded attempt.
+    pub async fn sink_health(&self) -> Result<Vec<SinkHealth>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.sink, COALESCE(h.delivered, 0) AS delivered, \
+             COALESCE(h.failures, 0) AS failures, \
+             COALESCE(h.consecutive_failures, 0) AS consecutive_failures, \
+             h.last_success_at, h.last_failure_at, h.last_error, \
+             (SELECT COUNT(*) FROM outbox o WHERE o.sink = s.sink AND o.delivered_at IS NULL \
+              AND o.failed_at IS NULL) AS pending, \
+             (SELECT COUNT(*) FROM outbox o WHERE o.sink = s.sink AND o.failed_at IS NOT NULL) \
+              AS refused \
+             FROM (SELECT sink FROM sink_health UNION SELECT DISTINCT sink FROM outbox) s \
+             LEFT JOIN sink_health h ON h.sink = s.sink ORDER BY s.sink",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        let count =
+            |row: &sqlx::sqlite::SqliteRow, column| row.get::<i64, _>(column).unsigned_abs();
+        Ok(rows
+            .iter()
+            .map(|row| SinkHealth {
+                sink: row.get("sink"),
+                delivered: count(row, "delivered"),
+                failures: count(row, "failures"),
+                consecutive_failures: count(row, "consecutive_failures"),
+                last_success_at: row.get::<Option<i64>, _>("last_success_at").map(EventTime),
+                last_failure_at: row.get::<Option<i64>, _>("last_failure_at").map(EventTime),
+                last_error: row.get("last_error"),
+                pending: count(row, "pending"),
+                refused: count(row, "refused"),
+            })
+            .collect())
+    }
+}

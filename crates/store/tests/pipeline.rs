@@ -1,0 +1,213 @@
+//! The alert pipeline's tables against real SQLite files: one transaction per batch, alerts
+//! unique by dedup key, the outbox and sink health.
+
+use sqlx::Connection;
+use store::{AlertRow, BatchCommit, EventTime, Store};
+
+const T0: EventTime = EventTime(1_722_585_600_000);
+
+fn at(seconds: i64) -> EventTime {
+    T0.offset(seconds * 1_000)
+}
+
+fn alert(key: &str, status: &str, sinks: &[&str]) -> AlertRow {
+    AlertRow {
+        dedup_key: key.to_owned(),
+        rule: "canary-use".to_owned(),
+        severity: "critical".to_owned(),
+        status: status.to_owned(),
+        summary: format!("{key} {status}"),
+        event_time: at(-300),
+        limit_key: "svc-billing-sync".to_owned(),
+        body: format!("{{\"dedup_key\":\"{key}\",\"status\":\"{status}\"}}"),
+        sinks: sinks.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+async fn open(folder: &tempfile::TempDir) -> Store {
+    Store::open(folder.path().join("tripkey.db")).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_adds_no_alert_and_no_delivery() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder).await;
+    let alerts = [alert("a1", "final", &["hook", "mail"])];
+    let batch = BatchCommit {
+        source: "trail",
+        checkpoint: Some("AWSLogs/1/x.json.gz"),
+        state: Some("{\"sessions\":1}"),
+        alerts: &alerts,
+        at: at(0),
+    };
+    assert_eq!(store.commit_batch(&batch).await.unwrap(), ["a1"]);
+    assert!(store
+        .commit_batch(&BatchCommit { at: at(5), ..batch })
+        .await
+        .unwrap()
+        .is_empty());
+    let due = store.due_deliveries(at(10), 100).await.unwrap();
+    let sinks: Vec<&str> = due.iter().map(|d| d.sink.as_str()).collect();
+    assert_eq!(sinks, ["hook", "mail"]);
+    assert_eq!(
+        due[0].alert.detected_at,
+        at(0),
+        "the first commit's time stays"
+    );
+    assert_eq!(
+        store.checkpoint("trail").await.unwrap().as_deref(),
+        Some("AWSLogs/1/x.json.gz")
+    );
+    assert_eq!(
+        store.detector_state().await.unwrap().as_deref(),
+        Some("{\"sessions\":1}")
+    );
+    assert_eq!(store.checkpoint("other").await.unwrap(), None);
+}
+
+async fn commit(store: &Store, alerts: &[AlertRow], seconds: i64) -> Vec<String> {
+    store
+        .commit_batch(&BatchCommit {
+            source: "trail",
+            checkpoint: None,
+            state: None,
+            alerts,
+            at: at(seconds),
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_open_alert_takes_its_final_form_and_a_final_one_stays() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder).await;
+    let open_version = [alert("b", "open", &["hook"])];
+    let final_version = [alert("b", "final", &["hook"])];
+    assert_eq!(commit(&store, &open_version, 0).await, ["b"]);
+    assert!(commit(&store, &final_version, 60).await.is_empty());
+    assert!(commit(&store, &open_version, 120).await.is_empty());
+    let stored = store.alert("b").await.unwrap().unwrap();
+    assert_eq!(stored.status, "final");
+    assert_eq!(stored.summary, "b final");
+    assert_eq!(stored.updated_at, at(60));
+    assert_eq!(
+        store.due_deliveries(at(200), 10).await.unwrap().len(),
+        1,
+        "an update is not delivered again"
+    );
+}
+
+#[tokio::test]
+async fn nothing_of_a_failed_batch_is_kept() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("tripkey.db");
+    let store = Store::open(&path).await.unwrap();
+    // Fail the transaction at its last write, after the alerts and outbox rows went in.
+    let mut connection = sqlx::SqliteConnection::connect(path.to_str().unwrap())
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER poison BEFORE INSERT ON checkpoints WHEN NEW.position = 'poison' \
+         BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    let alerts = [alert("c1", "final", &["hook"])];
+    let failed = store
+        .commit_batch(&BatchCommit {
+            source: "trail",
+            checkpoint: Some("poison"),
+            state: Some("{}"),
+            alerts: &alerts,
+            at: at(0),
+        })
+        .await;
+    assert!(failed.unwrap_err().to_string().contains("poisoned"));
+    assert_eq!(store.checkpoint("trail").await.unwrap(), None);
+    assert_eq!(store.detector_state().await.unwrap(), None);
+    assert!(store.recent_alerts(10).await.unwrap().is_empty());
+    assert!(store.due_deliveries(at(10), 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn deliveries_are_held_retried_refused_and_counted_per_sink() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder).await;
+    let alerts = [
+        alert("d1", "final", &["hook"]),
+        alert("d2", "final", &["hook"]),
+        alert("d3", "final", &["mail"]),
+    ];
+    store
+        .commit_batch(&BatchCommit {
+            source: "trail",
+            checkpoint: None,
+            state: None,
+            alerts: &alerts,
+            at: at(0),
+        })
+        .await
+        .unwrap();
+    let due = store.due_deliveries(at(0), 10).await.unwrap();
+    assert_eq!(due.len(), 3);
+    let (d1, d2, d3) = (due[0].id, due[1].id, due[2].id);
+
+    store.deliveries_done("hook", &[d1], at(1)).await.unwrap();
+    assert_eq!(
+        store
+            .last_delivered_at("hook", "svc-billing-sync")
+            .await
+            .unwrap(),
+        Some(at(1))
+    );
+    store.postpone_deliveries(&[d2], at(61)).await.unwrap();
+    let due: Vec<i64> = store
+        .due_deliveries(at(30), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(due, [d3], "a held delivery waits for its window to end");
+    let pending = store
+        .pending_deliveries("hook", "svc-billing-sync")
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].alert.dedup_key, "d2");
+
+    store
+        .deliveries_failed("mail", &[d3], at(2), "connection refused", Some(at(10)))
+        .await
+        .unwrap();
+    store
+        .deliveries_failed("mail", &[d3], at(10), "550 no such user", None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_deliveries(at(1_000), 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.id != d3),
+        "a refused delivery is not retried"
+    );
+    let health = store.sink_health().await.unwrap();
+    let mail = health.iter().find(|h| h.sink == "mail").unwrap();
+    assert_eq!(mail.failures, 2);
+    assert_eq!(mail.consecutive_failures, 2);
+    assert_eq!(mail.refused, 1);
+    assert_eq!(mail.last_error.as_deref(), Some("550 no such user"));
+    let hook = health.iter().find(|h| h.sink == "hook").unwrap();
+    assert_eq!(
+        (hook.delivered, hook.pending, hook.consecutive_failures),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        store.alert_counts().await.unwrap(),
+        [("canary-use".to_owned(), 3)]
+    );
+}
