@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use trail::{EventTime, Record};
 
 use crate::alert::Alert;
@@ -72,6 +74,48 @@ impl<S: DetectorState> Engine<S> {
     pub fn state(&self) -> &S {
         &self.state
     }
+
+    /// Replaces the canaries to look for (one was issued or revoked while running).
+    pub fn set_canaries(&mut self, canaries: Arc<CanaryRegistry>) {
+        self.canaries = canaries;
+    }
+
+    /// The state and event-time position as JSON, for [`Engine::restore`] after a restart.
+    pub fn snapshot(&self) -> String
+    where
+        S: Serialize,
+    {
+        serde_json::to_string(&Snapshot {
+            state: &self.state,
+            clock: self.clock,
+            next_sweep: self.next_sweep,
+        })
+        .expect("detector state is plain data and always serialises")
+    }
+
+    /// An engine that goes on from a [`Engine::snapshot`].
+    pub fn restore(
+        config: &DetectConfig,
+        canaries: Arc<CanaryRegistry>,
+        snapshot: &str,
+    ) -> Result<Engine<S>, serde_json::Error>
+    where
+        S: DeserializeOwned,
+    {
+        let saved: Snapshot<S> = serde_json::from_str(snapshot)?;
+        let mut engine = Engine::new(config, canaries, saved.state);
+        engine.clock = saved.clock;
+        engine.next_sweep = saved.next_sweep;
+        Ok(engine)
+    }
+}
+
+/// What an engine keeps across restarts: its state and where event time stands.
+#[derive(Serialize, Deserialize)]
+struct Snapshot<S> {
+    state: S,
+    clock: Option<EventTime>,
+    next_sweep: Option<EventTime>,
 }
 
 /// Decides, without state, whether a record can matter to any detector, so that parallel

@@ -121,8 +121,9 @@ pub trait DetectorState {
     fn denial_principals(&self) -> Vec<String>;
 }
 
-/// Detector state held in memory, for `scan` and tests.
-#[derive(Clone, Debug, Default)]
+/// Detector state held in memory, for `scan` and tests; `serve` persists it as JSON with each
+/// committed batch.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct MemoryState {
     sessions: HashMap<String, InstanceSession>,
     credits: HashMap<String, IpChangeCredits>,

@@ -553,3 +553,62 @@ fn a_use_reported_by_iam_alerts_with_service_region_and_a_stable_key() {
     let raw: Value = serde_json::from_str(alert.record.get()).unwrap();
     assert_eq!(raw["accessKeyLastUsed"]["service"], "s3");
 }
+
+/// Feeds records to an engine, restarting it from its snapshot after every record, as `serve`
+/// does after a crash between two committed batches.
+fn run_restarting(records: &[Value]) -> Vec<Alert> {
+    let registry = Arc::new(CanaryRegistry::new(Vec::new()).unwrap());
+    let config = DetectConfig::default();
+    let mut engine = Engine::new(&config, registry.clone(), MemoryState::default());
+    let mut alerts = Vec::new();
+    for value in records {
+        let raw = serde_json::value::RawValue::from_string(value.to_string()).unwrap();
+        engine.process(&Record::from_raw(&raw).unwrap(), &mut alerts);
+        engine = Engine::<MemoryState>::restore(&config, registry.clone(), &engine.snapshot())
+            .expect("a snapshot reads back");
+    }
+    engine.finish(&mut alerts);
+    alerts
+}
+
+#[test]
+fn an_engine_restored_from_its_snapshot_goes_on_as_if_never_stopped() {
+    let mut records = vec![
+        seed(0),
+        session_call(1, "10.0.0.5", "lock"),
+        associate_address(2, "i-other"),
+    ];
+    for second in 0..6 {
+        records.push(denial(
+            3,
+            second * 10,
+            "arn:aws:iam::123456789012:user/probe",
+            "AccessDenied",
+            "ListUsers",
+        ));
+    }
+    records.push(session_call(4, "198.51.100.99", "stolen"));
+    records.push(denial(
+        30,
+        0,
+        "arn:aws:iam::123456789012:user/probe",
+        "AccessDenied",
+        "GetUser",
+    ));
+    let summary = |alerts: &[Alert]| -> Vec<(String, Rule, AlertStatus)> {
+        alerts
+            .iter()
+            .map(|a| (a.dedup_key.clone(), a.rule, a.status))
+            .collect()
+    };
+    let straight = run(&records);
+    assert!(
+        straight
+            .iter()
+            .any(|a| a.rule == Rule::InstanceCredentialExfiltration)
+            && straight.iter().any(|a| a.rule == Rule::AccessDeniedBurst),
+        "{:#?}",
+        summary(&straight)
+    );
+    assert_eq!(summary(&run_restarting(&records)), summary(&straight));
+}
