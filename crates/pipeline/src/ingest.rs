@@ -1,0 +1,246 @@
+//! Batches to committed alerts: one engine, fed by every source in turn, whose effects (alerts,
+//! outbox rows, the source's checkpoint and the detectors' state) are committed in one
+//! transaction per batch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use detect::{Alert, CanaryRegistry, Details, DetectConfig, Engine, MemoryState, RelevanceFilter};
+use store::{AlertRow, BatchCommit, Store};
+use trail::{EventTime, Record, TrailObjectKey};
+
+use crate::metrics::Metrics;
+use crate::PipelineError;
+
+/// Which sinks an alert goes to (the notification routes).
+pub type Route = Arc<dyn Fn(&Alert) -> Vec<String> + Send + Sync>;
+
+/// One unit a source hands over: an S3 object, a file, a request body.
+#[derive(Clone, Debug)]
+pub struct Item {
+    /// Where it came from (S3 key, path, `POST /ingest`), for problems and logs.
+    pub name: String,
+    /// Its bytes as read: gzip or not, in any shape the reader accepts.
+    pub bytes: Vec<u8>,
+}
+
+/// What a source read in one go; its effects are committed together or not at all.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// The source's name, which keys its checkpoint and metrics.
+    pub source: String,
+    /// The items, in the order the source read them.
+    pub items: Vec<Item>,
+    /// The source's position once this batch is committed, when it keeps one.
+    pub checkpoint: Option<String>,
+}
+
+/// What one batch did.
+#[derive(Clone, Debug, Default)]
+pub struct Ingested {
+    /// Records read.
+    pub records: u64,
+    /// Bytes read, before decompression.
+    pub bytes: u64,
+    /// Alerts raised for the first time (dedup keys): the ones notified.
+    pub new_alerts: Vec<String>,
+    /// Alerts of the batch, new or updated.
+    pub alerts: usize,
+    /// What could not be read, item by item; the rest of the batch was still used.
+    pub problems: Vec<String>,
+    /// The newest event time seen.
+    pub newest_event: Option<EventTime>,
+}
+
+/// The single detection engine of `serve`, with the store it commits to.
+pub struct Ingestor {
+    store: Store,
+    config: DetectConfig,
+    engine: Engine<MemoryState>,
+    filter: RelevanceFilter,
+    route: Route,
+    metrics: Arc<Metrics>,
+}
+
+impl Ingestor {
+    /// An engine over the store's canaries, going on from the detectors' state of the last
+    /// committed batch.
+    pub async fn open(
+        store: Store,
+        config: DetectConfig,
+        route: Route,
+        metrics: Arc<Metrics>,
+    ) -> Result<Ingestor, PipelineError> {
+        let canaries = load_canaries(&store).await?;
+        let engine = restore(&store, &config, canaries.clone()).await?;
+        Ok(Ingestor {
+            filter: RelevanceFilter::new(canaries),
+            store,
+            config,
+            engine,
+            route,
+            metrics,
+        })
+    }
+
+    /// Reads the canaries again from the store, so ones issued since are watched too.
+    pub async fn reload_canaries(&mut self) -> Result<(), PipelineError> {
+        let canaries = load_canaries(&self.store).await?;
+        self.filter = RelevanceFilter::new(canaries.clone());
+        self.engine.set_canaries(canaries);
+        Ok(())
+    }
+
+    /// Runs a batch through the detectors and commits its alerts with the source's checkpoint
+    /// and the detectors' state. Unreadable parts of items are reported and skipped. When the
+    /// commit fails, the engine goes back to the last committed state, so the batch can be
+    /// tried again without counting anything twice.
+    pub async fn ingest(&mut self, batch: &Batch) -> Result<Ingested, PipelineError> {
+        let mut done = Ingested::default();
+        let mut loaded = Vec::with_capacity(batch.items.len());
+        for item in &batch.items {
+            if TrailObjectKey::parse(&item.name).is_some_and(|key| key.is_digest) {
+                continue;
+            }
+            done.bytes += item.bytes.len() as u64;
+            match trail::load_reader(item.bytes.as_slice()) {
+                Ok(data) => {
+                    done.problems.extend(
+                        data.problems
+                            .iter()
+                            .map(|problem| format!("{}: {problem}", item.name)),
+                    );
+                    loaded.push((item.name.as_str(), data.bytes));
+                }
+                Err(error) => done.problems.push(format!("{}: {error}", item.name)),
+            }
+        }
+        let mut records: Vec<Record<'_>> = Vec::new();
+        for (name, bytes) in &loaded {
+            let problems = trail::parse_records(bytes, |_, record| {
+                done.records += 1;
+                done.newest_event = done.newest_event.max(Some(record.fields.event_time));
+                if self.filter.is_relevant(&record) {
+                    records.push(record);
+                }
+            });
+            done.problems
+                .extend(problems.iter().map(|problem| format!("{name}: {problem}")));
+        }
+        // Within a batch, event time decides the order the stateful detectors see.
+        records.sort_by_key(|record| record.fields.event_time);
+        let mut alerts = Vec::new();
+        for record in &records {
+            self.engine.process(record, &mut alerts);
+        }
+        drop(records);
+        let result = self
+            .commit(&batch.source, batch.checkpoint.as_deref(), &alerts)
+            .await;
+        self.metrics.batch(&batch.source, &done, result.is_ok());
+        match result {
+            Ok(new_alerts) => {
+                done.alerts = alerts.len();
+                done.new_alerts = new_alerts;
+                Ok(done)
+            }
+            Err(error) => {
+                let canaries = load_canaries(&self.store).await?;
+                self.engine = restore(&self.store, &self.config, canaries).await?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Commits alerts raised outside the trail (the last-used poller) through the same
+    /// routes, dedup keys and outbox. Returns the dedup keys that are new.
+    pub async fn commit_alerts(
+        &mut self,
+        source: &str,
+        alerts: &[Alert],
+    ) -> Result<Vec<String>, PipelineError> {
+        let new = self.commit(source, None, alerts).await;
+        if new.is_ok() {
+            self.metrics.alerts_committed(source, alerts.len());
+        }
+        new
+    }
+
+    async fn commit(
+        &mut self,
+        source: &str,
+        checkpoint: Option<&str>,
+        alerts: &[Alert],
+    ) -> Result<Vec<String>, PipelineError> {
+        // A burst that grew within the batch appears in several versions: keep the last.
+        let mut latest: HashMap<&str, &Alert> = HashMap::new();
+        let mut order = Vec::new();
+        for alert in alerts {
+            if latest.insert(&alert.dedup_key, alert).is_none() {
+                order.push(alert.dedup_key.as_str());
+            }
+        }
+        let rows: Vec<AlertRow> = order
+            .iter()
+            .map(|key| alert_row(latest[key], &self.route))
+            .collect();
+        let state = self.engine.snapshot();
+        let new = self
+            .store
+            .commit_batch(&BatchCommit {
+                source,
+                checkpoint,
+                state: Some(&state),
+                alerts: &rows,
+                at: store::now(),
+            })
+            .await?;
+        Ok(new)
+    }
+}
+
+async fn load_canaries(store: &Store) -> Result<Arc<CanaryRegistry>, PipelineError> {
+    let canaries = registry::watch_list(store).await?;
+    Ok(Arc::new(CanaryRegistry::new(canaries)?))
+}
+
+async fn restore(
+    store: &Store,
+    config: &DetectConfig,
+    canaries: Arc<CanaryRegistry>,
+) -> Result<Engine<MemoryState>, PipelineError> {
+    match store.detector_state().await? {
+        Some(snapshot) => Engine::restore(config, canaries, &snapshot)
+            .map_err(|error| PipelineError::State(error.to_string())),
+        None => Ok(Engine::new(config, canaries, MemoryState::default())),
+    }
+}
+
+/// The canary or principal an alert is about: notifications repeat at most once per window
+/// for each.
+pub fn limit_key(alert: &Alert) -> String {
+    match &alert.details {
+        Details::Canary(canary) => format!("canary:{}", canary.canary),
+        Details::DenialBurst(burst) => format!("principal:{}", burst.principal_key),
+        Details::Exfiltration(exfiltration) => format!("principal:{}", exfiltration.session_arn),
+        Details::ForeignVpcEndpoint(foreign) => format!("principal:{}", foreign.session_arn),
+    }
+}
+
+fn alert_row(alert: &Alert, route: &Route) -> AlertRow {
+    AlertRow {
+        dedup_key: alert.dedup_key.clone(),
+        rule: alert.rule.to_string(),
+        severity: alert.severity.to_string(),
+        status: match alert.status {
+            detect::AlertStatus::Open => "open",
+            detect::AlertStatus::Final => "final",
+        }
+        .to_owned(),
+        summary: alert.summary.clone(),
+        event_time: alert.event_time,
+        limit_key: limit_key(alert),
+        body: serde_json::to_string(alert).expect("alerts always serialise"),
+        sinks: route(alert),
+    }
+}

@@ -1,0 +1,308 @@
+//! Counters for `/metrics` and `tripkey status`: what each source read, how far behind it is,
+//! and (from the store) alerts by rule, outbox depth and sink failures.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use store::SinkHealth;
+use trail::EventTime;
+
+use crate::ingest::Ingested;
+
+/// What one source has done since `serve` started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SourceStats {
+    /// Batches committed.
+    pub batches: u64,
+    /// Batches whose commit failed (they are read again).
+    pub failed_batches: u64,
+    /// Records read.
+    pub records: u64,
+    /// Bytes read, before decompression.
+    pub bytes: u64,
+    /// Parts of items that could not be read.
+    pub problems: u64,
+    /// Alerts committed, new or updated.
+    pub alerts: u64,
+    /// The newest event time read: lag is now minus this.
+    pub newest_event: Option<EventTime>,
+    /// When the source last handed over a batch.
+    pub last_batch_at: Option<EventTime>,
+    /// The source's last error, cleared by its next good batch.
+    pub last_error: Option<String>,
+}
+
+/// Shared counters, updated by the engine and the sources.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    sources: Mutex<BTreeMap<String, SourceStats>>,
+}
+
+impl Metrics {
+    /// Declares a source, so it shows (with zeros) before its first batch.
+    pub fn register(&self, source: &str) {
+        self.with(source, |_| ());
+    }
+
+    fn with(&self, source: &str, change: impl FnOnce(&mut SourceStats)) {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        change(sources.entry(source.to_owned()).or_default());
+    }
+
+    pub(crate) fn batch(&self, source: &str, done: &Ingested, committed: bool) {
+        self.with(source, |stats| {
+            if committed {
+                stats.batches += 1;
+                stats.records += done.records;
+                stats.bytes += done.bytes;
+                stats.problems += done.problems.len() as u64;
+                stats.alerts += done.alerts as u64;
+                stats.newest_event = stats.newest_event.max(done.newest_event);
+                stats.last_error = None;
+            } else {
+                stats.failed_batches += 1;
+            }
+            stats.last_batch_at = Some(store::now());
+        });
+    }
+
+    pub(crate) fn alerts_committed(&self, source: &str, alerts: usize) {
+        self.with(source, |stats| stats.alerts += alerts as u64);
+    }
+
+    /// Records a source's failure (listing, receiving, reading), shown until its next batch.
+    pub fn source_error(&self, source: &str, error: &str) {
+        self.with(source, |stats| stats.last_error = Some(error.to_owned()));
+    }
+
+    /// Every source's counters, by name.
+    pub fn sources(&self) -> BTreeMap<String, SourceStats> {
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Everything `/metrics` and `tripkey status` report, gathered at one time.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// When it was gathered.
+    pub at: EventTime,
+    /// Per source counters (empty when read from the store alone, by `tripkey status`).
+    pub sources: BTreeMap<String, SourceStats>,
+    /// Committed checkpoints: source, position, commit time.
+    pub checkpoints: Vec<(String, String, EventTime)>,
+    /// Alerts by rule, all time.
+    pub alerts_by_rule: Vec<(String, u64)>,
+    /// Delivery health by sink.
+    pub sinks: Vec<SinkHealthReport>,
+}
+
+/// A sink's health as reported.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SinkHealthReport {
+    /// The sink.
+    pub sink: String,
+    /// Notifications delivered.
+    pub delivered: u64,
+    /// Failed attempts.
+    pub failures: u64,
+    /// Failures since the last success; above zero the sink is failing now.
+    pub consecutive_failures: u64,
+    /// Deliveries waiting.
+    pub pending: u64,
+    /// Deliveries refused for good.
+    pub refused: u64,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+    /// The last success.
+    pub last_success_at: Option<EventTime>,
+    /// The last failure.
+    pub last_failure_at: Option<EventTime>,
+}
+
+impl From<SinkHealth> for SinkHealthReport {
+    fn from(health: SinkHealth) -> SinkHealthReport {
+        SinkHealthReport {
+            sink: health.sink,
+            delivered: health.delivered,
+            failures: health.failures,
+            consecutive_failures: health.consecutive_failures,
+            pending: health.pending,
+            refused: health.refused,
+            last_error: health.last_error,
+            last_success_at: health.last_success_at,
+            last_failure_at: health.last_failure_at,
+        }
+    }
+}
+
+impl Report {
+    /// Gathers the store's side of the report, with the given live source counters.
+    pub async fn gather(
+        store: &store::Store,
+        sources: BTreeMap<String, SourceStats>,
+    ) -> Result<Report, store::StoreError> {
+        Ok(Report {
+            at: store::now(),
+            sources,
+            checkpoints: store.checkpoints().await?,
+            alerts_by_rule: store.alert_counts().await?,
+            sinks: store
+                .sink_health()
+                .await?
+                .into_iter()
+                .map(SinkHealthReport::from)
+                .collect(),
+        })
+    }
+
+    /// The outbox's depth: deliveries waiting, over every sink.
+    pub fn outbox_depth(&self) -> u64 {
+        self.sinks.iter().map(|sink| sink.pending).sum()
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let per_source = |value: &dyn Fn(&SourceStats) -> f64| {
+            self.sources
+                .iter()
+                .map(|(name, stats)| (format!("{{source=\"{}\"}}", label(name)), value(stats)))
+                .collect::<Vec<_>>()
+        };
+        family(
+            "tripkey_source_records_total",
+            "counter",
+            "CloudTrail records read, by source.",
+            per_source(&|s| s.records as f64),
+        );
+        family(
+            "tripkey_source_bytes_total",
+            "counter",
+            "Bytes read before decompression, by source.",
+            per_source(&|s| s.bytes as f64),
+        );
+        family(
+            "tripkey_source_batches_total",
+            "counter",
+            "Batches committed, by source.",
+            per_source(&|s| s.batches as f64),
+        );
+        family(
+            "tripkey_source_failed_batches_total",
+            "counter",
+            "Batches whose commit failed and that will be read again, by source.",
+            per_source(&|s| s.failed_batches as f64),
+        );
+        family(
+            "tripkey_source_read_problems_total",
+            "counter",
+            "Parts of objects that could not be read and were skipped, by source.",
+            per_source(&|s| s.problems as f64),
+        );
+        let now = self.at;
+        family(
+            "tripkey_source_lag_seconds",
+            "gauge",
+            "Now minus the newest eventTime read, by source.",
+            self.sources
+                .iter()
+                .filter_map(|(name, stats)| {
+                    let newest = stats.newest_event?;
+                    Some((
+                        format!("{{source=\"{}\"}}", label(name)),
+                        (now.0 - newest.0) as f64 / 1_000.0,
+                    ))
+                })
+                .collect(),
+        );
+        family(
+            "tripkey_alerts_total",
+            "counter",
+            "Alerts committed, by rule.",
+            self.alerts_by_rule
+                .iter()
+                .map(|(rule, n)| (format!("{{rule=\"{}\"}}", label(rule)), *n as f64))
+                .collect(),
+        );
+        family(
+            "tripkey_outbox_depth",
+            "gauge",
+            "Deliveries waiting in the outbox, by sink.",
+            self.sinks
+                .iter()
+                .map(|s| (format!("{{sink=\"{}\"}}", label(&s.sink)), s.pending as f64))
+                .collect(),
+        );
+        family(
+            "tripkey_sink_delivered_total",
+            "counter",
+            "Notifications delivered, by sink.",
+            self.sinks
+                .iter()
+                .map(|s| {
+                    (
+                        format!("{{sink=\"{}\"}}", label(&s.sink)),
+                        s.delivered as f64,
+                    )
+                })
+                .collect(),
+        );
+        family(
+            "tripkey_sink_failures_total",
+            "counter",
+            "Failed delivery attempts, by sink.",
+            self.sinks
+                .iter()
+                .map(|s| {
+                    (
+                        format!("{{sink=\"{}\"}}", label(&s.sink)),
+                        s.failures as f64,
+                    )
+                })
+                .collect(),
+        );
+        family(
+            "tripkey_sink_consecutive_failures",
+            "gauge",
+            "Failed attempts since the last success, by sink: above zero, the sink is failing.",
+            self.sinks
+                .iter()
+                .map(|s| {
+                    (
+                        format!("{{sink=\"{}\"}}", label(&s.sink)),
+                        s.consecutive_failures as f64,
+                    )
+                })
+                .collect(),
+        );
+        family(
+            "tripkey_sink_refused_total",
+            "counter",
+            "Deliveries a sink refused for good (kept in the outbox), by sink.",
+            self.sinks
+                .iter()
+                .map(|s| (format!("{{sink=\"{}\"}}", label(&s.sink)), s.refused as f64))
+                .collect(),
+        );
+        out
+    }
+}
+
+/// A label value escaped as the exposition format wants.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,241 @@
+//! The engine side of `serve` against a real SQLite file: batches to committed alerts exactly
+//! once, across redeliveries and restarts; the directory source's checkpoint.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pipeline::{Batch, DirSource, Ingestor, Item, Metrics, Route};
+use serde_json::json;
+use store::{CanaryId, CanaryKind, Issuer, NewCanary, Store};
+
+const ACCOUNT: &str = "123456789012";
+const CANARY_KEY: &str = "AKIAQYLPMN5HFIQR7XYA";
+
+async fn store_with_canary(folder: &tempfile::TempDir) -> Store {
+    let store = Store::open(folder.path().join("tripkey.db")).await.unwrap();
+    let id = CanaryId::generate();
+    store
+        .insert(
+            &NewCanary {
+                id: id.clone(),
+                kind: CanaryKind::IamUser,
+                issuer: Issuer::Offline,
+                account_id: ACCOUNT.to_owned(),
+                access_key_id: CANARY_KEY.to_owned(),
+                principal_arn: format!("arn:aws:iam::{ACCOUNT}:user/service/svc-ledger-{id}"),
+                name: format!("svc-ledger-{id}"),
+                path: "/service/".to_owned(),
+                labels: [("host".to_owned(), "build-07".to_owned())].into(),
+                memo: Some("CI secret".to_owned()),
+                created_at: store::now(),
+                expires_at: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    store
+}
+
+fn canary_use(minute: u32, event_id: &str) -> serde_json::Value {
+    json!({
+        "eventVersion": "1.09", "eventTime": format!("2026-11-30T10:{minute:02}:00Z"),
+        "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity",
+        "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.50",
+        "userAgent": "aws-cli/2.15.0",
+        "userIdentity": {"type": "IAMUser", "accountId": ACCOUNT, "accessKeyId": CANARY_KEY,
+            "arn": "arn:aws:iam::123456789012:user/service/x", "userName": "x"},
+        "eventID": event_id
+    })
+}
+
+fn trail_object(records: &[serde_json::Value]) -> Vec<u8> {
+    let body = json!({ "Records": records }).to_string();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(body.as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
+
+fn route_to(sinks: &'static [&'static str]) -> Route {
+    Arc::new(move |_| sinks.iter().map(|s| (*s).to_owned()).collect())
+}
+
+fn batch(source: &str, name: &str, bytes: Vec<u8>, checkpoint: &str) -> Batch {
+    Batch {
+        source: source.to_owned(),
+        items: vec![Item {
+            name: name.to_owned(),
+            bytes,
+        }],
+        checkpoint: Some(checkpoint.to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_read_again_or_after_a_restart_alerts_once() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let metrics = Arc::new(Metrics::default());
+    let object = trail_object(&[canary_use(1, "e-1"), canary_use(2, "e-2")]);
+    let first = batch("trail", "AWSLogs/x.json.gz", object, "AWSLogs/x.json.gz");
+
+    let mut engine = Ingestor::open(
+        store.clone(),
+        Default::default(),
+        route_to(&["hook"]),
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
+    let done = engine.ingest(&first).await.unwrap();
+    assert_eq!(done.records, 2);
+    assert_eq!(done.new_alerts.len(), 2, "{:?}", done.new_alerts);
+    assert!(engine.ingest(&first).await.unwrap().new_alerts.is_empty());
+    drop(engine);
+
+    let mut restarted = Ingestor::open(
+        store.clone(),
+        Default::default(),
+        route_to(&["hook"]),
+        metrics,
+    )
+    .await
+    .unwrap();
+    assert!(restarted
+        .ingest(&first)
+        .await
+        .unwrap()
+        .new_alerts
+        .is_empty());
+    let deliveries = store.due_deliveries(store::now(), 100).await.unwrap();
+    assert_eq!(deliveries.len(), 2, "one delivery per alert and sink");
+    let body: serde_json::Value = serde_json::from_str(&deliveries[0].alert.body).unwrap();
+    assert_eq!(body["details"]["labels"]["host"], "build-07");
+    assert_eq!(body["details"]["labels"]["issuer"], "offline");
+    assert_eq!(
+        store.checkpoint("trail").await.unwrap().as_deref(),
+        Some("AWSLogs/x.json.gz")
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_object_is_reported_and_the_rest_of_the_batch_is_used() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let mut engine = Ingestor::open(
+        store.clone(),
+        Default::default(),
+        route_to(&[]),
+        Arc::new(Metrics::default()),
+    )
+    .await
+    .unwrap();
+    let mut cut = trail_object(&[canary_use(1, "e-1")]);
+    cut.truncate(cut.len() / 2);
+    let whole = trail_object(&[canary_use(3, "e-3")]);
+    let done = engine
+        .ingest(&Batch {
+            source: "queue".to_owned(),
+            items: vec![
+                Item {
+                    name: "cut.json.gz".to_owned(),
+                    bytes: cut,
+                },
+                Item {
+                    name: "whole.json.gz".to_owned(),
+                    bytes: whole,
+                },
+            ],
+            checkpoint: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.new_alerts.len(), 1);
+    assert!(
+        done.problems.iter().any(|p| p.starts_with("cut.json.gz")),
+        "{:?}",
+        done.problems
+    );
+}
+
+/// Runs the directory source until `records` records were read (or 20 s passed), then a
+/// little longer.
+async fn run_dir_until(store: &Store, root: &std::path::Path, metrics: Arc<Metrics>, records: u64) {
+    let engine = Ingestor::open(
+        store.clone(),
+        Default::default(),
+        route_to(&[]),
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
+    let (handle, task) = pipeline::spawn_engine(engine, Arc::new(tokio::sync::Notify::new()));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let source = DirSource::new("local", root, Duration::from_millis(50));
+    let runner = tokio::spawn(pipeline::run_source(
+        source,
+        handle,
+        store.clone(),
+        metrics.clone(),
+        shutdown,
+    ));
+    for _ in 0..400 {
+        if metrics
+            .sources()
+            .get("local")
+            .is_some_and(|s| s.records >= records)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Long enough for files read a second time to show up in the counts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.send(true).unwrap();
+    runner.await.unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_directory_source_reads_each_file_once_across_restarts() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let root = folder.path().join("trail");
+    let day = root.join("AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/30");
+    std::fs::create_dir_all(&day).unwrap();
+    let file = |stamp: &str, minute| {
+        let name =
+            format!("123456789012_CloudTrail_us-east-1_20261130T{stamp}Z_a1b2c3d4e5f6g7h8.json.gz");
+        let path = day.join(name);
+        std::fs::write(
+            &path,
+            trail_object(&[canary_use(minute, &format!("e-{minute}"))]),
+        )
+        .unwrap();
+        // Old enough to be taken: files younger than a second may still be being written.
+        let past = std::time::SystemTime::now() - Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+    };
+    file("1005", 1);
+    file("1010", 6);
+    let metrics = Arc::new(Metrics::default());
+    run_dir_until(&store, &root, metrics.clone(), 2).await;
+    assert_eq!(metrics.sources()["local"].records, 2);
+    assert_eq!(metrics.sources()["local"].batches, 2);
+
+    file("1015", 11);
+    let after_restart = Arc::new(Metrics::default());
+    run_dir_until(&store, &root, after_restart.clone(), 1).await;
+    assert_eq!(
+        after_restart.sources()["local"].records,
+        1,
+        "only the new file is read after a restart"
+    );
+    assert_eq!(store.recent_alerts(10).await.unwrap().len(), 3);
+}
