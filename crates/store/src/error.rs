@@ -78,6 +78,11 @@ pub enum StoreError {
     /// No canary has that id.
     #[error("no canary with id {0} (`tripkey canary list` shows them)")]
     NotFound(CanaryId),
+    /// An API token of that name exists already.
+    #[error(
+        "an API token named {0:?} exists already: pick another name, or revoke that one first"
+    )]
+    TokenExists(String),
     /// The id or name is taken by another canary.
     #[error("a canary with id {id} or name {name:?} already exists; generate a new id and name")]
     AlreadyExists {

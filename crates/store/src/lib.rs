@@ -43,6 +43,7 @@ mod error;
 mod model;
 mod pipeline;
 mod secret;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,6 +61,7 @@ pub use model::{
 };
 pub use pipeline::{AlertRow, BatchCommit, Delivery, SinkHealth, StoredAlert};
 pub use secret::{Secret, SecretKey, SecretKeyError};
+pub use tokens::ApiToken;
 
 static MIGRATOR: Migrator = sqlx::migrate!();
 

@@ -211,3 +211,33 @@ async fn deliveries_are_held_retried_refused_and_counted_per_sink() {
         [("canary-use".to_owned(), 3)]
     );
 }
+
+#[tokio::test]
+async fn api_tokens_are_found_by_digest_only_while_live() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder).await;
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    store
+        .create_api_token("lambda-forwarder", digest, &["ingest"], at(0))
+        .await
+        .unwrap();
+    let again = store
+        .create_api_token("lambda-forwarder", "00", &["ingest"], at(1))
+        .await;
+    assert!(matches!(again, Err(store::StoreError::TokenExists(_))));
+    let found = store.use_api_token(digest, at(5)).await.unwrap().unwrap();
+    assert!(found.allows("ingest") && !found.allows("admin"));
+    assert_eq!(found.last_used_at, Some(at(5)));
+    assert_eq!(store.use_api_token("00", at(6)).await.unwrap(), None);
+    assert!(store
+        .revoke_api_token("lambda-forwarder", at(7))
+        .await
+        .unwrap());
+    assert!(!store
+        .revoke_api_token("lambda-forwarder", at(8))
+        .await
+        .unwrap());
+    let revoked = store.use_api_token(digest, at(9)).await.unwrap().unwrap();
+    assert!(!revoked.allows("ingest"));
+    assert_eq!(store.api_tokens().await.unwrap().len(), 1);
+}
