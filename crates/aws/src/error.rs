@@ -144,8 +144,8 @@ impl AwsError {
         matches!(self, AwsError::NotFound { .. })
     }
 
-    /// Turns an SDK error into the variant that says what to do.
-    pub(crate) fn from_sdk<E, R>(action: &'static str, err: SdkError<E, R>) -> Self
+    /// Turns an SDK error of any AWS client into the variant that says what to do.
+    pub fn from_sdk<E, R>(action: &'static str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,

@@ -138,31 +138,7 @@ impl AwsClients {
     /// [`AwsError::Request`] or [`AwsError::CredentialsRejected`]; [`AwsClients::caller_identity`]
     /// is the cheap call to check them with.
     pub async fn connect(options: &AwsOptions) -> AwsClients {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(profile) = &options.profile {
-            // The default chain reads AWS_ACCESS_KEY_ID before any profile; a profile named on
-            // purpose must win, as it does for the AWS CLI's --profile.
-            let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
-                .profile_name(profile)
-                .build();
-            loader = loader.profile_name(profile).credentials_provider(provider);
-        }
-        if let Some(region) = &options.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(url) = &options.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        if let Some(creds) = &options.credentials {
-            loader = loader.credentials_provider(Credentials::new(
-                &creds.access_key_id,
-                creds.secret_access_key.expose(),
-                creds.session_token.as_ref().map(|t| t.expose().to_owned()),
-                None,
-                "tripkey-static",
-            ));
-        }
-        AwsClients::from_sdk_config(&loader.load().await)
+        AwsClients::from_sdk_config(&sdk_config(options).await)
     }
 
     /// Builds the clients from an SDK configuration the caller already has (shared with other
@@ -216,6 +192,36 @@ impl AwsClients {
             arn: required(ACTION, "Arn", out.arn)?,
         })
     }
+}
+
+/// The SDK configuration the AWS CLI would load, with `options` on top: for every AWS client
+/// tripkey makes (IAM and STS here; S3, SQS and SNS for `serve`).
+pub async fn sdk_config(options: &AwsOptions) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(profile) = &options.profile {
+        // The default chain reads AWS_ACCESS_KEY_ID before any profile; a profile named on
+        // purpose must win, as it does for the AWS CLI's --profile.
+        let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(profile)
+            .build();
+        loader = loader.profile_name(profile).credentials_provider(provider);
+    }
+    if let Some(region) = &options.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(creds) = &options.credentials {
+        loader = loader.credentials_provider(Credentials::new(
+            &creds.access_key_id,
+            creds.secret_access_key.expose(),
+            creds.session_token.as_ref().map(|t| t.expose().to_owned()),
+            None,
+            "tripkey-static",
+        ));
+    }
+    loader.load().await
 }
 
 /// A field AWS always sends, or an [`AwsError::UnexpectedResponse`] naming it.
