@@ -1,0 +1,29 @@
+//! The AWS sources of `tripkey serve`: a trail bucket polled with `ListObjectsV2`, and SQS
+//! queues of S3 notifications or EventBridge events. Both hand batches to the pipeline and
+//! acknowledge them (checkpoint, message deletion) only once committed.
+//!
+//! The SDK stays out of the detection core: this crate depends on `pipeline`, never the other
+//! way round.
+
+#![warn(missing_docs)]
+
+pub mod s3;
+pub mod sqs;
+
+pub use s3::{S3Source, S3SourceConfig};
+pub use sqs::{classify, Notification, ObjectRef, SqsSource, SqsSourceConfig};
+
+/// S3 and SQS clients for the given connection. Path-style addressing, which S3 through a
+/// custom endpoint (moto, LocalStack, MinIO) needs, is used whenever an endpoint is set.
+pub async fn clients(
+    options: &tripkey_aws::AwsOptions,
+) -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
+    let shared = tripkey_aws::sdk_config(options).await;
+    let s3 = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(options.endpoint_url.is_some())
+        .build();
+    (
+        aws_sdk_s3::Client::from_conf(s3),
+        aws_sdk_sqs::Client::new(&shared),
+    )
+}

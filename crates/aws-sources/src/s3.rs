@@ -1,0 +1,378 @@
+//! Polling a trail bucket: `ListObjectsV2` with `StartAfter`, one position per account and
+//! region prefix, so that each prefix's keys come in delivery order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use pipeline::{Batch, Item, Source, SourceBatch, SourceError};
+use serde::{Deserialize, Serialize};
+use trail::{EventTime, TrailObjectKey};
+use tripkey_aws::AwsError;
+
+/// What to poll.
+#[derive(Clone, Debug)]
+pub struct S3SourceConfig {
+    /// The source's name.
+    pub name: String,
+    /// The trail bucket.
+    pub bucket: String,
+    /// The trail's key prefix, before `AWSLogs/` (empty when the trail has none).
+    pub prefix: String,
+    /// How far back to start in a prefix seen for the first time.
+    pub start_back: Duration,
+    /// Files can be delivered out of name order by up to this much: each listing starts this
+    /// far before the newest key taken, and skips the keys already taken.
+    pub late_window: Duration,
+    /// The wait between polls once everything listed is read.
+    pub poll: Duration,
+    /// How often the account and region prefixes are listed again, to find new ones.
+    pub rediscover: Duration,
+}
+
+impl S3SourceConfig {
+    /// A configuration with the defaults: start 1 hour back, 20 minutes of late delivery, poll
+    /// every 30 s, look for new accounts and regions every 10 minutes.
+    pub fn new(
+        name: impl Into<String>,
+        bucket: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        S3SourceConfig {
+            name: name.into(),
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            start_back: Duration::from_secs(3_600),
+            late_window: Duration::from_secs(20 * 60),
+            poll: Duration::from_secs(30),
+            rediscover: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What the checkpoint keeps for one account and region prefix.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct PrefixPosition {
+    /// The newest key taken.
+    newest: String,
+    /// The keys taken within the late window before `newest`, so a listing that starts
+    /// earlier does not take them twice.
+    recent: BTreeSet<String>,
+}
+
+/// The source's checkpoint: a position per `…/CloudTrail/REGION/` prefix.
+type Positions = BTreeMap<String, PrefixPosition>;
+
+/// A trail bucket, polled.
+pub struct S3Source {
+    client: Client,
+    config: S3SourceConfig,
+    prefixes: Vec<String>,
+    discovered_at: Option<EventTime>,
+}
+
+impl S3Source {
+    /// A poller of the configured bucket with this client.
+    pub fn new(client: Client, config: S3SourceConfig) -> S3Source {
+        S3Source {
+            client,
+            config,
+            prefixes: Vec::new(),
+            discovered_at: None,
+        }
+    }
+
+    /// The common prefixes directly under `prefix`.
+    async fn folders(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
+        let mut folders = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.config.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("s3:ListBucket", e))?;
+            folders.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_owned)),
+            );
+        }
+        Ok(folders)
+    }
+
+    /// Every `…/AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/` prefix of the bucket.
+    async fn discover(&self) -> Result<Vec<String>, AwsError> {
+        let logs = format!("{}AWSLogs/", self.config.prefix);
+        let mut accounts = Vec::new();
+        for folder in self.folders(&logs).await? {
+            let name = folder
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            if name.starts_with("o-") {
+                accounts.extend(self.folders(&folder).await?);
+            } else {
+                accounts.push(folder);
+            }
+        }
+        let mut regions = Vec::new();
+        for account in accounts {
+            regions.extend(self.folders(&format!("{account}CloudTrail/")).await?);
+        }
+        regions.sort();
+        Ok(regions)
+    }
+
+    /// The first new key of `prefix`, listing from the late window before its newest key.
+    async fn next_key(
+        &self,
+        prefix: &str,
+        position: Option<&PrefixPosition>,
+        now: EventTime,
+    ) -> Result<Option<String>, AwsError> {
+        let start_after = match position {
+            Some(position) => late_start_key(prefix, &position.newest, self.config.late_window),
+            None => Some(start_key(
+                prefix,
+                now.offset(-millis(self.config.start_back)),
+            )),
+        };
+        let mut request = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.config.bucket)
+            .prefix(prefix);
+        if let Some(start) = &start_after {
+            request = request.start_after(start);
+        }
+        let mut pages = request.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("s3:ListBucket", e))?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                let Some(parsed) = TrailObjectKey::parse(key) else {
+                    continue;
+                };
+                if parsed.is_digest {
+                    continue;
+                }
+                let taken = position.is_some_and(|p| {
+                    p.recent.contains(key)
+                        || (key <= p.newest.as_str()
+                            && !within_late(p, key, self.config.late_window))
+                });
+                if !taken {
+                    return Ok(Some(key.to_owned()));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The key that sorts just before the first file `prefix` (`…/ACCOUNT/CloudTrail/REGION/`)
+/// holds that was delivered at `at` or later.
+fn start_key(prefix: &str, at: EventTime) -> String {
+    let mut folders = prefix.trim_end_matches('/').rsplit('/');
+    let region = folders.next().unwrap_or_default();
+    let _cloudtrail = folders.next();
+    let account = folders.next().unwrap_or_default();
+    // EventTime prints as 2026-11-30T10:05:00Z; the name carries 20261130T1005Z.
+    let text = at.to_string();
+    let (date, time) = text.split_once('T').unwrap_or((&text, ""));
+    let minutes: String = time.chars().filter(char::is_ascii_digit).take(4).collect();
+    format!(
+        "{prefix}{}/{account}_CloudTrail_{region}_{}T{minutes}Z",
+        date.replace('-', "/"),
+        date.replace('-', "")
+    )
+}
+
+/// Where a listing starts so that it sees keys delivered up to `late` before `newest`.
+fn late_start_key(prefix: &str, newest: &str, late: Duration) -> Option<String> {
+    let delivered = TrailObjectKey::parse(newest)?.delivered_at;
+    Some(start_key(prefix, delivered.offset(-millis(late))))
+}
+
+/// Whether `key` is delivered within the late window before the prefix's newest key: such a
+/// key may have arrived after newer ones and still be new.
+fn within_late(position: &PrefixPosition, key: &str, late: Duration) -> bool {
+    let (Some(newest), Some(this)) = (
+        TrailObjectKey::parse(&position.newest),
+        TrailObjectKey::parse(key),
+    ) else {
+        return false;
+    };
+    this.delivered_at >= newest.delivered_at.offset(-millis(late))
+}
+
+/// The position after taking `key`: the newest key, and the recent keys still within the
+/// late window of it.
+fn advance(position: Option<&PrefixPosition>, key: &str, late: Duration) -> PrefixPosition {
+    let mut next = position.cloned().unwrap_or_default();
+    if next.newest.is_empty() || key > next.newest.as_str() {
+        next.newest = key.to_owned();
+    }
+    next.recent.insert(key.to_owned());
+    let newest = next.newest.clone();
+    let probe = PrefixPosition {
+        newest,
+        recent: BTreeSet::new(),
+    };
+    next.recent.retain(|k| within_late(&probe, k, late));
+    next
+}
+
+impl Source for S3Source {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    async fn next_batch(
+        &mut self,
+        checkpoint: Option<String>,
+    ) -> Result<Option<SourceBatch>, SourceError> {
+        let now = store_now();
+        let stale = self
+            .discovered_at
+            .is_none_or(|at| now.0 - at.0 >= millis(self.config.rediscover));
+        if stale {
+            self.prefixes = self
+                .discover()
+                .await
+                .map_err(|e| SourceError(e.to_string()))?;
+            self.discovered_at = Some(now);
+            if self.prefixes.is_empty() {
+                tracing::warn!(
+                    source = %self.config.name,
+                    bucket = %self.config.bucket,
+                    prefix = %self.config.prefix,
+                    "no AWSLogs/…/CloudTrail/REGION/ folders in the bucket yet"
+                );
+            }
+        }
+        let mut positions: Positions = match checkpoint {
+            Some(text) => serde_json::from_str(&text).map_err(|e| {
+                SourceError(format!(
+                    "the checkpoint of source {} is damaged ({e}); delete its row in the \
+                     checkpoints table to start again from start_back",
+                    self.config.name
+                ))
+            })?,
+            None => Positions::new(),
+        };
+        for prefix in &self.prefixes {
+            let position = positions.get(prefix);
+            let Some(key) = self
+                .next_key(prefix, position, now)
+                .await
+                .map_err(|e| SourceError(e.to_string()))?
+            else {
+                continue;
+            };
+            let bytes = match self
+                .client
+                .get_object()
+                .bucket(&self.config.bucket)
+                .key(&key)
+                .send()
+                .await
+            {
+                Ok(object) => object
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| {
+                        SourceError(format!("reading s3://{}/{key}: {e}", self.config.bucket))
+                    })?
+                    .into_bytes()
+                    .to_vec(),
+                Err(error) => {
+                    let error = AwsError::from_sdk("s3:GetObject", error);
+                    if !error.is_not_found() {
+                        return Err(SourceError(error.to_string()));
+                    }
+                    // Deleted between listing and reading (a lifecycle rule): nothing to read.
+                    tracing::warn!(source = %self.config.name, %key, "listed object is gone");
+                    Vec::new()
+                }
+            };
+            let next = advance(position, &key, self.config.late_window);
+            positions.insert(prefix.clone(), next);
+            return Ok(Some(SourceBatch {
+                batch: Batch {
+                    source: self.config.name.clone(),
+                    items: vec![Item { name: key, bytes }],
+                    checkpoint: Some(
+                        serde_json::to_string(&positions).expect("positions serialise"),
+                    ),
+                },
+                receipts: Vec::new(),
+            }));
+        }
+        Ok(None)
+    }
+
+    fn idle_wait(&self) -> Duration {
+        self.config.poll
+    }
+}
+
+fn store_now() -> EventTime {
+    EventTime::from(std::time::SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PREFIX: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/";
+
+    fn key(stamp: &str) -> String {
+        format!(
+            "{PREFIX}2026/11/30/123456789012_CloudTrail_us-east-1_20261130T{stamp}Z_abcdefghijklmnop.json.gz"
+        )
+    }
+
+    #[test]
+    fn listings_start_just_before_the_late_window() {
+        let start = late_start_key(PREFIX, &key("0010"), Duration::from_secs(20 * 60)).unwrap();
+        assert_eq!(
+            start,
+            format!("{PREFIX}2026/11/29/123456789012_CloudTrail_us-east-1_20261129T2350Z")
+        );
+        assert!(start.as_str() < key("0000").as_str());
+        let start = late_start_key(PREFIX, &key("1210"), Duration::from_secs(20 * 60)).unwrap();
+        assert!(key("1149").as_str() < start.as_str() && start.as_str() < key("1150").as_str());
+    }
+
+    #[test]
+    fn a_late_key_is_new_and_an_old_one_is_not() {
+        let late = Duration::from_secs(20 * 60);
+        let position = advance(None, &key("1200"), late);
+        let position = advance(Some(&position), &key("1230"), late);
+        assert_eq!(position.newest, key("1230"));
+        assert!(
+            !position.recent.contains(&key("1200")),
+            "30 minutes before the newest is past the late window"
+        );
+        assert!(within_late(&position, &key("1215"), late));
+        assert!(!within_late(&position, &key("1205"), late));
+        let position = advance(Some(&position), &key("1215"), late);
+        assert_eq!(
+            position.newest,
+            key("1230"),
+            "a late key does not move newest back"
+        );
+        assert!(position.recent.contains(&key("1215")));
+    }
+}

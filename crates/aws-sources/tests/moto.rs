@@ -1,0 +1,240 @@
+//! The S3 and SQS sources against a real moto server (started by `scripts/test`): the key
+//! layout of real trails, organisation trails, digests, late files, S3 notifications (moto
+//! sends them as S3 does, test event first), SNS-wrapped and EventBridge messages, and
+//! deletion only after commit.
+
+use std::io::Write;
+use std::time::Duration;
+
+use pipeline::{Source, SourceBatch};
+use tripkey_aws::{AwsOptions, Secret, StaticCredentials};
+use tripkey_aws_sources::{S3Source, S3SourceConfig, SqsSource, SqsSourceConfig};
+
+const ACCOUNT: &str = "123456789012";
+
+fn moto() -> String {
+    std::env::var("TRIPKEY_TEST_MOTO_ENDPOINT")
+        .expect("TRIPKEY_TEST_MOTO_ENDPOINT is unset: run through scripts/test, which starts moto")
+}
+
+async fn clients() -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
+    tripkey_aws_sources::clients(&AwsOptions {
+        endpoint_url: Some(moto()),
+        region: Some("us-east-1".to_owned()),
+        credentials: Some(StaticCredentials {
+            access_key_id: "testing".to_owned(),
+            secret_access_key: Secret::new("testing"),
+            session_token: None,
+        }),
+        ..AwsOptions::default()
+    })
+    .await
+}
+
+/// A name unique to this test run, for buckets and queues on the shared server.
+fn unique(stem: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{stem}-{}-{nanos}", std::process::id())
+}
+
+fn gzip_records(event_ids: &[&str]) -> Vec<u8> {
+    let records: Vec<serde_json::Value> = event_ids
+        .iter()
+        .map(|id| {
+            serde_json::json!({"eventTime": "2026-11-30T10:00:00Z", "eventSource": "sts.amazonaws.com",
+                "eventName": "GetCallerIdentity", "awsRegion": "us-east-1", "eventID": id,
+                "userIdentity": {"type": "IAMUser", "accountId": ACCOUNT}})
+        })
+        .collect();
+    let body = serde_json::json!({ "Records": records }).to_string();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(body.as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The key CloudTrail would give a file delivered `minutes_ago` minutes ago.
+fn trail_key(root: &str, region: &str, minutes_ago: i64, suffix: &str) -> String {
+    let at = trail::EventTime::from(std::time::SystemTime::now()).offset(-minutes_ago * 60_000);
+    let text = at.to_string();
+    let (date, time) = text.split_once('T').unwrap();
+    let stamp = format!("{}T{}Z", date.replace('-', ""), &time[..5].replace(':', ""));
+    format!(
+        "{root}{ACCOUNT}/CloudTrail/{region}/{}/{ACCOUNT}_CloudTrail_{region}_{stamp}_{suffix}.json.gz",
+        date.replace('-', "/")
+    )
+}
+
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+}
+
+fn names(batch: &SourceBatch) -> Vec<String> {
+    batch
+        .batch
+        .items
+        .iter()
+        .map(|item| item.name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_s3_poller_takes_each_object_once_per_account_and_region_including_late_ones() {
+    let (s3, _) = clients().await;
+    let bucket = unique("org-trail");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let root = "trails/AWSLogs/o-abc123defg/";
+    let first = trail_key(root, "us-east-1", 30, "AAAAAAAAAAAAAAAA");
+    let second = trail_key(root, "us-east-1", 10, "BBBBBBBBBBBBBBBB");
+    let other_region = trail_key(root, "eu-west-1", 20, "CCCCCCCCCCCCCCCC");
+    let too_old = trail_key(root, "us-east-1", 600, "DDDDDDDDDDDDDDDD");
+    put(&s3, &bucket, &first, gzip_records(&["a"])).await;
+    put(&s3, &bucket, &second, gzip_records(&["b"])).await;
+    put(&s3, &bucket, &other_region, gzip_records(&["c"])).await;
+    put(&s3, &bucket, &too_old, gzip_records(&["d"])).await;
+    let digest = format!(
+        "trails/AWSLogs/o-abc123defg/{ACCOUNT}/CloudTrail-Digest/us-east-1/2026/11/30/{ACCOUNT}_CloudTrail-Digest_us-east-1_org_us-east-1_20261130T100000Z.json.gz"
+    );
+    put(&s3, &bucket, &digest, b"{}".to_vec()).await;
+
+    let mut source = S3Source::new(s3.clone(), S3SourceConfig::new("trail", &bucket, "trails/"));
+    let mut checkpoint = None;
+    let mut taken = Vec::new();
+    while let Some(batch) = source.next_batch(checkpoint.clone()).await.unwrap() {
+        assert!(
+            taken.len() < 10,
+            "the poller keeps returning objects: {taken:?}"
+        );
+        taken.extend(names(&batch));
+        assert!(!batch.batch.items[0].bytes.is_empty());
+        checkpoint = batch.batch.checkpoint.clone();
+    }
+    assert_eq!(taken, [other_region.clone(), first.clone(), second.clone()]);
+
+    // A file delivered late: older name than the newest taken, within the late window.
+    let late = trail_key(root, "us-east-1", 20, "EEEEEEEEEEEEEEEE");
+    put(&s3, &bucket, &late, gzip_records(&["e"])).await;
+    let batch = source
+        .next_batch(checkpoint.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(names(&batch), [late]);
+    let checkpoint = batch.batch.checkpoint.clone();
+    assert!(source.next_batch(checkpoint).await.unwrap().is_none());
+}
+
+/// The bodies of the messages visible now, left visible.
+async fn visible_bodies(sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<String> {
+    sqs.receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .wait_time_seconds(0)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .map(|message| message.body.unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn queued_notifications_are_read_and_deleted_only_after_commit() {
+    let (s3, sqs) = clients().await;
+    let bucket = unique("trail-bucket");
+    let queue_name = unique("trail-objects");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{queue_name}");
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .queue_configurations(
+                    aws_sdk_s3::types::QueueConfiguration::builder()
+                        .queue_arn(&queue_arn)
+                        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let key = trail_key("AWSLogs/", "us-east-1", 5, "FFFFFFFFFFFFFFFF");
+    put(&s3, &bucket, &key, gzip_records(&["f1", "f2"])).await;
+    let event = serde_json::json!({
+        "version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.sts",
+        "detail": {"eventTime": "2026-11-30T10:00:00Z", "eventSource": "sts.amazonaws.com",
+            "eventName": "GetCallerIdentity", "awsRegion": "us-east-1", "eventID": "g"}
+    });
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(event.to_string())
+        .send()
+        .await
+        .unwrap();
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body("not a notification")
+        .send()
+        .await
+        .unwrap();
+
+    let mut config = SqsSourceConfig::new("objects", &queue);
+    config.wait = Duration::from_secs(1);
+    config.visibility = Duration::from_secs(2);
+    let mut source = SqsSource::new(sqs.clone(), s3.clone(), config);
+    let mut items = Vec::new();
+    let mut batches = Vec::new();
+    for _ in 0..5 {
+        if let Some(batch) = source.next_batch(None).await.unwrap() {
+            items.extend(names(&batch));
+            batches.push(batch);
+        }
+        if items.len() >= 2 {
+            break;
+        }
+    }
+    assert!(items.contains(&format!("s3://{bucket}/{key}")), "{items:?}");
+    assert!(
+        items.iter().any(|name| name.starts_with("sqs message")),
+        "{items:?}"
+    );
+    // Not yet committed: past the visibility timeout the messages would come back, so the
+    // heartbeat must be keeping them hidden meanwhile; the one not understood is let go.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        visible_bodies(&sqs, &queue).await,
+        ["not a notification"],
+        "messages in flight stay invisible while their batch is processed"
+    );
+    for batch in batches {
+        source.committed(batch).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        visible_bodies(&sqs, &queue).await,
+        ["not a notification"],
+        "committed messages (and S3's test event) are deleted; one not understood stays"
+    );
+}
