@@ -1,0 +1,148 @@
+//! tripkey's HTTP side, thin handlers over the pipeline and the store:
+//!
+//! - `GET /healthz`: the store answers and the engine runs; failing sinks are listed;
+//! - `GET /metrics`: the Prometheus exposition of [`pipeline::Report`];
+//! - `POST /ingest`: CloudTrail records or EventBridge events (any shape the reader accepts,
+//!   gzip or not) from a Lambda forwarder or an EventBridge API destination, authenticated with
+//!   a bearer token of scope `ingest`; it answers once the batch's alerts are committed.
+
+#![warn(missing_docs)]
+
+pub mod tokens;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pipeline::{Batch, EngineHandle, Item, Metrics, Report};
+use serde_json::json;
+use store::Store;
+
+/// The default largest `POST /ingest` body: a CloudTrail file is at most a few MB compressed.
+pub const DEFAULT_INGEST_LIMIT: usize = 16 * 1024 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine that `POST /ingest` hands batches to.
+    pub engine: EngineHandle,
+    /// The database, for health, metrics and tokens.
+    pub store: Store,
+    /// Live source counters.
+    pub metrics: Arc<Metrics>,
+    /// The source name ingested batches are counted under.
+    pub ingest_source: String,
+}
+
+/// The routes, with `ingest_limit` as the largest accepted body.
+pub fn router(state: AppState, ingest_limit: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/ingest",
+            post(ingest).layer(DefaultBodyLimit::max(ingest_limit)),
+        )
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match Report::gather(&state.store, state.metrics.sources()).await {
+        Ok(report) => {
+            let failing: Vec<&str> = report
+                .sinks
+                .iter()
+                .filter(|sink| sink.consecutive_failures > 0)
+                .map(|sink| sink.sink.as_str())
+                .collect();
+            Json(json!({
+                "status": "ok",
+                "failing_sinks": failing,
+                "outbox_depth": report.outbox_depth(),
+            }))
+            .into_response()
+        }
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "error", "error": error.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match Report::gather(&state.store, state.metrics.sources()).await {
+        Ok(report) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            report.prometheus(),
+        )
+            .into_response(),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+    }
+}
+
+fn problem(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "send `Authorization: Bearer TOKEN` with a token from `tripkey token create --scope ingest`",
+        );
+    };
+    let caller = match state
+        .store
+        .use_api_token(&tokens::digest(token), store::now())
+        .await
+    {
+        Ok(Some(found)) if found.allows("ingest") => found.name,
+        Ok(_) => {
+            return problem(
+                StatusCode::UNAUTHORIZED,
+                "unknown or revoked token, or one without the ingest scope",
+            )
+        }
+        Err(error) => return problem(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
+    };
+    let batch = Batch {
+        source: state.ingest_source.clone(),
+        items: vec![Item {
+            name: format!("POST /ingest by {caller}"),
+            bytes: body.to_vec(),
+        }],
+        checkpoint: None,
+    };
+    match state.engine.submit(batch).await {
+        Ok(done) if done.records == 0 && !done.problems.is_empty() => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "error": "no CloudTrail record could be read from the body",
+                "problems": done.problems,
+            })),
+        )
+            .into_response(),
+        Ok(done) => Json(json!({
+            "records": done.records,
+            "new_alerts": done.new_alerts,
+            "problems": done.problems,
+        }))
+        .into_response(),
+        Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
+    }
+}

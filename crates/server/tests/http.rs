@@ -1,0 +1,138 @@
+//! The HTTP endpoints on a real socket, over a real SQLite store: tokens, ingest committed
+//! exactly once, health and metrics.
+
+use std::sync::Arc;
+
+use pipeline::{Ingestor, Metrics};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// One HTTP/1.1 request; returns the status and the body.
+async fn request(address: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let message = format!(
+        "{head}\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(message.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn denial(second: u32) -> Value {
+    json!({
+        "version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.iam",
+        "detail": {
+            "eventVersion": "1.09", "eventTime": format!("2026-11-30T10:00:{second:02}Z"),
+            "eventSource": "iam.amazonaws.com", "eventName": "ListUsers", "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.9", "errorCode": "AccessDenied",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/probe",
+                "accountId": "123456789012", "accessKeyId": "AKIAEXAMPLEEXAMPLE12"},
+            "eventID": format!("deny-{second}")
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_needs_a_token_and_commits_each_alert_once() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store::Store::open(folder.path().join("tripkey.db"))
+        .await
+        .unwrap();
+    let (token, digest) = server::tokens::generate();
+    store
+        .create_api_token("forwarder", &digest, &["ingest"], store::now())
+        .await
+        .unwrap();
+    let (reader, reader_digest) = server::tokens::generate();
+    store
+        .create_api_token("dashboard", &reader_digest, &["read"], store::now())
+        .await
+        .unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let ingestor = Ingestor::open(
+        store.clone(),
+        Default::default(),
+        Arc::new(|_| vec!["hook".to_owned()]),
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
+    let (engine, _task) = pipeline::spawn_engine(ingestor, Arc::new(tokio::sync::Notify::new()));
+    let app = server::router(
+        server::AppState {
+            engine,
+            store: store.clone(),
+            metrics,
+            ingest_source: "http".to_owned(),
+        },
+        1_000_000,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let events: Vec<Value> = (0..6).map(|s| denial(s * 5)).collect();
+    let body = serde_json::to_vec(&events).unwrap();
+    let (status, answer) = request(address, "POST /ingest HTTP/1.1", &body).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer.contains("tripkey token create"), "{answer}");
+    let wrong = format!("POST /ingest HTTP/1.1\r\nAuthorization: Bearer {reader}");
+    assert_eq!(
+        request(address, &wrong, &body).await.0,
+        401,
+        "a token without the ingest scope"
+    );
+
+    let authorised = format!("POST /ingest HTTP/1.1\r\nAuthorization: Bearer {token}");
+    let (status, answer) = request(address, &authorised, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["records"], 6);
+    assert_eq!(
+        answer["new_alerts"].as_array().unwrap().len(),
+        1,
+        "{answer}"
+    );
+
+    let (status, again) = request(address, &authorised, &body).await;
+    assert_eq!(status, 200);
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(
+        again["new_alerts"],
+        json!([]),
+        "a retried POST alerts no more"
+    );
+
+    let (status, answer) = request(address, &authorised, b"this is not CloudTrail").await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("no CloudTrail record"), "{answer}");
+
+    let (status, metrics) = request(address, "GET /metrics HTTP/1.1", b"").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("tripkey_source_records_total{source=\"http\"} 12"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tripkey_alerts_total{rule=\"access-denied-burst\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tripkey_outbox_depth{sink=\"hook\"} 1"),
+        "{metrics}"
+    );
+
+    let (status, health) = request(address, "GET /healthz HTTP/1.1", b"").await;
+    assert_eq!(status, 200);
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+}
