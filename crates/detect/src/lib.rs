@@ -16,7 +16,10 @@ pub mod exfiltration;
 pub mod reorder;
 pub mod state;
 
-pub use alert::{Alert, AlertStatus, CallContext, Details, Rule, Severity};
+pub use alert::{
+    Alert, AlertStatus, CallContext, CanaryDetails, CanaryMatchKind, DenialBurstDetails, Details,
+    ExfiltrationDetails, ExfiltrationReason, ForeignVpcEndpointDetails, Rule, Severity,
+};
 pub use canary::{Canary, CanaryRegistry, RegistryError, ReportedUse};
 pub use config::{DetectConfig, Span};
 pub use engine::{Engine, RelevanceFilter};

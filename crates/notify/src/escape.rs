@@ -1,0 +1,151 @@
+//! Making attacker-controlled text inert in each output format.
+//!
+//! userAgent, ARNs, error codes and request parameters are written by whoever holds the key.
+//! Printed raw, escape sequences could rewrite a terminal, markup could run in a mail reader,
+//! `<!channel>` could page a whole Slack workspace and a newline could add a mail header.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+/// True for characters a terminal or reader may interpret rather than show: C0 and C1
+/// controls, DEL, and the Unicode bidirectional controls that make text read differently from
+/// what it is.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// `text` with every unsafe character replaced by a visible escape such as `\u{1b}`.
+pub fn for_terminal(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            let _ = write!(safe, "\\u{{{:x}}}", c as u32);
+        } else {
+            safe.push(c);
+        }
+    }
+    Cow::Owned(safe)
+}
+
+/// `text` for HTML element content or a quoted attribute: controls made visible, then the
+/// five markup characters escaped.
+pub fn html(text: &str) -> String {
+    let visible = for_terminal(text);
+    let mut out = String::with_capacity(visible.len() + 16);
+    for c in visible.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` as a Slack mrkdwn code span: controls made visible, `&`, `<` and `>` escaped as
+/// Slack requires (so no link, mention or `<!channel>` survives), and backticks swapped for a
+/// look-alike so the span cannot be closed early and formatting cannot start.
+pub fn slack_code(text: &str) -> String {
+    let visible = for_terminal(text);
+    let mut out = String::with_capacity(visible.len() + 8);
+    out.push('`');
+    for c in visible.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '`' => out.push('\u{2cb}'),
+            c => out.push(c),
+        }
+    }
+    out.push('`');
+    out
+}
+
+/// `text` for one line of a mail header (the subject): every unsafe character, CR and LF
+/// included, becomes a space, so no header can be added, and it is cut to `max` characters.
+pub fn header_line(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if is_unsafe(c) { ' ' } else { c })
+        .take(max)
+        .collect();
+    if text.chars().count() > max {
+        out.pop();
+        out.push('…');
+    }
+    out
+}
+
+/// `text` cut to at most `max` characters, marked with an ellipsis when cut.
+pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some(_) => {
+            let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+            cut.push('…');
+            Cow::Owned(cut)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn terminal_escapes_controls_and_bidi_overrides() {
+        assert_eq!(for_terminal("aws-cli/2.0"), "aws-cli/2.0");
+        assert_eq!(
+            for_terminal("x\u{1b}[2J\r\n\u{202e}y"),
+            "x\\u{1b}[2J\\u{d}\\u{a}\\u{202e}y"
+        );
+        assert_eq!(for_terminal("\u{9b}31m"), "\\u{9b}31m");
+    }
+
+    #[test]
+    fn html_escapes_markup() {
+        assert_eq!(
+            html("<script>alert('x')</script>&\"\r\n"),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;\\u{d}\\u{a}"
+        );
+    }
+
+    #[test]
+    fn slack_code_cannot_mention_link_or_break_out() {
+        assert_eq!(
+            slack_code("<!channel> `*bold*` <https://evil|x>"),
+            "`&lt;!channel&gt; \u{2cb}*bold*\u{2cb} &lt;https://evil|x&gt;`"
+        );
+    }
+
+    #[test]
+    fn header_lines_hold_no_line_breaks() {
+        assert_eq!(header_line("a\r\nBcc: x@evil", 100), "a  Bcc: x@evil");
+        assert_eq!(header_line("abcdef", 4), "abc…");
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+    }
+
+    proptest! {
+        #[test]
+        fn no_escaped_text_holds_active_characters(text in "\\PC*|[\\x00-\\x7f\u{202e}\u{2066}]*") {
+            prop_assert!(!for_terminal(&text).chars().any(is_unsafe));
+            let html = html(&text);
+            prop_assert!(!html.contains('<') && !html.contains('>') && !html.contains('"'));
+            let code = slack_code(&text);
+            prop_assert!(!code.contains('<') && !code.contains('>'));
+            prop_assert_eq!(code.matches('`').count(), 2);
+            let header = header_line(&text, 200);
+            prop_assert!(!header.contains('\r') && !header.contains('\n'));
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! An alert rendered for each sink: the webhook's JSON, Slack's Block Kit, the email's subject
+//! and bodies, a JSON line.
+//!
+//! All of them show the same facts ([`facts`]), raw; each format escapes every value itself,
+//! because every value but the rule and severity can come from an attacker.
+
+use detect::{Details, Rule};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::escape::{header_line, html, slack_code, truncate};
+use crate::{Digest, Notification};
+
+/// The longest value a notification shows; the webhook and JSON lines carry everything.
+const MAX_VALUE: usize = 600;
+
+/// One labelled fact of an alert, raw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fact {
+    /// What it is ("User agent").
+    pub label: &'static str,
+    /// Its value, unescaped.
+    pub value: String,
+}
+
+fn push(facts: &mut Vec<Fact>, label: &'static str, value: Option<impl Into<String>>) {
+    if let Some(value) = value {
+        let value = value.into();
+        if !value.is_empty() {
+            facts.push(Fact { label, value });
+        }
+    }
+}
+
+/// What a person needs to act on the alert, in reading order.
+pub fn facts(notification: &Notification) -> Vec<Fact> {
+    let alert = &notification.alert;
+    let call = &alert.call;
+    let mut facts = Vec::new();
+    push(&mut facts, "Rule", Some(alert.rule.as_str()));
+    push(&mut facts, "Severity", Some(alert.severity.to_string()));
+    match &alert.details {
+        Details::Canary(canary) => {
+            push(&mut facts, "Canary", Some(canary.canary.as_str()));
+            let labels: Vec<String> = canary
+                .labels
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            push(&mut facts, "Labels", Some(labels.join(", ")));
+            push(&mut facts, "Memo", canary.memo.as_deref());
+            push(
+                &mut facts,
+                "Matched by",
+                Some(canary.matched_by.to_string()),
+            );
+        }
+        Details::Exfiltration(exfiltration) => {
+            push(
+                &mut facts,
+                "Instance",
+                Some(exfiltration.instance_id.as_str()),
+            );
+            push(
+                &mut facts,
+                "Session",
+                Some(exfiltration.session_arn.as_str()),
+            );
+            push(
+                &mut facts,
+                "Why",
+                Some(format!("{:?}", exfiltration.reason)),
+            );
+            push(
+                &mut facts,
+                "Locked to",
+                Some(exfiltration.locked_ips.join(", ")),
+            );
+            push(
+                &mut facts,
+                "Used from",
+                Some(exfiltration.offending_ip.as_str()),
+            );
+            if exfiltration.imds_v1 {
+                push(&mut facts, "IMDS", Some("v1 (reachable by SSRF)"));
+            }
+        }
+        Details::ForeignVpcEndpoint(foreign) => {
+            push(&mut facts, "Instance", Some(foreign.instance_id.as_str()));
+            push(&mut facts, "Session", Some(foreign.session_arn.as_str()));
+            push(
+                &mut facts,
+                "Endpoint owner",
+                Some(foreign.vpc_endpoint_account_id.as_str()),
+            );
+        }
+        Details::DenialBurst(burst) => {
+            push(&mut facts, "Denials", Some(burst.count.to_string()));
+            push(
+                &mut facts,
+                "Denied calls",
+                Some(burst.event_names.join(", ")),
+            );
+            push(
+                &mut facts,
+                "Error codes",
+                Some(burst.error_codes.join(", ")),
+            );
+            push(&mut facts, "Regions", Some(burst.regions.join(", ")));
+            push(
+                &mut facts,
+                "Burst",
+                Some(format!("{} to {}", burst.first_time, burst.last_time)),
+            );
+        }
+    }
+    push(&mut facts, "Principal", call.principal.as_deref());
+    push(&mut facts, "Identity type", call.identity_type.as_deref());
+    push(&mut facts, "Access key", call.access_key_id.as_deref());
+    push(&mut facts, "Account", call.account_id.as_deref());
+    push(
+        &mut facts,
+        "Event",
+        Some(format!("{} {}", call.event_source, call.event_name)),
+    );
+    push(&mut facts, "Region", Some(call.region.as_str()));
+    push(&mut facts, "Source IP", call.source_ip.as_deref());
+    push(&mut facts, "User agent", call.user_agent.as_deref());
+    push(&mut facts, "Error code", call.error_code.as_deref());
+    push(&mut facts, "VPC endpoint", call.vpc_endpoint_id.as_deref());
+    push(&mut facts, "Event ID", call.event_id.as_deref());
+    push(&mut facts, "Event time", Some(alert.event_time.to_string()));
+    push(
+        &mut facts,
+        "Detected",
+        Some(notification.detected_at.to_string()),
+    );
+    push(&mut facts, "Delay", Some(delay_text(notification)));
+    if let Some(digest) = &notification.digest {
+        push(&mut facts, "Digest", Some(digest_text(digest)));
+    }
+    push(&mut facts, "Dashboard", notification.link.as_deref());
+    push(&mut facts, "Dedup key", Some(alert.dedup_key.as_str()));
+    facts
+}
+
+fn delay_text(notification: &Notification) -> String {
+    let delay = notification.delay();
+    if delay.as_secs() < 120 {
+        format!("{:.1} s", delay.as_secs_f64())
+    } else {
+        format!("{} min", delay.as_secs() / 60)
+    }
+}
+
+fn digest_text(digest: &Digest) -> String {
+    format!(
+        "{} alerts for {} between {} and {}",
+        digest.count, digest.key, digest.first, digest.last
+    )
+}
+
+fn rule_title(rule: Rule) -> &'static str {
+    match rule {
+        Rule::CanaryUse => "Canary credential used",
+        Rule::InstanceCredentialExfiltration => "Instance credentials used off the instance",
+        Rule::ForeignVpcEndpoint => "Instance credentials used through a foreign VPC endpoint",
+        Rule::AccessDeniedBurst => "Burst of AccessDenied errors",
+    }
+}
+
+/// What the alert is about: the canary's name, else the principal.
+fn subject_of(notification: &Notification) -> String {
+    let alert = &notification.alert;
+    match &alert.details {
+        Details::Canary(canary) => canary.canary.clone(),
+        Details::Exfiltration(e) => e.instance_id.clone(),
+        Details::ForeignVpcEndpoint(f) => f.instance_id.clone(),
+        Details::DenialBurst(b) => b.principal_key.clone(),
+    }
+}
+
+/// A one-line title, raw: "Canary credential used: svc-billing-sync", with the count for a
+/// digest.
+pub fn title(notification: &Notification) -> String {
+    let base = format!(
+        "{}: {}",
+        rule_title(notification.alert.rule),
+        subject_of(notification)
+    );
+    match &notification.digest {
+        Some(digest) => format!("{base} ({} alerts)", digest.count),
+        None => base,
+    }
+}
+
+/// The webhook's and JSON lines' document.
+#[derive(Serialize)]
+struct Document<'a> {
+    /// Version of this document's shape.
+    version: u32,
+    kind: &'static str,
+    title: String,
+    dedup_key: &'a str,
+    rule: Rule,
+    severity: detect::Severity,
+    summary: &'a str,
+    event_time: trail::EventTime,
+    detected_at: trail::EventTime,
+    delay_ms: u128,
+    link: Option<&'a str>,
+    digest: Option<&'a Digest>,
+    alert: &'a detect::Alert,
+}
+
+fn document(notification: &Notification) -> Document<'_> {
+    Document {
+        version: 1,
+        kind: if notification.digest.is_some() {
+            "digest"
+        } else {
+            "alert"
+        },
+        title: title(notification),
+        dedup_key: &notification.alert.dedup_key,
+        rule: notification.alert.rule,
+        severity: notification.alert.severity,
+        summary: &notification.alert.summary,
+        event_time: notification.alert.event_time,
+        detected_at: notification.detected_at,
+        delay_ms: notification.delay().as_millis(),
+        link: notification.link.as_deref(),
+        digest: notification.digest.as_ref(),
+        alert: &notification.alert,
+    }
+}
+
+/// The webhook's body: a JSON document with the alert in full, the record included. JSON
+/// string escaping is all the escaping a JSON consumer needs.
+pub fn webhook_body(notification: &Notification) -> Vec<u8> {
+    serde_json::to_vec(&document(notification)).expect("an alert always serialises")
+}
+
+/// One line of JSON, newline-terminated.
+pub fn json_line(notification: &Notification) -> Vec<u8> {
+    let mut line = webhook_body(notification);
+    line.push(b'\n');
+    line
+}
+
+fn severity_emoji(severity: detect::Severity) -> &'static str {
+    match severity {
+        detect::Severity::Critical => ":rotating_light:",
+        detect::Severity::High => ":red_circle:",
+        detect::Severity::Medium => ":large_orange_circle:",
+        detect::Severity::Low => ":large_blue_circle:",
+    }
+}
+
+/// Slack Block Kit: a header, the facts as fields in code spans, the digest's summaries and a
+/// button to the dashboard. Plain-text parts are not parsed by Slack; mrkdwn parts hold
+/// values only inside [`slack_code`] spans.
+pub fn slack_payload(notification: &Notification) -> Value {
+    let title = title(notification);
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": {"type": "plain_text", "text": truncate(&crate::escape::for_terminal(&title), 150), "emoji": false}
+    })];
+    let facts = facts(notification);
+    let fields: Vec<Value> = facts
+        .iter()
+        .map(|fact| {
+            json!({
+                "type": "mrkdwn",
+                "text": format!("*{}*\n{}", fact.label, slack_code(&truncate(&fact.value, 300)))
+            })
+        })
+        .collect();
+    blocks.push(json!({
+        "type": "section",
+        "text": {
+            "type": "mrkdwn",
+            "text": format!(
+                "{} *{}* {}",
+                severity_emoji(notification.alert.severity),
+                notification.alert.severity.to_string().to_uppercase(),
+                slack_code(&truncate(&notification.alert.summary, 1_000)),
+            )
+        }
+    }));
+    // Slack allows ten fields a section.
+    for chunk in fields.chunks(10) {
+        blocks.push(json!({"type": "section", "fields": chunk}));
+    }
+    if let Some(digest) = &notification.digest {
+        let lines: Vec<String> = digest
+            .summaries
+            .iter()
+            .take(10)
+            .map(|summary| format!("• {}", slack_code(&truncate(summary, 200))))
+            .collect();
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": truncate(&lines.join("\n"), 2_900)}
+        }));
+    }
+    if let Some(link) = &notification.link {
+        blocks.push(json!({
+            "type": "actions",
+            "elements": [{
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Open in tripkey"},
+                "url": link,
+            }]
+        }));
+    }
+    json!({
+        // The fallback text for notifications and screen readers is plain text too.
+        "text": crate::escape::for_terminal(&title),
+        "blocks": blocks,
+    })
+}
+
+/// The email subject: one line with no control characters, so nothing in an alert can add
+/// a header.
+pub fn email_subject(notification: &Notification) -> String {
+    header_line(
+        &format!(
+            "[tripkey] {} {}",
+            notification.alert.severity.to_string().to_uppercase(),
+            title(notification)
+        ),
+        160,
+    )
+}
+
+/// The plain-text body, controls made visible.
+pub fn email_text(notification: &Notification) -> String {
+    let mut text = String::new();
+    text.push_str(&crate::escape::for_terminal(&title(notification)));
+    text.push_str("\n\n");
+    text.push_str(&crate::escape::for_terminal(&notification.alert.summary));
+    text.push_str("\n\n");
+    for fact in facts(notification) {
+        text.push_str(&format!(
+            "{:<14} {}\n",
+            format!("{}:", fact.label),
+            crate::escape::for_terminal(&truncate(&fact.value, MAX_VALUE))
+        ));
+    }
+    if let Some(digest) = &notification.digest {
+        text.push_str("\nAlerts in this digest:\n");
+        for summary in &digest.summaries {
+            text.push_str(&format!("  - {}\n", crate::escape::for_terminal(summary)));
+        }
+    }
+    text.push_str("\nSent by tripkey. Every value above comes from CloudTrail and may have been written by the attacker.\n");
+    text
+}
+
+/// The HTML body: a table of the facts, every value escaped.
+pub fn email_html(notification: &Notification) -> String {
+    let mut rows = String::new();
+    for fact in facts(notification) {
+        rows.push_str(&format!(
+            "<tr><th align=\"left\" valign=\"top\">{}</th><td><code>{}</code></td></tr>\n",
+            html(fact.label),
+            html(&truncate(&fact.value, MAX_VALUE))
+        ));
+    }
+    let mut digest = String::new();
+    if let Some(d) = &notification.digest {
+        digest.push_str("<h3>Alerts in this digest</h3>\n<ul>\n");
+        for summary in &d.summaries {
+            digest.push_str(&format!("<li><code>{}</code></li>\n", html(summary)));
+        }
+        digest.push_str("</ul>\n");
+    }
+    let link = notification
+        .link
+        .as_ref()
+        .map(|link| format!("<p><a href=\"{}\">Open in tripkey</a></p>\n", html(link)))
+        .unwrap_or_default();
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\n\
+         <h2>{title}</h2>\n<p>{summary}</p>\n<table cellpadding=\"4\">\n{rows}</table>\n{digest}{link}\
+         <p><small>Sent by tripkey. Every value above comes from CloudTrail and may have been written by the attacker.</small></p>\n\
+         </body></html>\n",
+        title = html(&title(notification)),
+        summary = html(&notification.alert.summary),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample_notification;
+    use trail::EventTime;
+
+    fn hostile() -> Notification {
+        let mut notification = sample_notification(EventTime(1_764_000_000_000));
+        notification.alert.call.user_agent =
+            Some("<script>alert(1)</script>\r\nBcc: victim@example.com `<!channel>`".to_owned());
+        notification.alert.summary = "used by <b>\r\nX-Evil: 1".to_owned();
+        if let Details::Canary(canary) = &mut notification.alert.details {
+            canary.canary = "svc\r\nBcc: x@evil.example".to_owned();
+        }
+        notification
+    }
+
+    #[test]
+    fn facts_carry_the_context_a_responder_needs() {
+        let notification = sample_notification(EventTime(1_764_000_000_000));
+        let labels: Vec<&str> = facts(&notification).iter().map(|f| f.label).collect();
+        for needed in [
+            "Canary",
+            "Labels",
+            "Memo",
+            "Event",
+            "Region",
+            "Source IP",
+            "User agent",
+            "Event time",
+            "Detected",
+            "Delay",
+        ] {
+            assert!(labels.contains(&needed), "{needed} missing from {labels:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_text_is_inert_in_every_format() {
+        let notification = hostile();
+        let subject = email_subject(&notification);
+        assert!(
+            !subject.contains('\r') && !subject.contains('\n'),
+            "{subject}"
+        );
+
+        let page = email_html(&notification);
+        assert!(!page.contains("<script>") && page.contains("&lt;script&gt;"));
+        assert!(!page.contains("<b>"));
+
+        let text = email_text(&notification);
+        assert!(!text.contains("\r\nBcc"));
+        assert!(text.contains("\\u{d}\\u{a}Bcc"));
+
+        let slack = slack_payload(&notification).to_string();
+        assert!(!slack.contains("<!channel>") && !slack.contains("<script>"));
+
+        let body: Value = serde_json::from_slice(&webhook_body(&notification)).unwrap();
+        assert_eq!(
+            body["alert"]["user_agent"],
+            notification.alert.call.user_agent.clone().unwrap()
+        );
+    }
+}
