@@ -1,6 +1,8 @@
 //! The AWS sources of `tripkey serve`: a trail bucket polled with `ListObjectsV2`, and SQS
 //! queues of S3 notifications or EventBridge events. Both hand batches to the pipeline and
-//! acknowledge them (checkpoint, message deletion) only once committed.
+//! acknowledge them (checkpoint, message deletion) only once committed. Also the one AWS
+//! notification sink, an SNS topic: it lives here, with the other SDK clients, so that
+//! `notify` stays free of the AWS SDK.
 //!
 //! The SDK stays out of the detection core: this crate depends on `pipeline`, never the other
 //! way round.
@@ -8,9 +10,11 @@
 #![warn(missing_docs)]
 
 pub mod s3;
+pub mod sns;
 pub mod sqs;
 
 pub use s3::{S3Source, S3SourceConfig};
+pub use sns::{sns_client, SnsSink};
 pub use sqs::{classify, Notification, ObjectRef, SqsSource, SqsSourceConfig};
 
 /// S3 and SQS clients for the given connection. Path-style addressing, which S3 through a
