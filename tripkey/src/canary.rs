@@ -231,13 +231,12 @@ fn seconds(span: Span) -> u32 {
     u32::try_from(span.millis() / 1_000).unwrap_or(u32::MAX)
 }
 
-/// The service settings: `[canary]` over the defaults, with flags over both.
-fn settings(args: &RegistryArgs, config: &Config) -> Settings {
+/// The service settings: `[canary]` over the defaults, with the `--capacity` flag over both.
+pub(crate) fn settings(capacity: Option<u64>, config: &Config) -> Settings {
     let canary = &config.canary;
     let defaults = Settings::default();
     Settings {
-        capacity_per_account: args
-            .capacity
+        capacity_per_account: capacity
             .or(canary.capacity)
             .unwrap_or(defaults.capacity_per_account),
         name_style: canary
@@ -256,7 +255,7 @@ fn settings(args: &RegistryArgs, config: &Config) -> Settings {
 }
 
 /// The key that encrypts kept secrets: `TRIPKEY_SECRET_KEY`, else `[store] secret_key_file`.
-fn secret_key(config: &Config) -> anyhow::Result<Option<SecretKey>> {
+pub(crate) fn secret_key(config: &Config) -> anyhow::Result<Option<SecretKey>> {
     let (text, origin) = match std::env::var("TRIPKEY_SECRET_KEY") {
         Ok(text) => (text, "TRIPKEY_SECRET_KEY".to_owned()),
         Err(_) => match &config.store.secret_key_file {
@@ -282,7 +281,7 @@ async fn run_async(args: RegistryArgs, command: CanaryCommand) -> anyhow::Result
     if let Some(key) = secret_key(&config)? {
         store = store.with_secret_key(key);
     }
-    let mut settings = settings(&args, &config);
+    let mut settings = settings(args.capacity, &config);
     if let CanaryCommand::Create {
         name_style: Some(style),
         ..

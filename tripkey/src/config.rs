@@ -21,6 +21,87 @@ pub struct Config {
     pub aws: AwsConfig,
     /// How canaries are issued and looked after.
     pub canary: CanaryConfig,
+    /// `tripkey serve`: listening address, schedules, delivery pacing.
+    pub serve: ServeConfig,
+    /// `[[source]]` tables: where `serve` reads CloudTrail from.
+    #[serde(rename = "source")]
+    pub sources: Vec<SourceConfig>,
+    /// `[[sink]]` tables: where notifications go.
+    #[serde(rename = "sink")]
+    pub sinks: Vec<notify::SinkSpec>,
+    /// `[[route]]` tables: which alerts go to which sinks (none: every alert to every sink).
+    #[serde(rename = "route")]
+    pub routes: Vec<notify::Route>,
+}
+
+/// The `[serve]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Where the HTTP API listens [default: 127.0.0.1:8470].
+    pub listen: Option<std::net::SocketAddr>,
+    /// The dashboard's public URL, for links in notifications.
+    pub public_url: Option<String>,
+    /// The largest `POST /ingest` body, in bytes [default: 16 MiB].
+    pub ingest_limit: Option<usize>,
+    /// Repeats for one canary or principal within this window go out as one digest
+    /// [default: 60s].
+    pub rate_window: Option<Span>,
+    /// The longest wait between retries of a failing sink [default: 10m].
+    pub retry_cap: Option<Span>,
+    /// How often the last-used safety net asks IAM about the canary keys [default: 15m].
+    pub last_used_every: Option<Span>,
+    /// How often short-term canaries are renewed and rotated keys deleted [default: 10m].
+    pub maintain_every: Option<Span>,
+}
+
+/// One `[[source]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A trail bucket polled with ListObjectsV2.
+    S3 {
+        /// The source's name (checkpoints and metrics are kept under it).
+        name: String,
+        /// The trail bucket.
+        bucket: String,
+        /// The trail's key prefix before `AWSLogs/`, if it has one.
+        #[serde(default)]
+        prefix: String,
+        /// The wait between polls [default: 30s].
+        poll: Option<Span>,
+        /// How far back to start in a new account or region [default: 1h].
+        start_back: Option<Span>,
+    },
+    /// An SQS queue of S3 notifications (direct or through SNS) or EventBridge events.
+    Sqs {
+        /// The source's name.
+        name: String,
+        /// The queue URL.
+        queue_url: String,
+        /// The visibility timeout while a batch is processed [default: 60s].
+        visibility: Option<Span>,
+    },
+    /// A local directory watched for new log files.
+    Dir {
+        /// The source's name.
+        name: String,
+        /// The directory; relative to the config file.
+        path: PathBuf,
+        /// The wait between looks [default: 2s].
+        poll: Option<Span>,
+    },
+}
+
+impl SourceConfig {
+    /// The source's name.
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::S3 { name, .. }
+            | SourceConfig::Sqs { name, .. }
+            | SourceConfig::Dir { name, .. } => name,
+        }
+    }
 }
 
 /// The `[scan]` table.
@@ -128,6 +209,20 @@ impl Config {
                     *file = folder.join(&*file);
                 }
             }
+            for source in &mut config.sources {
+                if let SourceConfig::Dir { path, .. } = source {
+                    *path = folder.join(&*path);
+                }
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for source in &config.sources {
+            anyhow::ensure!(
+                names.insert(source.name().to_owned()),
+                "{}: two [[source]] tables are named {:?}; names key checkpoints and must differ",
+                path.display(),
+                source.name()
+            );
         }
         Ok(config)
     }

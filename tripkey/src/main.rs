@@ -9,6 +9,7 @@ mod key;
 mod output;
 mod sanitize;
 mod scan;
+mod serve;
 mod setup;
 
 use std::io::Write;
@@ -84,6 +85,14 @@ enum Command {
     },
     /// Show the whole loop on bundled example data, with no AWS account.
     Demo,
+    /// Watch CloudTrail continuously and notify on every detection.
+    ///
+    /// Reads the [[source]] tables of the configuration (S3 trail buckets, SQS queues of S3 or
+    /// EventBridge notifications, local folders) and POST /ingest, runs the detectors, commits
+    /// each batch's alerts with the source's checkpoint, and delivers them through the
+    /// [[sink]] tables (webhook, Slack, email, SNS, JSON lines) by the [[route]] tables.
+    /// Also runs the last-used safety net and canary renewal. Stops cleanly on SIGTERM.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -179,6 +188,7 @@ fn main() -> ExitCode {
             setup::aws(&aws.options_with(&config.aws), &user_path)
         }),
         Command::Demo => demo::run(),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

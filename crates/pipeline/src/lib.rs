@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod delivery;
 pub mod ingest;
 pub mod metrics;
 pub mod runner;

@@ -1,0 +1,258 @@
+//! The outbox to the sinks: every committed alert is a row per sink it is routed to, delivered
+//! at once, retried with backoff and jitter while the sink fails, and kept until a sink takes
+//! it, so a restart loses nothing.
+//!
+//! Rate limit: per sink and per canary or principal, the first alert goes out at once and
+//! the ones that follow within the window are held, then sent together as one digest when the
+//! window ends. Nothing is dropped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{Digest, Notification, Sink, SinkError};
+use store::{Delivery, Store, StoreError};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+use trail::EventTime;
+
+/// How deliveries are paced.
+#[derive(Clone, Debug)]
+pub struct DeliverySettings {
+    /// Repeats for one canary or principal within this window go out as one digest.
+    pub rate_window: Duration,
+    /// The first retry's wait; it doubles per attempt, and each wait is
+    /// drawn between half and all of that (half jitter).
+    pub retry_base: Duration,
+    /// The longest wait between retries.
+    pub retry_cap: Duration,
+    /// How often the outbox is looked at when nothing wakes the loop.
+    pub poll: Duration,
+    /// The dashboard's public URL; alerts link to `{base}/alerts/{dedup key}`.
+    pub link_base: Option<String>,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> DeliverySettings {
+        DeliverySettings {
+            rate_window: Duration::from_secs(60),
+            retry_base: Duration::from_secs(2),
+            retry_cap: Duration::from_secs(600),
+            poll: Duration::from_secs(1),
+            link_base: None,
+        }
+    }
+}
+
+/// The most summaries a digest lists; its count covers them all.
+const DIGEST_SUMMARIES: usize = 20;
+
+/// Delivers the outbox to the configured sinks.
+pub struct Deliverer {
+    store: Store,
+    sinks: HashMap<String, Arc<dyn Sink>>,
+    settings: DeliverySettings,
+}
+
+impl Deliverer {
+    /// A deliverer to these sinks (by name).
+    pub fn new(store: Store, sinks: Vec<Arc<dyn Sink>>, settings: DeliverySettings) -> Deliverer {
+        Deliverer {
+            store,
+            sinks: sinks
+                .into_iter()
+                .map(|sink| (sink.name().to_owned(), sink))
+                .collect(),
+            settings,
+        }
+    }
+
+    /// Delivers until `shutdown` turns true, looking at the outbox when `wake` is notified (a
+    /// commit brought new alerts) and every `poll` otherwise.
+    pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            if let Err(error) = self.deliver_due(store::now()).await {
+                tracing::warn!(%error, "the outbox could not be read; retrying");
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// One pass over the deliveries due at `now`. Returns how many notifications it sent.
+    pub async fn deliver_due(&self, now: EventTime) -> Result<usize, StoreError> {
+        let due = self.store.due_deliveries(now, 500).await?;
+        let mut groups: Vec<((String, String), Vec<Delivery>)> = Vec::new();
+        for delivery in due {
+            let key = (delivery.sink.clone(), delivery.limit_key.clone());
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, group)) => group.push(delivery),
+                None => groups.push((key, vec![delivery])),
+            }
+        }
+        let mut sends = JoinSet::new();
+        for ((sink_name, limit_key), group) in groups {
+            let ids: Vec<i64> = group.iter().map(|d| d.id).collect();
+            let Some(sink) = self.sinks.get(&sink_name).cloned() else {
+                let error = format!(
+                    "sink {sink_name:?} is not configured any more: add it back to deliver these"
+                );
+                self.store
+                    .deliveries_failed(&sink_name, &ids, now, &error, None)
+                    .await?;
+                continue;
+            };
+            let window = millis(self.settings.rate_window);
+            let last = self.store.last_delivered_at(&sink_name, &limit_key).await?;
+            if let Some(window_end) = last.map(|last| last.offset(window)) {
+                if now < window_end {
+                    self.store.postpone_deliveries(&ids, window_end).await?;
+                    continue;
+                }
+            }
+            let fresh = |d: &Delivery| d.attempts == 0 && d.next_attempt_at == d.created_at;
+            let send = if group.iter().all(fresh) {
+                // The first alert for this key goes now; its followers wait for the window.
+                let (first, rest) = group.split_first().expect("a group is never empty");
+                let held: Vec<i64> = rest.iter().map(|d| d.id).collect();
+                if !held.is_empty() {
+                    self.store
+                        .postpone_deliveries(&held, now.offset(window))
+                        .await?;
+                }
+                vec![first.clone()]
+            } else {
+                // Repeats held back, or a retry: everything pending for the key goes together.
+                self.store
+                    .pending_deliveries(&sink_name, &limit_key)
+                    .await?
+            };
+            let store = self.store.clone();
+            let settings = self.settings.clone();
+            sends.spawn(async move { send_one(&store, &settings, sink, send, now).await });
+        }
+        let mut sent = 0;
+        while let Some(result) = sends.join_next().await {
+            match result {
+                Ok(Ok(true)) => sent += 1,
+                Ok(Ok(false)) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(panic) => tracing::error!(%panic, "a delivery task panicked"),
+            }
+        }
+        Ok(sent)
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Sends one notification for `deliveries` (a digest when there are several) and records the
+/// outcome. `Ok(true)` when the sink took it.
+async fn send_one(
+    store: &Store,
+    settings: &DeliverySettings,
+    sink: Arc<dyn Sink>,
+    deliveries: Vec<Delivery>,
+    now: EventTime,
+) -> Result<bool, StoreError> {
+    let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
+    let notification = match notification(settings, &deliveries) {
+        Ok(notification) => notification,
+        Err(error) => {
+            store
+                .deliveries_failed(sink.name(), &ids, now, &error, None)
+                .await?;
+            return Ok(false);
+        }
+    };
+    match sink.deliver(&notification).await {
+        Ok(()) => {
+            store
+                .deliveries_done(sink.name(), &ids, store::now())
+                .await?;
+            Ok(true)
+        }
+        Err(SinkError::Retryable(error)) => {
+            let attempts = deliveries.iter().map(|d| d.attempts).max().unwrap_or(0);
+            let wait = notify::retry_delay(
+                attempts,
+                settings.retry_base,
+                settings.retry_cap,
+                &mut rand::rng(),
+            );
+            tracing::warn!(sink = %sink.name(), %error, retry_in = ?wait, "delivery failed; will retry");
+            store
+                .deliveries_failed(sink.name(), &ids, now, &error, Some(now.offset(millis(wait))))
+                .await?;
+            Ok(false)
+        }
+        Err(SinkError::Permanent(error)) => {
+            tracing::error!(sink = %sink.name(), %error, "the sink refused the notification; it is kept and reported, not retried");
+            store
+                .deliveries_failed(sink.name(), &ids, now, &error, None)
+                .await?;
+            Ok(false)
+        }
+    }
+}
+
+/// The notification for one delivery, or a digest of several (the newest alert leads).
+fn notification(settings: &DeliverySettings, deliveries: &[Delivery]) -> Result<Notification, String> {
+    let lead = deliveries.last().ok_or("nothing to deliver")?;
+    let alert: detect::Alert = serde_json::from_str(&lead.alert.body).map_err(|e| {
+        format!(
+            "alert {} cannot be read back ({e}); it was stored by another version of tripkey",
+            lead.alert.dedup_key
+        )
+    })?;
+    let link = settings.link_base.as_ref().map(|base| {
+        format!(
+            "{}/alerts/{}",
+            base.trim_end_matches('/'),
+            percent_encode(&lead.alert.dedup_key)
+        )
+    });
+    let digest = (deliveries.len() > 1).then(|| Digest {
+        count: deliveries.len() as u64,
+        first: deliveries
+            .iter()
+            .map(|d| d.alert.event_time)
+            .min()
+            .unwrap_or(lead.alert.event_time),
+        last: deliveries
+            .iter()
+            .map(|d| d.alert.event_time)
+            .max()
+            .unwrap_or(lead.alert.event_time),
+        summaries: deliveries
+            .iter()
+            .take(DIGEST_SUMMARIES)
+            .map(|d| d.alert.summary.clone())
+            .collect(),
+        key: lead.limit_key.clone(),
+    });
+    Ok(Notification {
+        alert,
+        detected_at: lead.alert.detected_at,
+        link,
+        digest,
+    })
+}
+
+/// Dedup keys hold ARNs and colons: encode all but unreserved characters for a URL path.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,342 @@
+//! `tripkey serve`: the sources, the engine, the outbox, the HTTP API and the canary chores
+//! (last-used safety net, renewal and key deletion) in one process, stopped gracefully by
+//! SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use detect::Span;
+use pipeline::delivery::{Deliverer, DeliverySettings};
+use pipeline::{DirSource, EngineHandle, Ingestor, Metrics, Route};
+use registry::CanaryService;
+use store::Store;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+use tripkey_aws_sources::{S3Source, S3SourceConfig, SqsSource, SqsSourceConfig};
+
+use crate::aws_issuer::AwsIssuer;
+use crate::canary::AwsArgs;
+use crate::config::{Config, SourceConfig};
+
+/// Where `serve` listens when neither `--listen` nor `[serve] listen` says.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
+
+/// `tripkey serve` options; the configuration file holds the rest.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (tripkey.toml) with [serve], [[source]], [[sink]] and [[route]].
+    #[arg(long, value_name = "FILE", env = "TRIPKEY_CONFIG")]
+    config: Option<PathBuf>,
+    /// The database [default: `[store] path`, else ~/.local/share/tripkey/tripkey.db].
+    #[arg(long, value_name = "FILE", env = "TRIPKEY_DB")]
+    db: Option<PathBuf>,
+    /// Address for the HTTP API (/healthz, /metrics, POST /ingest) [default: `[serve]
+    /// listen`, else 127.0.0.1:8470].
+    #[arg(long, value_name = "ADDR", env = "TRIPKEY_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// AWS connection for the S3 and SQS sources, SNS and the canary chores.
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+/// Runs `serve` until SIGTERM or Ctrl-C.
+pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+fn duration(span: Option<Span>, default: Duration) -> Duration {
+    span.map_or(default, |span| {
+        Duration::from_millis(u64::try_from(span.millis()).unwrap_or(0))
+    })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    let config = Config::load_optional(args.config.as_deref())?;
+    let mut store = Store::open(config.store_path(args.db.clone())?).await?;
+    if let Some(key) = crate::canary::secret_key(&config)? {
+        store = store.with_secret_key(key);
+    }
+    let aws = args.aws.options_with(&config.aws);
+
+    let mut sinks: Vec<Arc<dyn notify::Sink>> = Vec::new();
+    for spec in &config.sinks {
+        let sink: Arc<dyn notify::Sink> = match &spec.config {
+            notify::SinkConfig::Sns { topic_arn } => Arc::new(tripkey_aws_sources::SnsSink::new(
+                tripkey_aws_sources::sns_client(&aws).await,
+                spec.name.clone(),
+                topic_arn.clone(),
+            )),
+            _ => Arc::from(
+                notify::build_sink(spec)
+                    .with_context(|| format!("[[sink]] {:?} cannot be used", spec.name))?,
+            ),
+        };
+        sinks.push(sink);
+    }
+    let names: Vec<String> = sinks.iter().map(|s| s.name().to_owned()).collect();
+    let router = notify::Router::new(config.routes.clone(), &names)
+        .context("a [[route]] table is wrong")?;
+    let route: Route = Arc::new(move |alert| router.sinks_for(alert));
+
+    let metrics = Arc::new(Metrics::default());
+    let ingestor = Ingestor::open(store.clone(), config.detect.clone(), route, metrics.clone())
+        .await
+        .context("cannot start the detection engine")?;
+    let wake = Arc::new(Notify::new());
+    let (engine, engine_task) = pipeline::spawn_engine(ingestor, wake.clone());
+    let (stop, shutdown) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    let serve = &config.serve;
+    let deliverer = Deliverer::new(
+        store.clone(),
+        sinks,
+        DeliverySettings {
+            rate_window: duration(serve.rate_window, Duration::from_secs(60)),
+            retry_cap: duration(serve.retry_cap, Duration::from_secs(600)),
+            link_base: serve.public_url.clone(),
+            ..DeliverySettings::default()
+        },
+    );
+    tasks.spawn(deliverer.run(wake, shutdown.clone()));
+
+    let needs_aws = config
+        .sources
+        .iter()
+        .any(|s| !matches!(s, SourceConfig::Dir { .. }));
+    let clients = if needs_aws {
+        Some(tripkey_aws_sources::clients(&aws).await)
+    } else {
+        None
+    };
+    for source in &config.sources {
+        let (engine, store, metrics, shutdown) =
+            (engine.clone(), store.clone(), metrics.clone(), shutdown.clone());
+        match source.clone() {
+            SourceConfig::Dir { name, path, poll } => {
+                let source = DirSource::new(name, path, duration(poll, Duration::from_secs(2)));
+                tasks.spawn(pipeline::run_source(source, engine, store, metrics, shutdown));
+            }
+            SourceConfig::S3 {
+                name,
+                bucket,
+                prefix,
+                poll,
+                start_back,
+            } => {
+                let (s3, _) = clients.clone().expect("AWS clients exist for AWS sources");
+                let mut settings = S3SourceConfig::new(name, bucket, prefix);
+                settings.poll = duration(poll, settings.poll);
+                settings.start_back = duration(start_back, settings.start_back);
+                let source = S3Source::new(s3, settings);
+                tasks.spawn(pipeline::run_source(source, engine, store, metrics, shutdown));
+            }
+            SourceConfig::Sqs {
+                name,
+                queue_url,
+                visibility,
+            } => {
+                let (s3, sqs) = clients.clone().expect("AWS clients exist for AWS sources");
+                let mut settings = SqsSourceConfig::new(name, queue_url);
+                settings.visibility = duration(visibility, settings.visibility);
+                let source = SqsSource::new(sqs, s3, settings);
+                tasks.spawn(pipeline::run_source(source, engine, store, metrics, shutdown));
+            }
+        }
+    }
+    if config.sources.is_empty() {
+        tracing::warn!("no [[source]] configured: only POST /ingest feeds the engine");
+    }
+
+    if config.canary.offline_account.is_none() && has_aws_canaries(&store).await? {
+        tasks.spawn(canary_chores(
+            config_settings(&config),
+            store.clone(),
+            aws.clone(),
+            engine.clone(),
+            shutdown.clone(),
+        ));
+    }
+
+    let listen = args
+        .listen
+        .or(serve.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("the default address parses"));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}: is another tripkey serve running?"))?;
+    let app = server::router(
+        server::AppState {
+            engine: engine.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            ingest_source: "http".to_owned(),
+        },
+        serve.ingest_limit.unwrap_or(server::DEFAULT_INGEST_LIMIT),
+    );
+    eprintln!(
+        "tripkey serve: listening on http://{} with {} source(s) and {} sink(s)",
+        listener.local_addr().unwrap_or(listen),
+        config.sources.len(),
+        names.len()
+    );
+    let mut http_shutdown = shutdown.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+
+    wait_for_signal().await;
+    eprintln!("tripkey serve: stopping (finishing the batches in flight)");
+    let _ = stop.send(true);
+    while tasks.join_next().await.is_some() {}
+    http.await.context("the HTTP server failed")??;
+    drop(engine);
+    engine_task.await.context("the engine failed")?;
+    store.close().await;
+    Ok(0)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn has_aws_canaries(store: &Store) -> anyhow::Result<bool> {
+    let filter = store::CanaryFilter {
+        issuer: Some(store::Issuer::Aws),
+        ..store::CanaryFilter::default()
+    };
+    Ok(!store.list(&filter).await?.is_empty())
+}
+
+/// What the canary chores need from the configuration.
+#[derive(Clone)]
+struct ChoreSettings {
+    service: registry::Settings,
+    user_path: String,
+    report_above: usize,
+    last_used_every: Duration,
+    maintain_every: Duration,
+}
+
+fn config_settings(config: &Config) -> ChoreSettings {
+    ChoreSettings {
+        service: crate::canary::settings(None, config),
+        user_path: config
+            .canary
+            .user_path
+            .clone()
+            .unwrap_or_else(|| crate::aws_issuer::DEFAULT_USER_PATH.to_owned()),
+        report_above: config
+            .canary
+            .last_used_report_above
+            .unwrap_or(registry::DEFAULT_REPORT_ABOVE),
+        last_used_every: duration(config.serve.last_used_every, Duration::from_secs(15 * 60)),
+        maintain_every: duration(config.serve.maintain_every, Duration::from_secs(10 * 60)),
+    }
+}
+
+/// The last-used safety net and the life-cycle pass, on their schedules. Safety-net alerts
+/// go through the engine's commit, so they are deduplicated, routed and delivered like the
+/// trail's.
+async fn canary_chores(
+    settings: ChoreSettings,
+    store: Store,
+    aws: tripkey_aws::AwsOptions,
+    engine: EngineHandle,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut service: Option<CanaryService<AwsIssuer>> = None;
+    let mut poll = tokio::time::interval(settings.last_used_every);
+    let mut maintain = tokio::time::interval(settings.maintain_every);
+    loop {
+        let chore = tokio::select! {
+            _ = poll.tick() => Chore::Poll,
+            _ = maintain.tick() => Chore::Maintain,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        if service.is_none() {
+            match AwsIssuer::connect(&aws, None, settings.user_path.clone()).await {
+                Ok(issuer) => {
+                    service = Some(CanaryService::new(
+                        store.clone(),
+                        issuer,
+                        settings.service.clone(),
+                    ))
+                }
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "cannot reach AWS for the canary chores; trying again at the next one");
+                    continue;
+                }
+            }
+        }
+        let service = service.as_ref().expect("connected above");
+        let outcome = match chore {
+            Chore::Poll => safety_net(service, &engine, settings.report_above).await,
+            Chore::Maintain => service
+                .maintain(store::now())
+                .await
+                .map(|done| {
+                    for (name, error) in &done.failures {
+                        tracing::warn!(canary = %name, %error, "canary maintenance failed");
+                    }
+                })
+                .map_err(anyhow::Error::from),
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(error = %format!("{error:#}"), "canary chore failed");
+        }
+    }
+}
+
+enum Chore {
+    Poll,
+    Maintain,
+}
+
+async fn safety_net(
+    service: &CanaryService<AwsIssuer>,
+    engine: &EngineHandle,
+    report_above: usize,
+) -> anyhow::Result<()> {
+    let poll = service
+        .poll_last_used(service.issuer(), report_above)
+        .await?;
+    for (key, error) in &poll.failures {
+        tracing::warn!(%key, %error, "cannot ask IAM when this key was last used");
+    }
+    if poll.trips.is_empty() {
+        return Ok(());
+    }
+    let alerts = poll.trips.iter().map(|trip| trip.alert.clone()).collect();
+    engine.commit_alerts("last-used", alerts).await?;
+    // Recorded after the commit: a crash in between reports the use again under the same
+    // dedup key, which alerts nobody twice.
+    for trip in &poll.trips {
+        service.record_use(&trip.canary.id, &trip.alert).await?;
+    }
+    Ok(())
+}
