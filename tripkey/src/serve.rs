@@ -37,13 +37,46 @@ pub struct ServeArgs {
     /// listen`, else 127.0.0.1:8470].
     #[arg(long, value_name = "ADDR", env = "TRIPKEY_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Log format on stderr: `text` for people, `json` for a log pipeline. `TRIPKEY_LOG`
+    /// (or `RUST_LOG`) sets the level, e.g. `debug` or `info,pipeline=debug` [default: info].
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "TRIPKEY_LOG_FORMAT")]
+    log_format: LogFormat,
     /// AWS connection for the S3 and SQS sources, SNS and the canary chores.
     #[command(flatten)]
     aws: AwsArgs,
 }
 
+/// How `serve` writes its log.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Structured logs on stderr. Secrets never reach them: sinks and sources log names, counts
+/// and errors, and credentials are wrapped in types whose Debug form is redacted.
+fn init_logging(format: LogFormat) {
+    let filter = std::env::var("TRIPKEY_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|spec| tracing_subscriber::EnvFilter::try_new(spec).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 /// Runs `serve` until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
+    init_logging(args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -272,10 +305,12 @@ async fn canary_chores(
     let mut service: Option<CanaryService<AwsIssuer>> = None;
     let mut poll = tokio::time::interval(settings.last_used_every);
     let mut maintain = tokio::time::interval(settings.maintain_every);
+    let mut deactivate = tokio::time::interval(DEACTIVATE_EVERY);
     loop {
         let chore = tokio::select! {
             _ = poll.tick() => Chore::Poll,
             _ = maintain.tick() => Chore::Maintain,
+            _ = deactivate.tick(), if settings.service.after_trigger == registry::AfterTrigger::Deactivate => Chore::Deactivate,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
         if service.is_none() {
@@ -305,6 +340,18 @@ async fn canary_chores(
                     }
                 })
                 .map_err(anyhow::Error::from),
+            Chore::Deactivate => service
+                .deactivate_triggered()
+                .await
+                .map(|(revoked, failures)| {
+                    for name in &revoked {
+                        tracing::info!(canary = %name, "revoked after it was used (after_trigger = deactivate)");
+                    }
+                    for (name, error) in &failures {
+                        tracing::warn!(canary = %name, %error, "cannot deactivate the used canary; trying again");
+                    }
+                })
+                .map_err(anyhow::Error::from),
         };
         if let Err(error) = outcome {
             tracing::warn!(error = %format!("{error:#}"), "canary chore failed");
@@ -315,7 +362,11 @@ async fn canary_chores(
 enum Chore {
     Poll,
     Maintain,
+    Deactivate,
 }
+
+/// With `after_trigger = deactivate`, how soon a used canary is revoked.
+const DEACTIVATE_EVERY: Duration = Duration::from_secs(30);
 
 async fn safety_net(
     service: &CanaryService<AwsIssuer>,
@@ -332,11 +383,8 @@ async fn safety_net(
         return Ok(());
     }
     let alerts = poll.trips.iter().map(|trip| trip.alert.clone()).collect();
+    // The commit marks each canary triggered and moves its last-alert time with the alert, so
+    // the next poll does not report the same use again.
     engine.commit_alerts("last-used", alerts).await?;
-    // Recorded after the commit: a crash in between reports the use again under the same
-    // dedup key, which alerts nobody twice.
-    for trip in &poll.trips {
-        service.record_use(&trip.canary.id, &trip.alert).await?;
-    }
     Ok(())
 }

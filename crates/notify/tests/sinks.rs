@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use detect::Details;
-use notify::{build_sink, verify_signature, Notification, Sink, SinkError, SinkSpec};
+use notify::{build_sink, verify_signature, Notification, SinkError, SinkSpec};
 use trail::EventTime;
 
 #[derive(Clone, Debug)]

@@ -242,5 +242,9 @@ fn alert_row(alert: &Alert, route: &Route) -> AlertRow {
         limit_key: limit_key(alert),
         body: serde_json::to_string(alert).expect("alerts always serialise"),
         sinks: route(alert),
+        canary: match &alert.details {
+            Details::Canary(canary) => Some(canary.canary.clone()),
+            _ => None,
+        },
     }
 }

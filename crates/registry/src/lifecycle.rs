@@ -189,6 +189,37 @@ impl<I: Issuer> CanaryService<I> {
         Ok(done)
     }
 
+    /// With `after_trigger = deactivate`, revokes this issuer's canaries that a use has
+    /// triggered (`tripkey serve` marks them when it commits the alert). Returns the names
+    /// revoked and the failures, which are tried again at the next pass; with
+    /// `keep-watching` it does nothing.
+    pub async fn deactivate_triggered(
+        &self,
+    ) -> Result<(Vec<String>, Vec<(String, ServiceError)>), ServiceError> {
+        let (mut revoked, mut failures) = (Vec::new(), Vec::new());
+        if self.settings.after_trigger != AfterTrigger::Deactivate {
+            return Ok((revoked, failures));
+        }
+        let triggered = self
+            .store
+            .list(&CanaryFilter {
+                status: Some(CanaryStatus::Triggered),
+                issuer: Some(self.issuer.issuer()),
+                ..CanaryFilter::default()
+            })
+            .await?;
+        for record in triggered {
+            match self
+                .revoke(record.id.as_str(), "deactivated after it was used")
+                .await
+            {
+                Ok(_) => revoked.push(record.name),
+                Err(error) => failures.push((record.name, error)),
+            }
+        }
+        Ok((revoked, failures))
+    }
+
     /// Records a use of the canary `id` that an alert reported: a `triggered` event, the
     /// alert time (so the last-used poller does not report the same use again) and, when so
     /// configured, deactivation.

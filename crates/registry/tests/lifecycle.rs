@@ -282,3 +282,62 @@ async fn deactivation_after_a_trigger_revokes_the_canary() {
         .trips
         .is_empty());
 }
+
+#[tokio::test]
+async fn triggered_canaries_are_revoked_only_when_deactivation_is_configured() {
+    for (after_trigger, revoked) in [
+        (AfterTrigger::KeepWatching, false),
+        (AfterTrigger::Deactivate, true),
+    ] {
+        let folder = tempfile::tempdir().unwrap();
+        let service = service(
+            &folder,
+            Settings {
+                after_trigger,
+                ..Settings::default()
+            },
+        )
+        .await;
+        let used = service
+            .create(request(CanaryKind::IamUser, false))
+            .await
+            .unwrap();
+        let untouched = service
+            .create(request(CanaryKind::IamUser, false))
+            .await
+            .unwrap();
+        service
+            .store()
+            .mark_triggered(
+                &used.record.id,
+                used.record.created_at,
+                serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+
+        let (names, failures) = service.deactivate_triggered().await.unwrap();
+        assert!(failures.is_empty());
+        let expected: Vec<String> = if revoked {
+            vec![used.record.name.clone()]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(names, expected);
+        let want = if revoked {
+            CanaryStatus::Revoked
+        } else {
+            CanaryStatus::Triggered
+        };
+        let status_of = |id: &str| {
+            let service = &service;
+            let id = id.to_owned();
+            async move { service.find(&id).await.unwrap().status }
+        };
+        assert_eq!(status_of(used.record.id.as_str()).await, want);
+        assert_eq!(
+            status_of(untouched.record.id.as_str()).await,
+            CanaryStatus::Active
+        );
+    }
+}

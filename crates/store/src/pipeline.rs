@@ -29,6 +29,10 @@ pub struct AlertRow {
     pub body: String,
     /// The sinks it is routed to. Only the first version of an alert is delivered.
     pub sinks: Vec<String>,
+    /// The name of the canary it reports a use of, if any: the commit marks that canary
+    /// triggered, adds a `triggered` event to its history and moves its last-alert time, in
+    /// the same transaction as the alert.
+    pub canary: Option<String>,
 }
 
 /// One source batch's effects, committed together or not at all.
@@ -167,6 +171,39 @@ macro_rules! select_delivery {
     };
 }
 
+/// Marks the canary named `canary` triggered by `alert`. A canary unknown to the store (one
+/// from a canaries file) has nothing to update.
+async fn record_trigger(
+    conn: &mut sqlx::SqliteConnection,
+    canary: &str,
+    alert: &AlertRow,
+) -> Result<(), sqlx::Error> {
+    let id: Option<String> = sqlx::query_scalar(
+        "UPDATE canaries SET last_alert_at = MAX(COALESCE(last_alert_at, ?), ?), \
+         status = CASE status WHEN 'active' THEN 'triggered' ELSE status END \
+         WHERE name = ? RETURNING id",
+    )
+    .bind(alert.event_time.0)
+    .bind(alert.event_time.0)
+    .bind(canary)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else { return Ok(()) };
+    let id = crate::CanaryId::try_from(id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let detail = serde_json::json!({
+        "dedup_key": alert.dedup_key,
+        "summary": alert.summary,
+    });
+    crate::add_event(
+        conn,
+        &id,
+        alert.event_time,
+        crate::CanaryEventKind::Triggered,
+        &detail,
+    )
+    .await
+}
+
 impl Store {
     /// Commits one batch: its alerts (new ones with an outbox row per routed sink; known ones
     /// updated unless already final), the source's checkpoint and the detectors' state, in
@@ -210,6 +247,11 @@ impl Store {
                     .bind(batch.at.0)
                     .bind(batch.at.0)
                     .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.db(e))?;
+                }
+                if let Some(canary) = &alert.canary {
+                record_trigger(&mut tx, canary, alert)
                     .await
                     .map_err(|e| self.db(e))?;
                 }

@@ -21,6 +21,7 @@ fn alert(key: &str, status: &str, sinks: &[&str]) -> AlertRow {
         limit_key: "svc-billing-sync".to_owned(),
         body: format!("{{\"dedup_key\":\"{key}\",\"status\":\"{status}\"}}"),
         sinks: sinks.iter().map(|s| (*s).to_owned()).collect(),
+        canary: None,
     }
 }
 
@@ -240,4 +241,65 @@ async fn api_tokens_are_found_by_digest_only_while_live() {
     let revoked = store.use_api_token(digest, at(9)).await.unwrap().unwrap();
     assert!(!revoked.allows("ingest"));
     assert_eq!(store.api_tokens().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_new_canary_alert_marks_its_canary_triggered_in_the_same_commit() {
+    use std::collections::BTreeMap;
+    use store::{CanaryEventKind, CanaryId, CanaryKind, CanaryStatus, Issuer, NewCanary};
+
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder).await;
+    let id = CanaryId::generate();
+    store
+        .insert(
+            &NewCanary {
+                id: id.clone(),
+                kind: CanaryKind::IamUser,
+                issuer: Issuer::Offline,
+                account_id: "111122223333".to_owned(),
+                access_key_id: "AKIARTX3GSDSQUZBURZQ".to_owned(),
+                principal_arn: "arn:aws:iam::111122223333:user/svc/svc-etl-runner-51".to_owned(),
+                name: "svc-etl-runner-51".to_owned(),
+                path: "/svc/".to_owned(),
+                labels: BTreeMap::new(),
+                memo: None,
+                created_at: at(-3600),
+                expires_at: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let mut row = alert("canary-use:svc-etl-runner-51:e1", "final", &["hook"]);
+    row.canary = Some("svc-etl-runner-51".to_owned());
+    let mut unknown = alert("canary-use:from-a-file:e2", "final", &["hook"]);
+    unknown.canary = Some("from-a-file".to_owned());
+    let alerts = [row, unknown];
+    let batch = BatchCommit {
+        source: "trail",
+        checkpoint: Some("k1"),
+        state: None,
+        alerts: &alerts,
+        at: T0,
+    };
+    assert_eq!(store.commit_batch(&batch).await.unwrap().len(), 2);
+    // The same batch again: no second trigger in the history.
+    assert!(store.commit_batch(&batch).await.unwrap().is_empty());
+
+    let record = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(record.status, CanaryStatus::Triggered);
+    assert_eq!(record.last_alert_at, Some(at(-300)));
+    let triggers: Vec<_> = store
+        .history(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.kind == CanaryEventKind::Triggered)
+        .collect();
+    assert_eq!(triggers.len(), 1);
+    assert_eq!(
+        triggers[0].detail["dedup_key"],
+        "canary-use:svc-etl-runner-51:e1"
+    );
 }
