@@ -13,7 +13,7 @@ use store::{CanaryFilter, CanaryKind, CanaryRecord, CanaryStatus, Labels, Secret
 use crate::aws_issuer::AwsIssuer;
 use crate::config::{AwsConfig, Config, NameStyleSetting};
 use crate::output::Format;
-use crate::sanitize::for_terminal;
+use notify::escape::for_terminal;
 
 /// Where the inventory lives and which issuer makes credentials. Flags and environment
 /// variables override the `[store]`, `[aws]` and `[canary]` tables of the config file.

@@ -214,6 +214,13 @@ impl Config {
                     *path = folder.join(&*path);
                 }
             }
+            for sink in &mut config.sinks {
+                if let notify::SinkConfig::JsonLines { path } = &mut sink.config {
+                    if path.as_os_str() != "-" {
+                        *path = folder.join(&*path);
+                    }
+                }
+            }
         }
         let mut names = std::collections::BTreeSet::new();
         for source in &config.sources {
@@ -222,6 +229,16 @@ impl Config {
                 "{}: two [[source]] tables are named {:?}; names key checkpoints and must differ",
                 path.display(),
                 source.name()
+            );
+        }
+        let mut sink_names = std::collections::BTreeSet::new();
+        for sink in &config.sinks {
+            anyhow::ensure!(
+                sink_names.insert(sink.name.as_str()),
+                "{}: two [[sink]] tables are named {:?}; routes and the outbox name sinks, so \
+                 names must differ",
+                path.display(),
+                sink.name
             );
         }
         Ok(config)

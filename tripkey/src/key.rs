@@ -3,7 +3,7 @@
 use anyhow::Context;
 use keys::{AccessKeyId, AccountDecode};
 
-use crate::sanitize::for_terminal;
+use notify::escape::for_terminal;
 
 /// Prints the kind and account of each key ID; fails on the first invalid one.
 pub fn decode(key_ids: &[String]) -> anyhow::Result<u8> {

@@ -1,5 +1,6 @@
 //! The `tripkey` command line: wires the reader, the detectors and the key tools together.
 
+mod admin;
 mod aws_issuer;
 mod canaries;
 mod canary;
@@ -7,10 +8,10 @@ mod config;
 mod demo;
 mod key;
 mod output;
-mod sanitize;
 mod scan;
 mod serve;
 mod setup;
+mod sinks;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -93,6 +94,26 @@ enum Command {
     /// [[sink]] tables (webhook, Slack, email, SNS, JSON lines) by the [[route]] tables.
     /// Also runs the last-used safety net and canary renewal. Stops cleanly on SIGTERM.
     Serve(serve::ServeArgs),
+    /// Show what serve has done: committed source positions, alerts by rule, each sink's
+    /// health (failing sinks are listed, never disabled) and the latest alerts.
+    ///
+    /// Reads the database serve writes, so it works whether or not serve is running.
+    /// Exit status: 0 healthy, 1 when a sink is failing or has refused notifications.
+    Status(admin::StatusArgs),
+    /// List alerts, or send a test alert to a sink.
+    Alert {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::AlertCommand,
+    },
+    /// Manage the API tokens that authenticate POST /ingest.
+    Token {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: admin::TokenCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -189,13 +210,19 @@ fn main() -> ExitCode {
         }),
         Command::Demo => demo::run(),
         Command::Serve(args) => serve::run(args),
+        Command::Status(args) => admin::status(args),
+        Command::Alert { store, command } => admin::alert(store, command),
+        Command::Token { store, command } => admin::token(store, command),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         // The reader went away (`| head`): what it wanted has been written.
         Err(error) if is_broken_pipe(&error) => ExitCode::from(EXIT_CLEAN),
         Err(error) => {
-            eprintln!("error: {}", sanitize::for_terminal(&format!("{error:#}")));
+            eprintln!(
+                "error: {}",
+                notify::escape::for_terminal(&format!("{error:#}"))
+            );
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -258,7 +285,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
              name a file explicitly to read it whatever its name",
             args.paths
                 .iter()
-                .map(|path| sanitize::for_terminal(&path.display().to_string()).into_owned())
+                .map(|path| notify::escape::for_terminal(&path.display().to_string()).into_owned())
                 .collect::<Vec<_>>()
                 .join(", "),
             discovery.skipped_digests,
@@ -355,7 +382,7 @@ fn read_store(path: &Path) -> anyhow::Result<Vec<detect::Canary>> {
     if canaries.is_empty() {
         eprintln!(
             "warning: the canary database {} holds no canaries",
-            sanitize::for_terminal(&path.display().to_string())
+            notify::escape::for_terminal(&path.display().to_string())
         );
     }
     Ok(canaries)

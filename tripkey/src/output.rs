@@ -7,8 +7,8 @@ use detect::alert::Details;
 use detect::Alert;
 use serde::Serialize;
 
-use crate::sanitize::for_terminal;
 use crate::scan::{Problem, ScanReport, ScanStats};
+use notify::escape::for_terminal;
 
 /// Output formats of `tripkey scan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

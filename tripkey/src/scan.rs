@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use trail::{Discovery, EventTime, Input, InputSource, Record};
 
-use crate::sanitize::for_terminal;
+use notify::escape::for_terminal;
 
 /// What a scan needs.
 pub struct ScanOptions {

@@ -99,24 +99,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     }
     let aws = args.aws.options_with(&config.aws);
 
-    let mut sinks: Vec<Arc<dyn notify::Sink>> = Vec::new();
-    for spec in &config.sinks {
-        let sink: Arc<dyn notify::Sink> = match &spec.config {
-            notify::SinkConfig::Sns { topic_arn } => Arc::new(tripkey_aws_sources::SnsSink::new(
-                tripkey_aws_sources::sns_client(&aws).await,
-                spec.name.clone(),
-                topic_arn.clone(),
-            )),
-            _ => Arc::from(
-                notify::build_sink(spec)
-                    .with_context(|| format!("[[sink]] {:?} cannot be used", spec.name))?,
-            ),
-        };
-        sinks.push(sink);
-    }
+    let sinks = crate::sinks::build_all(&config, &aws).await?;
     let names: Vec<String> = sinks.iter().map(|s| s.name().to_owned()).collect();
-    let router = notify::Router::new(config.routes.clone(), &names)
-        .context("a [[route]] table is wrong")?;
+    let router =
+        notify::Router::new(config.routes.clone(), &names).context("a [[route]] table is wrong")?;
     let route: Route = Arc::new(move |alert| router.sinks_for(alert));
 
     let metrics = Arc::new(Metrics::default());
@@ -151,12 +137,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         None
     };
     for source in &config.sources {
-        let (engine, store, metrics, shutdown) =
-            (engine.clone(), store.clone(), metrics.clone(), shutdown.clone());
+        let (engine, store, metrics, shutdown) = (
+            engine.clone(),
+            store.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
         match source.clone() {
             SourceConfig::Dir { name, path, poll } => {
                 let source = DirSource::new(name, path, duration(poll, Duration::from_secs(2)));
-                tasks.spawn(pipeline::run_source(source, engine, store, metrics, shutdown));
+                tasks.spawn(pipeline::run_source(
+                    source, engine, store, metrics, shutdown,
+                ));
             }
             SourceConfig::S3 {
                 name,
@@ -170,7 +162,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 settings.poll = duration(poll, settings.poll);
                 settings.start_back = duration(start_back, settings.start_back);
                 let source = S3Source::new(s3, settings);
-                tasks.spawn(pipeline::run_source(source, engine, store, metrics, shutdown));
+                tasks.spawn(pipeline::run_source(
+                    source, engine, store, metrics, shutdown,
+                ));
             }
             SourceConfig::Sqs {
                 name,
@@ -181,7 +175,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 let mut settings = SqsSourceConfig::new(name, queue_url);
                 settings.visibility = duration(visibility, settings.visibility);
                 let source = SqsSource::new(sqs, s3, settings);
-                tasks.spawn(pipeline::run_source(source, engine, store, metrics, shutdown));
+                tasks.spawn(pipeline::run_source(
+                    source, engine, store, metrics, shutdown,
+                ));
             }
         }
     }

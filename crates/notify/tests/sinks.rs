@@ -25,7 +25,11 @@ struct Receiver {
 }
 
 async fn take(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    receiver.received.lock().unwrap().push(Received { headers, body });
+    receiver
+        .received
+        .lock()
+        .unwrap()
+        .push(Received { headers, body });
     *receiver.status.lock().unwrap()
 }
 
@@ -81,12 +85,25 @@ async fn the_webhook_posts_signed_json_and_sorts_failures() {
     let request = &received[0];
     let timestamp = request.headers["x-tripkey-timestamp"].to_str().unwrap();
     let signature = request.headers["x-tripkey-signature"].to_str().unwrap();
-    assert!(verify_signature(b"receiver-shared-secret", timestamp, &request.body, signature));
-    assert!(!verify_signature(b"wrong-secret", timestamp, &request.body, signature));
+    assert!(verify_signature(
+        b"receiver-shared-secret",
+        timestamp,
+        &request.body,
+        signature
+    ));
+    assert!(!verify_signature(
+        b"wrong-secret",
+        timestamp,
+        &request.body,
+        signature
+    ));
     let sent_at: u64 = timestamp.parse().unwrap();
     assert!(sent_at.abs_diff(u64::try_from(store_now().millis() / 1000).unwrap()) < 60);
     assert_eq!(request.headers["content-type"], "application/json");
-    assert_eq!(request.headers["x-tripkey-dedup-key"], notification.alert.dedup_key);
+    assert_eq!(
+        request.headers["x-tripkey-dedup-key"],
+        notification.alert.dedup_key
+    );
 
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!(body["version"], 1);
@@ -102,12 +119,21 @@ async fn the_webhook_posts_signed_json_and_sorts_failures() {
     );
 
     *receiver.status.lock().unwrap() = StatusCode::SERVICE_UNAVAILABLE;
-    assert!(matches!(sink.deliver(&notification).await, Err(SinkError::Retryable(_))));
+    assert!(matches!(
+        sink.deliver(&notification).await,
+        Err(SinkError::Retryable(_))
+    ));
     *receiver.status.lock().unwrap() = StatusCode::TOO_MANY_REQUESTS;
-    assert!(matches!(sink.deliver(&notification).await, Err(SinkError::Retryable(_))));
+    assert!(matches!(
+        sink.deliver(&notification).await,
+        Err(SinkError::Retryable(_))
+    ));
     *receiver.status.lock().unwrap() = StatusCode::GONE;
     let refused = sink.deliver(&notification).await.unwrap_err();
-    assert!(matches!(refused, SinkError::Permanent(ref m) if m.contains("410")), "{refused:?}");
+    assert!(
+        matches!(refused, SinkError::Permanent(ref m) if m.contains("410")),
+        "{refused:?}"
+    );
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -117,7 +143,10 @@ async fn the_webhook_posts_signed_json_and_sorts_failures() {
     )))
     .unwrap();
     let error = unreachable.deliver(&notification).await.unwrap_err();
-    assert!(matches!(error, SinkError::Retryable(ref m) if m.contains("could not connect")), "{error:?}");
+    assert!(
+        matches!(error, SinkError::Retryable(ref m) if m.contains("could not connect")),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -134,17 +163,31 @@ async fn slack_gets_block_kit_with_nothing_live_from_the_attacker() {
     let payload: serde_json::Value = serde_json::from_slice(&received[0].body).unwrap();
     let blocks = payload["blocks"].as_array().unwrap();
     assert_eq!(blocks[0]["type"], "header");
-    assert!(blocks[0]["text"]["text"].as_str().unwrap().starts_with("Canary credential used"));
-    assert!(blocks.iter().any(|b| b["type"] == "actions"), "a button to the dashboard");
+    assert!(blocks[0]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Canary credential used"));
+    assert!(
+        blocks.iter().any(|b| b["type"] == "actions"),
+        "a button to the dashboard"
+    );
     let text = String::from_utf8(received[0].body.to_vec()).unwrap();
-    assert!(!text.contains("<!channel>"), "no mention reaches Slack: {text}");
+    assert!(
+        !text.contains("<!channel>"),
+        "no mention reaches Slack: {text}"
+    );
     assert!(!text.contains("<script>"));
     assert!(text.contains("&lt;!channel&gt;"));
 
     *receiver.status.lock().unwrap() = StatusCode::NOT_FOUND;
     let error = sink.deliver(&hostile(store_now())).await.unwrap_err();
-    let SinkError::Permanent(message) = error else { panic!("404 is permanent") };
-    assert!(!message.contains("XXXX"), "the webhook URL is a credential: {message}");
+    let SinkError::Permanent(message) = error else {
+        panic!("404 is permanent")
+    };
+    assert!(
+        !message.contains("XXXX"),
+        "the webhook URL is a credential: {message}"
+    );
 }
 
 #[tokio::test]
@@ -164,15 +207,26 @@ async fn json_lines_append_one_document_per_alert() {
     let text = std::fs::read_to_string(&path).unwrap();
     let keys: Vec<String> = text
         .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["dedup_key"].as_str().unwrap().to_owned())
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["dedup_key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
-    assert_eq!(keys, [first.alert.dedup_key.clone(), "test:second".to_owned()]);
+    assert_eq!(
+        keys,
+        [first.alert.dedup_key.clone(), "test:second".to_owned()]
+    );
 
     let missing = build_sink(&spec(
         "[[sink]]\nname = \"siem\"\ntype = \"json-lines\"\npath = \"/nonexistent-dir/alerts.jsonl\"\n",
     ))
     .unwrap();
-    assert!(matches!(missing.deliver(&first).await, Err(SinkError::Retryable(_))));
+    assert!(matches!(
+        missing.deliver(&first).await,
+        Err(SinkError::Retryable(_))
+    ));
 }
 
 fn store_now() -> EventTime {
@@ -186,7 +240,9 @@ fn smtp_server() -> (String, u16, std::path::PathBuf) {
     );
     let maildir = std::env::var("TRIPKEY_TEST_SMTP_MAILDIR")
         .expect("TRIPKEY_TEST_SMTP_MAILDIR is not set: run the tests through scripts/test");
-    let (host, port) = address.rsplit_once(':').expect("TRIPKEY_TEST_SMTP is host:port");
+    let (host, port) = address
+        .rsplit_once(':')
+        .expect("TRIPKEY_TEST_SMTP is host:port");
     (host.to_owned(), port.parse().unwrap(), maildir.into())
 }
 
@@ -197,7 +253,11 @@ async fn wait_for_mail(maildir: &std::path::Path, marker: &str) -> Vec<u8> {
             for entry in entries.flatten() {
                 let bytes = std::fs::read(entry.path()).unwrap();
                 let parsed = mailparse::parse_mail(&bytes).unwrap();
-                let bodies: Vec<String> = parsed.subparts.iter().map(|p| p.get_body().unwrap()).collect();
+                let bodies: Vec<String> = parsed
+                    .subparts
+                    .iter()
+                    .map(|p| p.get_body().unwrap())
+                    .collect();
                 if bodies.iter().any(|body| body.contains(marker)) {
                     return bytes;
                 }
@@ -205,7 +265,10 @@ async fn wait_for_mail(maildir: &std::path::Path, marker: &str) -> Vec<u8> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("no email mentioning {marker} arrived in {}", maildir.display());
+    panic!(
+        "no email mentioning {marker} arrived in {}",
+        maildir.display()
+    );
 }
 
 #[tokio::test]
@@ -223,19 +286,54 @@ async fn email_arrives_with_both_bodies_and_no_injected_headers() {
 
     let raw = wait_for_mail(&maildir, &marker).await;
     let parsed = mailparse::parse_mail(&raw).unwrap();
-    let recipients: Vec<String> = parsed.headers.iter().filter(|h| h.get_key() == "Delivered-To").map(|h| h.get_value()).collect();
+    let recipients: Vec<String> = parsed
+        .headers
+        .iter()
+        .filter(|h| h.get_key() == "Delivered-To")
+        .map(|h| h.get_value())
+        .collect();
     assert_eq!(recipients, ["soc@example.com", "oncall@example.com"]);
-    let header_names: Vec<String> = parsed.headers.iter().map(|h| h.get_key().to_ascii_lowercase()).collect();
-    assert!(!header_names.contains(&"bcc".to_owned()), "no header injected: {header_names:?}");
-    let subject = parsed.headers.iter().find(|h| h.get_key() == "Subject").unwrap().get_value();
-    assert!(subject.starts_with("[tripkey] CRITICAL Canary credential used: svc-export"), "{subject}");
+    let header_names: Vec<String> = parsed
+        .headers
+        .iter()
+        .map(|h| h.get_key().to_ascii_lowercase())
+        .collect();
+    assert!(
+        !header_names.contains(&"bcc".to_owned()),
+        "no header injected: {header_names:?}"
+    );
+    let subject = parsed
+        .headers
+        .iter()
+        .find(|h| h.get_key() == "Subject")
+        .unwrap()
+        .get_value();
+    assert!(
+        subject.starts_with("[tripkey] CRITICAL Canary credential used: svc-export"),
+        "{subject}"
+    );
     assert!(!subject.contains('\n') && !subject.contains('\r'));
 
     assert_eq!(parsed.ctype.mimetype, "multipart/alternative");
-    let text = parsed.subparts.iter().find(|p| p.ctype.mimetype == "text/plain").unwrap().get_body().unwrap();
-    let page = parsed.subparts.iter().find(|p| p.ctype.mimetype == "text/html").unwrap().get_body().unwrap();
+    let text = parsed
+        .subparts
+        .iter()
+        .find(|p| p.ctype.mimetype == "text/plain")
+        .unwrap()
+        .get_body()
+        .unwrap();
+    let page = parsed
+        .subparts
+        .iter()
+        .find(|p| p.ctype.mimetype == "text/html")
+        .unwrap()
+        .get_body()
+        .unwrap();
     assert!(text.contains("203.0.113.7") && text.contains("location=tripkey alert test"));
-    assert!(text.contains("<script>alert(document.cookie)</script>\\u{d}\\u{a}Bcc"), "{text}");
+    assert!(
+        text.contains("<script>alert(document.cookie)</script>\\u{d}\\u{a}Bcc"),
+        "{text}"
+    );
     assert!(!page.contains("<script>"), "{page}");
     assert!(page.contains("&lt;script&gt;alert(document.cookie)&lt;/script&gt;"));
     assert!(page.contains("href=\"https://tripkey.example.com/alerts/test%3A1\""));
@@ -251,5 +349,8 @@ async fn a_relay_that_is_down_is_a_retry_not_a_loss() {
          from = \"tripkey@example.com\"\nto = [\"soc@example.com\"]\n"
     )))
     .unwrap();
-    assert!(matches!(sink.deliver(&hostile(store_now())).await, Err(SinkError::Retryable(_))));
+    assert!(matches!(
+        sink.deliver(&hostile(store_now())).await,
+        Err(SinkError::Retryable(_))
+    ));
 }

@@ -187,7 +187,13 @@ async fn send_one(
             );
             tracing::warn!(sink = %sink.name(), %error, retry_in = ?wait, "delivery failed; will retry");
             store
-                .deliveries_failed(sink.name(), &ids, now, &error, Some(now.offset(millis(wait))))
+                .deliveries_failed(
+                    sink.name(),
+                    &ids,
+                    now,
+                    &error,
+                    Some(now.offset(millis(wait))),
+                )
                 .await?;
             Ok(false)
         }
@@ -202,7 +208,10 @@ async fn send_one(
 }
 
 /// The notification for one delivery, or a digest of several (the newest alert leads).
-fn notification(settings: &DeliverySettings, deliveries: &[Delivery]) -> Result<Notification, String> {
+fn notification(
+    settings: &DeliverySettings,
+    deliveries: &[Delivery],
+) -> Result<Notification, String> {
     let lead = deliveries.last().ok_or("nothing to deliver")?;
     let alert: detect::Alert = serde_json::from_str(&lead.alert.body).map_err(|e| {
         format!(

@@ -251,9 +251,9 @@ impl Store {
                     .map_err(|e| self.db(e))?;
                 }
                 if let Some(canary) = &alert.canary {
-                record_trigger(&mut tx, canary, alert)
-                    .await
-                    .map_err(|e| self.db(e))?;
+                    record_trigger(&mut tx, canary, alert)
+                        .await
+                        .map_err(|e| self.db(e))?;
                 }
                 fresh.push(alert.dedup_key.clone());
             } else {

@@ -1,0 +1,342 @@
+//! Looking after `tripkey serve` from the command line: `status` (sources, alerts, sink
+//! health, read from the database serve writes), `alert list` and `alert test`, and the API
+//! tokens of `POST /ingest`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use notify::escape::for_terminal;
+use store::Store;
+
+use crate::config::Config;
+
+/// The configuration and database a command works on.
+#[derive(clap::Args)]
+pub struct StoreArgs {
+    /// Configuration file (tripkey.toml).
+    #[arg(long, value_name = "FILE", env = "TRIPKEY_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// The database `tripkey serve` writes [default: `[store] path`, else
+    /// ~/.local/share/tripkey/tripkey.db].
+    #[arg(long, value_name = "FILE", env = "TRIPKEY_DB", global = true)]
+    db: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    async fn open(&self) -> anyhow::Result<(Config, Store)> {
+        let config = Config::load_optional(self.config.as_deref())?;
+        let store = Store::open(config.store_path(self.db.clone())?).await?;
+        Ok((config, store))
+    }
+}
+
+/// `tripkey status` options.
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `tripkey alert` subcommands.
+#[derive(clap::Subcommand)]
+pub enum AlertCommand {
+    /// List the latest alerts, newest first.
+    List {
+        /// How many.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: u32,
+        /// Print the alerts' full JSON, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a sample alert, marked as a test, straight to one configured sink, and say
+    /// whether the sink took it. Nothing is written to the database.
+    Test {
+        /// The sink's name, as in its [[sink]] table.
+        sink: String,
+        /// AWS connection, for an SNS sink.
+        #[command(flatten)]
+        aws: crate::canary::AwsArgs,
+    },
+}
+
+/// `tripkey token` subcommands.
+#[derive(clap::Subcommand)]
+pub enum TokenCommand {
+    /// Make a token for `POST /ingest` and print it once; only its SHA-256 is kept.
+    Create {
+        /// Who holds it, e.g. `lambda-forwarder`.
+        name: String,
+    },
+    /// List tokens (names, creation, last use; never the tokens).
+    List,
+    /// Revoke a token: `POST /ingest` refuses it from then on.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+/// The scope `POST /ingest` asks of a token.
+const INGEST_SCOPE: &str = "ingest";
+
+/// Exit status when a sink is failing or has refused notifications.
+const EXIT_UNHEALTHY: u8 = 1;
+
+/// Runs `tripkey status`: exit status 0 when every sink is healthy, 1 when one is failing now
+/// or has refused notifications, so a monitor can run it.
+pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
+    crate::async_runtime()?.block_on(async {
+        let (config, store) = args.store.open().await?;
+        let report = pipeline::Report::gather(&store, Default::default()).await?;
+        let recent = store.recent_alerts(5).await?;
+        let unhealthy = report
+            .sinks
+            .iter()
+            .any(|sink| sink.consecutive_failures > 0 || sink.refused > 0);
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        } else {
+            write_status(&mut out, &config, &store, &report, &recent)?;
+        }
+        store.close().await;
+        Ok(if unhealthy { EXIT_UNHEALTHY } else { 0 })
+    })
+}
+
+fn write_status(
+    out: &mut dyn Write,
+    config: &Config,
+    store: &Store,
+    report: &pipeline::Report,
+    recent: &[store::StoredAlert],
+) -> anyhow::Result<()> {
+    writeln!(out, "database  {}", store.path().display())?;
+    writeln!(out, "\nSOURCES (committed positions)")?;
+    let configured: Vec<&str> = config.sources.iter().map(|s| s.name()).collect();
+    for name in &configured {
+        if !report
+            .checkpoints
+            .iter()
+            .any(|(source, _, _)| source == name)
+        {
+            writeln!(out, "  {name:<16} nothing committed yet")?;
+        }
+    }
+    for (source, position, at) in &report.checkpoints {
+        let age = age(report.at, *at);
+        writeln!(
+            out,
+            "  {:<16} {} ago  {}",
+            for_terminal(source),
+            age,
+            for_terminal(&short_position(position))
+        )?;
+    }
+    if configured.is_empty() && report.checkpoints.is_empty() {
+        writeln!(out, "  none (add [[source]] tables to the config)")?;
+    }
+
+    writeln!(out, "\nALERTS by rule")?;
+    if report.alerts_by_rule.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    for (rule, count) in &report.alerts_by_rule {
+        writeln!(out, "  {rule:<28} {count}")?;
+    }
+
+    writeln!(out, "\nSINKS")?;
+    writeln!(
+        out,
+        "  {:<16} {:<8} {:>9} {:>7} {:>7} {:>8}  LAST ERROR",
+        "NAME", "STATE", "DELIVERED", "PENDING", "REFUSED", "FAILURES"
+    )?;
+    let mut listed: Vec<&str> = Vec::new();
+    for sink in &report.sinks {
+        listed.push(&sink.sink);
+        let state = if sink.consecutive_failures > 0 {
+            "FAILING"
+        } else if sink.refused > 0 {
+            "REFUSED"
+        } else {
+            "ok"
+        };
+        writeln!(
+            out,
+            "  {:<16} {:<8} {:>9} {:>7} {:>7} {:>8}  {}",
+            for_terminal(&sink.sink),
+            state,
+            sink.delivered,
+            sink.pending,
+            sink.refused,
+            sink.failures,
+            for_terminal(sink.last_error.as_deref().unwrap_or("-"))
+        )?;
+    }
+    for spec in &config.sinks {
+        if !listed.contains(&spec.name.as_str()) {
+            writeln!(out, "  {:<16} {:<8} nothing sent yet", spec.name, "ok")?;
+        }
+    }
+
+    writeln!(out, "\nLATEST ALERTS")?;
+    if recent.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    for alert in recent {
+        writeln!(
+            out,
+            "  {}  {:<8}  {}",
+            alert.detected_at,
+            alert.severity,
+            for_terminal(&alert.summary)
+        )?;
+    }
+    Ok(())
+}
+
+/// A checkpoint can be a long JSON map (the dir source); one line is enough here.
+fn short_position(position: &str) -> String {
+    const MAX: usize = 100;
+    match position.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &position[..cut]),
+        None => position.to_owned(),
+    }
+}
+
+fn age(now: trail::EventTime, then: trail::EventTime) -> String {
+    let seconds = (now.0 - then.0).max(0) / 1_000;
+    match seconds {
+        0..=119 => format!("{seconds}s"),
+        120..=7_199 => format!("{}m", seconds / 60),
+        _ => format!("{}h", seconds / 3_600),
+    }
+}
+
+/// Runs `tripkey alert …`.
+pub fn alert(store_args: StoreArgs, command: AlertCommand) -> anyhow::Result<u8> {
+    crate::async_runtime()?.block_on(async {
+        match command {
+            AlertCommand::List { limit, json } => {
+                let (_, store) = store_args.open().await?;
+                let alerts = store.recent_alerts(limit).await?;
+                let mut out = std::io::stdout().lock();
+                for alert in &alerts {
+                    if json {
+                        writeln!(out, "{}", alert.body)?;
+                    } else {
+                        writeln!(
+                            out,
+                            "{}  {:<8}  {:<24}  {}",
+                            alert.detected_at,
+                            alert.severity,
+                            alert.rule,
+                            for_terminal(&alert.summary)
+                        )?;
+                    }
+                }
+                store.close().await;
+                Ok(0)
+            }
+            AlertCommand::Test { sink, aws } => {
+                let config = Config::load_optional(store_args.config.as_deref())?;
+                let spec = config
+                    .sinks
+                    .iter()
+                    .find(|spec| spec.name == sink)
+                    .with_context(|| {
+                        let names: Vec<&str> = config.sinks.iter().map(|s| s.name.as_str()).collect();
+                        if names.is_empty() {
+                            "the configuration has no [[sink]] tables: pass --config FILE".to_owned()
+                        } else {
+                            format!("no [[sink]] is named {sink:?}; the sinks are: {}", names.join(", "))
+                        }
+                    })?;
+                let built = crate::sinks::build(spec, &aws.options_with(&config.aws)).await?;
+                let sample = notify::sample_notification(store::now());
+                match built.deliver(&sample).await {
+                    Ok(()) => {
+                        println!("sink {sink:?} took the test alert ({})", sample.alert.dedup_key);
+                        Ok(0)
+                    }
+                    Err(error) => {
+                        let hint = match &error {
+                            notify::SinkError::Retryable(_) => {
+                                "serve would keep retrying this; check the address and that the service is up"
+                            }
+                            notify::SinkError::Permanent(_) => {
+                                "serve would not retry this; check the sink's credentials and settings"
+                            }
+                        };
+                        eprintln!(
+                            "sink {sink:?} did not take the test alert: {}\n  {hint}",
+                            for_terminal(&error.to_string())
+                        );
+                        Ok(EXIT_UNHEALTHY)
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Runs `tripkey token …`.
+pub fn token(store_args: StoreArgs, command: TokenCommand) -> anyhow::Result<u8> {
+    crate::async_runtime()?.block_on(async {
+        let (_, store) = store_args.open().await?;
+        let mut out = std::io::stdout().lock();
+        let code = match command {
+            TokenCommand::Create { name } => {
+                anyhow::ensure!(
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_graphic()),
+                    "a token name is printable ASCII without spaces, e.g. lambda-forwarder"
+                );
+                let (token, digest) = server::tokens::generate();
+                store
+                    .create_api_token(&name, &digest, &[INGEST_SCOPE], store::now())
+                    .await?;
+                writeln!(out, "{token}")?;
+                eprintln!(
+                    "token {name:?} created with scope {INGEST_SCOPE}. It is shown once and only its \
+                     SHA-256 is kept: send it as `Authorization: Bearer TOKEN` to POST /ingest."
+                );
+                0
+            }
+            TokenCommand::List => {
+                let tokens = store.api_tokens().await?;
+                if tokens.is_empty() {
+                    eprintln!("no tokens: `tripkey token create NAME` makes one");
+                }
+                writeln!(out, "{:<24} {:<10} {:<24} {:<24} REVOKED", "NAME", "SCOPES", "CREATED", "LAST USED")?;
+                for token in tokens {
+                    writeln!(
+                        out,
+                        "{:<24} {:<10} {:<24} {:<24} {}",
+                        token.name,
+                        token.scopes.join(","),
+                        token.created_at.to_string(),
+                        token.last_used_at.map_or("never".to_owned(), |at| at.to_string()),
+                        token.revoked_at.map_or("-".to_owned(), |at| at.to_string()),
+                    )?;
+                }
+                0
+            }
+            TokenCommand::Revoke { name } => {
+                if store.revoke_api_token(&name, store::now()).await? {
+                    writeln!(out, "revoked token {name:?}")?;
+                    0
+                } else {
+                    anyhow::bail!("no live token is named {name:?}: `tripkey token list` shows them");
+                }
+            }
+        };
+        store.close().await;
+        Ok(code)
+    })
+}
