@@ -66,6 +66,8 @@ pub struct Digest {
     pub summaries: Vec<String>,
     /// The canary or principal the alerts share.
     pub key: String,
+    /// The dedup key of every alert it stands for, so a receiver can reconcile each one.
+    pub dedup_keys: Vec<String>,
 }
 
 /// Why a sink did not take a notification.

@@ -172,9 +172,7 @@ async fn send_one(
     };
     match sink.deliver(&notification).await {
         Ok(()) => {
-            store
-                .deliveries_done(sink.name(), &ids, store::now())
-                .await?;
+            store.deliveries_done(sink.name(), &ids, now).await?;
             Ok(true)
         }
         Err(SinkError::Retryable(error)) => {
@@ -244,6 +242,10 @@ fn notification(
             .map(|d| d.alert.summary.clone())
             .collect(),
         key: lead.limit_key.clone(),
+        dedup_keys: deliveries
+            .iter()
+            .map(|d| d.alert.dedup_key.clone())
+            .collect(),
     });
     Ok(Notification {
         alert,

@@ -1,76 +1,15 @@
 //! The engine side of `serve` against a real SQLite file: batches to committed alerts exactly
 //! once, across redeliveries and restarts; the directory source's checkpoint.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pipeline::{Batch, DirSource, Ingestor, Item, Metrics, Route};
-use serde_json::json;
-use store::{CanaryId, CanaryKind, Issuer, NewCanary, Store};
+use pipeline::{Batch, DirSource, Ingestor, Item, Metrics};
+use store::Store;
 
-const ACCOUNT: &str = "123456789012";
-const CANARY_KEY: &str = "AKIAQYLPMN5HFIQR7XYA";
+mod common;
 
-async fn store_with_canary(folder: &tempfile::TempDir) -> Store {
-    let store = Store::open(folder.path().join("tripkey.db")).await.unwrap();
-    let id = CanaryId::generate();
-    store
-        .insert(
-            &NewCanary {
-                id: id.clone(),
-                kind: CanaryKind::IamUser,
-                issuer: Issuer::Offline,
-                account_id: ACCOUNT.to_owned(),
-                access_key_id: CANARY_KEY.to_owned(),
-                principal_arn: format!("arn:aws:iam::{ACCOUNT}:user/service/svc-ledger-{id}"),
-                name: format!("svc-ledger-{id}"),
-                path: "/service/".to_owned(),
-                labels: [("host".to_owned(), "build-07".to_owned())].into(),
-                memo: Some("CI secret".to_owned()),
-                created_at: store::now(),
-                expires_at: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
-    store
-}
-
-fn canary_use(minute: u32, event_id: &str) -> serde_json::Value {
-    json!({
-        "eventVersion": "1.09", "eventTime": format!("2026-11-30T10:{minute:02}:00Z"),
-        "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity",
-        "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.50",
-        "userAgent": "aws-cli/2.15.0",
-        "userIdentity": {"type": "IAMUser", "accountId": ACCOUNT, "accessKeyId": CANARY_KEY,
-            "arn": "arn:aws:iam::123456789012:user/service/x", "userName": "x"},
-        "eventID": event_id
-    })
-}
-
-fn trail_object(records: &[serde_json::Value]) -> Vec<u8> {
-    let body = json!({ "Records": records }).to_string();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(body.as_bytes()).unwrap();
-    gz.finish().unwrap()
-}
-
-fn route_to(sinks: &'static [&'static str]) -> Route {
-    Arc::new(move |_| sinks.iter().map(|s| (*s).to_owned()).collect())
-}
-
-fn batch(source: &str, name: &str, bytes: Vec<u8>, checkpoint: &str) -> Batch {
-    Batch {
-        source: source.to_owned(),
-        items: vec![Item {
-            name: name.to_owned(),
-            bytes,
-        }],
-        checkpoint: Some(checkpoint.to_owned()),
-    }
-}
+use common::*;
 
 #[tokio::test]
 async fn a_batch_read_again_or_after_a_restart_alerts_once() {

@@ -1,0 +1,302 @@
+//! The outbox against a real SQLite file: the first alert for a canary goes at once and its
+//! repeats become one digest; a failing sink is retried with backoff, reported, never
+//! disabled, and its deliveries survive a restart; a refusing sink keeps the alert and does
+//! not hold up the others. The clock is passed in, so windows and backoff are exact.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use notify::{Notification, Sink, SinkError};
+use pipeline::delivery::{Deliverer, DeliverySettings};
+use pipeline::{Ingestor, Metrics};
+use store::Store;
+use trail::EventTime;
+
+const OTHER_KEY: &str = "AKIAQYLPMN5HFIQR7XYB";
+
+/// What a test sink does with the next notifications.
+#[derive(Clone, Copy)]
+enum Answer {
+    Take,
+    Fail,
+    Refuse,
+}
+
+/// A sink that records what it is given and answers as told.
+struct Recorder {
+    name: &'static str,
+    answer: Mutex<Answer>,
+    taken: Mutex<Vec<Notification>>,
+    tries: Mutex<u32>,
+}
+
+impl Recorder {
+    fn new(name: &'static str, answer: Answer) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            name,
+            answer: Mutex::new(answer),
+            taken: Mutex::default(),
+            tries: Mutex::default(),
+        })
+    }
+
+    fn answer(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+
+    fn taken(&self) -> Vec<Notification> {
+        self.taken.lock().unwrap().clone()
+    }
+
+    fn tries(&self) -> u32 {
+        *self.tries.lock().unwrap()
+    }
+}
+
+impl Sink for Recorder {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn deliver<'a>(&'a self, notification: &'a Notification) -> notify::Delivery<'a> {
+        Box::pin(async move {
+            *self.tries.lock().unwrap() += 1;
+            match *self.answer.lock().unwrap() {
+                Answer::Take => {
+                    self.taken.lock().unwrap().push(notification.clone());
+                    Ok(())
+                }
+                Answer::Fail => Err(SinkError::Retryable("503 Service Unavailable".to_owned())),
+                Answer::Refuse => Err(SinkError::Permanent("404 Not Found".to_owned())),
+            }
+        })
+    }
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+const RETRY_BASE: Duration = Duration::from_secs(2);
+const RETRY_CAP: Duration = Duration::from_secs(600);
+
+fn settings() -> DeliverySettings {
+    DeliverySettings {
+        rate_window: WINDOW,
+        retry_base: RETRY_BASE,
+        retry_cap: RETRY_CAP,
+        link_base: Some("https://tripkey.example.com/".to_owned()),
+        ..DeliverySettings::default()
+    }
+}
+
+fn deliverer(store: &Store, sinks: &[&Arc<Recorder>]) -> Deliverer {
+    let sinks = sinks
+        .iter()
+        .map(|sink| Arc::clone(sink) as Arc<dyn Sink>)
+        .collect();
+    Deliverer::new(store.clone(), sinks, settings())
+}
+
+/// Commits the uses as one trail object, routed to `sinks`; returns the new dedup keys.
+async fn commit(
+    store: &Store,
+    sinks: &'static [&'static str],
+    records: &[serde_json::Value],
+) -> Vec<String> {
+    let mut engine = Ingestor::open(
+        store.clone(),
+        Default::default(),
+        route_to(sinks),
+        Arc::new(Metrics::default()),
+    )
+    .await
+    .unwrap();
+    let name = format!("AWSLogs/{}.json.gz", records.len());
+    engine
+        .ingest(&batch("trail", &name, trail_object(records), &name))
+        .await
+        .unwrap()
+        .new_alerts
+}
+
+fn seconds(at: EventTime, seconds: i64) -> EventTime {
+    at.offset(seconds * 1_000)
+}
+
+#[tokio::test]
+async fn the_first_alert_goes_at_once_and_repeats_become_one_digest() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    add_canary(&store, OTHER_KEY).await;
+    let keys = commit(
+        &store,
+        &["hook"],
+        &[
+            canary_use(1, "e-1"),
+            canary_use(2, "e-2"),
+            canary_use(3, "e-3"),
+            use_of(OTHER_KEY, 4, "o-1"),
+        ],
+    )
+    .await;
+    assert_eq!(keys.len(), 4);
+    let hook = Recorder::new("hook", Answer::Take);
+    let outbox = deliverer(&store, &[&hook]);
+    let t0 = store::now();
+
+    assert_eq!(outbox.deliver_due(t0).await.unwrap(), 2);
+    let first = hook.taken();
+    let leads: Vec<&str> = first.iter().map(|n| n.alert.dedup_key.as_str()).collect();
+    assert!(leads.iter().any(|key| key.ends_with(":e-1")), "{leads:?}");
+    assert!(leads.iter().any(|key| key.ends_with(":o-1")), "{leads:?}");
+    assert!(first.iter().all(|n| n.digest.is_none()));
+    let link = first[0].link.as_deref().unwrap();
+    assert!(
+        link.starts_with("https://tripkey.example.com/alerts/canary-use%3A"),
+        "{link}"
+    );
+
+    // Within the window the repeats wait; nothing is sent and nothing is dropped.
+    assert_eq!(outbox.deliver_due(seconds(t0, 30)).await.unwrap(), 0);
+    assert_eq!(hook.taken().len(), 2);
+
+    assert_eq!(outbox.deliver_due(seconds(t0, 60)).await.unwrap(), 1);
+    let taken = hook.taken();
+    assert_eq!(taken.len(), 3);
+    let digest = taken[2]
+        .digest
+        .as_ref()
+        .expect("the repeats come as a digest");
+    assert_eq!(digest.count, 2);
+    let mut summarised = digest.dedup_keys.clone();
+    summarised.sort();
+    assert!(
+        summarised[0].ends_with(":e-2") && summarised[1].ends_with(":e-3"),
+        "{summarised:?}"
+    );
+    assert_eq!(digest.summaries.len(), 2);
+    assert_eq!(
+        digest.first,
+        EventTime::parse("2026-11-30T10:02:00Z").unwrap()
+    );
+
+    // Every alert was delivered exactly once, the lead or inside a digest.
+    let health = store.sink_health().await.unwrap();
+    assert_eq!(health[0].pending, 0);
+    assert_eq!(health[0].delivered, 3);
+    assert_eq!(outbox.deliver_due(seconds(t0, 3_600)).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_sink_is_retried_with_backoff_reported_and_kept_across_a_restart() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    commit(&store, &["hook"], &[canary_use(1, "e-1")]).await;
+    let hook = Recorder::new("hook", Answer::Fail);
+    let outbox = deliverer(&store, &[&hook]);
+    let t0 = store::now();
+
+    // Each failure waits between half and all of base·2^attempt before the next try.
+    let mut at = t0;
+    for attempt in 0..4u32 {
+        assert_eq!(outbox.deliver_due(at).await.unwrap(), 0);
+        assert_eq!(hook.tries(), attempt + 1);
+        let ceiling = RETRY_BASE.as_millis() as i64 * (1 << attempt);
+        let next = store.due_deliveries(at.offset(ceiling), 10).await.unwrap();
+        assert_eq!(
+            next.len(),
+            1,
+            "due again by the ceiling of attempt {attempt}"
+        );
+        let wait = next[0].next_attempt_at.0 - at.0;
+        assert!(
+            wait >= ceiling / 2 && wait <= ceiling,
+            "attempt {attempt}: waited {wait} ms"
+        );
+        assert!(store
+            .due_deliveries(at.offset(ceiling / 2 - 1), 10)
+            .await
+            .unwrap()
+            .is_empty());
+        at = next[0].next_attempt_at;
+    }
+    let health = &store.sink_health().await.unwrap()[0];
+    assert_eq!(health.consecutive_failures, 4);
+    assert_eq!(health.pending, 1, "a failing sink is never disabled");
+    assert_eq!(
+        health.last_error.as_deref(),
+        Some("503 Service Unavailable")
+    );
+    let report = pipeline::Report::gather(&store, Default::default())
+        .await
+        .unwrap();
+    let metrics = report.prometheus();
+    assert!(
+        metrics.contains("tripkey_sink_consecutive_failures{sink=\"hook\"} 4"),
+        "{metrics}"
+    );
+
+    // A restart: the delivery is still there, and goes once the sink is back.
+    drop(outbox);
+    let path = store.path().to_owned();
+    store.close().await;
+    let store = Store::open(&path).await.unwrap();
+    hook.answer(Answer::Take);
+    let outbox = deliverer(&store, &[&hook]);
+    assert_eq!(outbox.deliver_due(at).await.unwrap(), 1);
+    assert_eq!(hook.taken().len(), 1);
+    assert!(hook.taken()[0].digest.is_none());
+    let health = &store.sink_health().await.unwrap()[0];
+    assert_eq!(
+        (
+            health.consecutive_failures,
+            health.pending,
+            health.delivered
+        ),
+        (0, 0, 1)
+    );
+    assert_eq!(outbox.deliver_due(seconds(at, 3_600)).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_refusing_sink_keeps_the_alert_and_holds_up_no_other_sink() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    commit(&store, &["hook", "chat"], &[canary_use(1, "e-1")]).await;
+    let hook = Recorder::new("hook", Answer::Refuse);
+    let chat = Recorder::new("chat", Answer::Take);
+    let outbox = deliverer(&store, &[&hook, &chat]);
+    let t0 = store::now();
+
+    assert_eq!(outbox.deliver_due(t0).await.unwrap(), 1);
+    assert_eq!(chat.taken().len(), 1);
+    assert_eq!(outbox.deliver_due(seconds(t0, 3_600)).await.unwrap(), 0);
+    assert_eq!(hook.tries(), 1, "a refusal is not retried");
+    let health = store.sink_health().await.unwrap();
+    let hook_health = health.iter().find(|h| h.sink == "hook").unwrap();
+    assert_eq!((hook_health.refused, hook_health.pending), (1, 0));
+    assert_eq!(hook_health.last_error.as_deref(), Some("404 Not Found"));
+    assert_eq!(
+        store.recent_alerts(10).await.unwrap().len(),
+        1,
+        "the alert stays"
+    );
+}
+
+#[tokio::test]
+async fn deliveries_to_a_sink_removed_from_the_config_are_kept_and_reported() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    commit(&store, &["old-hook"], &[canary_use(1, "e-1")]).await;
+    let outbox = deliverer(&store, &[]);
+    assert_eq!(outbox.deliver_due(store::now()).await.unwrap(), 0);
+    let health = &store.sink_health().await.unwrap()[0];
+    assert_eq!(health.sink, "old-hook");
+    assert_eq!(health.refused, 1);
+    assert!(health
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("not configured"));
+}
