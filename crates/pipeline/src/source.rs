@@ -73,7 +73,7 @@ pub async fn run_source<S: Source>(
     metrics.register(&name);
     let mut retry_wait = Duration::from_millis(500);
     while !*shutdown.borrow() {
-        let wait = match step(&mut source, &engine, &store).await {
+        let wait = match step(&mut source, &engine, &store, &mut shutdown).await {
             Ok(true) => {
                 retry_wait = Duration::from_millis(500);
                 continue;
@@ -95,20 +95,25 @@ pub async fn run_source<S: Source>(
 }
 
 /// One batch: read, commit, acknowledge. `Ok(false)` when there was nothing to read.
+///
+/// Shutdown interrupts the read (an SQS long poll lasts up to 20 s) but never a batch being
+/// committed or acknowledged: a read dropped half-way acknowledges nothing, so its messages
+/// or objects are read again after the restart.
 async fn step<S: Source>(
     source: &mut S,
     engine: &EngineHandle,
     store: &store::Store,
+    shutdown: &mut watch::Receiver<bool>,
 ) -> Result<bool, String> {
     let checkpoint = store
         .checkpoint(source.name())
         .await
         .map_err(|e| e.to_string())?;
-    let Some(read) = source
-        .next_batch(checkpoint)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
+    let read = tokio::select! {
+        read = source.next_batch(checkpoint) => read.map_err(|e| e.to_string())?,
+        _ = shutdown.wait_for(|stop| *stop) => return Ok(false),
+    };
+    let Some(read) = read else {
         return Ok(false);
     };
     let done = engine

@@ -1,0 +1,701 @@
+//! `tripkey serve` end to end, as a process: a trail bucket on a real moto server notifies a
+//! queue, serve reads it and signs a webhook to a local receiver; it alerts once however often
+//! the object is notified, survives `kill -9` in the middle of the work without losing or
+//! repeating an alert, and escapes an attacker's userAgent in email sent through aiosmtpd.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use tripkey_aws::{AwsOptions, Secret, StaticCredentials};
+
+const ACCOUNT: &str = "123456789012";
+const HOOK_SECRET: &str = "e2e-signing-secret";
+
+fn moto() -> String {
+    std::env::var("TRIPKEY_TEST_MOTO_ENDPOINT")
+        .expect("TRIPKEY_TEST_MOTO_ENDPOINT is unset: run through scripts/test, which starts moto")
+}
+
+fn tripkey() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tripkey"));
+    command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("TRIPKEY_TEST_HOOK_SECRET", HOOK_SECRET)
+        .env_remove("AWS_PROFILE")
+        .env_remove("TRIPKEY_CONFIG")
+        .env_remove("TRIPKEY_DB");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    let output = tripkey().args(args).output().expect("tripkey runs");
+    output
+}
+
+fn expect_success(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Issues an offline canary for [`ACCOUNT`] into the database; returns (name, access key).
+fn issue_canary(config: &Path, db: &Path, location: &str) -> (String, String) {
+    let stdout = expect_success(&run(&[
+        "canary",
+        "--config",
+        config.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "create",
+        "--kind",
+        "iam-user",
+        "--label",
+        &format!("location={location}"),
+        "--memo",
+        "planted by the e2e test",
+        "--format",
+        "json",
+    ]));
+    let issued: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    (
+        issued["canary"]["name"].as_str().unwrap().to_owned(),
+        issued["access_key_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A running `tripkey serve`, its stderr collected, killed if the test fails.
+struct Serve {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serve {
+    fn start(config: &Path, db: &Path) -> Serve {
+        let mut child = tripkey()
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .args(["--db", db.to_str().unwrap(), "--endpoint-url", &moto()])
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tripkey serve starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = BufReader::new(child.stderr.take().unwrap());
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let serve = Serve { child, log };
+        serve.wait_for_log("listening on http://");
+        serve
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "serve did not log {text:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, and the exit status once it has stopped.
+    fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop on SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill_hard(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One POST the receiver answered.
+#[derive(Clone, Debug)]
+struct Post {
+    headers: HeaderMap,
+    body: Bytes,
+    answered: StatusCode,
+}
+
+/// A webhook receiver on a free loopback port, answering with a status the test sets.
+#[derive(Clone)]
+struct Receiver {
+    posts: Arc<Mutex<Vec<Post>>>,
+    answer: Arc<Mutex<StatusCode>>,
+}
+
+async fn take(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let answered = *receiver.answer.lock().unwrap();
+    receiver.posts.lock().unwrap().push(Post {
+        headers,
+        body,
+        answered,
+    });
+    answered
+}
+
+impl Receiver {
+    async fn start(answer: StatusCode) -> (String, Receiver) {
+        let receiver = Receiver {
+            posts: Arc::default(),
+            answer: Arc::new(Mutex::new(answer)),
+        };
+        let app = axum::Router::new()
+            .route("/hook", post(take))
+            .with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{address}/hook"), receiver)
+    }
+
+    fn answer(&self, status: StatusCode) {
+        *self.answer.lock().unwrap() = status;
+    }
+
+    fn posts(&self) -> Vec<Post> {
+        self.posts.lock().unwrap().clone()
+    }
+
+    /// The alerts the receiver accepted, by dedup key (a digest counts for each of its
+    /// alerts), with how many times each was accepted.
+    fn accepted(&self) -> BTreeMap<String, usize> {
+        let mut accepted = BTreeMap::new();
+        for post in self.posts() {
+            if post.answered != StatusCode::OK {
+                continue;
+            }
+            let body: serde_json::Value = serde_json::from_slice(&post.body).unwrap();
+            let keys: Vec<String> = match body["digest"]["dedup_keys"].as_array() {
+                Some(keys) => keys
+                    .iter()
+                    .map(|k| k.as_str().unwrap().to_owned())
+                    .collect(),
+                None => vec![body["dedup_key"].as_str().unwrap().to_owned()],
+            };
+            for key in keys {
+                *accepted.entry(key).or_insert(0) += 1;
+            }
+        }
+        accepted
+    }
+
+    async fn wait_for_accepted(&self, count: usize, serve: &Serve) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.accepted().len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} alerts reached the webhook; serve's log:\n{}",
+                self.accepted().len(),
+                serve.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn aws() -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
+    tripkey_aws_sources::clients(&AwsOptions {
+        endpoint_url: Some(moto()),
+        region: Some("us-east-1".to_owned()),
+        credentials: Some(StaticCredentials {
+            access_key_id: "testing".to_owned(),
+            secret_access_key: Secret::new("testing"),
+            session_token: None,
+        }),
+        ..AwsOptions::default()
+    })
+    .await
+}
+
+fn unique(stem: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{stem}-{}-{nanos}", std::process::id())
+}
+
+/// A trail bucket whose new objects are notified to a new queue, as deploy/aws sets it up.
+async fn bucket_notifying_queue(
+    s3: &aws_sdk_s3::Client,
+    sqs: &aws_sdk_sqs::Client,
+) -> (String, String) {
+    let bucket = unique("e2e-trail");
+    let queue_name = unique("e2e-objects");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .queue_configurations(
+                    aws_sdk_s3::types::QueueConfiguration::builder()
+                        .queue_arn(format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{queue_name}"))
+                        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (bucket, queue)
+}
+
+/// Messages on the queue, visible or in flight.
+async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue: &str) -> u64 {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    [
+        aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+        aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .map(|name| {
+        attributes
+            .get(name)
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    })
+    .sum()
+}
+
+async fn wait_until_drained(sqs: &aws_sdk_sqs::Client, queue: &str, serve: &Serve) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while queue_depth(sqs, queue).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the queue was not drained; serve's log:\n{}",
+            serve.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A call signed with `key`, with `filler` ordinary calls of another principal around it.
+fn trail_object(key: &str, event_id: &str, user_agent: &str, filler: usize) -> Vec<u8> {
+    let now = trail::EventTime::from(std::time::SystemTime::now()).offset(-60_000);
+    let mut records: Vec<serde_json::Value> = (0..filler)
+        .map(|i| {
+            serde_json::json!({
+                "eventVersion": "1.09", "eventTime": now.to_string(),
+                "eventSource": "s3.amazonaws.com", "eventName": "GetObject",
+                "awsRegion": "us-east-1", "sourceIPAddress": "10.0.3.7",
+                "userAgent": "aws-sdk-java/1.12", "eventID": format!("{event_id}-f{i}"),
+                "userIdentity": {"type": "AssumedRole", "accountId": ACCOUNT,
+                    "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/i-0abc"),
+                    "accessKeyId": "ASIAQYLPMN5HAAAAAAAA"},
+                "readOnly": true, "managementEvent": false
+            })
+        })
+        .collect();
+    records.push(serde_json::json!({
+        "eventVersion": "1.09", "eventTime": now.to_string(),
+        "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity",
+        "awsRegion": "eu-west-1", "sourceIPAddress": "198.51.100.23",
+        "userAgent": user_agent, "eventID": event_id,
+        "userIdentity": {"type": "IAMUser", "accountId": ACCOUNT, "accessKeyId": key,
+            "arn": format!("arn:aws:iam::{ACCOUNT}:user/x"), "userName": "x"},
+        "readOnly": true, "managementEvent": true
+    }));
+    let body = serde_json::json!({ "Records": records }).to_string();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(body.as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
+
+fn object_key(suffix: &str) -> String {
+    let at = trail::EventTime::from(std::time::SystemTime::now()).to_string();
+    let (date, time) = at.split_once('T').unwrap();
+    let stamp = format!("{}T{}Z", date.replace('-', ""), &time[..5].replace(':', ""));
+    format!(
+        "AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{stamp}_{suffix}.json.gz",
+        date.replace('-', "/")
+    )
+}
+
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+}
+
+fn write_config(folder: &Path, body: &str) -> PathBuf {
+    let path = folder.join("tripkey.toml");
+    std::fs::write(
+        &path,
+        format!("[canary]\noffline_account = \"{ACCOUNT}\"\n\n{body}"),
+    )
+    .unwrap();
+    path
+}
+
+fn sqs_webhook_config(folder: &Path, queue: &str, hook: &str) -> PathBuf {
+    write_config(
+        folder,
+        &format!(
+            "[serve]\nretry_cap = \"2s\"\npublic_url = \"https://tripkey.example.com\"\n\n\
+             [[source]]\ntype = \"sqs\"\nname = \"trail-objects\"\nqueue_url = \"{queue}\"\n\
+             visibility = \"6s\"\n\n\
+             [[sink]]\nname = \"soc-hook\"\ntype = \"webhook\"\nurl = \"{hook}\"\n\
+             secret_env = \"TRIPKEY_TEST_HOOK_SECRET\"\n"
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notified_trail_object_reaches_the_webhook_once_and_signed() {
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("tripkey.db");
+    let (s3, sqs) = aws().await;
+    let (bucket, queue) = bucket_notifying_queue(&s3, &sqs).await;
+    let (hook, receiver) = Receiver::start(StatusCode::OK).await;
+    let config = sqs_webhook_config(folder.path(), &queue, &hook);
+    let (canary, key) = issue_canary(&config, &db, "ci/github-actions secret AWS_KEY");
+
+    let serve = Serve::start(&config, &db);
+    let object = object_key("E2EONCE0000000000");
+    let body = trail_object(&key, "use-1", "aws-cli/2.17.0", 3);
+    put(&s3, &bucket, &object, body.clone()).await;
+    receiver.wait_for_accepted(1, &serve).await;
+
+    // The same object again (a re-upload notifies again) and a redelivered notification.
+    put(&s3, &bucket, &object, body).await;
+    let notification = serde_json::json!({"Records": [{"eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put", "awsRegion": "us-east-1",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": object}}}]});
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(notification.to_string())
+        .send()
+        .await
+        .unwrap();
+    wait_until_drained(&sqs, &queue, &serve).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let posts = receiver.posts();
+    assert_eq!(
+        posts.len(),
+        1,
+        "exactly one notification; log:\n{}",
+        serve.log()
+    );
+    let post = &posts[0];
+    let header = |name: &str| post.headers.get(name).unwrap().to_str().unwrap().to_owned();
+    assert!(notify::verify_signature(
+        HOOK_SECRET.as_bytes(),
+        &header("x-tripkey-timestamp"),
+        &post.body,
+        &header("x-tripkey-signature"),
+    ));
+    let body: serde_json::Value = serde_json::from_slice(&post.body).unwrap();
+    assert_eq!(body["dedup_key"], format!("canary-use:{canary}:use-1"));
+    assert_eq!(
+        header("x-tripkey-dedup-key"),
+        format!("canary-use:{canary}:use-1")
+    );
+    let alert = &body["alert"];
+    assert_eq!(
+        alert["details"]["labels"]["location"],
+        "ci/github-actions secret AWS_KEY"
+    );
+    assert_eq!(alert["details"]["labels"]["issuer"], "offline");
+    assert_eq!(alert["details"]["memo"], "planted by the e2e test");
+    assert_eq!(alert["event_name"], "GetCallerIdentity");
+    assert_eq!(alert["region"], "eu-west-1");
+    assert_eq!(alert["source_ip"], "198.51.100.23");
+    assert!(body["link"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://tripkey.example.com/alerts/"));
+    assert!(body["delay_ms"].as_i64().unwrap() >= 60_000);
+
+    assert_eq!(serve.terminate(), Some(0), "a clean stop on SIGTERM");
+    let status = run(&[
+        "status",
+        "--config",
+        config.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    let report = expect_success(&status);
+    assert!(
+        report.contains("canary-use                   1"),
+        "{report}"
+    );
+    assert!(report.contains("soc-hook"), "{report}");
+    let shown = expect_success(&run(&[
+        "canary",
+        "--config",
+        config.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "show",
+        &canary,
+    ]));
+    assert!(
+        shown.contains("triggered"),
+        "the canary is marked used: {shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_the_middle_loses_no_alert_and_repeats_none() {
+    const CANARIES: usize = 6;
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("tripkey.db");
+    let (s3, sqs) = aws().await;
+    let (bucket, queue) = bucket_notifying_queue(&s3, &sqs).await;
+    // The receiver is down at first, so no notification can be accepted before the kill
+    // and every one must come from the outbox after the restart.
+    let (hook, receiver) = Receiver::start(StatusCode::SERVICE_UNAVAILABLE).await;
+    let config = sqs_webhook_config(folder.path(), &queue, &hook);
+    let canaries: Vec<(String, String)> = (0..CANARIES)
+        .map(|i| issue_canary(&config, &db, &format!("host-{i}")))
+        .collect();
+
+    let serve = Serve::start(&config, &db);
+    for (i, (_, key)) in canaries.iter().enumerate() {
+        let object = object_key(&format!("E2EKILL{i:010}"));
+        put(
+            &s3,
+            &bucket,
+            &object,
+            trail_object(key, &format!("use-{i}"), "boto3/1.35", 20_000),
+        )
+        .await;
+    }
+    // Killed once the first alert is committed and while objects are still queued.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while receiver.posts().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no delivery attempt; log:\n{}",
+            serve.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before_kill = queue_depth(&sqs, &queue).await;
+    serve.kill_hard();
+    assert!(
+        before_kill > 0,
+        "the kill came after all the work: make the objects bigger"
+    );
+
+    receiver.answer(StatusCode::OK);
+    let serve = Serve::start(&config, &db);
+    receiver.wait_for_accepted(CANARIES, &serve).await;
+    wait_until_drained(&sqs, &queue, &serve).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let accepted = receiver.accepted();
+    let expected: BTreeMap<String, usize> = canaries
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (format!("canary-use:{name}:use-{i}"), 1))
+        .collect();
+    assert_eq!(
+        accepted,
+        expected,
+        "each alert accepted exactly once; log:\n{}",
+        serve.log()
+    );
+    let listed = expect_success(&run(&[
+        "alert",
+        "--db",
+        db.to_str().unwrap(),
+        "list",
+        "--json",
+        "-n",
+        "100",
+    ]));
+    assert_eq!(
+        listed.lines().count(),
+        CANARIES,
+        "one stored alert per use:\n{listed}"
+    );
+    assert_eq!(serve.terminate(), Some(0));
+}
+
+/// The aiosmtpd server scripts/test starts, and the Maildir it writes messages to.
+fn smtp() -> (String, PathBuf) {
+    let address = std::env::var("TRIPKEY_TEST_SMTP").expect(
+        "TRIPKEY_TEST_SMTP is not set: run the tests through scripts/test, which starts aiosmtpd",
+    );
+    let maildir = std::env::var("TRIPKEY_TEST_SMTP_MAILDIR")
+        .expect("TRIPKEY_TEST_SMTP_MAILDIR is not set: run the tests through scripts/test");
+    (address, maildir.into())
+}
+
+/// The message whose subject names `canary`, raw.
+fn wait_for_mail(maildir: &Path, canary: &str, serve: &Serve) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        for entry in std::fs::read_dir(maildir.join("new"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let parsed = mailparse::parse_mail(&bytes).unwrap();
+            let subject = parsed
+                .headers
+                .iter()
+                .find(|h| h.get_key() == "Subject")
+                .map(|h| h.get_value())
+                .unwrap_or_default();
+            if subject.contains(canary) {
+                return bytes;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no email about {canary}; log:\n{}",
+            serve.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_escapes_a_hostile_user_agent_end_to_end() {
+    let (smtp, maildir) = smtp();
+    let (host, port) = smtp.rsplit_once(':').unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let db = folder.path().join("tripkey.db");
+    let logs = folder.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let config = write_config(
+        folder.path(),
+        &format!(
+            "[[source]]\ntype = \"dir\"\nname = \"local\"\npath = \"logs\"\npoll = \"200ms\"\n\n\
+             [[sink]]\nname = \"soc-mail\"\ntype = \"email\"\nhost = \"{host}\"\nport = {port}\n\
+             tls = \"none\"\nfrom = \"tripkey <tripkey@example.com>\"\nto = [\"soc@example.com\"]\n"
+        ),
+    );
+    let (canary, key) = issue_canary(&config, &db, "laptop <b>mac-0231</b>");
+    let serve = Serve::start(&config, &db);
+    let hostile = "<script>alert(1)</script>\r\nBcc: attacker@evil.example\r\n\u{1b}[2J";
+    let file = logs.join("trail.json.gz");
+    std::fs::write(&file, trail_object(&key, "use-mail", hostile, 0)).unwrap();
+
+    let raw = wait_for_mail(&maildir, &canary, &serve);
+    let parsed = mailparse::parse_mail(&raw).unwrap();
+    let names: Vec<String> = parsed
+        .headers
+        .iter()
+        .map(|h| h.get_key().to_ascii_lowercase())
+        .collect();
+    assert!(
+        !names.contains(&"bcc".to_owned()),
+        "no header injected: {names:?}"
+    );
+    let recipients: Vec<String> = parsed
+        .headers
+        .iter()
+        .filter(|h| h.get_key() == "Delivered-To")
+        .map(|h| h.get_value())
+        .collect();
+    assert_eq!(recipients, ["soc@example.com"], "nobody else received it");
+    let part = |mime: &str| {
+        parsed
+            .subparts
+            .iter()
+            .find(|p| p.ctype.mimetype == mime)
+            .unwrap()
+            .get_body()
+            .unwrap()
+    };
+    let text = part("text/plain");
+    let page = part("text/html");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no terminal escape in the text body"
+    );
+    assert!(
+        text.contains("\\u{d}\\u{a}Bcc: attacker@evil.example"),
+        "{text}"
+    );
+    assert!(
+        !page.contains("<script>") && !page.contains("<b>mac-0231"),
+        "{page}"
+    );
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(
+        page.contains("laptop &lt;b&gt;mac-0231&lt;/b&gt;"),
+        "{page}"
+    );
+    assert_eq!(serve.terminate(), Some(0));
+}
