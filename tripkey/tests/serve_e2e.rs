@@ -403,7 +403,7 @@ fn sqs_webhook_config(folder: &Path, queue: &str, hook: &str) -> PathBuf {
     write_config(
         folder,
         &format!(
-            "[serve]\nretry_cap = \"2s\"\npublic_url = \"https://tripkey.example.com\"\n\n\
+            "[serve]\nretry_cap = \"2s\"\nrate_window = \"1s\"\npublic_url = \"https://tripkey.example.com\"\n\n\
              [[source]]\ntype = \"sqs\"\nname = \"trail-objects\"\nqueue_url = \"{queue}\"\n\
              visibility = \"6s\"\n\n\
              [[sink]]\nname = \"soc-hook\"\ntype = \"webhook\"\nurl = \"{hook}\"\n\
@@ -427,6 +427,14 @@ async fn a_notified_trail_object_reaches_the_webhook_once_and_signed() {
     let body = trail_object(&key, "use-1", "aws-cli/2.17.0", 3);
     put(&s3, &bucket, &object, body.clone()).await;
     receiver.wait_for_accepted(1, &serve).await;
+    // The demo's story: an instance's role credentials stolen and probed from elsewhere.
+    let mut stolen = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    stolen
+        .write_all(include_bytes!("../demo/cloudtrail.json"))
+        .unwrap();
+    let stolen_object = object_key("E2ESTOLEN00000000");
+    put(&s3, &bucket, &stolen_object, stolen.finish().unwrap()).await;
+    receiver.wait_for_accepted(3, &serve).await;
 
     // The same object again (a re-upload notifies again) and a redelivered notification.
     put(&s3, &bucket, &object, body).await;
@@ -443,13 +451,37 @@ async fn a_notified_trail_object_reaches_the_webhook_once_and_signed() {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let posts = receiver.posts();
+    let mut rules: Vec<String> = posts
+        .iter()
+        .map(|post| {
+            let body: serde_json::Value = serde_json::from_slice(&post.body).unwrap();
+            body["rule"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    rules.sort();
     assert_eq!(
-        posts.len(),
-        1,
-        "exactly one notification; log:\n{}",
+        rules,
+        [
+            "access-denied-burst",
+            "canary-use",
+            "instance-credential-exfiltration"
+        ],
+        "exactly one notification per detection; log:\n{}",
         serve.log()
     );
-    let post = &posts[0];
+    for post in &posts {
+        let header = |name: &str| post.headers.get(name).unwrap().to_str().unwrap().to_owned();
+        assert!(notify::verify_signature(
+            HOOK_SECRET.as_bytes(),
+            &header("x-tripkey-timestamp"),
+            &post.body,
+            &header("x-tripkey-signature"),
+        ));
+    }
+    let post = posts
+        .iter()
+        .find(|post| post.body.windows(10).any(|w| w == b"canary-use"))
+        .unwrap();
     let header = |name: &str| post.headers.get(name).unwrap().to_str().unwrap().to_owned();
     assert!(notify::verify_signature(
         HOOK_SECRET.as_bytes(),
