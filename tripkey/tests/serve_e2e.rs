@@ -524,7 +524,14 @@ async fn a_notified_trail_object_reaches_the_webhook_once_and_signed() {
         report.contains("canary-use                   1"),
         "{report}"
     );
-    assert!(report.contains("soc-hook"), "{report}");
+    assert!(
+        report.contains("instance-credential-exfiltration 1"),
+        "{report}"
+    );
+    assert!(
+        report.contains("soc-hook         ok               3"),
+        "{report}"
+    );
     let shown = expect_success(&run(&[
         "canary",
         "--config",
