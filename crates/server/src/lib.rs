@@ -103,7 +103,7 @@ async fn ingest(
     let Some(token) = token else {
         return problem(
             StatusCode::UNAUTHORIZED,
-            "send `Authorization: Bearer TOKEN` with a token from `tripkey token create --scope ingest`",
+            "send `Authorization: Bearer TOKEN` with a token from `tripkey token create NAME`",
         );
     };
     let caller = match state
