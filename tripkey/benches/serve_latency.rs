@@ -37,8 +37,15 @@ async fn take(State(arrivals): State<Arrivals>, body: Bytes) -> &'static str {
     let at = Instant::now();
     let body: serde_json::Value = serde_json::from_slice(&body).expect("the webhook sends JSON");
     let keys: Vec<String> = match body["digest"]["dedup_keys"].as_array() {
-        Some(keys) => keys.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect(),
-        None => body["dedup_key"].as_str().map(str::to_owned).into_iter().collect(),
+        Some(keys) => keys
+            .iter()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect(),
+        None => body["dedup_key"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
     };
     let mut arrivals = arrivals.lock().unwrap();
     for key in keys {
@@ -85,7 +92,14 @@ fn record(key: &str, user: &str, event_id: &str, name: &str) -> serde_json::Valu
 
 fn filler(count: usize, tag: &str) -> Vec<serde_json::Value> {
     (0..count)
-        .map(|i| record("AKIAQYLPMN5HAAAAAAAA", "alice", &format!("{tag}-{i}"), "GetObject"))
+        .map(|i| {
+            record(
+                "AKIAQYLPMN5HAAAAAAAA",
+                "alice",
+                &format!("{tag}-{i}"),
+                "GetObject",
+            )
+        })
         .collect()
 }
 
@@ -105,7 +119,13 @@ impl Drop for Serve {
 
 fn start_serve(moto: &str, config: &Path) -> Serve {
     let mut child = tripkey(moto)
-        .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .env("TRIPKEY_LOG", "warn")
         .stderr(Stdio::piped())
         .spawn()
@@ -163,7 +183,9 @@ async fn probe(
     loop {
         let arrived = {
             let arrivals = arrivals.lock().unwrap();
-            sent.iter().filter(|(key, _)| arrivals.contains_key(key)).count()
+            sent.iter()
+                .filter(|(key, _)| arrivals.contains_key(key))
+                .count()
         };
         if arrived == sent.len() {
             break;
@@ -240,11 +262,21 @@ async fn main() {
     .await;
     let run = std::process::id();
     let bucket = format!("bench-trail-{run}");
-    let (events_name, objects_name) = (format!("bench-events-{run}"), format!("bench-objects-{run}"));
+    let (events_name, objects_name) = (
+        format!("bench-events-{run}"),
+        format!("bench-objects-{run}"),
+    );
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let mut queues = Vec::new();
     for name in [&events_name, &objects_name] {
-        let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+        let url = sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
         queues.push(url);
     }
     s3.put_bucket_notification_configuration()
@@ -265,7 +297,9 @@ async fn main() {
         .unwrap();
 
     let arrivals: Arrivals = Arc::default();
-    let app = axum::Router::new().route("/hook", post(take)).with_state(arrivals.clone());
+    let app = axum::Router::new()
+        .route("/hook", post(take))
+        .with_state(arrivals.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -288,16 +322,23 @@ async fn main() {
     let config_arg = config.to_str().unwrap();
     let issued: serde_json::Value = serde_json::from_str(&cli(
         &moto,
-        &["canary", "--config", config_arg, "create", "--kind", "iam-user", "--format", "json"],
+        &[
+            "canary", "--config", config_arg, "create", "--kind", "iam-user", "--format", "json",
+        ],
     ))
     .unwrap();
     let canary = issued["canary"]["name"].as_str().unwrap().to_owned();
     let canary_key = issued["access_key_id"].as_str().unwrap().to_owned();
-    let token = cli(&moto, &["token", "--config", config_arg, "create", "bench"]).trim().to_owned();
+    let token = cli(&moto, &["token", "--config", config_arg, "create", "bench"])
+        .trim()
+        .to_owned();
 
     let serve = start_serve(&moto, &config);
     let client = reqwest::Client::new();
-    println!("tripkey serve benchmark on {} cores (moto at {moto})", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "tripkey serve benchmark on {} cores (moto at {moto})",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 
     let idle = probe(&sqs, &queues[0], &canary_key, &canary, "idle", &arrivals).await;
     report("latency, idle", &idle, IDLE_P99_TARGET);
@@ -310,7 +351,9 @@ async fn main() {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             while loading.load(std::sync::atomic::Ordering::Relaxed) {
                 tick.tick().await;
-                let body = gzip(&serde_json::json!({ "Records": filler(LOAD_RECORDS, &format!("load-{second}")) }));
+                let body = gzip(
+                    &serde_json::json!({ "Records": filler(LOAD_RECORDS, &format!("load-{second}")) }),
+                );
                 let stamp = trail::EventTime::from(std::time::SystemTime::now()).to_string();
                 let day = stamp[..10].replace('-', "/");
                 let key = format!(
@@ -318,21 +361,36 @@ async fn main() {
                     stamp[..10].replace('-', ""),
                     stamp[11..16].replace(':', "")
                 );
-                s3.put_object().bucket(&bucket).key(key).body(body.into()).send().await.unwrap();
+                s3.put_object()
+                    .bucket(&bucket)
+                    .key(key)
+                    .body(body.into())
+                    .send()
+                    .await
+                    .unwrap();
                 second += 1;
             }
         })
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (start_records, start) = (records_read(&client, &serve.address, "objects").await, Instant::now());
+    let (start_records, start) = (
+        records_read(&client, &serve.address, "objects").await,
+        Instant::now(),
+    );
     let loaded = probe(&sqs, &queues[0], &canary_key, &canary, "load", &arrivals).await;
     let load_rate = (records_read(&client, &serve.address, "objects").await - start_records)
         / start.elapsed().as_secs_f64();
     loading.store(false, std::sync::atomic::Ordering::Relaxed);
     load.await.unwrap();
-    report(&format!("latency, {load_rate:.0} records/s"), &loaded, LOAD_P99_TARGET);
+    report(
+        &format!("latency, {load_rate:.0} records/s"),
+        &loaded,
+        LOAD_P99_TARGET,
+    );
     if load_rate < LOAD_RECORDS as f64 * 0.9 {
-        println!("  (the load fell short of {LOAD_RECORDS} records/s: serve or moto could not keep up)");
+        println!(
+            "  (the load fell short of {LOAD_RECORDS} records/s: serve or moto could not keep up)"
+        );
     }
 
     let body = serde_json::json!({ "Records": filler(INGEST_BODY, "ingest") }).to_string();
@@ -359,7 +417,9 @@ async fn main() {
                     .json()
                     .await
                     .unwrap();
-                records += answer["records"].as_u64().expect("ingest answers with a count");
+                records += answer["records"]
+                    .as_u64()
+                    .expect("ingest answers with a count");
             }
             records
         });

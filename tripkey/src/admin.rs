@@ -9,7 +9,7 @@ use anyhow::Context;
 use notify::escape::for_terminal;
 use store::Store;
 
-use crate::config::Config;
+use crate::config::{Config, SourceConfig};
 
 /// The configuration and database a command works on.
 #[derive(clap::Args)]
@@ -120,14 +120,21 @@ fn write_status(
     writeln!(out, "database  {}", store.path().display())?;
     writeln!(out, "\nSOURCES (committed positions)")?;
     let configured: Vec<&str> = config.sources.iter().map(|s| s.name()).collect();
-    for name in &configured {
-        if !report
+    for source in &config.sources {
+        let name = source.name();
+        if report
             .checkpoints
             .iter()
-            .any(|(source, _, _)| source == name)
+            .any(|(committed, _, _)| committed == name)
         {
-            writeln!(out, "  {name:<16} nothing committed yet")?;
+            continue;
         }
+        // A queue needs no position: each message is deleted once its batch is committed.
+        let note = match source {
+            SourceConfig::Sqs { .. } => "a queue: messages are deleted as they are committed",
+            _ => "nothing committed yet",
+        };
+        writeln!(out, "  {name:<16} {note}")?;
     }
     for (source, position, at) in &report.checkpoints {
         let age = age(report.at, *at);

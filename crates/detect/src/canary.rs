@@ -216,7 +216,7 @@ impl CanaryRegistry {
                 labels: canary.labels.clone(),
                 memo: canary.memo.clone(),
             }),
-            record: record.raw.clone().into_owned(),
+            record: record.raw_one_line(),
         })
     }
 }

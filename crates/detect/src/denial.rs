@@ -202,7 +202,7 @@ fn open_burst(track: &DenialTrack, trigger: &Record<'_>) -> Burst {
         error_codes: names(|m| &m.error_code),
         regions: names(|m| &m.region),
         trigger_call: CallContext::of(trigger),
-        trigger_record: trigger.raw.clone().into_owned(),
+        trigger_record: trigger.raw_one_line(),
     }
 }
 

@@ -330,7 +330,7 @@ impl ExfiltrationDetector {
                 imds_v1,
             }),
             call,
-            record: record.raw.clone().into_owned(),
+            record: record.raw_one_line(),
         }
     }
 
@@ -365,7 +365,7 @@ impl ExfiltrationDetector {
                 vpc_endpoint_account_id: endpoint_account.to_owned(),
             }),
             call,
-            record: record.raw.clone().into_owned(),
+            record: record.raw_one_line(),
         }
     }
 }

@@ -52,6 +52,33 @@ impl<'a> Record<'a> {
             raw: Cow::Owned(self.raw.into_owned()),
         }
     }
+
+    /// The raw record as one line: pretty-printed input keeps its line breaks in `raw`, and an
+    /// alert quoting it must still fit one line of JSON lines output. Only whitespace outside
+    /// strings is dropped, so keys keep their order and values their exact text.
+    pub fn raw_one_line(&self) -> Box<RawValue> {
+        let text = self.raw.get();
+        if !text.contains(['\n', '\r']) {
+            return self.raw.clone().into_owned();
+        }
+        let mut compact = String::with_capacity(text.len());
+        let (mut in_string, mut escaped) = (false, false);
+        for c in text.chars() {
+            if in_string {
+                compact.push(c);
+                match (escaped, c) {
+                    (true, _) => escaped = false,
+                    (false, '\\') => escaped = true,
+                    (false, '"') => in_string = false,
+                    _ => {}
+                }
+            } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+                in_string = c == '"';
+                compact.push(c);
+            }
+        }
+        RawValue::from_string(compact).expect("dropping whitespace between tokens keeps JSON valid")
+    }
 }
 
 /// The typed fields of a CloudTrail record that tripkey reads.
@@ -547,5 +574,29 @@ mod tests {
     fn a_record_without_required_fields_is_an_error() {
         let raw: &RawValue = serde_json::from_str(r#"{"eventName":"X"}"#).unwrap();
         assert!(Record::from_raw(raw).is_err());
+    }
+
+    #[test]
+    fn a_pretty_printed_record_is_quoted_on_one_line_with_its_strings_intact() {
+        let json = "{\n  \"eventTime\": \"2020-09-14T00:48:30Z\",\n  \"eventSource\": \"s3.amazonaws.com\",\n  \"eventName\": \"GetObject\",\n  \"userAgent\": \"a \\\"quoted\\\" \\\\ agent\\n x\",\n  \"requestParameters\": { \"key\" : [ 1 , 2 ] }\n}";
+        let record = parse(json);
+        let line = record.raw_one_line();
+        assert!(!line.get().contains('\n'), "{}", line.get());
+        assert_eq!(
+            line.get(),
+            r#"{"eventTime":"2020-09-14T00:48:30Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","userAgent":"a \"quoted\" \\ agent\n x","requestParameters":{"key":[1,2]}}"#
+        );
+        let reparsed: serde_json::Value = serde_json::from_str(line.get()).unwrap();
+        assert_eq!(
+            reparsed,
+            serde_json::from_str::<serde_json::Value>(json).unwrap()
+        );
+        let compact =
+            parse(r#"{"eventTime":"2020-09-14T00:48:30Z", "eventSource":"s","eventName":"n"}"#);
+        assert_eq!(
+            compact.raw_one_line().get(),
+            compact.raw.get(),
+            "a one-line record is kept as it is"
+        );
     }
 }
