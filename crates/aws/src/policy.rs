@@ -26,9 +26,12 @@ pub struct LeastPrivilegeScope {
 
 /// The IAM policy tripkey itself needs to issue, rotate, revoke and watch canaries.
 ///
-/// User management is limited to users under `scope.user_path`, and users can only be created
-/// (and their boundary only set) with the deny-all boundary, so these permissions cannot mint
-/// a user with real access. Short-term canaries need `sts:GetFederationToken` (when tripkey runs
+/// User management is limited to users under `scope.user_path`. Users can only be created
+/// (and their boundary only set) with the deny-all boundary, and their policies only changed
+/// while that boundary is on them: otherwise whoever holds these permissions could remove a
+/// user's boundary, give it an allow-all policy and mint a key. tripkey removes a boundary only
+/// last, just before deleting the user. Statement IDs are neutral, as every name an attacker
+/// may list is. Short-term canaries need `sts:GetFederationToken` (when tripkey runs
 /// as the federation issuer) and `sts:AssumeRole` on the decoy role only. `tripkey setup aws`
 /// needs more than this, once, from an administrator.
 pub fn least_privilege_policy_json(scope: &LeastPrivilegeScope) -> String {
@@ -42,23 +45,27 @@ pub fn least_privilege_policy_json(scope: &LeastPrivilegeScope) -> String {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "CreateCanaryUsersOnlyWithTheDenyAllBoundary",
+                "Sid": "CreateUsersOnlyWithTheBoundary",
                 "Effect": "Allow",
                 "Action": ["iam:CreateUser", "iam:PutUserPermissionsBoundary"],
                 "Resource": users,
                 "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}}
             },
             {
-                "Sid": "ManageCanaryUsers",
+                "Sid": "ChangeUserPoliciesOnlyUnderTheBoundary",
+                "Effect": "Allow",
+                "Action": ["iam:PutUserPolicy", "iam:DeleteUserPolicy", "iam:DetachUserPolicy"],
+                "Resource": users,
+                "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}}
+            },
+            {
+                "Sid": "ManageUsers",
                 "Effect": "Allow",
                 "Action": [
                     "iam:GetUser",
                     "iam:TagUser",
-                    "iam:PutUserPolicy",
                     "iam:ListUserPolicies",
-                    "iam:DeleteUserPolicy",
                     "iam:ListAttachedUserPolicies",
-                    "iam:DetachUserPolicy",
                     "iam:DeleteLoginProfile",
                     "iam:DeleteUserPermissionsBoundary",
                     "iam:CreateAccessKey",
@@ -69,7 +76,7 @@ pub fn least_privilege_policy_json(scope: &LeastPrivilegeScope) -> String {
                 "Resource": users
             },
             {
-                "Sid": "WatchCanaryKeys",
+                "Sid": "WatchKeys",
                 "Effect": "Allow",
                 "Action": [
                     "iam:GetAccessKeyLastUsed",
@@ -79,13 +86,13 @@ pub fn least_privilege_policy_json(scope: &LeastPrivilegeScope) -> String {
                 "Resource": "*"
             },
             {
-                "Sid": "IssueShortTermCanaries",
+                "Sid": "IssueFederationTokens",
                 "Effect": "Allow",
                 "Action": "sts:GetFederationToken",
                 "Resource": format!("arn:{p}:sts::{a}:federated-user/*")
             },
             {
-                "Sid": "AssumeTheDecoyRole",
+                "Sid": "AssumeSessionRole",
                 "Effect": "Allow",
                 "Action": "sts:AssumeRole",
                 "Resource": role
@@ -165,6 +172,28 @@ mod tests {
             !actions.iter().any(|a| a.ends_with('*')),
             "no wildcard actions"
         );
+        let policy_changes = statements
+            .iter()
+            .find(|s| {
+                s["Action"]
+                    .as_array()
+                    .is_some_and(|a| a.contains(&json!("iam:PutUserPolicy")))
+            })
+            .unwrap();
+        assert_eq!(
+            policy_changes["Condition"]["StringEquals"]["iam:PermissionsBoundary"],
+            "arn:aws:iam::123456789012:policy/workload-boundary",
+            "a user's policies change only while the deny-all boundary is on it"
+        );
+        for statement in statements {
+            let sid = statement["Sid"].as_str().unwrap().to_ascii_lowercase();
+            assert!(
+                !["canary", "decoy", "honey", "trap"]
+                    .iter()
+                    .any(|w| sid.contains(w)),
+                "{sid} names what the account is watching for"
+            );
+        }
         assert_eq!(
             statements.last().unwrap()["Resource"],
             "arn:aws:iam::123456789012:role/ci-deploy"
