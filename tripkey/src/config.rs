@@ -188,11 +188,59 @@ impl From<NameStyleSetting> for keys::NameStyle {
     }
 }
 
+/// Replaces `${NAME}` with the environment variable NAME and `${NAME:-fallback}` with it or,
+/// when it is unset or empty, the fallback; `$${` stands for a literal `${`. One config file
+/// then serves several environments (queue URLs, bucket names), as Vector's configs do. An
+/// unset variable without a fallback is an error naming it and its line, never an empty value.
+fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<String> {
+    let mut expanded = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        expanded.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(literal) = after.strip_prefix("${") {
+            expanded.push_str("${");
+            rest = literal;
+            continue;
+        }
+        let Some(reference) = after.strip_prefix('{') else {
+            expanded.push('$');
+            rest = after;
+            continue;
+        };
+        let line = text[..text.len() - rest.len() + at].matches('\n').count() + 1;
+        let end = reference
+            .find('}')
+            .with_context(|| format!("line {line}: `${{` is not closed with `}}`"))?;
+        let (name, fallback) = match reference[..end].split_once(":-") {
+            Some((name, fallback)) => (name, Some(fallback)),
+            None => (&reference[..end], None),
+        };
+        anyhow::ensure!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "line {line}: `${{{}}}` is not an environment variable reference (write `$${{` for a literal `${{`)",
+            &reference[..end]
+        );
+        match (lookup(name).filter(|value| !value.is_empty()), fallback) {
+            (Some(value), _) => expanded.push_str(&value),
+            (None, Some(fallback)) => expanded.push_str(fallback),
+            (None, None) => anyhow::bail!(
+                "line {line}: the environment variable {name} is not set; export it, or write                  `${{{name}:-DEFAULT}}` to give a default"
+            ),
+        }
+        rest = &reference[end + 1..];
+    }
+    expanded.push_str(rest);
+    Ok(expanded)
+}
+
 impl Config {
     /// Reads a configuration file; relative paths inside it are resolved against its folder.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let text = expand_env(&text, |name| std::env::var(name).ok())
+            .with_context(|| format!("cannot use the config file {}", path.display()))?;
         let mut config: Config = toml::from_str(&text).with_context(|| {
             format!(
                 "{} is not a valid tripkey config (see README.md, \"Configuration\")",
@@ -222,15 +270,9 @@ impl Config {
                 }
             }
         }
-        let mut names = std::collections::BTreeSet::new();
-        for source in &config.sources {
-            anyhow::ensure!(
-                names.insert(source.name().to_owned()),
-                "{}: two [[source]] tables are named {:?}; names key checkpoints and must differ",
-                path.display(),
-                source.name()
-            );
-        }
+        config
+            .check_source_names()
+            .with_context(|| path.display().to_string())?;
         let mut sink_names = std::collections::BTreeSet::new();
         for sink in &config.sinks {
             anyhow::ensure!(
@@ -242,6 +284,19 @@ impl Config {
             );
         }
         Ok(config)
+    }
+
+    /// Fails when two sources share a name: names key the checkpoints.
+    pub fn check_source_names(&self) -> anyhow::Result<()> {
+        let mut names = std::collections::BTreeSet::new();
+        for source in &self.sources {
+            anyhow::ensure!(
+                names.insert(source.name()),
+                "two sources are named {:?}; names key checkpoints and must differ",
+                source.name()
+            );
+        }
+        Ok(())
     }
 
     /// The file given with `--config` or `TRIPKEY_CONFIG`, or no configuration at all.
@@ -257,5 +312,49 @@ impl Config {
             .context(
                 "no home folder to keep the canary database in: pass --db FILE or set [store] path",
             )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(text: &str) -> anyhow::Result<String> {
+        expand_env(text, |name| match name {
+            "QUEUE" => Some("https://sqs.example/q".to_owned()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn environment_references_are_replaced() {
+        assert_eq!(
+            expand("queue_url = \"${QUEUE}\"\nbucket = \"${BUCKET:-trail}\"\n").unwrap(),
+            "queue_url = \"https://sqs.example/q\"\nbucket = \"trail\"\n"
+        );
+        assert_eq!(
+            expand("x = \"${EMPTY:-fallback}\"").unwrap(),
+            "x = \"fallback\""
+        );
+        assert_eq!(
+            expand("password = \"a$b$${QUEUE}$\"").unwrap(),
+            "password = \"a$b${QUEUE}$\"",
+            "a lone $ stays and $${{ is a literal ${{"
+        );
+    }
+
+    #[test]
+    fn an_unset_variable_is_an_error_with_its_name_and_line() {
+        let error = expand("a = 1\n\nb = \"${MISSING}\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 3") && error.contains("MISSING"),
+            "{error}"
+        );
+        let error = expand("b = \"${not a name}\"").unwrap_err().to_string();
+        assert!(error.contains("literal"), "{error}");
+        assert!(expand("b = \"${QUEUE\"").is_err());
     }
 }

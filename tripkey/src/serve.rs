@@ -41,9 +41,90 @@ pub struct ServeArgs {
     /// (or `RUST_LOG`) sets the level, e.g. `debug` or `info,pipeline=debug` [default: info].
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "TRIPKEY_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Also read this SQS queue of S3 notifications or EventBridge events, as a source named
+    /// `sqs:QUEUE`. Repeatable; comma-separated in the environment variable.
+    #[arg(
+        long = "sqs",
+        value_name = "QUEUE_URL",
+        env = "TRIPKEY_SQS",
+        value_delimiter = ','
+    )]
+    sqs: Vec<String>,
+    /// Also poll this trail bucket, as a source named `s3:BUCKET[/PREFIX]`. Repeatable;
+    /// comma-separated in the environment variable.
+    #[arg(
+        long = "s3",
+        value_name = "s3://BUCKET[/PREFIX]",
+        env = "TRIPKEY_S3",
+        value_delimiter = ','
+    )]
+    s3: Vec<String>,
+    /// Also watch this local folder for log files, as a source named `dir:PATH`. Repeatable;
+    /// comma-separated in the environment variable.
+    #[arg(
+        long = "dir",
+        value_name = "PATH",
+        env = "TRIPKEY_DIR",
+        value_delimiter = ','
+    )]
+    dirs: Vec<PathBuf>,
     /// AWS connection for the S3 and SQS sources, SNS and the canary chores.
     #[command(flatten)]
     aws: AwsArgs,
+}
+
+impl ServeArgs {
+    /// The sources given as flags, added to the config's `[[source]]` tables with their
+    /// defaults. Their names come from what they read, so checkpoints survive restarts.
+    fn flag_sources(&self) -> anyhow::Result<Vec<SourceConfig>> {
+        let mut sources = Vec::new();
+        for queue_url in &self.sqs {
+            let queue = queue_url
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            anyhow::ensure!(
+                queue_url.starts_with("http") && !queue.is_empty(),
+                "--sqs {queue_url:?} is not a queue URL; give it as SQS shows it, e.g. \
+                 https://sqs.us-east-1.amazonaws.com/111122223333/trail-objects"
+            );
+            sources.push(SourceConfig::Sqs {
+                name: format!("sqs:{queue}"),
+                queue_url: queue_url.clone(),
+                visibility: None,
+            });
+        }
+        for location in &self.s3 {
+            let (bucket, prefix) = location
+                .strip_prefix("s3://")
+                .map(|rest| rest.split_once('/').unwrap_or((rest, "")))
+                .filter(|(bucket, _)| !bucket.is_empty())
+                .with_context(|| {
+                    format!("--s3 {location:?} is not s3://BUCKET or s3://BUCKET/PREFIX")
+                })?;
+            let prefix = prefix.trim_end_matches('/');
+            sources.push(SourceConfig::S3 {
+                name: if prefix.is_empty() {
+                    format!("s3:{bucket}")
+                } else {
+                    format!("s3:{bucket}/{prefix}")
+                },
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+                poll: None,
+                start_back: None,
+            });
+        }
+        for path in &self.dirs {
+            sources.push(SourceConfig::Dir {
+                name: format!("dir:{}", path.display()),
+                path: path.clone(),
+                poll: None,
+            });
+        }
+        Ok(sources)
+    }
 }
 
 /// How `serve` writes its log.
@@ -92,7 +173,11 @@ fn duration(span: Option<Span>, default: Duration) -> Duration {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
-    let config = Config::load_optional(args.config.as_deref())?;
+    let mut config = Config::load_optional(args.config.as_deref())?;
+    config.sources.extend(args.flag_sources()?);
+    config
+        .check_source_names()
+        .context("--sqs, --s3 and --dir add sources")?;
     let mut store = Store::open(config.store_path(args.db.clone())?).await?;
     if let Some(key) = crate::canary::secret_key(&config)? {
         store = store.with_secret_key(key);
@@ -383,4 +468,61 @@ async fn safety_net(
     // the next poll does not report the same use again.
     engine.commit_alerts("last-used", alerts).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn sources(args: &[&str]) -> anyhow::Result<Vec<SourceConfig>> {
+        let cli = Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))?;
+        cli.serve.flag_sources()
+    }
+
+    #[test]
+    fn flag_sources_are_named_after_what_they_read() {
+        let found = sources(&[
+            "--sqs",
+            "https://sqs.us-east-1.amazonaws.com/111122223333/trail-objects",
+            "--s3",
+            "s3://org-trail/cloudtrail/,s3://other-trail",
+            "--dir",
+            "/var/log/ct",
+        ])
+        .unwrap();
+        let names: Vec<&str> = found.iter().map(SourceConfig::name).collect();
+        assert_eq!(
+            names,
+            [
+                "sqs:trail-objects",
+                "s3:org-trail/cloudtrail",
+                "s3:other-trail",
+                "dir:/var/log/ct"
+            ]
+        );
+        let SourceConfig::S3 { bucket, prefix, .. } = &found[1] else {
+            panic!("{:?}", found[1])
+        };
+        assert_eq!(
+            (bucket.as_str(), prefix.as_str()),
+            ("org-trail", "cloudtrail")
+        );
+    }
+
+    #[test]
+    fn malformed_flag_sources_say_what_is_expected() {
+        let error = sources(&["--s3", "org-trail"]).unwrap_err().to_string();
+        assert!(error.contains("s3://BUCKET"), "{error}");
+        let error = sources(&["--sqs", "trail-objects"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("queue URL"), "{error}");
+    }
 }

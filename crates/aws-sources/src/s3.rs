@@ -32,16 +32,22 @@ pub struct S3SourceConfig {
 
 impl S3SourceConfig {
     /// A configuration with the defaults: start 1 hour back, 20 minutes of late delivery, poll
-    /// every 30 s, look for new accounts and regions every 10 minutes.
+    /// every 30 s, look for new accounts and regions every 10 minutes. The prefix is taken
+    /// with or without its trailing `/` (`cloudtrail` and `cloudtrail/` both mean the trail
+    /// writes under `cloudtrail/AWSLogs/`).
     pub fn new(
         name: impl Into<String>,
         bucket: impl Into<String>,
         prefix: impl Into<String>,
     ) -> Self {
+        let mut prefix: String = prefix.into();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
         S3SourceConfig {
             name: name.into(),
             bucket: bucket.into(),
-            prefix: prefix.into(),
+            prefix,
             start_back: Duration::from_secs(3_600),
             late_window: Duration::from_secs(20 * 60),
             poll: Duration::from_secs(30),
@@ -341,6 +347,17 @@ mod tests {
         format!(
             "{PREFIX}2026/11/30/123456789012_CloudTrail_us-east-1_20261130T{stamp}Z_abcdefghijklmnop.json.gz"
         )
+    }
+
+    #[test]
+    fn a_prefix_is_a_folder_with_or_without_its_slash() {
+        for (given, kept) in [
+            ("", ""),
+            ("cloudtrail", "cloudtrail/"),
+            ("org/trail/", "org/trail/"),
+        ] {
+            assert_eq!(S3SourceConfig::new("s", "b", given).prefix, kept);
+        }
     }
 
     #[test]

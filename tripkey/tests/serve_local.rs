@@ -1,0 +1,182 @@
+//! `tripkey serve` with no AWS at all: a folder given with `--dir`, a sink path taken from the
+//! environment through `${VAR}` in the config, and a pretty-printed trail file whose alert
+//! must still be one line of JSON lines output.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ACCOUNT: &str = "123456789012";
+
+fn tripkey() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tripkey"));
+    command
+        .env_remove("TRIPKEY_CONFIG")
+        .env_remove("TRIPKEY_DB")
+        .env_remove("TRIPKEY_SQS")
+        .env_remove("TRIPKEY_S3")
+        .env_remove("TRIPKEY_DIR")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+struct Serve {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serve {
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn wait_for(&self, what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "serve never got to: {what}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn address(&self) -> String {
+        self.wait_for("listening", || self.log().contains("listening on http://"));
+        let log = self.log();
+        let rest = log.split("listening on http://").nth(1).unwrap();
+        rest.split_whitespace().next().unwrap().to_owned()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
+    let mut child = tripkey()
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tripkey serve starts");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let lines = BufReader::new(child.stderr.take().unwrap());
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Serve { child, log }
+}
+
+fn metrics(address: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn a_dir_flag_and_an_env_sink_path_alert_on_a_pretty_printed_trail_file() {
+    let folder = tempfile::tempdir().unwrap();
+    let logs = folder.path().join("incoming");
+    std::fs::create_dir(&logs).unwrap();
+    let alerts = folder.path().join("out").join("alerts.jsonl");
+    std::fs::create_dir(alerts.parent().unwrap()).unwrap();
+    let config = folder.path().join("tripkey.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[canary]\noffline_account = \"{ACCOUNT}\"\n[store]\npath = \"tripkey.db\"\n\n\
+             [[sink]]\nname = \"archive\"\ntype = \"json-lines\"\npath = \"${{ALERTS_FILE}}\"\n"
+        ),
+    )
+    .unwrap();
+    let issued = tripkey()
+        .args(["canary", "--config", config.to_str().unwrap(), "create"])
+        .args(["--label", "host=build-07", "--format", "json"])
+        .env("ALERTS_FILE", &alerts)
+        .output()
+        .unwrap();
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    let issued: serde_json::Value = serde_json::from_slice(&issued.stdout).unwrap();
+    let key = issued["access_key_id"].as_str().unwrap();
+
+    let unset = tripkey()
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&unset.stderr);
+    assert!(!unset.status.success());
+    assert!(
+        message.contains("ALERTS_FILE is not set") && message.contains("line 9"),
+        "an unset variable is named with its line: {message}"
+    );
+
+    let serve = start(
+        &config,
+        &["--dir", logs.to_str().unwrap()],
+        &[("ALERTS_FILE", alerts.to_str().unwrap())],
+    );
+    let address = serve.address();
+    let record = serde_json::json!({
+        "eventVersion": "1.09", "eventTime": "2026-12-04T05:00:00Z",
+        "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity",
+        "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7",
+        "userAgent": "aws-cli/2.17.0\nline two", "eventID": "local-1",
+        "userIdentity": {"type": "IAMUser", "accountId": ACCOUNT, "accessKeyId": key},
+        "recipientAccountId": ACCOUNT
+    });
+    let pretty = serde_json::to_string_pretty(&serde_json::json!({ "Records": [record] })).unwrap();
+    std::fs::write(logs.join("trail.json.part"), &pretty).unwrap();
+    std::fs::rename(logs.join("trail.json.part"), logs.join("trail.json")).unwrap();
+
+    serve.wait_for("the alert in the env-named file", || {
+        std::fs::read_to_string(&alerts).is_ok_and(|text| text.ends_with('\n'))
+    });
+    let text = std::fs::read_to_string(&alerts).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "one alert on one line:\n{text}");
+    let alert: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(alert["rule"], "canary-use");
+    assert_eq!(alert["alert"]["details"]["labels"]["host"], "build-07");
+    assert_eq!(
+        alert["alert"]["record"], record,
+        "the record is quoted whole"
+    );
+
+    let source = format!("dir:{}", logs.display());
+    let exposition = metrics(&address);
+    assert!(
+        exposition.contains(&format!(
+            "tripkey_source_records_total{{source=\"{source}\"}} 1"
+        )),
+        "the --dir source is named after its folder:\n{exposition}"
+    );
+}
