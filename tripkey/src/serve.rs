@@ -270,7 +270,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         tracing::warn!("no [[source]] configured: only POST /ingest feeds the engine");
     }
 
-    if config.canary.offline_account.is_none() && has_aws_canaries(&store).await? {
+    if config.canary.offline_account.is_none() {
         tasks.spawn(canary_chores(
             config_settings(&config),
             store.clone(),
@@ -394,6 +394,17 @@ async fn canary_chores(
             _ = deactivate.tick(), if settings.service.after_trigger == registry::AfterTrigger::Deactivate => Chore::Deactivate,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
+        // Checked at each chore, not once at start: a canary issued while serve runs is
+        // looked after from its first chore, and an inventory with no AWS canary needs no
+        // AWS credentials at all.
+        match has_aws_canaries(&store).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the canary inventory for the canary chores");
+                continue;
+            }
+        }
         if service.is_none() {
             match AwsIssuer::connect(&aws, None, settings.user_path.clone()).await {
                 Ok(issuer) => {
