@@ -12,9 +12,9 @@
 //! Targets (issue 4): p99 under 1 s idle and under 2 s under 5,000 records/s.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -103,22 +103,13 @@ fn filler(count: usize, tag: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-struct Serve {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::Serve;
 
 fn start_serve(moto: &str, config: &Path) -> Serve {
-    let mut child = tripkey(moto)
+    let mut command = tripkey(moto);
+    command
         .args([
             "serve",
             "--config",
@@ -126,26 +117,8 @@ fn start_serve(moto: &str, config: &Path) -> Serve {
             "--listen",
             "127.0.0.1:0",
         ])
-        .env("TRIPKEY_LOG", "warn")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tripkey serve starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("serve printed its address")
-            .expect("stderr is text");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            eprintln!("serve: {line}");
-        }
-    });
-    Serve { child, address }
+        .env("TRIPKEY_LOG", "warn");
+    Serve::spawn(command)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -334,6 +307,7 @@ async fn main() {
         .to_owned();
 
     let serve = start_serve(&moto, &config);
+    let address = serve.address();
     let client = reqwest::Client::new();
     println!(
         "tripkey serve benchmark on {} cores (moto at {moto})",
@@ -374,11 +348,11 @@ async fn main() {
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (start_records, start) = (
-        records_read(&client, &serve.address, "objects").await,
+        records_read(&client, &address, "objects").await,
         Instant::now(),
     );
     let loaded = probe(&sqs, &queues[0], &canary_key, &canary, "load", &arrivals).await;
-    let load_rate = (records_read(&client, &serve.address, "objects").await - start_records)
+    let load_rate = (records_read(&client, &address, "objects").await - start_records)
         / start.elapsed().as_secs_f64();
     loading.store(false, std::sync::atomic::Ordering::Relaxed);
     load.await.unwrap();
@@ -402,7 +376,7 @@ async fn main() {
             client.clone(),
             body.clone(),
             token.clone(),
-            format!("http://{}/ingest", serve.address),
+            format!("http://{address}/ingest"),
         );
         clients.spawn(async move {
             let mut records = 0u64;
@@ -434,5 +408,11 @@ async fn main() {
         "POST /ingest sustained",
         started.elapsed().as_secs_f64()
     );
-    drop(serve);
+    for line in serve
+        .log()
+        .lines()
+        .filter(|line| line.contains("WARN") || line.contains("ERROR"))
+    {
+        eprintln!("serve: {line}");
+    }
 }

@@ -4,9 +4,9 @@
 //! repeating an alert, and escapes an attacker's userAgent in email sent through aiosmtpd.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use tripkey_aws::{AwsOptions, Secret, StaticCredentials};
+
+mod common;
+use common::Serve;
 
 const ACCOUNT: &str = "123456789012";
 const HOOK_SECRET: &str = "e2e-signing-secret";
@@ -78,85 +81,14 @@ fn issue_canary(config: &Path, db: &Path, location: &str) -> (String, String) {
     )
 }
 
-/// A running `tripkey serve`, its stderr collected, killed if the test fails.
-struct Serve {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Serve {
-    fn start(config: &Path, db: &Path) -> Serve {
-        let mut child = tripkey()
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .args(["--db", db.to_str().unwrap(), "--endpoint-url", &moto()])
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tripkey serve starts");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = BufReader::new(child.stderr.take().unwrap());
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let serve = Serve { child, log };
-        serve.wait_for_log("listening on http://");
-        serve
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    fn wait_for_log(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.log().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "serve did not log {text:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM, and the exit status once it has stopped.
-    fn terminate(mut self) -> Option<i32> {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve did not stop on SIGTERM:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGKILL: no chance to finish anything.
-    fn kill_hard(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts serve against moto with `config` and `db`.
+fn start_serve(config: &Path, db: &Path) -> Serve {
+    let mut command = tripkey();
+    command
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .args(["--db", db.to_str().unwrap(), "--endpoint-url", &moto()])
+        .args(["--listen", "127.0.0.1:0"]);
+    Serve::spawn(command)
 }
 
 /// One POST the receiver answered.
@@ -422,7 +354,7 @@ async fn a_notified_trail_object_reaches_the_webhook_once_and_signed() {
     let config = sqs_webhook_config(folder.path(), &queue, &hook);
     let (canary, key) = issue_canary(&config, &db, "ci/github-actions secret AWS_KEY");
 
-    let serve = Serve::start(&config, &db);
+    let serve = start_serve(&config, &db);
     let object = object_key("E2EONCE0000000000");
     let body = trail_object(&key, "use-1", "aws-cli/2.17.0", 3);
     put(&s3, &bucket, &object, body.clone()).await;
@@ -562,7 +494,7 @@ async fn kill_9_in_the_middle_loses_no_alert_and_repeats_none() {
         .map(|i| issue_canary(&config, &db, &format!("host-{i}")))
         .collect();
 
-    let serve = Serve::start(&config, &db);
+    let serve = start_serve(&config, &db);
     for (i, (_, key)) in canaries.iter().enumerate() {
         let object = object_key(&format!("E2EKILL{i:010}"));
         put(
@@ -591,7 +523,7 @@ async fn kill_9_in_the_middle_loses_no_alert_and_repeats_none() {
     );
 
     receiver.answer(StatusCode::OK);
-    let serve = Serve::start(&config, &db);
+    let serve = start_serve(&config, &db);
     receiver.wait_for_accepted(CANARIES, &serve).await;
     wait_until_drained(&sqs, &queue, &serve).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -682,7 +614,7 @@ async fn email_escapes_a_hostile_user_agent_end_to_end() {
         ),
     );
     let (canary, key) = issue_canary(&config, &db, "laptop <b>mac-0231</b>");
-    let serve = Serve::start(&config, &db);
+    let serve = start_serve(&config, &db);
     let hostile = "<script>alert(1)</script>\r\nBcc: attacker@evil.example\r\n\u{1b}[2J";
     let file = logs.join("trail.json.gz");
     std::fs::write(&file, trail_object(&key, "use-mail", hostile, 0)).unwrap();

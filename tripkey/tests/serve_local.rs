@@ -2,11 +2,11 @@
 //! environment through `${VAR}` in the config, and a pretty-printed trail file whose alert
 //! must still be one line of JSON lines output.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+mod common;
+use common::Serve;
 
 const ACCOUNT: &str = "123456789012";
 
@@ -22,45 +22,9 @@ fn tripkey() -> Command {
     command
 }
 
-struct Serve {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Serve {
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    fn wait_for(&self, what: &str, done: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !done() {
-            assert!(
-                Instant::now() < deadline,
-                "serve never got to: {what}\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn address(&self) -> String {
-        self.wait_for("listening", || self.log().contains("listening on http://"));
-        let log = self.log();
-        let rest = log.split("listening on http://").nth(1).unwrap();
-        rest.split_whitespace().next().unwrap().to_owned()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
-    let mut child = tripkey()
+    let mut command = tripkey();
+    command
         .args([
             "serve",
             "--config",
@@ -69,20 +33,8 @@ fn start(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
             "127.0.0.1:0",
         ])
         .args(extra)
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tripkey serve starts");
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let lines = BufReader::new(child.stderr.take().unwrap());
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    Serve { child, log }
+        .envs(env.iter().copied());
+    Serve::spawn(command)
 }
 
 fn metrics(address: &str) -> String {
@@ -157,7 +109,7 @@ fn a_dir_flag_and_an_env_sink_path_alert_on_a_pretty_printed_trail_file() {
     std::fs::write(logs.join("trail.json.part"), &pretty).unwrap();
     std::fs::rename(logs.join("trail.json.part"), logs.join("trail.json")).unwrap();
 
-    serve.wait_for("the alert in the env-named file", || {
+    serve.wait_until("the alert in the env-named file", || {
         std::fs::read_to_string(&alerts).is_ok_and(|text| text.ends_with('\n'))
     });
     let text = std::fs::read_to_string(&alerts).unwrap();

@@ -1,0 +1,107 @@
+//! A `tripkey serve` process for the tests and the serve benchmark: its stderr collected,
+//! its address read from its first line, stopped by SIGTERM or SIGKILL, killed if a test
+//! fails.
+
+// Each test binary that includes this module uses only some of these helpers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `tripkey serve`.
+pub struct Serve {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serve {
+    /// Starts `command` (a `tripkey serve ...`) and waits until it listens.
+    pub fn spawn(mut command: Command) -> Serve {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tripkey serve starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = BufReader::new(child.stderr.take().unwrap());
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let serve = Serve { child, log };
+        serve.wait_for_log("listening on http://");
+        serve
+    }
+
+    /// Everything it has written to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits up to a minute for `done`, failing with the log.
+    pub fn wait_until(&self, what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "serve never got to: {what}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits up to a minute for `text` in the log.
+    pub fn wait_for_log(&self, text: &str) {
+        self.wait_until(text, || self.log().contains(text));
+    }
+
+    /// The `HOST:PORT` it listens on.
+    pub fn address(&self) -> String {
+        let log = self.log();
+        let rest = log
+            .split("listening on http://")
+            .nth(1)
+            .expect("serve printed its address");
+        rest.split_whitespace().next().unwrap().to_owned()
+    }
+
+    /// SIGTERM, and the exit status once it has stopped.
+    pub fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop on SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill_hard(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
