@@ -47,5 +47,7 @@ fi
 
 # Keep the benchmark's AWS calls away from any real account and profile.
 export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$work/aws-credentials
+: >"$AWS_CONFIG_FILE"
+: >"$AWS_SHARED_CREDENTIALS_FILE"
 export AWS_EC2_METADATA_DISABLED=true
 cargo bench -j2 -p tripkey --bench serve_latency
