@@ -39,6 +39,10 @@ pub struct StatusArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// The running `tripkey serve` to ask for its live counters (records, bytes and lag per
+    /// source) [default: http:// and `[serve] listen`, else http://127.0.0.1:8470].
+    #[arg(long, value_name = "URL", env = "TRIPKEY_URL")]
+    url: Option<String>,
 }
 
 /// `tripkey alert` subcommands.
@@ -92,7 +96,18 @@ const EXIT_UNHEALTHY: u8 = 1;
 pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
     crate::async_runtime()?.block_on(async {
         let (config, store) = args.store.open().await?;
-        let report = pipeline::Report::gather(&store, Default::default()).await?;
+        let url = args.url.clone().unwrap_or_else(|| {
+            let listen = config.serve.listen.map_or_else(
+                || crate::serve::DEFAULT_LISTEN.to_owned(),
+                |address| address.to_string(),
+            );
+            format!("http://{listen}")
+        });
+        let live = live_report(&url).await;
+        let mut report = pipeline::Report::gather(&store, Default::default()).await?;
+        if let Ok(live) = &live {
+            report.sources = live.sources.clone();
+        }
         let recent = store.recent_alerts(5).await?;
         let unhealthy = report
             .sinks
@@ -103,21 +118,72 @@ pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         } else {
-            write_status(&mut out, &config, &store, &report, &recent)?;
+            writeln!(out, "database  {}", store.path().display())?;
+            match &live {
+                Ok(_) => writeln!(out, "serve     {} (answering)", for_terminal(&url))?,
+                Err(error) => writeln!(
+                    out,
+                    "serve     not answering at {}: {}; showing the database alone \
+                     (pass --url if serve listens elsewhere)",
+                    for_terminal(&url),
+                    for_terminal(error)
+                )?,
+            }
+            write_status(&mut out, &config, &report, &recent)?;
         }
         store.close().await;
         Ok(if unhealthy { EXIT_UNHEALTHY } else { 0 })
     })
 }
 
+/// The report of the `serve` at `url`, whose source counters live only in its memory.
+async fn live_report(url: &str) -> Result<pipeline::Report, String> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let answer = client
+        .get(format!("{}/status", url.trim_end_matches('/')))
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?
+        .error_for_status()
+        .map_err(|e| e.without_url().to_string())?;
+    answer
+        .json()
+        .await
+        .map_err(|e| format!("its /status is not a tripkey report: {}", e.without_url()))
+}
+
 fn write_status(
     out: &mut dyn Write,
     config: &Config,
-    store: &Store,
     report: &pipeline::Report,
     recent: &[store::StoredAlert],
 ) -> anyhow::Result<()> {
-    writeln!(out, "database  {}", store.path().display())?;
+    if !report.sources.is_empty() {
+        writeln!(out, "\nSOURCES (since serve started)")?;
+        writeln!(
+            out,
+            "  {:<16} {:>10} {:>10} {:>8} {:>8}  LAST ERROR",
+            "NAME", "RECORDS", "MB READ", "LAG", "PROBLEMS"
+        )?;
+        for (name, stats) in &report.sources {
+            let lag = stats
+                .newest_event
+                .map_or_else(|| "-".to_owned(), |newest| age(report.at, newest));
+            writeln!(
+                out,
+                "  {:<16} {:>10} {:>10.1} {:>8} {:>8}  {}",
+                for_terminal(name),
+                stats.records,
+                stats.bytes as f64 / 1e6,
+                lag,
+                stats.problems,
+                for_terminal(stats.last_error.as_deref().unwrap_or("-"))
+            )?;
+        }
+    }
     writeln!(out, "\nSOURCES (committed positions)")?;
     let configured: Vec<&str> = config.sources.iter().map(|s| s.name()).collect();
     for source in &config.sources {

@@ -22,7 +22,7 @@ use crate::canary::AwsArgs;
 use crate::config::{Config, SourceConfig};
 
 /// Where `serve` listens when neither `--listen` nor `[serve] listen` says.
-const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 
 /// `tripkey serve` options; the configuration file holds the rest.
 #[derive(clap::Args)]

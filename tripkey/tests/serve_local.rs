@@ -131,4 +131,32 @@ fn a_dir_flag_and_an_env_sink_path_alert_on_a_pretty_printed_trail_file() {
         )),
         "the --dir source is named after its folder:\n{exposition}"
     );
+
+    let status = tripkey()
+        .args(["status", "--config", config.to_str().unwrap()])
+        .args(["--url", &format!("http://{address}")])
+        .env("ALERTS_FILE", &alerts)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(0), "{text}");
+    assert!(text.contains("(answering)"), "{text}");
+    let live = text
+        .lines()
+        .find(|line| line.trim_start().starts_with(&source))
+        .unwrap_or_else(|| panic!("the live counters list {source}:\n{text}"));
+    let columns: Vec<&str> = live.split_whitespace().collect();
+    assert_eq!(columns[1], "1", "one record read: {live}");
+
+    let elsewhere = tripkey()
+        .args(["status", "--config", config.to_str().unwrap()])
+        .args(["--url", "http://127.0.0.1:9"])
+        .env("ALERTS_FILE", &alerts)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&elsewhere.stdout);
+    assert!(
+        text.contains("not answering at http://127.0.0.1:9") && text.contains("canary-use"),
+        "without serve, status shows the database alone:\n{text}"
+    );
 }

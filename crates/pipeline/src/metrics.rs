@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use store::SinkHealth;
 use trail::EventTime;
 
 use crate::ingest::Ingested;
 
 /// What one source has done since `serve` started.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceStats {
     /// Batches committed.
     pub batches: u64,
@@ -87,7 +87,7 @@ impl Metrics {
 }
 
 /// Everything `/metrics` and `tripkey status` report, gathered at one time.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Report {
     /// When it was gathered.
     pub at: EventTime,
@@ -102,7 +102,7 @@ pub struct Report {
 }
 
 /// A sink's health as reported.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SinkHealthReport {
     /// The sink.
     pub sink: String,

@@ -2,6 +2,7 @@
 //!
 //! - `GET /healthz`: the store answers and the engine runs; failing sinks are listed;
 //! - `GET /metrics`: the Prometheus exposition of [`pipeline::Report`];
+//! - `GET /status`: the same report as JSON, which `tripkey status` reads;
 //! - `POST /ingest`: CloudTrail records or EventBridge events (any shape the reader accepts,
 //!   gzip or not) from a Lambda forwarder or an EventBridge API destination, authenticated with
 //!   a bearer token of scope `ingest`; it answers once the batch's alerts are committed.
@@ -42,6 +43,7 @@ pub fn router(state: AppState, ingest_limit: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/status", get(status))
         .route(
             "/ingest",
             post(ingest).layer(DefaultBodyLimit::max(ingest_limit)),
@@ -84,6 +86,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
         )
             .into_response(),
         Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+    }
+}
+
+async fn status(State(state): State<AppState>) -> Response {
+    match Report::gather(&state.store, state.metrics.sources()).await {
+        Ok(report) => Json(report).into_response(),
+        Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
     }
 }
 
