@@ -135,4 +135,13 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
     let (status, health) = request(address, "GET /healthz HTTP/1.1", b"").await;
     assert_eq!(status, 200);
     assert!(health.contains("\"status\":\"ok\""), "{health}");
+
+    let (status, report) = request(address, "GET /status HTTP/1.1", b"").await;
+    assert_eq!(status, 200);
+    let report: pipeline::Report = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        report.sources["http"].records, 12,
+        "the live counters, as JSON"
+    );
+    assert_eq!(report.outbox_depth(), 1);
 }
