@@ -390,6 +390,10 @@ impl Source for SqsSource {
         Ok(())
     }
 
+    async fn abandoned(&mut self, batch: SourceBatch) {
+        self.release(&batch.receipts);
+    }
+
     fn idle_wait(&self) -> Duration {
         // The long poll already waited.
         Duration::ZERO

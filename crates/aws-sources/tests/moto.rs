@@ -238,3 +238,49 @@ async fn queued_notifications_are_read_and_deleted_only_after_commit() {
         "committed messages (and S3's test event) are deleted; one not understood stays"
     );
 }
+
+#[tokio::test]
+async fn an_abandoned_batch_comes_back_after_its_visibility_timeout() {
+    let (s3, sqs) = clients().await;
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("trail-events"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let event = serde_json::json!({
+        "version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.sts",
+        "detail": {"eventTime": "2026-11-30T10:00:00Z", "eventSource": "sts.amazonaws.com",
+            "eventName": "GetCallerIdentity", "awsRegion": "us-east-1", "eventID": "h"}
+    })
+    .to_string();
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(&event)
+        .send()
+        .await
+        .unwrap();
+    let mut config = SqsSourceConfig::new("events", &queue);
+    config.wait = Duration::from_secs(1);
+    config.visibility = Duration::from_secs(2);
+    let mut source = SqsSource::new(sqs.clone(), s3, config);
+    let mut batch = None;
+    for _ in 0..5 {
+        batch = source.next_batch(None).await.unwrap();
+        if batch.is_some() {
+            break;
+        }
+    }
+    let batch = batch.expect("the event is received");
+    // The commit failed: the source lets the message go, and the heartbeat that kept it
+    // hidden stops extending it, so it is visible again once its 2 s timeout has passed.
+    source.abandoned(batch).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        visible_bodies(&sqs, &queue).await,
+        [event],
+        "an abandoned message is read again"
+    );
+}

@@ -50,6 +50,14 @@ pub trait Source: Send + 'static {
         async { Ok(()) }
     }
 
+    /// Called when the batch could not be committed: it must be read again. A queue stops
+    /// keeping its messages invisible here, so they come back after their visibility timeout
+    /// instead of being held for as long as the process runs.
+    fn abandoned(&mut self, batch: SourceBatch) -> impl Future<Output = ()> + Send {
+        let _ = batch;
+        async {}
+    }
+
     /// How long to wait after finding nothing new.
     fn idle_wait(&self) -> Duration {
         Duration::from_secs(1)
@@ -116,10 +124,13 @@ async fn step<S: Source>(
     let Some(read) = read else {
         return Ok(false);
     };
-    let done = engine
-        .submit(read.batch.clone())
-        .await
-        .map_err(|e| e.to_string())?;
+    let done = match engine.submit(read.batch.clone()).await {
+        Ok(done) => done,
+        Err(error) => {
+            source.abandoned(read).await;
+            return Err(error.to_string());
+        }
+    };
     for problem in &done.problems {
         tracing::warn!(source = %source.name(), %problem, "skipped what could not be read");
     }
