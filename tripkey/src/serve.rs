@@ -269,6 +269,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if config.sources.is_empty() {
         tracing::warn!("no [[source]] configured: only POST /ingest feeds the engine");
     }
+    if names.is_empty() {
+        tracing::warn!(
+            "no [[sink]] configured: alerts are kept in the database (tripkey alert list) but nobody is notified"
+        );
+    }
 
     if config.canary.offline_account.is_none() {
         tasks.spawn(canary_chores(

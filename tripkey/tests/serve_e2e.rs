@@ -87,7 +87,9 @@ fn start_serve(config: &Path, db: &Path) -> Serve {
     command
         .args(["serve", "--config", config.to_str().unwrap()])
         .args(["--db", db.to_str().unwrap(), "--endpoint-url", &moto()])
-        .args(["--listen", "127.0.0.1:0"]);
+        .args(["--listen", "127.0.0.1:0"])
+        // Debug logs, so the tests see that not even those hold a secret.
+        .env("TRIPKEY_LOG", "debug");
     Serve::spawn(command)
 }
 
@@ -443,6 +445,12 @@ async fn a_notified_trail_object_reaches_the_webhook_once_and_signed() {
         .starts_with("https://tripkey.example.com/alerts/"));
     assert!(body["delay_ms"].as_i64().unwrap() >= 60_000);
 
+    let log = serve.log();
+    assert!(log.contains("DEBUG"), "the log is at debug level:\n{log}");
+    assert!(
+        !log.contains(HOOK_SECRET),
+        "not even debug logs hold the signing secret"
+    );
     assert_eq!(serve.terminate(), Some(0), "a clean stop on SIGTERM");
     let status = run(&[
         "status",
