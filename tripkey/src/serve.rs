@@ -68,6 +68,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     dirs: Vec<PathBuf>,
+    /// Check the configuration (sources, sinks and their secrets in the environment, routes,
+    /// the database) and exit without starting: 0 when serve would start.
+    #[arg(long)]
+    check: bool,
     /// AWS connection for the S3 and SQS sources, SNS and the canary chores.
     #[command(flatten)]
     aws: AwsArgs,
@@ -189,6 +193,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let router =
         notify::Router::new(config.routes.clone(), &names).context("a [[route]] table is wrong")?;
     let route: Route = Arc::new(move |alert| router.sinks_for(alert));
+    if args.check {
+        let sources: Vec<&str> = config.sources.iter().map(SourceConfig::name).collect();
+        println!(
+            "configuration ok: database {}; sources: {}; sinks: {}; {} route(s)",
+            store.path().display(),
+            if sources.is_empty() {
+                "none (POST /ingest only)".to_owned()
+            } else {
+                sources.join(", ")
+            },
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            },
+            config.routes.len()
+        );
+        store.close().await;
+        return Ok(0);
+    }
 
     let metrics = Arc::new(Metrics::default());
     let ingestor = Ingestor::open(store.clone(), config.detect.clone(), route, metrics.clone())

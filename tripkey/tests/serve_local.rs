@@ -91,6 +91,19 @@ fn a_dir_flag_and_an_env_sink_path_alert_on_a_pretty_printed_trail_file() {
         "an unset variable is named with its line: {message}"
     );
 
+    let checked = tripkey()
+        .args(["serve", "--check", "--config", config.to_str().unwrap()])
+        .args(["--dir", logs.to_str().unwrap()])
+        .env("ALERTS_FILE", &alerts)
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{summary}");
+    assert!(
+        summary.contains("configuration ok") && summary.contains("sinks: archive"),
+        "{summary}"
+    );
+
     let serve = start(
         &config,
         &["--dir", logs.to_str().unwrap()],
