@@ -57,6 +57,10 @@ pub struct Ingestor {
     store: Store,
     config: DetectConfig,
     engine: Engine<MemoryState>,
+    /// The detectors' state as last committed (`None` before the first commit): a failed
+    /// commit goes back to it without reading the store, which may be what is failing.
+    committed_state: Option<String>,
+    canaries: Arc<CanaryRegistry>,
     filter: RelevanceFilter,
     route: Route,
     metrics: Arc<Metrics>,
@@ -72,12 +76,15 @@ impl Ingestor {
         metrics: Arc<Metrics>,
     ) -> Result<Ingestor, PipelineError> {
         let canaries = load_canaries(&store).await?;
-        let engine = restore(&store, &config, canaries.clone()).await?;
+        let committed_state = store.detector_state().await?;
+        let engine = restore(&config, canaries.clone(), committed_state.as_deref())?;
         Ok(Ingestor {
-            filter: RelevanceFilter::new(canaries),
+            filter: RelevanceFilter::new(canaries.clone()),
             store,
             config,
             engine,
+            committed_state,
+            canaries,
             route,
             metrics,
         })
@@ -87,7 +94,8 @@ impl Ingestor {
     pub async fn reload_canaries(&mut self) -> Result<(), PipelineError> {
         let canaries = load_canaries(&self.store).await?;
         self.filter = RelevanceFilter::new(canaries.clone());
-        self.engine.set_canaries(canaries);
+        self.engine.set_canaries(canaries.clone());
+        self.canaries = canaries;
         Ok(())
     }
 
@@ -137,16 +145,20 @@ impl Ingestor {
         let result = self
             .commit(&batch.source, batch.checkpoint.as_deref(), &alerts)
             .await;
-        self.metrics.batch(&batch.source, &done, result.is_ok());
         match result {
             Ok(new_alerts) => {
                 done.alerts = alerts.len();
                 done.new_alerts = new_alerts;
+                self.metrics.batch(&batch.source, &done, true);
                 Ok(done)
             }
             Err(error) => {
-                let canaries = load_canaries(&self.store).await?;
-                self.engine = restore(&self.store, &self.config, canaries).await?;
+                self.metrics.batch(&batch.source, &done, false);
+                self.engine = restore(
+                    &self.config,
+                    self.canaries.clone(),
+                    self.committed_state.as_deref(),
+                )?;
                 Err(error)
             }
         }
@@ -195,6 +207,7 @@ impl Ingestor {
                 at: store::now(),
             })
             .await?;
+        self.committed_state = Some(state);
         Ok(new)
     }
 }
@@ -204,13 +217,13 @@ async fn load_canaries(store: &Store) -> Result<Arc<CanaryRegistry>, PipelineErr
     Ok(Arc::new(CanaryRegistry::new(canaries)?))
 }
 
-async fn restore(
-    store: &Store,
+fn restore(
     config: &DetectConfig,
     canaries: Arc<CanaryRegistry>,
+    snapshot: Option<&str>,
 ) -> Result<Engine<MemoryState>, PipelineError> {
-    match store.detector_state().await? {
-        Some(snapshot) => Engine::restore(config, canaries, &snapshot)
+    match snapshot {
+        Some(snapshot) => Engine::restore(config, canaries, snapshot)
             .map_err(|error| PipelineError::State(error.to_string())),
         None => Ok(Engine::new(config, canaries, MemoryState::default())),
     }

@@ -178,3 +178,61 @@ async fn the_directory_source_reads_each_file_once_across_restarts() {
     );
     assert_eq!(store.recent_alerts(10).await.unwrap().len(), 3);
 }
+
+/// An AccessDenied call by one intruder, `second` seconds past 10:00.
+fn denied(second: u32) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.09", "eventTime": format!("2026-11-30T10:00:{second:02}Z"),
+        "eventSource": "s3.amazonaws.com", "eventName": "ListBuckets",
+        "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.9",
+        "userAgent": "enumerate-iam", "errorCode": "AccessDenied",
+        "userIdentity": {"type": "IAMUser", "accountId": "123456789012",
+            "accessKeyId": "AKIAQYLPMN5HINTRUDER", "userName": "intruder",
+            "arn": "arn:aws:iam::123456789012:user/intruder"},
+        "eventID": format!("denied-{second}")
+    })
+}
+
+#[tokio::test]
+async fn a_batch_whose_commit_failed_is_counted_once_when_read_again() {
+    use sqlx::Connection;
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let denials: Vec<serde_json::Value> = (0..5).map(denied).collect();
+    let burst = batch(
+        "trail",
+        "AWSLogs/d.json.gz",
+        trail_object(&denials),
+        "AWSLogs/d.json.gz",
+    );
+    let mut engine = Ingestor::open(
+        store.clone(),
+        Default::default(),
+        route_to(&["hook"]),
+        Arc::new(Metrics::default()),
+    )
+    .await
+    .unwrap();
+
+    let url = format!("sqlite://{}", store.path().display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    assert!(
+        engine.ingest(&burst).await.is_err(),
+        "the commit fails while another process holds the write lock"
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    // The source reads the batch again. Had the engine kept what it saw the first time, the
+    // burst would count ten denials, or none if it were already open.
+    let done = engine.ingest(&burst).await.unwrap();
+    assert_eq!(done.new_alerts.len(), 1, "{:?}", done.new_alerts);
+    let deliveries = store.due_deliveries(store::now(), 100).await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    let body: serde_json::Value = serde_json::from_str(&deliveries[0].alert.body).unwrap();
+    assert_eq!(body["rule"], "access-denied-burst");
+    assert_eq!(body["details"]["count"], 5, "{body}");
+}
