@@ -72,6 +72,16 @@ fn http_url(name: &str, url: &str, what: &str) -> Result<Url, ConfigError> {
     Ok(parsed)
 }
 
+/// The URL's scheme, host and port, to name it in errors and logs: a path or query may hold
+/// a token, and `user:password@` a password.
+fn origin(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    }
+}
+
 /// POSTs `body` and sorts the outcome: 2xx delivered; 408, 425, 429 and 5xx worth a retry;
 /// any other status refused. `shown_url` stands in for the URL in errors, since a Slack URL
 /// is itself a credential.
@@ -184,8 +194,7 @@ impl Sink for WebhookSink {
                     .map_err(|e| SinkError::Permanent(format!("header {name}: {e}")))?;
                 headers.insert(name, value);
             }
-            let shown = format!("{}://{}", self.url.scheme(), self.url.authority());
-            post(&self.client, &self.url, &shown, headers, body).await
+            post(&self.client, &self.url, &origin(&self.url), headers, body).await
         })
     }
 }

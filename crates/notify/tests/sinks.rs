@@ -139,13 +139,20 @@ async fn the_webhook_posts_signed_json_and_sorts_failures() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let unreachable = build_sink(&spec(&format!(
-        "[[sink]]\nname = \"down\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\"\nsecret = \"s\"\ntimeout_secs = 2\n"
+        "[[sink]]\nname = \"down\"\ntype = \"webhook\"\nurl = \"http://bot:pa55word@127.0.0.1:{port}/hook?token=t0ken\"\nsecret = \"s\"\ntimeout_secs = 2\n"
     )))
     .unwrap();
     let error = unreachable.deliver(&notification).await.unwrap_err();
     assert!(
         matches!(error, SinkError::Retryable(ref m) if m.contains("could not connect")),
         "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("http://127.0.0.1:{port}"))
+            && !message.contains("pa55word")
+            && !message.contains("t0ken"),
+        "errors name the receiver without its credentials: {message}"
     );
 }
 
