@@ -88,11 +88,12 @@ pub enum TokenCommand {
 /// The scope `POST /ingest` asks of a token.
 const INGEST_SCOPE: &str = "ingest";
 
-/// Exit status when a sink is failing or has refused notifications.
+/// Exit status when a sink is failing, has refused notifications, or has alerts waiting for it
+/// after its `[[sink]]` table was removed.
 const EXIT_UNHEALTHY: u8 = 1;
 
-/// Runs `tripkey status`: exit status 0 when every sink is healthy, 1 when one is failing now
-/// or has refused notifications, so a monitor can run it.
+/// Runs `tripkey status`: exit status 0 when every sink is healthy, else
+/// [`EXIT_UNHEALTHY`], so a monitor can run it.
 pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
     crate::async_runtime()?.block_on(async {
         let (config, store) = args.store.open().await?;
@@ -109,10 +110,11 @@ pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
             report.sources = live.sources.clone();
         }
         let recent = store.recent_alerts(5).await?;
-        let unhealthy = report
-            .sinks
-            .iter()
-            .any(|sink| sink.consecutive_failures > 0 || sink.refused > 0);
+        let unhealthy = report.sinks.iter().any(|sink| {
+            sink.consecutive_failures > 0
+                || sink.refused > 0
+                || waits_for_removed_sink(&config, sink)
+        });
         let mut out = std::io::stdout().lock();
         if args.json {
             serde_json::to_writer_pretty(&mut out, &report)?;
@@ -233,7 +235,9 @@ fn write_status(
     let mut listed: Vec<&str> = Vec::new();
     for sink in &report.sinks {
         listed.push(&sink.sink);
-        let state = if sink.consecutive_failures > 0 {
+        let state = if waits_for_removed_sink(config, sink) {
+            "REMOVED"
+        } else if sink.consecutive_failures > 0 {
             "FAILING"
         } else if sink.refused > 0 {
             "REFUSED"
@@ -258,6 +262,17 @@ fn write_status(
         }
     }
 
+    if report
+        .sinks
+        .iter()
+        .any(|sink| waits_for_removed_sink(config, sink))
+    {
+        writeln!(
+            out,
+            "  REMOVED: alerts wait for a sink no [[sink]] table names; add it back to deliver them"
+        )?;
+    }
+
     writeln!(out, "\nLATEST ALERTS")?;
     if recent.is_empty() {
         writeln!(out, "  none")?;
@@ -272,6 +287,11 @@ fn write_status(
         )?;
     }
     Ok(())
+}
+
+/// Alerts wait for this sink, but no `[[sink]]` table names it any more.
+fn waits_for_removed_sink(config: &Config, sink: &pipeline::SinkHealthReport) -> bool {
+    sink.pending > 0 && !config.sinks.iter().any(|spec| spec.name == sink.sink)
 }
 
 /// A checkpoint can be a long JSON map (the dir source); one line is enough here.

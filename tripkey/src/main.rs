@@ -97,8 +97,10 @@ enum Command {
     /// Show what serve has done: committed source positions, alerts by rule, each sink's
     /// health (failing sinks are listed, never disabled) and the latest alerts.
     ///
-    /// Reads the database serve writes, so it works whether or not serve is running.
-    /// Exit status: 0 healthy, 1 when a sink is failing or has refused notifications.
+    /// Reads the database serve writes, so it works whether or not serve is running, and
+    /// asks a running serve for its live counters (records, bytes and lag per source).
+    /// Exit status: 0 healthy, 1 when a sink is failing, has refused notifications, or is
+    /// removed from the config while alerts wait for it.
     Status(admin::StatusArgs),
     /// List alerts, or send a test alert to a sink.
     Alert {

@@ -70,6 +70,20 @@ impl Deliverer {
     /// Delivers until `shutdown` turns true, looking at the outbox when `wake` is notified (a
     /// commit brought new alerts) and every `poll` otherwise.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        match self.store.sink_health().await {
+            Ok(health) => {
+                for sink in health {
+                    if sink.pending > 0 && !self.sinks.contains_key(&sink.sink) {
+                        tracing::warn!(
+                            sink = %sink.sink,
+                            pending = sink.pending,
+                            "alerts wait for a sink that is no longer configured; add its [[sink]] back to deliver them"
+                        );
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the sinks' health"),
+        }
         while !*shutdown.borrow() {
             if let Err(error) = self.deliver_due(store::now()).await {
                 tracing::warn!(%error, "the outbox could not be read; retrying");
@@ -84,7 +98,8 @@ impl Deliverer {
 
     /// One pass over the deliveries due at `now`. Returns how many notifications it sent.
     pub async fn deliver_due(&self, now: EventTime) -> Result<usize, StoreError> {
-        let due = self.store.due_deliveries(now, 500).await?;
+        let configured: Vec<String> = self.sinks.keys().cloned().collect();
+        let due = self.store.due_deliveries_to(&configured, now, 500).await?;
         let mut groups: Vec<((String, String), Vec<Delivery>)> = Vec::new();
         for delivery in due {
             let key = (delivery.sink.clone(), delivery.limit_key.clone());
@@ -97,12 +112,6 @@ impl Deliverer {
         for ((sink_name, limit_key), group) in groups {
             let ids: Vec<i64> = group.iter().map(|d| d.id).collect();
             let Some(sink) = self.sinks.get(&sink_name).cloned() else {
-                let error = format!(
-                    "sink {sink_name:?} is not configured any more: add it back to deliver these"
-                );
-                self.store
-                    .deliveries_failed(&sink_name, &ids, now, &error, None)
-                    .await?;
                 continue;
             };
             let window = millis(self.settings.rate_window);
@@ -134,16 +143,24 @@ impl Deliverer {
             let settings = self.settings.clone();
             sends.spawn(async move { send_one(&store, &settings, sink, send, now).await });
         }
+        // Every send is awaited even after one fails to record its outcome: dropping the set
+        // would abort sends a sink may already have taken, and they would go out again.
         let mut sent = 0;
+        let mut first_error = None;
         while let Some(result) = sends.join_next().await {
             match result {
                 Ok(Ok(true)) => sent += 1,
                 Ok(Ok(false)) => {}
-                Ok(Err(error)) => return Err(error),
+                Ok(Err(error)) => {
+                    first_error.get_or_insert(error);
+                }
                 Err(panic) => tracing::error!(%panic, "a delivery task panicked"),
             }
         }
-        Ok(sent)
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(sent),
+        }
     }
 }
 

@@ -18,7 +18,7 @@ pub mod runner;
 pub mod source;
 
 pub use ingest::{limit_key, Batch, Ingested, Ingestor, Item, Route};
-pub use metrics::{Metrics, Report, SourceStats};
+pub use metrics::{Metrics, Report, SinkHealthReport, SourceStats};
 pub use runner::{spawn_engine, EngineHandle};
 pub use source::{run_source, DirSource, Source, SourceBatch, SourceError};
 

@@ -285,18 +285,36 @@ async fn a_refusing_sink_keeps_the_alert_and_holds_up_no_other_sink() {
 }
 
 #[tokio::test]
-async fn deliveries_to_a_sink_removed_from_the_config_are_kept_and_reported() {
+async fn deliveries_to_a_sink_removed_from_the_config_wait_for_it_and_block_no_other() {
     let folder = tempfile::tempdir().unwrap();
     let store = store_with_canary(&folder).await;
-    commit(&store, &["old-hook"], &[canary_use(1, "e-1")]).await;
-    let outbox = deliverer(&store, &[]);
-    assert_eq!(outbox.deliver_due(store::now()).await.unwrap(), 0);
-    let health = &store.sink_health().await.unwrap()[0];
-    assert_eq!(health.sink, "old-hook");
-    assert_eq!(health.refused, 1);
-    assert!(health
-        .last_error
-        .as_deref()
-        .unwrap()
-        .contains("not configured"));
+    commit(&store, &["old-hook", "soc"], &[canary_use(1, "e-1")]).await;
+    let soc = Recorder::new("soc", Answer::Take);
+    assert_eq!(
+        deliverer(&store, &[&soc])
+            .deliver_due(store::now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(soc.taken().len(), 1, "the configured sink is not held up");
+    let health = store.sink_health().await.unwrap();
+    let old = health.iter().find(|h| h.sink == "old-hook").unwrap();
+    assert_eq!(
+        (old.pending, old.refused),
+        (1, 0),
+        "kept pending, not refused, while its sink is out of the config"
+    );
+
+    // The operator puts the [[sink]] back: what waited for it goes out.
+    let back = Recorder::new("old-hook", Answer::Take);
+    assert_eq!(
+        deliverer(&store, &[&back, &soc])
+            .deliver_due(store::now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(back.taken().len(), 1);
+    assert_eq!(soc.taken().len(), 1, "nothing twice");
 }

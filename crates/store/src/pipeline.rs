@@ -390,6 +390,30 @@ impl Store {
         Ok(rows.iter().map(delivery_from).collect())
     }
 
+    /// Like [`Store::due_deliveries`], for the named sinks only. Deliveries to a sink that is
+    /// no longer configured stay pending, out of the way of the others, and go out if it is
+    /// configured again.
+    pub async fn due_deliveries_to(
+        &self,
+        sinks: &[String],
+        now: EventTime,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let sinks = serde_json::to_string(sinks).expect("a list of strings serialises");
+        let rows = sqlx::query(select_delivery!(
+            "WHERE o.delivered_at IS NULL AND o.failed_at IS NULL \
+             AND o.sink IN (SELECT value FROM json_each(?)) \
+             AND o.next_attempt_at <= ? ORDER BY o.next_attempt_at, o.id LIMIT ?"
+        ))
+        .bind(sinks)
+        .bind(now.0)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        Ok(rows.iter().map(delivery_from).collect())
+    }
+
     /// Every pending delivery for one sink and rate-limit key, oldest first: the repeats a
     /// digest summarises.
     pub async fn pending_deliveries(
