@@ -44,6 +44,11 @@ impl Default for DeliverySettings {
     }
 }
 
+/// The most alerts one digest stands for. A flood (someone scripting calls with a stolen
+/// canary) goes out as one digest of this many per window, so no notification outgrows what
+/// receivers take (SNS takes 256 KB) and none is refused for its size.
+pub const MAX_DIGEST_ALERTS: usize = 200;
+
 /// The most summaries a digest lists; its count covers them all.
 const DIGEST_SUMMARIES: usize = 20;
 
@@ -134,10 +139,14 @@ impl Deliverer {
                 }
                 vec![first.clone()]
             } else {
-                // Repeats held back, or a retry: everything pending for the key goes together.
-                self.store
+                // Repeats held back, or a retry: what is pending for the key goes together, up
+                // to a digest's worth; the rest waits for the next window.
+                let mut pending = self
+                    .store
                     .pending_deliveries(&sink_name, &limit_key)
-                    .await?
+                    .await?;
+                pending.truncate(MAX_DIGEST_ALERTS);
+                pending
             };
             let store = self.store.clone();
             let settings = self.settings.clone();

@@ -318,3 +318,45 @@ async fn deliveries_to_a_sink_removed_from_the_config_wait_for_it_and_block_no_o
     assert_eq!(back.taken().len(), 1);
     assert_eq!(soc.taken().len(), 1, "nothing twice");
 }
+
+#[tokio::test]
+async fn a_flood_goes_out_as_digests_of_bounded_size_one_per_window() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let uses: Vec<serde_json::Value> = (0..251)
+        .map(|i| canary_use(i % 60, &format!("f-{i:03}")))
+        .collect();
+    assert_eq!(commit(&store, &["hook"], &uses).await.len(), 251);
+    let hook = Recorder::new("hook", Answer::Take);
+    let outbox = deliverer(&store, &[&hook]);
+    let t0 = store::now();
+
+    assert_eq!(outbox.deliver_due(t0).await.unwrap(), 1);
+    assert_eq!(outbox.deliver_due(seconds(t0, 60)).await.unwrap(), 1);
+    assert_eq!(
+        outbox.deliver_due(seconds(t0, 90)).await.unwrap(),
+        0,
+        "one per window"
+    );
+    assert_eq!(outbox.deliver_due(seconds(t0, 120)).await.unwrap(), 1);
+    let taken = hook.taken();
+    let counts: Vec<u64> = taken
+        .iter()
+        .map(|n| n.digest.as_ref().map_or(1, |d| d.count))
+        .collect();
+    assert_eq!(
+        counts,
+        [1, pipeline::delivery::MAX_DIGEST_ALERTS as u64, 50]
+    );
+    let mut every: Vec<String> = taken
+        .iter()
+        .flat_map(|n| match &n.digest {
+            Some(digest) => digest.dedup_keys.clone(),
+            None => vec![n.alert.dedup_key.clone()],
+        })
+        .collect();
+    every.sort();
+    every.dedup();
+    assert_eq!(every.len(), 251, "each alert in exactly one notification");
+    assert_eq!(store.sink_health().await.unwrap()[0].pending, 0);
+}
