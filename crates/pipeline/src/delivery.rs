@@ -53,6 +53,7 @@ pub const MAX_DIGEST_ALERTS: usize = 200;
 const DIGEST_SUMMARIES: usize = 20;
 
 /// Delivers the outbox to the configured sinks.
+#[derive(Clone)]
 pub struct Deliverer {
     store: Store,
     sinks: HashMap<String, Arc<dyn Sink>>,
@@ -73,8 +74,48 @@ impl Deliverer {
     }
 
     /// Delivers until `shutdown` turns true, looking at the outbox when `wake` is notified (a
-    /// commit brought new alerts) and every `poll` otherwise.
+    /// commit brought new alerts) and every `poll` otherwise. Each sink has its own loop, so
+    /// a slow or hanging sink (an SMTP relay that takes its whole timeout) delays no other.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        self.warn_of_removed_sinks().await;
+        let mut loops = JoinSet::new();
+        let mut wakes = Vec::new();
+        for sink in self.sinks.values() {
+            let sink_wake = Arc::new(Notify::new());
+            wakes.push(sink_wake.clone());
+            loops.spawn(
+                self.clone()
+                    .run_sink(sink.clone(), sink_wake, shutdown.clone()),
+            );
+        }
+        loop {
+            tokio::select! {
+                _ = wake.notified() => wakes.iter().for_each(|sink_wake| sink_wake.notify_one()),
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+        }
+        while loops.join_next().await.is_some() {}
+    }
+
+    async fn run_sink(
+        self,
+        sink: Arc<dyn Sink>,
+        wake: Arc<Notify>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        while !*shutdown.borrow() {
+            if let Err(error) = self.deliver_due_to(&sink, store::now()).await {
+                tracing::warn!(sink = %sink.name(), %error, "the outbox could not be read; retrying");
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn warn_of_removed_sinks(&self) {
         match self.store.sink_health().await {
             Ok(health) => {
                 for sink in health {
@@ -89,36 +130,54 @@ impl Deliverer {
             }
             Err(error) => tracing::warn!(%error, "cannot read the sinks' health"),
         }
-        while !*shutdown.borrow() {
-            if let Err(error) = self.deliver_due(store::now()).await {
-                tracing::warn!(%error, "the outbox could not be read; retrying");
-            }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(self.settings.poll) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
     }
 
-    /// One pass over the deliveries due at `now`. Returns how many notifications it sent.
+    /// One pass over the deliveries due at `now`, every sink at once. Returns how many
+    /// notifications it sent. Deliveries to a sink that is not configured wait for it.
     pub async fn deliver_due(&self, now: EventTime) -> Result<usize, StoreError> {
-        let configured: Vec<String> = self.sinks.keys().cloned().collect();
-        let due = self.store.due_deliveries_to(&configured, now, 500).await?;
-        let mut groups: Vec<((String, String), Vec<Delivery>)> = Vec::new();
+        let mut passes = JoinSet::new();
+        for sink in self.sinks.values() {
+            let (deliverer, sink) = (self.clone(), sink.clone());
+            passes.spawn(async move { deliverer.deliver_due_to(&sink, now).await });
+        }
+        let mut sent = 0;
+        let mut first_error = None;
+        while let Some(result) = passes.join_next().await {
+            match result {
+                Ok(Ok(count)) => sent += count,
+                Ok(Err(error)) => {
+                    first_error.get_or_insert(error);
+                }
+                Err(panic) => tracing::error!(%panic, "a delivery pass panicked"),
+            }
+        }
+        first_error.map_or(Ok(sent), Err)
+    }
+
+    /// One pass over one sink's deliveries due at `now`.
+    async fn deliver_due_to(
+        &self,
+        sink: &Arc<dyn Sink>,
+        now: EventTime,
+    ) -> Result<usize, StoreError> {
+        let sink_name = sink.name().to_owned();
+        let due = self
+            .store
+            .due_deliveries_to(std::slice::from_ref(&sink_name), now, 500)
+            .await?;
+        let mut groups: Vec<(String, Vec<Delivery>)> = Vec::new();
         for delivery in due {
-            let key = (delivery.sink.clone(), delivery.limit_key.clone());
-            match groups.iter_mut().find(|(k, _)| *k == key) {
+            match groups
+                .iter_mut()
+                .find(|(key, _)| *key == delivery.limit_key)
+            {
                 Some((_, group)) => group.push(delivery),
-                None => groups.push((key, vec![delivery])),
+                None => groups.push((delivery.limit_key.clone(), vec![delivery])),
             }
         }
         let mut sends = JoinSet::new();
-        for ((sink_name, limit_key), group) in groups {
+        for (limit_key, group) in groups {
             let ids: Vec<i64> = group.iter().map(|d| d.id).collect();
-            let Some(sink) = self.sinks.get(&sink_name).cloned() else {
-                continue;
-            };
             let window = millis(self.settings.rate_window);
             let last = self.store.last_delivered_at(&sink_name, &limit_key).await?;
             if let Some(window_end) = last.map(|last| last.offset(window)) {
@@ -127,8 +186,12 @@ impl Deliverer {
                     continue;
                 }
             }
+            let mut pending = self
+                .store
+                .pending_deliveries(&sink_name, &limit_key)
+                .await?;
             let fresh = |d: &Delivery| d.attempts == 0 && d.next_attempt_at == d.created_at;
-            let send = if group.iter().all(fresh) {
+            let send = if pending.len() == group.len() && group.iter().all(fresh) {
                 // The first alert for this key goes now; its followers wait for the window.
                 let (first, rest) = group.split_first().expect("a group is never empty");
                 let held: Vec<i64> = rest.iter().map(|d| d.id).collect();
@@ -139,17 +202,15 @@ impl Deliverer {
                 }
                 vec![first.clone()]
             } else {
-                // Repeats held back, or a retry: what is pending for the key goes together, up
-                // to a digest's worth; the rest waits for the next window.
-                let mut pending = self
-                    .store
-                    .pending_deliveries(&sink_name, &limit_key)
-                    .await?;
+                // Repeats held back, a retry, or alerts waiting behind one: what is pending
+                // for the key goes together, up to a digest's worth; the rest waits for the
+                // next window.
                 pending.truncate(MAX_DIGEST_ALERTS);
                 pending
             };
             let store = self.store.clone();
             let settings = self.settings.clone();
+            let sink = sink.clone();
             sends.spawn(async move { send_one(&store, &settings, sink, send, now).await });
         }
         // Every send is awaited even after one fails to record its outcome: dropping the set
@@ -166,10 +227,7 @@ impl Deliverer {
                 Err(panic) => tracing::error!(%panic, "a delivery task panicked"),
             }
         }
-        match first_error {
-            Some(error) => Err(error),
-            None => Ok(sent),
-        }
+        first_error.map_or(Ok(sent), Err)
     }
 }
 

@@ -23,6 +23,8 @@ enum Answer {
     Take,
     Fail,
     Refuse,
+    /// Never answers, as a relay that holds the connection open.
+    Hang,
 }
 
 /// A sink that records what it is given and answers as told.
@@ -64,13 +66,18 @@ impl Sink for Recorder {
     fn deliver<'a>(&'a self, notification: &'a Notification) -> notify::Delivery<'a> {
         Box::pin(async move {
             *self.tries.lock().unwrap() += 1;
-            match *self.answer.lock().unwrap() {
+            let answer = *self.answer.lock().unwrap();
+            match answer {
                 Answer::Take => {
                     self.taken.lock().unwrap().push(notification.clone());
                     Ok(())
                 }
                 Answer::Fail => Err(SinkError::Retryable("503 Service Unavailable".to_owned())),
                 Answer::Refuse => Err(SinkError::Permanent("404 Not Found".to_owned())),
+                Answer::Hang => {
+                    tokio::time::sleep(Duration::from_secs(3_600)).await;
+                    Err(SinkError::Retryable("timed out".to_owned()))
+                }
             }
         })
     }
@@ -358,5 +365,84 @@ async fn a_flood_goes_out_as_digests_of_bounded_size_one_per_window() {
     every.sort();
     every.dedup();
     assert_eq!(every.len(), 251, "each alert in exactly one notification");
+    assert_eq!(store.sink_health().await.unwrap()[0].pending, 0);
+}
+
+/// Waits up to 10 s for `done`.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_sink_holds_up_no_other_sink() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    add_canary(&store, OTHER_KEY).await;
+    let slow = Recorder::new("slow", Answer::Hang);
+    let fast = Recorder::new("fast", Answer::Take);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let running = tokio::spawn(deliverer(&store, &[&slow, &fast]).run(wake.clone(), shutdown));
+
+    commit(&store, &["slow", "fast"], &[canary_use(1, "e-1")]).await;
+    wake.notify_one();
+    eventually("the slow sink is stuck on the first alert", || {
+        slow.tries() == 1
+    })
+    .await;
+    eventually("the fast sink has the first alert", || {
+        fast.taken().len() == 1
+    })
+    .await;
+
+    // A second alert, about another canary, while the slow sink still hangs on the first.
+    commit(&store, &["slow", "fast"], &[use_of(OTHER_KEY, 2, "o-1")]).await;
+    wake.notify_one();
+    eventually("the fast sink has the second alert", || {
+        fast.taken().len() == 2
+    })
+    .await;
+    assert_eq!(slow.tries(), 1, "the slow sink is still on its first send");
+
+    let _ = stop.send(true);
+    running.abort();
+}
+
+#[tokio::test]
+async fn a_new_alert_behind_a_failed_one_goes_out_with_it() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let hook = Recorder::new("hook", Answer::Fail);
+    let outbox = deliverer(&store, &[&hook]);
+    commit(&store, &["hook"], &[canary_use(1, "e-1")]).await;
+    let t0 = store::now();
+    assert_eq!(
+        outbox.deliver_due(t0).await.unwrap(),
+        0,
+        "the first send fails"
+    );
+
+    // The next use of the same canary arrives before that retry is due.
+    commit(&store, &["hook"], &[canary_use(2, "e-2")]).await;
+    hook.answer(Answer::Take);
+    assert_eq!(outbox.deliver_due(store::now()).await.unwrap(), 1);
+    let taken = hook.taken();
+    let digest = taken[0]
+        .digest
+        .as_ref()
+        .expect("one notification for both, in order, not the newer one alone");
+    assert_eq!(digest.count, 2);
+    assert!(
+        digest.dedup_keys[0].ends_with(":e-1"),
+        "{:?}",
+        digest.dedup_keys
+    );
     assert_eq!(store.sink_health().await.unwrap()[0].pending, 0);
 }
