@@ -176,6 +176,7 @@ impl Deliverer {
             }
         }
         let mut sends = JoinSet::new();
+        let mut in_flight: HashMap<tokio::task::Id, Vec<(i64, u32)>> = HashMap::new();
         for (limit_key, group) in groups {
             let ids: Vec<i64> = group.iter().map(|d| d.id).collect();
             let window = millis(self.settings.rate_window);
@@ -211,20 +212,50 @@ impl Deliverer {
             let store = self.store.clone();
             let settings = self.settings.clone();
             let sink = sink.clone();
-            sends.spawn(async move { send_one(&store, &settings, sink, send, now).await });
+            let in_task = send.iter().map(|d| (d.id, d.attempts)).collect();
+            let task =
+                sends.spawn(async move { send_one(&store, &settings, sink, send, now).await });
+            in_flight.insert(task.id(), in_task);
         }
         // Every send is awaited even after one fails to record its outcome: dropping the set
         // would abort sends a sink may already have taken, and they would go out again.
         let mut sent = 0;
         let mut first_error = None;
-        while let Some(result) = sends.join_next().await {
+        while let Some(result) = sends.join_next_with_id().await {
             match result {
-                Ok(Ok(true)) => sent += 1,
-                Ok(Ok(false)) => {}
-                Ok(Err(error)) => {
+                Ok((_, Ok(true))) => sent += 1,
+                Ok((_, Ok(false))) => {}
+                Ok((_, Err(error))) => {
                     first_error.get_or_insert(error);
                 }
-                Err(panic) => tracing::error!(%panic, "a delivery task panicked"),
+                Err(panic) => {
+                    // A bug in a sink: back off as for a failure rather than try again at
+                    // every pass.
+                    let error = format!("the sink failed unexpectedly: {panic}");
+                    tracing::error!(sink = %sink_name, %error, "a delivery task panicked");
+                    let deliveries = in_flight.remove(&panic.id()).unwrap_or_default();
+                    let ids: Vec<i64> = deliveries.iter().map(|(id, _)| *id).collect();
+                    let attempts = deliveries.iter().map(|(_, n)| *n).max().unwrap_or(0);
+                    let wait = notify::retry_delay(
+                        attempts,
+                        self.settings.retry_base,
+                        self.settings.retry_cap,
+                        &mut rand::rng(),
+                    );
+                    let recorded = self
+                        .store
+                        .deliveries_failed(
+                            &sink_name,
+                            &ids,
+                            now,
+                            &error,
+                            Some(now.offset(millis(wait))),
+                        )
+                        .await;
+                    if let Err(error) = recorded {
+                        first_error.get_or_insert(error);
+                    }
+                }
             }
         }
         first_error.map_or(Ok(sent), Err)

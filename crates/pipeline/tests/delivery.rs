@@ -25,6 +25,8 @@ enum Answer {
     Refuse,
     /// Never answers, as a relay that holds the connection open.
     Hang,
+    /// A bug in the sink.
+    Panic,
 }
 
 /// A sink that records what it is given and answers as told.
@@ -74,6 +76,7 @@ impl Sink for Recorder {
                 }
                 Answer::Fail => Err(SinkError::Retryable("503 Service Unavailable".to_owned())),
                 Answer::Refuse => Err(SinkError::Permanent("404 Not Found".to_owned())),
+                Answer::Panic => panic!("a bug in the sink"),
                 Answer::Hang => {
                     tokio::time::sleep(Duration::from_secs(3_600)).await;
                     Err(SinkError::Retryable("timed out".to_owned()))
@@ -445,4 +448,32 @@ async fn a_new_alert_behind_a_failed_one_goes_out_with_it() {
         digest.dedup_keys
     );
     assert_eq!(store.sink_health().await.unwrap()[0].pending, 0);
+}
+
+#[tokio::test]
+async fn a_sink_that_panics_is_backed_off_like_a_failing_one() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    commit(&store, &["buggy"], &[canary_use(1, "e-1")]).await;
+    let buggy = Recorder::new("buggy", Answer::Panic);
+    let outbox = deliverer(&store, &[&buggy]);
+    let t0 = store::now();
+    assert_eq!(outbox.deliver_due(t0).await.unwrap(), 0);
+    assert_eq!(outbox.deliver_due(t0.offset(100)).await.unwrap(), 0);
+    assert_eq!(buggy.tries(), 1, "not tried again before its backoff");
+    let health = &store.sink_health().await.unwrap()[0];
+    assert_eq!((health.pending, health.failures), (1, 1));
+    assert!(health
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("unexpectedly"));
+
+    buggy.answer(Answer::Take);
+    assert_eq!(outbox.deliver_due(seconds(t0, 600)).await.unwrap(), 1);
+    assert_eq!(
+        buggy.taken().len(),
+        1,
+        "kept, and delivered once the sink works"
+    );
 }
