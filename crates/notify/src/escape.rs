@@ -8,11 +8,26 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 /// True for characters a terminal or reader may interpret rather than show: C0 and C1
-/// controls, DEL, and the Unicode bidirectional controls that make text read differently from
-/// what it is.
+/// controls, DEL, the Unicode bidirectional controls that make text read differently from
+/// what it is, invisible format characters that hide text from a reader's eye and a grep
+/// (zero-width spaces and joiners, the soft hyphen, the byte-order mark, tag characters,
+/// interlinear annotation), and the Unicode line and paragraph separators.
 fn is_unsafe(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+        || matches!(
+            c,
+            '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{2029}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{061c}'
+                | '\u{00ad}'
+                | '\u{180e}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{e0000}'..='\u{e007f}'
+        )
 }
 
 /// `text` with every unsafe character replaced by a visible escape such as `\u{1b}`.
@@ -67,6 +82,21 @@ pub fn slack_code(text: &str) -> String {
     }
     out.push('`');
     out
+}
+
+/// `text` as a [`slack_code`] span of at most `max` characters. Escaping can make text up to
+/// nine times longer (`\u{2066}` for one character), so the value is cut before escaping, as
+/// far as needed for the span to fit: Slack refuses a whole message with an oversized field.
+pub fn slack_code_within(text: &str, max: usize) -> String {
+    let mut keep = text.chars().count();
+    loop {
+        let code = slack_code(&truncate(text, keep));
+        let length = code.chars().count();
+        if length <= max || keep <= 1 {
+            return code;
+        }
+        keep = (keep * max / length).min(keep - 1);
+    }
 }
 
 /// `text` for one line of a mail header (the subject): every unsafe character, CR and LF
@@ -125,6 +155,27 @@ mod tests {
             slack_code("<!channel> `*bold*` <https://evil|x>"),
             "`&lt;!channel&gt; \u{2cb}*bold*\u{2cb} &lt;https://evil|x&gt;`"
         );
+    }
+
+    #[test]
+    fn invisible_characters_are_made_visible() {
+        assert_eq!(for_terminal("sql\u{200b}map"), "sql\\u{200b}map");
+        assert_eq!(for_terminal("a\u{2028}b\u{feff}"), "a\\u{2028}b\\u{feff}");
+        assert_eq!(for_terminal("\u{e0041}"), "\\u{e0041}");
+    }
+
+    #[test]
+    fn slack_spans_fit_however_much_escaping_grows_them() {
+        let hostile = "\u{2066}".repeat(300);
+        let code = slack_code_within(&hostile, 1_900);
+        assert!(code.chars().count() <= 1_900, "{}", code.chars().count());
+        assert!(
+            code.starts_with("`\\u{2066}") && code.ends_with("…`"),
+            "{code}"
+        );
+        assert_eq!(slack_code_within("plain", 1_900), "`plain`");
+        let amps = "&".repeat(5_000);
+        assert!(slack_code_within(&amps, 2_900).chars().count() <= 2_900);
     }
 
     #[test]

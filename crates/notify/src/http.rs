@@ -56,6 +56,9 @@ pub fn verify_signature(secret: &[u8], timestamp: &str, body: &[u8], signature: 
 fn client(timeout: Duration) -> Result<Client, ConfigError> {
     Client::builder()
         .timeout(timeout)
+        // A redirected POST becomes a GET without the alert, and its 200 would count as
+        // delivered; a redirect is reported instead, so the URL gets fixed.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("tripkey/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ConfigError(format!("cannot set up an HTTP client: {e}")))
@@ -111,6 +114,17 @@ async fn post(
     let status = response.status();
     if status.is_success() {
         return Ok(());
+    }
+    if status.is_redirection() {
+        let moved = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|location| location.to_str().ok())
+            .and_then(|location| url.join(location).ok())
+            .map_or_else(|| "elsewhere".to_owned(), |to| origin(&to));
+        return Err(SinkError::Permanent(format!(
+            "POST to {shown_url} answered {status}, a redirect to {moved}: put the final URL in the sink"
+        )));
     }
     let text = response.text().await.unwrap_or_default();
     let message = format!(

@@ -8,7 +8,7 @@ use detect::{Details, Rule};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::escape::{header_line, html, slack_code, truncate};
+use crate::escape::{header_line, html, slack_code_within, truncate};
 use crate::{Digest, Notification};
 
 /// The longest value a notification shows; the webhook and JSON lines carry everything.
@@ -272,7 +272,7 @@ pub fn slack_payload(notification: &Notification) -> Value {
         .map(|fact| {
             json!({
                 "type": "mrkdwn",
-                "text": format!("*{}*\n{}", fact.label, slack_code(&truncate(&fact.value, 300)))
+                "text": format!("*{}*\n{}", fact.label, slack_code_within(&fact.value, SLACK_FIELD_VALUE))
             })
         })
         .collect();
@@ -284,7 +284,7 @@ pub fn slack_payload(notification: &Notification) -> Value {
                 "{} *{}* {}",
                 severity_emoji(notification.alert.severity),
                 notification.alert.severity.to_string().to_uppercase(),
-                slack_code(&truncate(&notification.alert.summary, 1_000)),
+                slack_code_within(&notification.alert.summary, SLACK_SUMMARY),
             )
         }
     }));
@@ -293,15 +293,17 @@ pub fn slack_payload(notification: &Notification) -> Value {
         blocks.push(json!({"type": "section", "fields": chunk}));
     }
     if let Some(digest) = &notification.digest {
+        // Ten lines of at most 282 characters stay under a section's 3,000: whole lines only,
+        // so no escape or code span is cut open.
         let lines: Vec<String> = digest
             .summaries
             .iter()
             .take(10)
-            .map(|summary| format!("• {}", slack_code(&truncate(summary, 200))))
+            .map(|summary| format!("• {}", slack_code_within(summary, 280)))
             .collect();
         blocks.push(json!({
             "type": "section",
-            "text": {"type": "mrkdwn", "text": truncate(&lines.join("\n"), 2_900)}
+            "text": {"type": "mrkdwn", "text": lines.join("\n")}
         }));
     }
     if let Some(link) = &notification.link {
@@ -315,11 +317,25 @@ pub fn slack_payload(notification: &Notification) -> Value {
         }));
     }
     json!({
-        // The fallback text for notifications and screen readers is plain text too.
-        "text": crate::escape::for_terminal(&title),
+        // The fallback text for notifications and screen readers: Slack reads it as mrkdwn,
+        // so it is escaped as such (no mention or link can come alive in it).
+        "text": slack_text(&title),
         "blocks": blocks,
     })
 }
+
+/// Slack's own escapes, of `&`, `<` and `>`, over text with its controls made visible.
+fn slack_text(text: &str) -> String {
+    crate::escape::for_terminal(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Slack's limit on a field is 2,000 characters, with the label in bold before the value.
+const SLACK_FIELD_VALUE: usize = 1_900;
+/// Slack's limit on a section's text is 3,000 characters, with the severity before the summary.
+const SLACK_SUMMARY: usize = 2_900;
 
 /// The email subject: one line with no control characters, so nothing in an alert can add
 /// a header.

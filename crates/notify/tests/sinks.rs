@@ -128,6 +128,12 @@ async fn the_webhook_posts_signed_json_and_sorts_failures() {
         sink.deliver(&notification).await,
         Err(SinkError::Retryable(_))
     ));
+    *receiver.status.lock().unwrap() = StatusCode::MOVED_PERMANENTLY;
+    let moved = sink.deliver(&notification).await.unwrap_err();
+    assert!(
+        matches!(moved, SinkError::Permanent(ref m) if m.contains("redirect")),
+        "a redirect is not followed, so the alert is not lost to a GET: {moved:?}"
+    );
     *receiver.status.lock().unwrap() = StatusCode::GONE;
     let refused = sink.deliver(&notification).await.unwrap_err();
     assert!(
