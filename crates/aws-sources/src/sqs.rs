@@ -304,9 +304,10 @@ impl Source for SqsSource {
         self.keep_invisible(&receipts);
         let mut items = Vec::new();
         let mut done = Vec::new();
-        for message in &messages {
+        'messages: for message in &messages {
             let body = message.body().unwrap_or_default();
             let id = message.message_id().unwrap_or("?");
+            let items_before = items.len();
             match classify(body) {
                 Ok(Notification::Nothing) => {}
                 Ok(Notification::Records) => items.push(Item {
@@ -321,10 +322,16 @@ impl Source for SqsSource {
                         let bytes = match self.fetch(&object).await {
                             Ok(bytes) => bytes,
                             Err(error) => {
-                                // Released: the messages come back after their visibility
-                                // timeout and are read again then.
-                                self.release(&receipts);
-                                return Err(error);
+                                // Only this message is let go: it comes back after its
+                                // visibility timeout (and after maxReceiveCount goes to the
+                                // dead-letter queue), while the messages received with it
+                                // are read now rather than retried along with it.
+                                tracing::warn!(source = %self.config.name, message = %id, %error, "cannot fetch a notified object; the message will be read again");
+                                items.truncate(items_before);
+                                if let Some(receipt) = message.receipt_handle() {
+                                    self.release(&[receipt.to_owned()]);
+                                }
+                                continue 'messages;
                             }
                         };
                         items.push(Item {

@@ -284,3 +284,58 @@ async fn an_abandoned_batch_comes_back_after_its_visibility_timeout() {
         "an abandoned message is read again"
     );
 }
+
+#[tokio::test]
+async fn an_object_that_cannot_be_fetched_holds_back_only_its_own_message() {
+    let (s3, sqs) = clients().await;
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("trail-mixed"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let unreadable = serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": unique("no-such-bucket")},
+               "object": {"key": "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/30/x.json.gz"}}
+    }]})
+    .to_string();
+    let event = serde_json::json!({
+        "version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.sts",
+        "detail": {"eventTime": "2026-11-30T10:00:00Z", "eventSource": "sts.amazonaws.com",
+            "eventName": "GetCallerIdentity", "awsRegion": "us-east-1", "eventID": "k"}
+    })
+    .to_string();
+    for body in [&unreadable, &event] {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut config = SqsSourceConfig::new("mixed", &queue);
+    config.wait = Duration::from_secs(1);
+    config.visibility = Duration::from_secs(2);
+    let mut source = SqsSource::new(sqs.clone(), s3, config);
+    let mut items = Vec::new();
+    for _ in 0..5 {
+        if let Some(batch) = source.next_batch(None).await.unwrap() {
+            items.extend(names(&batch));
+            source.committed(batch).await.unwrap();
+        }
+        if !items.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert!(items[0].starts_with("sqs message"), "{items:?}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        visible_bodies(&sqs, &queue).await,
+        [unreadable],
+        "the event was read and deleted; the unreadable notification waits for a retry"
+    );
+}

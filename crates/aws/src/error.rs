@@ -196,7 +196,9 @@ impl AwsError {
                 action,
                 attempts: 1,
             },
-            "NoSuchEntity" | "NoSuchEntityException" => AwsError::NotFound { action, message },
+            "NoSuchEntity" | "NoSuchEntityException" | "NoSuchKey" => {
+                AwsError::NotFound { action, message }
+            }
             "EntityAlreadyExists" | "EntityAlreadyExistsException" => {
                 AwsError::AlreadyExists { action, message }
             }
