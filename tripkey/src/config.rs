@@ -271,7 +271,7 @@ impl Config {
             }
         }
         config
-            .check_source_names()
+            .check_sources()
             .with_context(|| path.display().to_string())?;
         let mut sink_names = std::collections::BTreeSet::new();
         for sink in &config.sinks {
@@ -286,8 +286,9 @@ impl Config {
         Ok(config)
     }
 
-    /// Fails when two sources share a name: names key the checkpoints.
-    pub fn check_source_names(&self) -> anyhow::Result<()> {
+    /// Fails when two sources share a name (names key the checkpoints) or a queue's
+    /// visibility timeout is outside what SQS takes and the heartbeat needs.
+    pub fn check_sources(&self) -> anyhow::Result<()> {
         let mut names = std::collections::BTreeSet::new();
         for source in &self.sources {
             anyhow::ensure!(
@@ -295,6 +296,18 @@ impl Config {
                 "two sources are named {:?}; names key checkpoints and must differ",
                 source.name()
             );
+            if let SourceConfig::Sqs {
+                name,
+                visibility: Some(visibility),
+                ..
+            } = source
+            {
+                let seconds = visibility.millis() / 1_000;
+                anyhow::ensure!(
+                    (10..=43_200).contains(&seconds),
+                    "source {name:?}: visibility must be between 10s and 12h (SQS's limit), not {seconds}s"
+                );
+            }
         }
         Ok(())
     }
@@ -356,5 +369,20 @@ mod tests {
         let error = expand("b = \"${not a name}\"").unwrap_err().to_string();
         assert!(error.contains("literal"), "{error}");
         assert!(expand("b = \"${QUEUE\"").is_err());
+    }
+
+    #[test]
+    fn a_queue_visibility_outside_what_sqs_takes_is_refused() {
+        let config = |visibility: &str| -> Config {
+            toml::from_str(&format!(
+                "[[source]]\ntype = \"sqs\"\nname = \"q\"\nqueue_url = \"https://sqs/1/q\"\nvisibility = \"{visibility}\"\n"
+            ))
+            .unwrap()
+        };
+        assert!(config("60s").check_sources().is_ok());
+        for bad in ["0s", "2s", "13h"] {
+            let error = config(bad).check_sources().unwrap_err().to_string();
+            assert!(error.contains("between 10s and 12h"), "{bad}: {error}");
+        }
     }
 }

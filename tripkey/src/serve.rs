@@ -180,7 +180,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let mut config = Config::load_optional(args.config.as_deref())?;
     config.sources.extend(args.flag_sources()?);
     config
-        .check_source_names()
+        .check_sources()
         .context("--sqs, --s3 and --dir add sources")?;
     let mut store = Store::open(config.store_path(args.db.clone())?).await?;
     if let Some(key) = crate::canary::secret_key(&config)? {

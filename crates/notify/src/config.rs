@@ -44,6 +44,9 @@ impl SecretSource {
             (Some(_), Some(_)) => Err(ConfigError(format!(
                 "sink {sink:?}: give {what} or {what}_env, not both"
             ))),
+            (Some(value), None) if value.is_empty() => Err(ConfigError(format!(
+                "sink {sink:?}: {what} is empty; give the real value, or {what}_env"
+            ))),
             (Some(value), None) => Ok(Some(value.clone())),
             (None, Some(var)) => match std::env::var(var) {
                 Ok(value) if !value.is_empty() => Ok(Some(value)),

@@ -367,3 +367,13 @@ async fn a_relay_that_is_down_is_a_retry_not_a_loss() {
         Err(SinkError::Retryable(_))
     ));
 }
+
+#[test]
+fn an_empty_signing_secret_is_refused() {
+    let error = build_sink(&spec(
+        "[[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"https://soc.example/\"\nsecret = \"\"\n",
+    ))
+    .err()
+    .expect("an empty secret signs nothing anyone could not forge");
+    assert!(error.to_string().contains("empty"), "{error}");
+}
