@@ -340,12 +340,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             .await
     });
 
-    wait_for_signal().await;
+    let mut engine_task = engine_task;
+    // The engine ending on its own is a bug: stop everything and exit with an error, so the
+    // supervisor (systemd, ECS) restarts serve from the last commit.
+    let engine_ended = tokio::select! {
+        _ = wait_for_signal() => None,
+        ended = &mut engine_task => Some(ended),
+    };
     eprintln!("tripkey serve: stopping (finishing the batches in flight)");
     let _ = stop.send(true);
     while tasks.join_next().await.is_some() {}
     http.await.context("the HTTP server failed")??;
     drop(engine);
+    if let Some(ended) = engine_ended {
+        store.close().await;
+        ended.context("the detection engine failed")?;
+        anyhow::bail!("the detection engine stopped unexpectedly; restart serve");
+    }
     engine_task.await.context("the engine failed")?;
     store.close().await;
     Ok(0)

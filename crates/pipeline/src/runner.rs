@@ -34,6 +34,12 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    /// False once the engine task has ended (it panicked, or serve is stopping): nothing sent
+    /// to it would be processed.
+    pub fn is_running(&self) -> bool {
+        !self.jobs.is_closed()
+    }
+
     /// Runs a batch and waits until its effects are committed (or failed, and rolled back).
     pub async fn submit(&self, batch: Batch) -> Result<Ingested, PipelineError> {
         let (reply, answer) = oneshot::channel();

@@ -52,6 +52,13 @@ pub fn router(state: AppState, ingest_limit: usize) -> Router {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
+    if !state.engine.is_running() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "error", "error": "the detection engine has stopped; see the log and restart serve" })),
+        )
+            .into_response();
+    }
     match Report::gather(&state.store, state.metrics.sources()).await {
         Ok(report) => {
             let failing: Vec<&str> = report
