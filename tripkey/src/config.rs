@@ -304,8 +304,8 @@ impl Config {
             {
                 let seconds = visibility.millis() / 1_000;
                 anyhow::ensure!(
-                    (10..=43_200).contains(&seconds),
-                    "source {name:?}: visibility must be between 10s and 12h (SQS's limit), not {seconds}s"
+                    (2..=43_200).contains(&seconds),
+                    "source {name:?}: visibility must be between 2s and 12h (SQS takes up to 12h; tripkey renews it at half), not {seconds}s"
                 );
             }
         }
@@ -380,9 +380,9 @@ mod tests {
             .unwrap()
         };
         assert!(config("60s").check_sources().is_ok());
-        for bad in ["0s", "2s", "13h"] {
+        for bad in ["0s", "1s", "13h"] {
             let error = config(bad).check_sources().unwrap_err().to_string();
-            assert!(error.contains("between 10s and 12h"), "{bad}: {error}");
+            assert!(error.contains("between 2s and 12h"), "{bad}: {error}");
         }
     }
 }
