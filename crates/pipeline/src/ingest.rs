@@ -52,6 +52,11 @@ pub struct Ingested {
     pub newest_event: Option<EventTime>,
 }
 
+/// The most one item (an S3 object, an SQS message, a POST body) may decompress to. CloudTrail
+/// files are tens of MB at most; a gzip bomb from the network stops here instead of taking
+/// the process's memory.
+pub const MAX_DECOMPRESSED_ITEM: u64 = 1 << 30;
+
 /// The single detection engine of `serve`, with the store it commits to.
 pub struct Ingestor {
     store: Store,
@@ -111,7 +116,7 @@ impl Ingestor {
                 continue;
             }
             done.bytes += item.bytes.len() as u64;
-            match trail::load_reader(item.bytes.as_slice()) {
+            match trail::load_reader_within(item.bytes.as_slice(), MAX_DECOMPRESSED_ITEM) {
                 Ok(data) => {
                     done.problems.extend(
                         data.problems

@@ -46,7 +46,8 @@ pub fn router(state: AppState, ingest_limit: usize) -> Router {
         .route("/status", get(status))
         .route(
             "/ingest",
-            post(ingest).layer(DefaultBodyLimit::max(ingest_limit)),
+            post(move |state, headers, body| ingest(state, headers, body, ingest_limit))
+                .layer(DefaultBodyLimit::max(ingest_limit)),
         )
         .with_state(state)
 }
@@ -107,10 +108,13 @@ fn problem(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+/// The token is checked before the body is read: a caller without one cannot make the server
+/// buffer up to `limit` bytes.
 async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
+    limit: usize,
 ) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
@@ -136,6 +140,16 @@ async fn ingest(
         }
         Err(error) => return problem(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
     };
+    let body =
+        match axum::body::to_bytes(body, limit).await {
+            Ok(body) => body,
+            Err(_) => return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "the body could not be read whole: over {limit} bytes ([serve] ingest_limit), or cut off; send smaller batches"
+                ),
+            ),
+        };
     let batch = Batch {
         source: state.ingest_source.clone(),
         items: vec![Item {

@@ -14,7 +14,9 @@ pub mod s3key;
 pub mod time;
 
 pub use input::{discover, DiscoverError, Discovery, Input, InputSource};
-pub use read::{load, load_reader, parse_records, Loaded, Location, ReadProblem};
+pub use read::{
+    load, load_reader, load_reader_within, parse_records, Loaded, Location, ReadProblem,
+};
 pub use record::{Fields, Record, RequestParameters, SessionContext, SessionIssuer, UserIdentity};
 pub use s3key::TrailObjectKey;
 pub use time::EventTime;

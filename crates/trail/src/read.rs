@@ -75,23 +75,33 @@ impl fmt::Display for ReadProblem {
 /// the file's name: callers show [`Input::name`] beside it).
 pub fn load(input: &Input) -> Result<Loaded, io::Error> {
     match &input.source {
-        InputSource::File(path) => Ok(decode(fs::read(path)?)),
+        InputSource::File(path) => Ok(decode(fs::read(path)?, u64::MAX)),
         InputSource::Stdin => load_reader(io::stdin().lock()),
     }
 }
 
 /// Like [`load`], for any reader (standard input, tests).
-pub fn load_reader(mut reader: impl Read) -> Result<Loaded, io::Error> {
-    let mut raw = Vec::new();
-    reader.read_to_end(&mut raw)?;
-    Ok(decode(raw))
+pub fn load_reader(reader: impl Read) -> Result<Loaded, io::Error> {
+    load_reader_within(reader, u64::MAX)
 }
 
-fn decode(raw: Vec<u8>) -> Loaded {
+/// Like [`load_reader`], decompressing at most `max_decompressed` bytes: for input from the
+/// network, where a small gzip bomb could otherwise expand a thousandfold in memory. What is
+/// past the limit is dropped and reported as a [`ReadProblem`].
+pub fn load_reader_within(
+    mut reader: impl Read,
+    max_decompressed: u64,
+) -> Result<Loaded, io::Error> {
+    let mut raw = Vec::new();
+    reader.read_to_end(&mut raw)?;
+    Ok(decode(raw, max_decompressed))
+}
+
+fn decode(raw: Vec<u8>, max_decompressed: u64) -> Loaded {
     let compressed_len = raw.len() as u64;
     if raw.starts_with(&gzip::MAGIC) {
         let mut problems = Vec::new();
-        let bytes = gzip::gunzip(&raw, &mut problems);
+        let bytes = gzip::gunzip(&raw, max_decompressed, &mut problems);
         Loaded {
             bytes,
             compressed_len,

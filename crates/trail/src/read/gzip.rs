@@ -7,13 +7,29 @@ use super::{Location, ReadProblem};
 /// The first two bytes of every gzip member.
 pub(super) const MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Decompresses all gzip members in `compressed`. On damage, returns what was decompressed
-/// before it and records a problem at the compressed offset where reading stopped.
-pub(super) fn gunzip(compressed: &[u8], problems: &mut Vec<ReadProblem>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(size_hint(compressed));
-    let mut decoder = flate2::bufread::MultiGzDecoder::new(compressed);
-    if let Err(error) = decoder.read_to_end(&mut out) {
-        let consumed = compressed.len() - decoder.get_ref().len();
+/// Decompresses all gzip members in `compressed`, up to `limit` bytes. On damage, returns
+/// what was decompressed before it and records a problem at the compressed offset where
+/// reading stopped; past the limit, returns the first `limit` bytes and records that.
+pub(super) fn gunzip(compressed: &[u8], limit: u64, problems: &mut Vec<ReadProblem>) -> Vec<u8> {
+    let hint = size_hint(compressed).min(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut out = Vec::with_capacity(hint);
+    let mut decoder =
+        flate2::bufread::MultiGzDecoder::new(compressed).take(limit.saturating_add(1));
+    let read = decoder.read_to_end(&mut out);
+    if out.len() as u64 > limit {
+        out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        problems.push(ReadProblem {
+            location: Location::Byte(limit),
+            message: format!(
+                "the {} gzip bytes decompress to more than {limit} bytes, far more than any \
+                 CloudTrail file: the rest is not read (a gzip bomb?)",
+                compressed.len()
+            ),
+        });
+        return out;
+    }
+    if let Err(error) = read {
+        let consumed = compressed.len() - decoder.get_ref().get_ref().len();
         let what = if error.kind() == std::io::ErrorKind::UnexpectedEof {
             "the gzip data ends early (truncated file?)".to_owned()
         } else {

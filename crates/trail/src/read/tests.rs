@@ -641,3 +641,23 @@ fn load_reads_files_gunzipping_by_content_not_name() {
     let error = load(&missing).unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
 }
+
+#[test]
+fn a_gzip_bomb_stops_at_the_limit_and_says_so() {
+    let bomb = gzip(&vec![b' '; 4_000_000]);
+    assert!(bomb.len() < 20_000, "{}", bomb.len());
+    let loaded = load_reader_within(bomb.as_slice(), 1_000_000).unwrap();
+    assert_eq!(loaded.bytes.len(), 1_000_000);
+    assert_eq!(loaded.problems.len(), 1);
+    assert!(
+        loaded.problems[0].message.contains("gzip bomb"),
+        "{}",
+        loaded.problems[0]
+    );
+    let whole = load_reader_within(bomb.as_slice(), 4_000_000).unwrap();
+    assert_eq!(
+        (whole.bytes.len(), whole.problems.len()),
+        (4_000_000, 0),
+        "exactly the limit is fine"
+    );
+}
