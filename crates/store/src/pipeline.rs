@@ -378,16 +378,7 @@ impl Store {
         now: EventTime,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(select_delivery!(
-            "WHERE o.delivered_at IS NULL AND o.failed_at IS NULL \
-             AND o.next_attempt_at <= ? ORDER BY o.next_attempt_at, o.id LIMIT ?"
-        ))
-        .bind(now.0)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.db(e))?;
-        Ok(rows.iter().map(delivery_from).collect())
+        self.due(None, now, limit).await
     }
 
     /// Like [`Store::due_deliveries`], for the named sinks only. Deliveries to a sink that is
@@ -400,10 +391,20 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
         let sinks = serde_json::to_string(sinks).expect("a list of strings serialises");
+        self.due(Some(sinks), now, limit).await
+    }
+
+    /// Due deliveries; `sinks`, a JSON array of names, narrows them when given.
+    async fn due(
+        &self,
+        sinks: Option<String>,
+        now: EventTime,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let rows = sqlx::query(select_delivery!(
             "WHERE o.delivered_at IS NULL AND o.failed_at IS NULL \
-             AND o.sink IN (SELECT value FROM json_each(?)) \
-             AND o.next_attempt_at <= ? ORDER BY o.next_attempt_at, o.id LIMIT ?"
+             AND (?1 IS NULL OR o.sink IN (SELECT value FROM json_each(?1))) \
+             AND o.next_attempt_at <= ?2 ORDER BY o.next_attempt_at, o.id LIMIT ?3"
         ))
         .bind(sinks)
         .bind(now.0)
