@@ -222,52 +222,17 @@ async fn main() {
         eprintln!("serve_latency needs a moto server: run benches/serve.sh");
         return;
     };
-    let (s3, sqs) = tripkey_aws_sources::clients(&tripkey_aws::AwsOptions {
-        endpoint_url: Some(moto.clone()),
-        region: Some("us-east-1".to_owned()),
-        credentials: Some(tripkey_aws::StaticCredentials {
-            access_key_id: "testing".to_owned(),
-            secret_access_key: tripkey_aws::Secret::new("testing"),
-            session_token: None,
-        }),
-        ..tripkey_aws::AwsOptions::default()
-    })
-    .await;
-    let run = std::process::id();
-    let bucket = format!("bench-trail-{run}");
-    let (events_name, objects_name) = (
-        format!("bench-events-{run}"),
-        format!("bench-objects-{run}"),
-    );
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let mut queues = Vec::new();
-    for name in [&events_name, &objects_name] {
-        let url = sqs
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        queues.push(url);
-    }
-    s3.put_bucket_notification_configuration()
-        .bucket(&bucket)
-        .notification_configuration(
-            aws_sdk_s3::types::NotificationConfiguration::builder()
-                .queue_configurations(
-                    aws_sdk_s3::types::QueueConfiguration::builder()
-                        .queue_arn(format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{objects_name}"))
-                        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
+    let (s3, sqs) = common::moto_clients(&moto).await;
+    let (bucket, objects_queue) = common::bucket_notifying_queue(&s3, &sqs, "bench").await;
+    let events_queue = sqs
+        .create_queue()
+        .queue_name(common::unique("bench-events"))
         .send()
         .await
+        .unwrap()
+        .queue_url
         .unwrap();
+    let queues = [events_queue, objects_queue];
 
     let arrivals: Arrivals = Arc::default();
     let app = axum::Router::new()

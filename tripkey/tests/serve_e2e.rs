@@ -14,7 +14,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use tripkey_aws::{AwsOptions, Secret, StaticCredentials};
 
 mod common;
 use common::Serve;
@@ -179,60 +178,7 @@ impl Receiver {
 }
 
 async fn aws() -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
-    tripkey_aws_sources::clients(&AwsOptions {
-        endpoint_url: Some(moto()),
-        region: Some("us-east-1".to_owned()),
-        credentials: Some(StaticCredentials {
-            access_key_id: "testing".to_owned(),
-            secret_access_key: Secret::new("testing"),
-            session_token: None,
-        }),
-        ..AwsOptions::default()
-    })
-    .await
-}
-
-fn unique(stem: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{stem}-{}-{nanos}", std::process::id())
-}
-
-/// A trail bucket whose new objects are notified to a new queue, as deploy/aws sets it up.
-async fn bucket_notifying_queue(
-    s3: &aws_sdk_s3::Client,
-    sqs: &aws_sdk_sqs::Client,
-) -> (String, String) {
-    let bucket = unique("e2e-trail");
-    let queue_name = unique("e2e-objects");
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let queue = sqs
-        .create_queue()
-        .queue_name(&queue_name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    s3.put_bucket_notification_configuration()
-        .bucket(&bucket)
-        .notification_configuration(
-            aws_sdk_s3::types::NotificationConfiguration::builder()
-                .queue_configurations(
-                    aws_sdk_s3::types::QueueConfiguration::builder()
-                        .queue_arn(format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{queue_name}"))
-                        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    (bucket, queue)
+    common::moto_clients(&moto()).await
 }
 
 /// Messages on the queue, visible or in flight.
@@ -351,7 +297,7 @@ async fn a_notified_trail_object_reaches_the_webhook_once_and_signed() {
     let folder = tempfile::tempdir().unwrap();
     let db = folder.path().join("tripkey.db");
     let (s3, sqs) = aws().await;
-    let (bucket, queue) = bucket_notifying_queue(&s3, &sqs).await;
+    let (bucket, queue) = common::bucket_notifying_queue(&s3, &sqs, "e2e").await;
     let (hook, receiver) = Receiver::start(StatusCode::OK).await;
     let config = sqs_webhook_config(folder.path(), &queue, &hook);
     let (canary, key) = issue_canary(&config, &db, "ci/github-actions secret AWS_KEY");
@@ -493,7 +439,7 @@ async fn kill_9_in_the_middle_loses_no_alert_and_repeats_none() {
     let folder = tempfile::tempdir().unwrap();
     let db = folder.path().join("tripkey.db");
     let (s3, sqs) = aws().await;
-    let (bucket, queue) = bucket_notifying_queue(&s3, &sqs).await;
+    let (bucket, queue) = common::bucket_notifying_queue(&s3, &sqs, "e2e").await;
     // The receiver is down at first, so no notification can be accepted before the kill
     // and every one must come from the outbox after the restart.
     let (hook, receiver) = Receiver::start(StatusCode::SERVICE_UNAVAILABLE).await;

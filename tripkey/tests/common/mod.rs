@@ -1,6 +1,6 @@
-//! A `tripkey serve` process for the tests and the serve benchmark: its stderr collected,
-//! its address read from its first line, stopped by SIGTERM or SIGKILL, killed if a test
-//! fails.
+//! What the serve tests and the serve benchmark share: a `tripkey serve` process (its stderr
+//! collected, its address read from its first line, stopped by SIGTERM or SIGKILL, killed if
+//! a test fails) and a trail bucket on moto that notifies a queue.
 
 // Each test binary that includes this module uses only some of these helpers.
 #![allow(dead_code)]
@@ -104,4 +104,68 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The account moto answers for.
+pub const MOTO_ACCOUNT: &str = "123456789012";
+
+/// S3 and SQS clients for the moto server at `endpoint`.
+pub async fn moto_clients(endpoint: &str) -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
+    tripkey_aws_sources::clients(&tripkey_aws::AwsOptions {
+        endpoint_url: Some(endpoint.to_owned()),
+        region: Some("us-east-1".to_owned()),
+        credentials: Some(tripkey_aws::StaticCredentials {
+            access_key_id: "testing".to_owned(),
+            secret_access_key: tripkey_aws::Secret::new("testing"),
+            session_token: None,
+        }),
+        ..tripkey_aws::AwsOptions::default()
+    })
+    .await
+}
+
+/// `stem` made unique to this process and moment, for names on a shared moto server.
+pub fn unique(stem: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{stem}-{}-{nanos}", std::process::id())
+}
+
+/// A trail bucket whose new objects are notified to a new queue, as deploy/aws sets it up;
+/// returns the bucket and the queue URL.
+pub async fn bucket_notifying_queue(
+    s3: &aws_sdk_s3::Client,
+    sqs: &aws_sdk_sqs::Client,
+    stem: &str,
+) -> (String, String) {
+    let bucket = unique(&format!("{stem}-trail"));
+    let queue_name = unique(&format!("{stem}-objects"));
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .queue_configurations(
+                    aws_sdk_s3::types::QueueConfiguration::builder()
+                        .queue_arn(format!("arn:aws:sqs:us-east-1:{MOTO_ACCOUNT}:{queue_name}"))
+                        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (bucket, queue)
 }
