@@ -225,7 +225,7 @@ fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Re
             (Some(value), _) => expanded.push_str(&value),
             (None, Some(fallback)) => expanded.push_str(fallback),
             (None, None) => anyhow::bail!(
-                "line {line}: the environment variable {name} is not set; export it, or write                  `${{{name}:-DEFAULT}}` to give a default"
+                "line {line}: the environment variable {name} is not set; export it, or write `${{{name}:-DEFAULT}}` to give a default"
             ),
         }
         rest = &reference[end + 1..];
