@@ -10,20 +10,29 @@ use notify::escape::for_terminal;
 use store::Store;
 
 use crate::config::{Config, SourceConfig};
+use crate::output::{DataFormat, Format, FormatArgs};
 
 /// The configuration and database a command works on.
 #[derive(clap::Args)]
 pub struct StoreArgs {
     /// Configuration file (tripkey.toml).
     #[arg(long, value_name = "FILE", env = "TRIPKEY_CONFIG", global = true)]
-    config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     /// The database `tripkey serve` writes [default: `[store] path`, else
     /// ~/.local/share/tripkey/tripkey.db].
     #[arg(long, value_name = "FILE", env = "TRIPKEY_DB", global = true)]
-    db: Option<PathBuf>,
+    pub db: Option<PathBuf>,
 }
 
 impl StoreArgs {
+    /// The configuration and the existing database: commands that only read never create one.
+    async fn open_existing(&self) -> anyhow::Result<(Config, Store)> {
+        let config = Config::load_optional(self.config.as_deref())?;
+        let store = Store::open_existing(config.store_path(self.db.clone())?).await?;
+        Ok((config, store))
+    }
+
+    /// The configuration and the database, created when missing.
     async fn open(&self) -> anyhow::Result<(Config, Store)> {
         let config = Config::load_optional(self.config.as_deref())?;
         let store = Store::open(config.store_path(self.db.clone())?).await?;
@@ -36,9 +45,8 @@ impl StoreArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: FormatArgs,
     /// The running `tripkey serve` to ask for its live counters (records, bytes and lag per
     /// source) [default: http:// and `[serve] listen`, else http://127.0.0.1:8470].
     #[arg(long, value_name = "URL", env = "TRIPKEY_URL")]
@@ -49,12 +57,18 @@ pub struct StatusArgs {
 #[derive(clap::Subcommand)]
 pub enum AlertCommand {
     /// List the latest alerts, newest first.
+    #[command(after_help = "Examples:
+  tripkey alert list -n 50
+  tripkey alert list --format jsonl | jq -r 'select(.rule == \"canary-use\") | .summary'")]
     List {
         /// How many.
         #[arg(long, short = 'n', default_value_t = 20)]
         limit: u32,
-        /// Print the alerts' full JSON, one per line.
-        #[arg(long)]
+        /// Output format: `table` for people, `json` one document, `jsonl` one alert per line.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// The same as --format jsonl.
+        #[arg(long, hide = true, conflicts_with = "format")]
         json: bool,
     },
     /// Send a sample alert, marked as a test, straight to one configured sink, and say
@@ -77,7 +91,10 @@ pub enum TokenCommand {
         name: String,
     },
     /// List tokens (names, creation, last use; never the tokens).
-    List,
+    List {
+        #[command(flatten)]
+        output: FormatArgs,
+    },
     /// Revoke a token: `POST /ingest` refuses it from then on.
     Revoke {
         /// The token's name.
@@ -96,7 +113,7 @@ const EXIT_UNHEALTHY: u8 = 1;
 /// [`EXIT_UNHEALTHY`], so a monitor can run it.
 pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
     crate::async_runtime()?.block_on(async {
-        let (config, store) = args.store.open().await?;
+        let (config, store) = args.store.open_existing().await?;
         let url = args.url.clone().unwrap_or_else(|| {
             let listen = config.serve.listen.map_or_else(
                 || crate::serve::DEFAULT_LISTEN.to_owned(),
@@ -116,9 +133,8 @@ pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
                 || waits_for_removed_sink(&config, sink)
         });
         let mut out = std::io::stdout().lock();
-        if args.json {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
+        if args.output.get() == DataFormat::Json {
+            crate::output::write_json(&mut out, &report)?;
         } else {
             writeln!(out, "database  {}", store.path().display())?;
             match &live {
@@ -289,6 +305,50 @@ fn write_status(
     Ok(())
 }
 
+/// The stored alerts: a table, one JSON document, or one alert body per line.
+fn write_alert_list(
+    out: &mut dyn Write,
+    alerts: &[store::StoredAlert],
+    format: Format,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Table if alerts.is_empty() => {
+            writeln!(out, "No alerts yet.")?;
+        }
+        Format::Table => {
+            writeln!(
+                out,
+                "{:<24}  {:<8}  {:<32}  SUMMARY",
+                "DETECTED", "SEVERITY", "RULE"
+            )?;
+            for alert in alerts {
+                writeln!(
+                    out,
+                    "{:<24}  {:<8}  {:<32}  {}",
+                    alert.detected_at.to_string(),
+                    alert.severity,
+                    alert.rule,
+                    for_terminal(&alert.summary)
+                )?;
+            }
+        }
+        Format::Json => {
+            let bodies = alerts
+                .iter()
+                .map(|alert| serde_json::from_str::<serde_json::Value>(&alert.body))
+                .collect::<Result<Vec<_>, _>>()
+                .context("an alert in the database is not valid JSON")?;
+            crate::output::write_json(out, &serde_json::json!({ "alerts": bodies }))?;
+        }
+        Format::Jsonl => {
+            for alert in alerts {
+                writeln!(out, "{}", alert.body)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Alerts wait for this sink, but no `[[sink]]` table names it any more.
 fn waits_for_removed_sink(config: &Config, sink: &pipeline::SinkHealthReport) -> bool {
     sink.pending > 0 && !config.sinks.iter().any(|spec| spec.name == sink.sink)
@@ -316,24 +376,16 @@ fn age(now: trail::EventTime, then: trail::EventTime) -> String {
 pub fn alert(store_args: StoreArgs, command: AlertCommand) -> anyhow::Result<u8> {
     crate::async_runtime()?.block_on(async {
         match command {
-            AlertCommand::List { limit, json } => {
-                let (_, store) = store_args.open().await?;
+            AlertCommand::List {
+                limit,
+                format,
+                json,
+            } => {
+                let (_, store) = store_args.open_existing().await?;
                 let alerts = store.recent_alerts(limit).await?;
+                let format = if json { Format::Jsonl } else { format };
                 let mut out = std::io::stdout().lock();
-                for alert in &alerts {
-                    if json {
-                        writeln!(out, "{}", alert.body)?;
-                    } else {
-                        writeln!(
-                            out,
-                            "{}  {:<8}  {:<24}  {}",
-                            alert.detected_at,
-                            alert.severity,
-                            alert.rule,
-                            for_terminal(&alert.summary)
-                        )?;
-                    }
-                }
+                write_alert_list(&mut out, &alerts, format)?;
                 store.close().await;
                 Ok(0)
             }
@@ -382,7 +434,10 @@ pub fn alert(store_args: StoreArgs, command: AlertCommand) -> anyhow::Result<u8>
 /// Runs `tripkey token …`.
 pub fn token(store_args: StoreArgs, command: TokenCommand) -> anyhow::Result<u8> {
     crate::async_runtime()?.block_on(async {
-        let (_, store) = store_args.open().await?;
+        let (_, store) = match command {
+            TokenCommand::Create { .. } => store_args.open().await?,
+            _ => store_args.open_existing().await?,
+        };
         let mut out = std::io::stdout().lock();
         let code = match command {
             TokenCommand::Create { name } => {
@@ -401,22 +456,35 @@ pub fn token(store_args: StoreArgs, command: TokenCommand) -> anyhow::Result<u8>
                 );
                 0
             }
-            TokenCommand::List => {
+            TokenCommand::List { output } => {
                 let tokens = store.api_tokens().await?;
-                if tokens.is_empty() {
-                    eprintln!("no tokens: `tripkey token create NAME` makes one");
-                }
-                writeln!(out, "{:<24} {:<10} {:<24} {:<24} REVOKED", "NAME", "SCOPES", "CREATED", "LAST USED")?;
-                for token in tokens {
-                    writeln!(
-                        out,
-                        "{:<24} {:<10} {:<24} {:<24} {}",
-                        token.name,
-                        token.scopes.join(","),
-                        token.created_at.to_string(),
-                        token.last_used_at.map_or("never".to_owned(), |at| at.to_string()),
-                        token.revoked_at.map_or("-".to_owned(), |at| at.to_string()),
-                    )?;
+                match output.get() {
+                    DataFormat::Json => {
+                        crate::output::write_json(&mut out, &serde_json::json!({ "tokens": tokens }))?
+                    }
+                    DataFormat::Table if tokens.is_empty() => {
+                        writeln!(out, "No tokens: `tripkey token create NAME` makes one.")?
+                    }
+                    DataFormat::Table => {
+                        writeln!(
+                            out,
+                            "{:<24} {:<10} {:<24} {:<24} REVOKED",
+                            "NAME", "SCOPES", "CREATED", "LAST USED"
+                        )?;
+                        for token in tokens {
+                            writeln!(
+                                out,
+                                "{:<24} {:<10} {:<24} {:<24} {}",
+                                for_terminal(&token.name),
+                                token.scopes.join(","),
+                                token.created_at.to_string(),
+                                token
+                                    .last_used_at
+                                    .map_or("never".to_owned(), |at| at.to_string()),
+                                token.revoked_at.map_or("-".to_owned(), |at| at.to_string()),
+                            )?;
+                        }
+                    }
                 }
                 0
             }

@@ -1,71 +1,39 @@
 //! `tripkey canary …`: issue canaries and manage the inventory, over the registry service.
+//!
+//! Only the commands that change credentials reach an issuer: `create`, `rotate`, `revoke`,
+//! `maintain` and `poll`. Listing, showing, checking and counting read the database alone, so
+//! they work offline, with no AWS credentials, and never create a database.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use detect::Span;
 use keys::AccountId;
-use registry::{CanaryService, CreateRequest, Issuer, OfflineIssuer, Settings, UsageLookup};
+use registry::{
+    CanaryService, CreateRequest, Inventory, Issuer, OfflineIssuer, Settings, UsageLookup,
+};
 use store::{CanaryFilter, CanaryKind, CanaryRecord, CanaryStatus, Labels, SecretKey, Store};
 
+use crate::admin::StoreArgs;
 use crate::aws_issuer::AwsIssuer;
 use crate::config::{AwsConfig, Config, NameStyleSetting};
-use crate::output::Format;
+use crate::output::{self, DataFormat, Format, FormatArgs};
 use notify::escape::for_terminal;
 
-/// Where the inventory lives and which issuer makes credentials. Flags and environment
-/// variables override the `[store]`, `[aws]` and `[canary]` tables of the config file.
-#[derive(clap::Args)]
-pub struct RegistryArgs {
-    /// Configuration file (tripkey.toml).
-    #[arg(long, value_name = "FILE", env = "TRIPKEY_CONFIG", global = true)]
-    config: Option<PathBuf>,
-    /// The canary database [default: ~/.local/share/tripkey/tripkey.db].
-    #[arg(long, value_name = "FILE", env = "TRIPKEY_DB", global = true)]
-    db: Option<PathBuf>,
-    /// Mint format-valid keys locally for this 12-digit account instead of calling AWS. They
-    /// authenticate nowhere: for demos and tests, and labelled offline everywhere.
-    #[arg(
-        long,
-        value_name = "ACCOUNT",
-        env = "TRIPKEY_OFFLINE_ACCOUNT",
-        global = true
-    )]
-    offline_account: Option<AccountId>,
-    /// AWS connection: profile, region and endpoint.
-    #[command(flatten)]
-    pub aws: AwsArgs,
-    /// The profile with the keys of the federation issuer user `tripkey setup aws` made;
-    /// federation canaries are issued with it [default: the main credentials].
-    #[arg(
-        long,
-        value_name = "NAME",
-        env = "TRIPKEY_FEDERATION_PROFILE",
-        global = true
-    )]
-    federation_profile: Option<String>,
-    /// The IAM path canary users are created under; tripkey's own permissions are scoped to it
-    /// [default: /service/].
-    #[arg(long, value_name = "PATH", global = true)]
-    user_path: Option<String>,
-    /// The most IAM-user canaries one account may hold [default: 5000].
-    #[arg(long, value_name = "N", env = "TRIPKEY_CAPACITY", global = true)]
-    capacity: Option<u64>,
-}
-
 /// How to reach AWS.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct AwsArgs {
-    /// A named profile from ~/.aws/config instead of the default credential chain.
-    #[arg(long, value_name = "NAME", env = "AWS_PROFILE", global = true)]
+    /// A named profile from the AWS config files instead of the default credential chain.
+    #[arg(long, value_name = "NAME", env = "AWS_PROFILE")]
     profile: Option<String>,
-    /// The region for STS calls (IAM is global).
-    #[arg(long, value_name = "REGION", env = "AWS_REGION", global = true)]
+    /// The AWS region to call (IAM is global; STS, SNS, S3 and SQS are regional)
+    /// [default: `[aws] region`, else the profile's region].
+    #[arg(long, value_name = "REGION", env = "AWS_REGION")]
     region: Option<String>,
     /// Another AWS endpoint, e.g. a moto or LocalStack server.
-    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL", global = true)]
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
     endpoint_url: Option<String>,
 }
 
@@ -82,6 +50,34 @@ impl AwsArgs {
             credentials: None,
         }
     }
+}
+
+/// What the AWS issuer needs: the connection, the federation issuer's profile and the IAM
+/// path canary users live under.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AwsIssuerArgs {
+    /// AWS connection: profile, region and endpoint.
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// The profile with the keys of the federation issuer user `tripkey setup aws` made;
+    /// federation canaries are issued with it [default: the main credentials].
+    #[arg(long, value_name = "NAME", env = "TRIPKEY_FEDERATION_PROFILE")]
+    federation_profile: Option<String>,
+    /// The IAM path canary users are created under; tripkey's own permissions are scoped to it
+    /// [default: `[canary] user_path`, else /service/].
+    #[arg(long, value_name = "PATH")]
+    user_path: Option<String>,
+}
+
+/// Which issuer makes new credentials: AWS, or the offline issuer for one account.
+#[derive(clap::Args, Clone, Debug)]
+pub struct IssuerArgs {
+    /// Mint format-valid keys locally for this 12-digit account instead of calling AWS. They
+    /// authenticate nowhere: for demos and tests, and labelled offline everywhere.
+    #[arg(long, value_name = "ACCOUNT", env = "TRIPKEY_OFFLINE_ACCOUNT")]
+    offline_account: Option<AccountId>,
+    #[command(flatten)]
+    aws: AwsIssuerArgs,
 }
 
 /// The kinds of canary, as written on the command line.
@@ -105,14 +101,14 @@ impl From<KindArg> for CanaryKind {
     }
 }
 
-/// How `canary create` hands out the credentials.
+/// How `canary create` and `canary rotate` hand out the credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CredentialFormat {
-    /// A `~/.aws/credentials` profile.
+    /// A named profile for the AWS shared credentials file, safe to append to it.
     Credentials,
     /// `export AWS_…=` lines for a shell or an env file.
     Env,
-    /// One JSON object with the record and the secret.
+    /// One JSON object with the record and the credentials.
     Json,
 }
 
@@ -120,6 +116,13 @@ pub enum CredentialFormat {
 #[derive(Subcommand)]
 pub enum CanaryCommand {
     /// Issue a canary and print its credentials (shown once: the secret is not stored).
+    ///
+    /// The default output is a named profile, with a plausible generated name and a leading
+    /// blank line, so it can be appended to a credentials file that holds other profiles.
+    #[command(after_help = "Examples:
+  tripkey canary create --offline-account 111122223333 --label host=laptop-42
+  tripkey canary create --label owner=platform --memo 'CI runner secrets' >> ~/.aws/credentials
+  tripkey canary create --kind federation --format env > canary.env")]
     Create {
         /// What kind of credential to issue.
         #[arg(long, value_enum, default_value_t = KindArg::IamUser)]
@@ -130,12 +133,17 @@ pub enum CanaryCommand {
         /// A note shown with every alert, e.g. where exactly it was planted.
         #[arg(long)]
         memo: Option<String>,
+        /// The canary's name (the IAM user, federated user or role session name) instead of a
+        /// generated one: 2-32 characters of letters, digits and _+=,.@-. A warning says which
+        /// stealth check it fails, if any.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
         /// Output format of the credentials.
         #[arg(long, value_enum, default_value_t = CredentialFormat::Credentials)]
         format: CredentialFormat,
-        /// Profile name for `--format credentials`.
-        #[arg(long, value_name = "NAME", default_value = "default")]
-        profile_name: String,
+        /// Profile name for `--format credentials` [default: a plausible generated name].
+        #[arg(long, value_name = "NAME")]
+        profile_name: Option<String>,
         /// Keep the secret, encrypted with the store's secret key (`TRIPKEY_SECRET_KEY` or
         /// `[store] secret_key_file`), so it can be planted again [default: `[canary]
         /// keep_secrets`, else off].
@@ -144,35 +152,79 @@ pub enum CanaryCommand {
         /// What the generated name imitates [default: `[canary] name_style`, else service].
         #[arg(long, value_enum)]
         name_style: Option<NameStyleSetting>,
+        /// The most IAM-user canaries one account may hold [default: `[canary] capacity`, else
+        /// 5000].
+        #[arg(long, value_name = "N", env = "TRIPKEY_CAPACITY")]
+        capacity: Option<u64>,
+        #[command(flatten)]
+        issuer: IssuerArgs,
     },
-    /// Give a canary new credentials and print them. An IAM-user canary gets a new key and
-    /// its old key keeps working for the rotation grace period (`[canary] rotation_grace`,
-    /// default 24h), then `tripkey canary maintain` deletes it; a short-term canary is renewed.
+    /// Give a canary new credentials and print them.
+    ///
+    /// An IAM-user canary gets a new key and its old key keeps working for the rotation grace
+    /// period (`[canary] rotation_grace`, default 24h), then `tripkey canary maintain` deletes
+    /// it; a short-term canary is renewed. Offline canaries are rotated offline.
+    #[command(after_help = "Example:
+  tripkey canary rotate svc-billing-sync-07 --profile-name billing-admin")]
     Rotate {
         /// The canary's id or name.
         canary: String,
         /// Output format of the new credentials.
         #[arg(long, value_enum, default_value_t = CredentialFormat::Credentials)]
         format: CredentialFormat,
-        /// Profile name for `--format credentials`.
-        #[arg(long, value_name = "NAME", default_value = "default")]
-        profile_name: String,
+        /// Profile name for `--format credentials` [default: a plausible generated name].
+        #[arg(long, value_name = "NAME")]
+        profile_name: Option<String>,
+        #[command(flatten)]
+        aws: AwsIssuerArgs,
     },
-    /// One maintenance pass, for cron (`tripkey serve` runs it on its own): renew short-term
-    /// canaries due within `[canary] renew_before` (default 2h) of expiry, delete rotated keys
-    /// whose grace period is over, and mark lapsed canaries expired. New secrets are not
-    /// printed; canaries created with --keep-secret keep them.
-    Maintain,
-    /// The last-used safety net, once: ask IAM when each IAM-user canary key was last used
-    /// and alert on uses newer than the canary's last alert, including calls CloudTrail does
-    /// not log. Above `[canary] last_used_report_above` keys (default 1000) it reads the
-    /// credential report instead. Exit status 1 when it alerts.
+    /// Delete a canary's credentials for good; the record and its history stay.
+    #[command(after_help = "Example:
+  tripkey canary revoke svc-billing-sync-07 --reason 'laptop-42 decommissioned'")]
+    Revoke {
+        /// The canary's id or name.
+        canary: String,
+        /// Why, for the history.
+        #[arg(long, default_value = "revoked by hand")]
+        reason: String,
+        #[command(flatten)]
+        output: FormatArgs,
+        #[command(flatten)]
+        aws: AwsIssuerArgs,
+    },
+    /// One maintenance pass, for cron (`tripkey serve` runs it on its own).
+    ///
+    /// Renews short-term canaries due within `[canary] renew_before` (default 2h) of expiry,
+    /// deletes rotated keys whose grace period is over, and marks lapsed canaries expired. New
+    /// secrets are not printed; canaries created with --keep-secret keep them. Exit status 2
+    /// when a canary could not be looked after.
+    #[command(after_help = "Example (crontab):
+  */10 * * * * tripkey canary maintain --format json >> /var/log/tripkey-maintain.json")]
+    Maintain {
+        #[command(flatten)]
+        output: FormatArgs,
+        #[command(flatten)]
+        issuer: IssuerArgs,
+    },
+    /// The last-used safety net, once.
+    ///
+    /// Asks IAM when each IAM-user canary key was last used and alerts on uses newer than the
+    /// canary's last alert, including calls CloudTrail does not log. Above `[canary]
+    /// last_used_report_above` keys (default 1000) it reads the credential report instead.
+    /// Exit status 1 when it alerts.
+    #[command(after_help = "Example:
+  tripkey canary poll --format jsonl | tee -a canary-uses.jsonl")]
     Poll {
         /// Output format of the alerts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        #[command(flatten)]
+        aws: AwsIssuerArgs,
     },
-    /// List canaries.
+    /// List canaries, from the database alone.
+    #[command(after_help = "Examples:
+  tripkey canary list --status active --label host=laptop-42
+  tripkey canary list --format json | jq -r '.canaries[].access_key_id'")]
     List {
         /// Only canaries in this status (active, expired, revoked, triggered).
         #[arg(long)]
@@ -186,30 +238,40 @@ pub enum CanaryCommand {
         /// Only canaries with this label (repeatable; all must match).
         #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
         labels: Vec<(String, String)>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: FormatArgs,
     },
-    /// Show one canary and its history.
+    /// Show one canary: its record, its keys and its history.
+    #[command(after_help = "Example:
+  tripkey canary show svc-billing-sync-07")]
     Show {
         /// The canary's id or name.
         canary: String,
-    },
-    /// Delete a canary's credentials for good; the record and its history stay.
-    Revoke {
-        /// The canary's id or name.
-        canary: String,
-        /// Why, for the history.
-        #[arg(long, default_value = "revoked by hand")]
-        reason: String,
+        #[command(flatten)]
+        output: FormatArgs,
     },
     /// Say what an attacker's offline tools would conclude about a canary.
+    ///
+    /// Exit status 1 when a check would give the canary away.
+    #[command(after_help = "Example:
+  tripkey canary check svc-billing-sync-07")]
     Check {
         /// The canary's id or name.
         canary: String,
+        #[command(flatten)]
+        output: FormatArgs,
     },
     /// IAM-user canaries held per account, against the limit.
-    Capacity,
+    #[command(after_help = "Example:
+  tripkey canary capacity --capacity 1000")]
+    Capacity {
+        /// The most IAM-user canaries one account may hold [default: `[canary] capacity`, else
+        /// 5000].
+        #[arg(long, value_name = "N", env = "TRIPKEY_CAPACITY")]
+        capacity: Option<u64>,
+        #[command(flatten)]
+        output: FormatArgs,
+    },
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -222,9 +284,8 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 }
 
 /// Runs a `tripkey canary` subcommand.
-pub fn run(args: RegistryArgs, command: CanaryCommand) -> anyhow::Result<u8> {
-    let runtime = crate::async_runtime()?;
-    runtime.block_on(run_async(args, command))
+pub fn run(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Result<u8> {
+    crate::async_runtime()?.block_on(run_async(store_args, command))
 }
 
 fn seconds(span: Span) -> u32 {
@@ -275,113 +336,254 @@ pub(crate) fn secret_key(config: &Config) -> anyhow::Result<Option<SecretKey>> {
     Ok(Some(key))
 }
 
-async fn run_async(args: RegistryArgs, command: CanaryCommand) -> anyhow::Result<u8> {
-    let config = Config::load_optional(args.config.as_deref())?;
-    let mut store = Store::open(config.store_path(args.db.clone())?).await?;
-    if let Some(key) = secret_key(&config)? {
+/// The service over one issuer or the other; the commands are generic over the issuer.
+enum Connected {
+    Offline(CanaryService<OfflineIssuer>),
+    Aws(CanaryService<AwsIssuer>),
+}
+
+/// Runs `$body` with `$service` bound to the service, whichever issuer it has.
+macro_rules! with_service {
+    ($connected:expr, $service:ident => $body:expr) => {
+        match $connected {
+            Connected::Offline($service) => $body,
+            Connected::Aws($service) => $body,
+        }
+    };
+}
+
+/// The database a command that changes canaries writes, created when missing.
+async fn open_for_writing(config: &Config, path: &Path) -> anyhow::Result<Store> {
+    let mut store = Store::open(path).await?;
+    if let Some(key) = secret_key(config)? {
         store = store.with_secret_key(key);
     }
-    let mut settings = settings(args.capacity, &config);
-    if let CanaryCommand::Create {
-        name_style: Some(style),
-        ..
-    } = &command
-    {
-        settings.name_style = (*style).into();
-    }
-    let context = CommandSettings {
-        keep_secrets: config.canary.keep_secrets,
-        report_above: config
-            .canary
-            .last_used_report_above
-            .unwrap_or(registry::DEFAULT_REPORT_ABOVE),
-    };
-    let offline_account = match (args.offline_account, &config.canary.offline_account) {
-        (Some(account), _) => Some(account),
-        (None, Some(text)) => Some(text.parse::<AccountId>().with_context(|| {
+    Ok(store)
+}
+
+/// The offline account of `--offline-account`, else of `[canary] offline_account`.
+fn offline_account(args: &IssuerArgs, config: &Config) -> anyhow::Result<Option<AccountId>> {
+    match (args.offline_account, &config.canary.offline_account) {
+        (Some(account), _) => Ok(Some(account)),
+        (None, Some(text)) => Ok(Some(text.parse::<AccountId>().with_context(|| {
             format!("[canary] offline_account {text:?} is not a 12-digit account ID")
-        })?),
-        (None, None) => None,
-    };
-    match offline_account {
-        Some(account) => {
-            let service = CanaryService::new(store, OfflineIssuer::new(account), settings);
-            if matches!(command, CanaryCommand::Poll { .. }) {
-                anyhow::bail!(
-                    "the last-used safety net asks IAM, and offline canaries exist only here: \
-                     drop --offline-account to poll the AWS canaries"
-                );
-            }
-            execute(&service, None::<&AwsIssuer>, context, command).await
-        }
-        None => {
-            let federation = args
-                .federation_profile
-                .clone()
-                .or_else(|| config.aws.federation_profile.clone())
-                .map(|profile| tripkey_aws::AwsOptions {
-                    profile: Some(profile),
-                    ..args.aws.options_with(&config.aws)
-                });
-            let user_path = args
-                .user_path
-                .clone()
-                .or_else(|| config.canary.user_path.clone())
-                .unwrap_or_else(|| crate::aws_issuer::DEFAULT_USER_PATH.to_owned());
-            let issuer = AwsIssuer::connect(&args.aws.options_with(&config.aws), federation.as_ref(), user_path)
-                .await
-                .context("cannot reach AWS to issue canaries (or pass --offline-account ACCOUNT for offline ones)")?;
-            let service = CanaryService::new(store, issuer, settings);
-            // The issuer is also the safety net's window on IAM.
-            execute(&service, Some(service.issuer()), context, command).await
-        }
+        })?)),
+        (None, None) => Ok(None),
     }
 }
 
-/// Settings the commands need beyond the service's.
-#[derive(Clone, Copy)]
-struct CommandSettings {
-    keep_secrets: bool,
-    report_above: usize,
+/// Connects the AWS issuer.
+async fn connect_aws(args: &AwsIssuerArgs, config: &Config) -> anyhow::Result<AwsIssuer> {
+    let federation = args
+        .federation_profile
+        .clone()
+        .or_else(|| config.aws.federation_profile.clone())
+        .map(|profile| tripkey_aws::AwsOptions {
+            profile: Some(profile),
+            ..args.aws.options_with(&config.aws)
+        });
+    let user_path = args
+        .user_path
+        .clone()
+        .or_else(|| config.canary.user_path.clone())
+        .unwrap_or_else(|| crate::aws_issuer::DEFAULT_USER_PATH.to_owned());
+    AwsIssuer::connect(
+        &args.aws.options_with(&config.aws),
+        federation.as_ref(),
+        user_path,
+    )
+    .await
+    .context(
+        "cannot reach AWS to manage canaries (for canaries that need no AWS account, pass \
+         --offline-account ACCOUNT)",
+    )
 }
 
-async fn execute<I: Issuer, L: UsageLookup>(
-    service: &CanaryService<I>,
-    lookup: Option<&L>,
-    context: CommandSettings,
-    command: CanaryCommand,
-) -> anyhow::Result<u8> {
+/// The service for new credentials: offline when an offline account is configured, else AWS.
+async fn connect(
+    args: &IssuerArgs,
+    config: &Config,
+    store: Store,
+    settings: Settings,
+) -> anyhow::Result<Connected> {
+    Ok(match offline_account(args, config)? {
+        Some(account) => Connected::Offline(CanaryService::new(
+            store,
+            OfflineIssuer::new(account),
+            settings,
+        )),
+        None => Connected::Aws(CanaryService::new(
+            store,
+            connect_aws(&args.aws, config).await?,
+            settings,
+        )),
+    })
+}
+
+/// The service for an existing canary: the issuer that made it, so offline canaries are
+/// rotated and revoked without AWS.
+async fn connect_for(
+    record: &CanaryRecord,
+    args: &AwsIssuerArgs,
+    config: &Config,
+    store: Store,
+    settings: Settings,
+) -> anyhow::Result<Connected> {
+    if record.issuer.is_offline() {
+        let account = record.account_id.parse::<AccountId>().with_context(|| {
+            format!(
+                "canary {} has the account {:?}, which is not a 12-digit account ID",
+                record.name, record.account_id
+            )
+        })?;
+        return Ok(Connected::Offline(CanaryService::new(
+            store,
+            OfflineIssuer::new(account),
+            settings,
+        )));
+    }
+    Ok(Connected::Aws(CanaryService::new(
+        store,
+        connect_aws(args, config).await?,
+        settings,
+    )))
+}
+
+async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Result<u8> {
+    let config = Config::load_optional(store_args.config.as_deref())?;
+    let path = config.store_path(store_args.db.clone())?;
     let stdout = std::io::stdout();
     let out = &mut stdout.lock();
     match command {
+        CanaryCommand::List {
+            status,
+            kind,
+            account,
+            labels,
+            output,
+        } => {
+            let store = Store::open_existing(&path).await?;
+            let filter = CanaryFilter {
+                status,
+                kind: kind.map(Into::into),
+                account_id: account,
+                issuer: None,
+                labels,
+            };
+            let canaries = Inventory::new(&store).list(&filter).await?;
+            match output.get() {
+                DataFormat::Json => {
+                    output::write_json(out, &serde_json::json!({ "canaries": canaries }))?
+                }
+                DataFormat::Table if canaries.is_empty() => {
+                    writeln!(
+                        out,
+                        "No canaries{}.",
+                        if filter == CanaryFilter::default() {
+                            " yet: `tripkey canary create` issues one"
+                        } else {
+                            " match these filters"
+                        }
+                    )?;
+                }
+                DataFormat::Table => print_table(out, &canaries)?,
+            }
+            store.close().await;
+            Ok(0)
+        }
+        CanaryCommand::Show { canary, output } => {
+            let store = Store::open_existing(&path).await?;
+            let detail = Inventory::new(&store).detail(&canary).await?;
+            match output.get() {
+                DataFormat::Json => output::write_json(out, &detail)?,
+                DataFormat::Table => print_detail(out, &detail)?,
+            }
+            store.close().await;
+            Ok(0)
+        }
+        CanaryCommand::Check { canary, output } => {
+            let store = Store::open_existing(&path).await?;
+            let check = Inventory::new(&store).check(&canary).await?;
+            match output.get() {
+                DataFormat::Json => output::write_json(out, &check)?,
+                DataFormat::Table => {
+                    writeln!(
+                        out,
+                        "{} ({})",
+                        for_terminal(&check.canary.name),
+                        check.canary.id
+                    )?;
+                    writeln!(out, "{}", check.report)?;
+                }
+            }
+            store.close().await;
+            Ok(if check.flagged { crate::EXIT_ALERTS } else { 0 })
+        }
+        CanaryCommand::Capacity { capacity, output } => {
+            let store = Store::open_existing(&path).await?;
+            let limit = settings(capacity, &config).capacity_per_account;
+            let accounts = Inventory::new(&store).capacity_by_account(limit).await?;
+            match output.get() {
+                DataFormat::Json => {
+                    output::write_json(out, &serde_json::json!({ "accounts": accounts }))?
+                }
+                DataFormat::Table if accounts.is_empty() => {
+                    writeln!(out, "No canaries yet: `tripkey canary create` issues one.")?;
+                }
+                DataFormat::Table => {
+                    writeln!(out, "{:<12}  {:>6}  {:>6}", "ACCOUNT", "HELD", "LIMIT")?;
+                    for account in &accounts {
+                        writeln!(
+                            out,
+                            "{:<12}  {:>6}  {:>6}",
+                            account.account_id, account.held, account.limit
+                        )?;
+                    }
+                }
+            }
+            store.close().await;
+            Ok(0)
+        }
         CanaryCommand::Create {
             kind,
             labels,
             memo,
+            name,
             format,
             profile_name,
             keep_secret,
-            name_style: _,
+            name_style,
+            capacity,
+            issuer,
         } => {
-            let created = service
-                .create(CreateRequest {
-                    kind: kind.into(),
-                    labels: labels.into_iter().collect::<Labels>(),
-                    memo,
-                    keep_secret: keep_secret || context.keep_secrets,
-                })
-                .await?;
+            let mut settings = settings(capacity, &config);
+            if let Some(style) = name_style {
+                settings.name_style = style.into();
+            }
+            let store = open_for_writing(&config, &path).await?;
+            let request = CreateRequest {
+                kind: kind.into(),
+                labels: labels.into_iter().collect::<Labels>(),
+                memo,
+                keep_secret: keep_secret || config.canary.keep_secrets,
+                name,
+            };
+            let connected = connect(&issuer, &config, store, settings).await?;
+            let created = with_service!(&connected, service => service.create(request).await?);
+            for finding in &created.name_findings {
+                eprintln!("warning: {}", for_terminal(finding));
+            }
             print_credentials(
                 out,
                 &created.record,
                 &created.credentials,
                 format,
-                &profile_name,
+                profile_name.as_deref(),
             )?;
             eprintln!(
                 "issued {} canary {} ({}){}",
                 created.record.kind,
-                created.record.name,
+                for_terminal(&created.record.name),
                 created.record.id,
                 if created.record.issuer.is_offline() {
                     " by the offline issuer: it authenticates nowhere"
@@ -389,19 +591,29 @@ async fn execute<I: Issuer, L: UsageLookup>(
                     ""
                 }
             );
+            Ok(0)
         }
         CanaryCommand::Rotate {
             canary,
             format,
             profile_name,
+            aws,
         } => {
-            let replaced = service.rotate(&canary).await?;
+            let store = Store::open_existing(&path).await?;
+            let store = match secret_key(&config)? {
+                Some(key) => store.with_secret_key(key),
+                None => store,
+            };
+            let record = Inventory::new(&store).find(&canary).await?;
+            let connected =
+                connect_for(&record, &aws, &config, store, settings(None, &config)).await?;
+            let replaced = with_service!(&connected, service => service.rotate(&canary).await?);
             print_credentials(
                 out,
                 &replaced.record,
                 &replaced.credentials,
                 format,
-                &profile_name,
+                profile_name.as_deref(),
             )?;
             for key in &replaced.deleted_early {
                 eprintln!(
@@ -412,43 +624,59 @@ async fn execute<I: Issuer, L: UsageLookup>(
                 eprintln!(
                     "rotated {}: plant the new key; the old key {} keeps working until the grace \
                      period ends and `tripkey canary maintain` deletes it",
-                    replaced.record.name, replaced.replaced_key
+                    for_terminal(&replaced.record.name),
+                    replaced.replaced_key
                 );
             } else {
                 eprintln!(
                     "renewed {}: plant the new credentials; the old ones lapse at their expiry",
-                    replaced.record.name
+                    for_terminal(&replaced.record.name)
                 );
             }
+            Ok(0)
         }
-        CanaryCommand::Maintain => {
-            let done = service.maintain(store::now()).await?;
-            for renewed in &done.renewed {
-                writeln!(
+        CanaryCommand::Revoke {
+            canary,
+            reason,
+            output,
+            aws,
+        } => {
+            let store = Store::open_existing(&path).await?;
+            let record = Inventory::new(&store).find(&canary).await?;
+            let revocation = if record.status == CanaryStatus::Revoked {
+                // Nothing is left to delete, so no issuer needs to be reached to say so.
+                registry::Revocation {
+                    canary: record,
+                    already_revoked: true,
+                }
+            } else {
+                let connected =
+                    connect_for(&record, &aws, &config, store, settings(None, &config)).await?;
+                with_service!(&connected, service => service.revoke(&canary, &reason).await?)
+            };
+            match output.get() {
+                DataFormat::Json => output::write_json(out, &revocation)?,
+                DataFormat::Table => writeln!(
                     out,
-                    "renewed      {} ({}) until {}{}",
-                    for_terminal(&renewed.record.name),
-                    renewed.record.access_key_id,
-                    renewed
-                        .record
-                        .expires_at
-                        .map_or_else(|| "-".to_owned(), |at| at.to_string()),
-                    if renewed.record.secret_kept {
-                        ", secret kept"
+                    "{} {} ({})",
+                    if revocation.already_revoked {
+                        "already revoked:"
                     } else {
-                        ""
-                    }
-                )?;
+                        "revoked"
+                    },
+                    for_terminal(&revocation.canary.name),
+                    revocation.canary.id
+                )?,
             }
-            for (name, key) in &done.keys_deleted {
-                writeln!(
-                    out,
-                    "key deleted  {} ({key}): its grace period is over",
-                    for_terminal(name)
-                )?;
-            }
-            for record in &done.expired {
-                writeln!(out, "expired      {}", for_terminal(&record.name))?;
+            Ok(0)
+        }
+        CanaryCommand::Maintain { output, issuer } => {
+            let store = open_for_writing(&config, &path).await?;
+            let connected = connect(&issuer, &config, store, settings(None, &config)).await?;
+            let done = with_service!(&connected, service => service.maintain(store::now()).await?);
+            match output.get() {
+                DataFormat::Json => output::write_json(out, &maintenance_json(&done))?,
+                DataFormat::Table => print_maintenance(out, &done)?,
             }
             for (name, error) in &done.failures {
                 eprintln!(
@@ -457,113 +685,133 @@ async fn execute<I: Issuer, L: UsageLookup>(
                     for_terminal(&error.to_string())
                 );
             }
-            if done.renewed.is_empty() && done.keys_deleted.is_empty() && done.expired.is_empty() {
-                writeln!(out, "nothing to do")?;
-            }
-            if !done.failures.is_empty() {
-                return Ok(crate::EXIT_USAGE);
-            }
-        }
-        CanaryCommand::Poll { format } => {
-            let lookup = lookup.context("the last-used safety net needs AWS")?;
-            let poll = service.poll_last_used(lookup, context.report_above).await?;
-            let alerts: Vec<detect::Alert> =
-                poll.trips.iter().map(|trip| trip.alert.clone()).collect();
-            crate::output::write_alerts(out, &alerts, format)?;
-            out.flush()?;
-            // Recorded only once written out, so a crash in between reports the use again
-            // rather than losing it.
-            for trip in &poll.trips {
-                service.record_use(&trip.canary.id, &trip.alert).await?;
-            }
-            for (key, error) in &poll.failures {
-                eprintln!(
-                    "error: cannot check {key}: {}",
-                    for_terminal(&error.to_string())
-                );
-            }
-            eprintln!(
-                "checked {} keys{}: {} new uses",
-                poll.keys_checked,
-                if poll.used_report {
-                    " through the credential report"
-                } else {
-                    ""
-                },
-                poll.trips.len()
-            );
-            if !poll.trips.is_empty() {
-                return Ok(crate::EXIT_ALERTS);
-            }
-            if !poll.failures.is_empty() {
-                return Ok(crate::EXIT_USAGE);
-            }
-        }
-        CanaryCommand::List {
-            status,
-            kind,
-            account,
-            labels,
-            json,
-        } => {
-            let filter = CanaryFilter {
-                status,
-                kind: kind.map(Into::into),
-                account_id: account,
-                issuer: None,
-                labels,
-            };
-            let canaries = service.list(&filter).await?;
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&canaries)?)?;
+            Ok(if done.failures.is_empty() {
+                0
             } else {
-                print_table(out, &canaries)?;
-            }
+                crate::EXIT_USAGE
+            })
         }
-        CanaryCommand::Show { canary } => {
-            let record = service.find(&canary).await?;
-            let history = service.store().history(&record.id).await?;
-            print_table(out, std::slice::from_ref(&record))?;
-            writeln!(out, "\nprincipal  {}", for_terminal(&record.principal_arn))?;
-            if let Some(memo) = &record.memo {
-                writeln!(out, "memo       {}", for_terminal(memo))?;
-            }
-            writeln!(out, "\nhistory:")?;
-            for event in history {
-                writeln!(
-                    out,
-                    "  {}  {:<11} {}",
-                    event.at,
-                    event.kind.as_str(),
-                    event.detail
-                )?;
-            }
-        }
-        CanaryCommand::Revoke { canary, reason } => {
-            let record = service.revoke(&canary, &reason).await?;
-            writeln!(out, "revoked {} ({})", record.name, record.id)?;
-        }
-        CanaryCommand::Check { canary } => {
-            let (record, report) = service.check(&canary).await?;
-            writeln!(out, "{} ({})", record.name, record.id)?;
-            writeln!(out, "{report}")?;
-            return Ok(if report.flagged() { 1 } else { 0 });
-        }
-        CanaryCommand::Capacity => {
-            let canaries = service.list(&CanaryFilter::default()).await?;
-            let mut accounts: Vec<&str> = canaries.iter().map(|c| c.account_id.as_str()).collect();
-            accounts.sort_unstable();
-            accounts.dedup();
-            if accounts.is_empty() {
-                writeln!(out, "no canaries yet")?;
-            }
-            for account in accounts {
-                let (held, limit) = service.capacity(account).await?;
-                writeln!(out, "{account}  {held} of {limit} IAM-user canaries")?;
-            }
+        CanaryCommand::Poll { format, aws } => {
+            let store = open_for_writing(&config, &path).await?;
+            let service = CanaryService::new(
+                store,
+                connect_aws(&aws, &config).await?,
+                settings(None, &config),
+            );
+            let report_above = config
+                .canary
+                .last_used_report_above
+                .unwrap_or(registry::DEFAULT_REPORT_ABOVE);
+            poll(&service, service.issuer(), report_above, format, out).await
         }
     }
+}
+
+async fn poll<I: Issuer, L: UsageLookup>(
+    service: &CanaryService<I>,
+    lookup: &L,
+    report_above: usize,
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let poll = service.poll_last_used(lookup, report_above).await?;
+    let alerts: Vec<detect::Alert> = poll.trips.iter().map(|trip| trip.alert.clone()).collect();
+    output::write_alerts(out, &alerts, format)?;
+    out.flush()?;
+    // Recorded only once written out, so a crash in between reports the use again rather
+    // than losing it.
+    for trip in &poll.trips {
+        service.record_use(&trip.canary.id, &trip.alert).await?;
+    }
+    for (key, error) in &poll.failures {
+        eprintln!(
+            "error: cannot check {key}: {}",
+            for_terminal(&error.to_string())
+        );
+    }
+    eprintln!(
+        "checked {}{}: {}",
+        output::count(poll.keys_checked as u64, "key"),
+        if poll.used_report {
+            " through the credential report"
+        } else {
+            ""
+        },
+        output::count(poll.trips.len() as u64, "new use")
+    );
+    if !poll.trips.is_empty() {
+        return Ok(crate::EXIT_ALERTS);
+    }
+    if !poll.failures.is_empty() {
+        return Ok(crate::EXIT_USAGE);
+    }
     Ok(0)
+}
+
+/// The JSON shape of a maintenance pass.
+fn maintenance_json(done: &registry::Maintenance) -> serde_json::Value {
+    serde_json::json!({
+        "renewed": done.renewed.iter().map(|renewed| &renewed.record).collect::<Vec<_>>(),
+        "keys_deleted": done.keys_deleted.iter().map(|(name, key)| {
+            serde_json::json!({ "canary": name, "access_key_id": key })
+        }).collect::<Vec<_>>(),
+        "expired": done.expired,
+        "failures": done.failures.iter().map(|(name, error)| {
+            serde_json::json!({ "canary": name, "error": error.to_string() })
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn print_maintenance(out: &mut dyn Write, done: &registry::Maintenance) -> io::Result<()> {
+    for renewed in &done.renewed {
+        writeln!(
+            out,
+            "renewed      {} ({}) until {}{}",
+            for_terminal(&renewed.record.name),
+            renewed.record.access_key_id,
+            renewed
+                .record
+                .expires_at
+                .map_or_else(|| "-".to_owned(), |at| at.to_string()),
+            if renewed.record.secret_kept {
+                ", secret kept"
+            } else {
+                ""
+            }
+        )?;
+    }
+    for (name, key) in &done.keys_deleted {
+        writeln!(
+            out,
+            "key deleted  {} ({key}): its grace period is over",
+            for_terminal(name)
+        )?;
+    }
+    for record in &done.expired {
+        writeln!(out, "expired      {}", for_terminal(&record.name))?;
+    }
+    if done.renewed.is_empty() && done.keys_deleted.is_empty() && done.expired.is_empty() {
+        writeln!(out, "Nothing to do.")?;
+    }
+    Ok(())
+}
+
+/// Refuses profile names that would break the credentials file or read as another section.
+fn check_profile_name(name: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !name.trim().is_empty()
+            && name.trim() == name
+            && !name.contains(['[', ']', '\n', '\r', '#', ';']),
+        "{:?} cannot be a profile name: give a name without brackets, line breaks, comment \
+         characters or surrounding spaces, e.g. billing-admin",
+        name
+    );
+    anyhow::ensure!(
+        name != "default",
+        "refusing to write the canary as the [default] profile: every AWS tool would pick it \
+         up by accident and alert; give another --profile-name"
+    );
+    Ok(())
 }
 
 fn print_credentials(
@@ -571,8 +819,8 @@ fn print_credentials(
     record: &CanaryRecord,
     credentials: &registry::Issued,
     format: CredentialFormat,
-    profile: &str,
-) -> io::Result<()> {
+    profile: Option<&str>,
+) -> anyhow::Result<()> {
     let key = &credentials.access_key_id;
     let secret = credentials.secret_access_key.expose();
     let token = credentials
@@ -581,6 +829,14 @@ fn print_credentials(
         .map(|token| token.expose());
     match format {
         CredentialFormat::Credentials => {
+            let profile = match profile {
+                Some(name) => name.to_owned(),
+                None => keys::profile_name(record.id.as_str(), 0),
+            };
+            check_profile_name(&profile)?;
+            // The blank line first: appended to a file whose last line has no line break, the
+            // section header still starts a line of its own.
+            writeln!(out)?;
             writeln!(out, "[{profile}]")?;
             writeln!(out, "aws_access_key_id = {key}")?;
             writeln!(out, "aws_secret_access_key = {secret}")?;
@@ -598,12 +854,95 @@ fn print_credentials(
         CredentialFormat::Json => {
             let document = serde_json::json!({
                 "canary": record,
-                "access_key_id": key,
-                "secret_access_key": secret,
-                "session_token": token,
+                "credentials": {
+                    "access_key_id": key,
+                    "secret_access_key": secret,
+                    "session_token": token,
+                    "expiration": record.expires_at,
+                },
             });
-            writeln!(out, "{document:#}")?;
+            output::write_json(out, &document)?;
         }
+    }
+    Ok(())
+}
+
+/// A history entry's detail as `key: value` pairs instead of raw JSON.
+fn describe_detail(detail: &serde_json::Value) -> String {
+    match detail {
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .filter(|(_, value)| !value.is_null())
+            .map(|(key, value)| match value {
+                serde_json::Value::String(text) => format!("{key}: {text}"),
+                other => format!("{key}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn print_detail(out: &mut dyn Write, detail: &registry::CanaryDetail) -> io::Result<()> {
+    let canary = &detail.canary;
+    let time =
+        |at: Option<store::EventTime>| at.map_or_else(|| "-".to_owned(), |at| at.to_string());
+    let labels: Vec<String> = canary
+        .labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    let labels = if labels.is_empty() {
+        "-".to_owned()
+    } else {
+        labels.join(" ")
+    };
+    let mut field = |label: &str, value: &str| writeln!(out, "{label:<11} {}", for_terminal(value));
+    field("name", &canary.name)?;
+    field("id", canary.id.as_str())?;
+    field("kind", canary.kind.as_str())?;
+    field(
+        "issuer",
+        if canary.issuer.is_offline() {
+            "offline (authenticates nowhere)"
+        } else {
+            "aws"
+        },
+    )?;
+    field("status", canary.status.as_str())?;
+    field("account", &canary.account_id)?;
+    field("access key", &canary.access_key_id)?;
+    field("principal", &canary.principal_arn)?;
+    field("labels", &labels)?;
+    field("memo", canary.memo.as_deref().unwrap_or("-"))?;
+    field("created", &canary.created_at.to_string())?;
+    field("expires", &time(canary.expires_at))?;
+    field("revoked", &time(canary.revoked_at))?;
+    field("last alert", &time(canary.last_alert_at))?;
+    if detail.keys.len() > 1 {
+        writeln!(out, "\nKEYS")?;
+        for key in &detail.keys {
+            writeln!(
+                out,
+                "  {:<20}  issued {}  retired {}  deleted {}",
+                key.access_key_id,
+                key.issued_at,
+                time(key.retired_at),
+                time(key.deleted_at)
+            )?;
+        }
+    }
+    writeln!(out, "\nHISTORY")?;
+    for event in &detail.history {
+        writeln!(
+            out,
+            "  {}  {:<11}  {}",
+            event.at,
+            event.kind.as_str(),
+            for_terminal(&describe_detail(&event.detail))
+        )?;
     }
     Ok(())
 }

@@ -72,10 +72,11 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
-    /// Issue canaries and manage them: create, list, show, revoke, check, capacity.
+    /// Issue canaries and manage them: create, rotate, revoke, maintain, poll, list, show,
+    /// check, capacity.
     Canary {
         #[command(flatten)]
-        registry: canary::RegistryArgs,
+        store: admin::StoreArgs,
         #[command(subcommand)]
         command: canary::CanaryCommand,
     },
@@ -196,7 +197,7 @@ fn main() -> ExitCode {
         Command::Key {
             command: KeyCommand::Decode { key_ids },
         } => key::decode(&key_ids),
-        Command::Canary { registry, command } => canary::run(registry, command),
+        Command::Canary { store, command } => canary::run(store, command),
         Command::Setup {
             command:
                 SetupCommand::Aws {

@@ -21,6 +21,50 @@ pub enum Format {
     Jsonl,
 }
 
+/// Output formats of commands that print one document.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    /// Aligned text for a terminal; attacker-controlled text is escaped.
+    #[default]
+    Table,
+    /// One JSON document, in the shapes docs/cli-json.md describes.
+    Json,
+}
+
+/// `--format table|json`, shared by every command that prints data.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct FormatArgs {
+    /// Output format: `table` for people, `json` for scripts (shapes in docs/cli-json.md).
+    #[arg(long, value_enum, default_value_t = DataFormat::Table)]
+    format: DataFormat,
+    /// The same as --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
+    json: bool,
+}
+
+impl FormatArgs {
+    /// The format asked for.
+    pub fn get(self) -> DataFormat {
+        if self.json {
+            DataFormat::Json
+        } else {
+            self.format
+        }
+    }
+}
+
+/// Writes `value` as pretty JSON and a line break.
+pub fn write_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
+/// "1 record", "2 records".
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    format!("{n} {noun}{}", plural(n))
+}
+
 /// Writes the report in the chosen format.
 pub fn write_report(out: &mut dyn Write, report: &ScanReport, format: Format) -> io::Result<()> {
     match format {
@@ -94,7 +138,7 @@ fn write_alert_table(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
         let mut context = |label: &str, value: &str| -> io::Result<()> {
             writeln!(out, "{:<24} {label:<10} {}", "", for_terminal(value))
         };
-        if let Some(principal) = call.principal.as_deref().or(call.access_key_id.as_deref()) {
+        if let Some(principal) = &call.principal {
             context("principal", principal)?;
         }
         if let Some(key) = &call.access_key_id {
@@ -182,15 +226,12 @@ pub fn write_summary(out: &mut dyn Write, stats: &ScanStats) -> io::Result<()> {
     let seconds = stats.seconds.max(1e-9);
     writeln!(
         out,
-        "Scanned {} file{} ({} with problems, {} digest{} and {} other file{} skipped): {} records, {:.1} MB in {:.2} s ({:.1} MB/s, {:.0} records/s).",
-        stats.files,
-        plural(stats.files),
+        "Scanned {} ({} with problems, {} and {} skipped): {}, {:.1} MB in {:.2} s ({:.1} MB/s, {:.0} records/s).",
+        count(stats.files, "file"),
         stats.files_with_problems,
-        stats.skipped_digests,
-        plural(stats.skipped_digests),
-        stats.skipped_other,
-        plural(stats.skipped_other),
-        stats.records,
+        count(stats.skipped_digests, "digest"),
+        count(stats.skipped_other, "other file"),
+        count(stats.records, "record"),
         megabytes,
         stats.seconds,
         megabytes / seconds,
@@ -199,8 +240,9 @@ pub fn write_summary(out: &mut dyn Write, stats: &ScanStats) -> io::Result<()> {
     if stats.late_records > 0 {
         writeln!(
             out,
-            "{} records arrived later than the reorder window; they were examined out of order (raise --reorder-window if that matters).",
-            stats.late_records
+            "{} arrived later than the reorder window; {} examined out of order (raise --reorder-window if that matters).",
+            count(stats.late_records, "record"),
+            if stats.late_records == 1 { "it was" } else { "they were" }
         )?;
     }
     let total: u64 = stats.alerts_by_rule.values().sum();

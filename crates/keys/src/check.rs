@@ -120,6 +120,39 @@ impl CheckReport {
         format!("{head}: no, because {}", passed.join("; "))
     }
 
+    /// The verdict in one line, naming the subjects that give the canary away without
+    /// repeating the details the per-check lines already gave.
+    pub fn conclusion(&self) -> String {
+        let flagged: Vec<String> = self
+            .checks
+            .iter()
+            .filter(|check| check.outcome == Outcome::Flagged)
+            .map(|check| check.subject.to_string())
+            .collect();
+        let passed = self
+            .checks
+            .iter()
+            .filter(|check| check.outcome == Outcome::Passed)
+            .count();
+        if !flagged.is_empty() {
+            return format!(
+                "verdict: an attacker's offline tools would flag this as a canary ({} of {} \
+                 checks: {})",
+                flagged.len(),
+                self.checks.len(),
+                flagged.join(", ")
+            );
+        }
+        if passed == 0 {
+            return "verdict: nothing about it was given to check".to_owned();
+        }
+        format!(
+            "verdict: an attacker's offline tools would not flag this as a canary ({passed} \
+             check{} passed)",
+            if passed == 1 { "" } else { "s" }
+        )
+    }
+
     fn push(&mut self, subject: CheckSubject, outcome: Outcome, detail: String) {
         self.checks.push(Check {
             subject,
@@ -139,7 +172,7 @@ impl fmt::Display for CheckReport {
             };
             writeln!(f, "{mark:<4}  {:<13}  {}", check.subject, check.detail)?;
         }
-        write!(f, "{}", self.verdict())
+        write!(f, "{}", self.conclusion())
     }
 }
 
@@ -588,8 +621,14 @@ mod tests {
             lines[1].starts_with("FLAG  name           the name \"honeyuser\" contains"),
             "{text}"
         );
-        assert!(
-            lines[2].starts_with("an attacker's offline tools would flag this as a canary: yes")
+        assert_eq!(
+            lines[2],
+            "verdict: an attacker's offline tools would flag this as a canary (1 of 2 checks: name)"
+        );
+        assert_eq!(
+            text.matches("the name \"honeyuser\" contains").count(),
+            1,
+            "each reason is given once: {text}"
         );
     }
 }

@@ -40,8 +40,8 @@ pub use heuristics::{
 };
 pub use id::{decode_account, mint_access_key_id, AccessKeyId, KeyError, KeyKind};
 pub use naming::{
-    generate_name, CanaryName, NameStyle, NameTemplate, RenderError, TemplateError, MAX_NAME_LEN,
-    MIN_NAME_LEN,
+    generate_name, profile_name, validate_name, CanaryName, NameStyle, NameTemplate, RenderError,
+    TemplateError, MAX_NAME_LEN, MIN_NAME_LEN,
 };
 pub use secret::{looks_like_secret_access_key, mint_secret_access_key};
 pub use stealth::{

@@ -109,6 +109,64 @@ pub fn generate_name(style: NameStyle, id: &str, attempt: u32) -> CanaryName {
         .expect("built-in templates have few enough flagged names that some candidate passes")
 }
 
+/// What an AWS profile holding a canary is called: things people name their profiles after.
+const PROFILE_ROLES: &[&str] = &[
+    "admin",
+    "deploy",
+    "prod",
+    "legacy",
+    "ops",
+    "readonly",
+    "backup",
+    "release",
+    "migration",
+    "reporting",
+    "automation",
+    "support",
+];
+
+/// A plausible AWS profile name for the canary `id`, such as `billing-admin` or
+/// `legacy-deploy`: what a person's own profiles are called, so a profile of canary keys
+/// sits among them unremarked. Deterministic per id and attempt; call again with
+/// `attempt + 1` when the name is taken in the file at hand. Every name passes [`check_name`].
+pub fn profile_name(id: &str, attempt: u32) -> String {
+    let mut draws = Draws::new(id, attempt ^ 0x5052_4f46);
+    loop {
+        let first = if draws.below(3) == 0 {
+            TEAMS[draws.below(TEAMS.len())]
+        } else {
+            SERVICES[draws.below(SERVICES.len())]
+        };
+        let role = PROFILE_ROLES[draws.below(PROFILE_ROLES.len())];
+        let name = format!("{first}-{role}");
+        if first != role && check_name(&name).is_empty() {
+            return name;
+        }
+    }
+}
+
+/// Checks a name chosen by hand against what every kind of canary accepts: IAM user names,
+/// federated user names (GetFederationToken, the strictest) and role session names.
+///
+/// Returns why the name would be refused, naming the limit. The stealth heuristics are a
+/// separate question: see [`check_name`].
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let length = name.chars().count();
+    if !(MIN_NAME_LEN..=MAX_NAME_LEN).contains(&length) {
+        return Err(format!(
+            "{name:?} is {length} characters long; a canary name must be {MIN_NAME_LEN} to \
+             {MAX_NAME_LEN}, the range GetFederationToken accepts (IAM and STS role sessions \
+             allow 64)"
+        ));
+    }
+    if let Some(bad) = name.chars().find(|&c| !name_char(c)) {
+        return Err(format!(
+            "{name:?} contains {bad:?}; IAM and STS names allow only letters, digits and _+=,.@-"
+        ));
+    }
+    Ok(())
+}
+
 /// A pattern for canary names, such as `svc-{service}-{verb}-{n2}` or `/ops/{first}.{last}{n}`.
 ///
 /// An optional IAM path comes first, up to and including the last `/`; placeholders are not
@@ -610,6 +668,36 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn profile_names_are_plausible_and_deterministic() {
+        for id in ["k7d2mq4xbz", "aaaaaaaaaa", "zzzzzzzzzz"] {
+            for attempt in 0..50 {
+                let name = profile_name(id, attempt);
+                assert_eq!(name, profile_name(id, attempt));
+                assert!(check_name(&name).is_empty(), "{name}");
+                assert!(
+                    name.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                    "{name}"
+                );
+                assert_ne!(name, "default");
+            }
+        }
+        assert_ne!(profile_name("k7d2mq4xbz", 0), profile_name("k7d2mq4xbz", 1));
+    }
+
+    #[test]
+    fn chosen_names_are_held_to_the_strictest_limits() {
+        assert!(validate_name("legacy-deploy").is_ok());
+        assert!(validate_name("a.b@c=d,e+f_g").is_ok());
+        let short = validate_name("x").unwrap_err();
+        assert!(short.contains("2 to 32"), "{short}");
+        let long = validate_name(&"a".repeat(33)).unwrap_err();
+        assert!(long.contains("33 characters"), "{long}");
+        let space = validate_name("build bot").unwrap_err();
+        assert!(space.contains("' '"), "{space}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod inventory;
 pub mod issuer;
 pub mod last_used;
 pub mod lifecycle;
@@ -15,11 +16,14 @@ pub mod offline;
 pub mod service;
 pub mod watch;
 
+pub use inventory::{AccountCapacity, CanaryCheck, CanaryDetail, CheckLine, Inventory};
 pub use issuer::{
     IssueError, IssueRequest, Issued, Issuer, KeyUse, ReportedKey, UsageLookup, UserUsage,
 };
 pub use last_used::{Poll, Trip, DEFAULT_REPORT_ABOVE};
 pub use lifecycle::{Maintenance, Replaced};
 pub use offline::OfflineIssuer;
-pub use service::{AfterTrigger, CanaryService, CreateRequest, Created, ServiceError, Settings};
+pub use service::{
+    AfterTrigger, CanaryService, CreateRequest, Created, Revocation, ServiceError, Settings,
+};
 pub use watch::{detect_canary, watch_list};

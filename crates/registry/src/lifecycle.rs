@@ -242,8 +242,10 @@ impl<I: Issuer> CanaryService<I> {
             AfterTrigger::KeepWatching => Ok(record),
             AfterTrigger::Deactivate if record.status == CanaryStatus::Revoked => Ok(record),
             AfterTrigger::Deactivate => {
-                self.revoke(id.as_str(), "deactivated after it was used")
-                    .await
+                let revocation = self
+                    .revoke(id.as_str(), "deactivated after it was used")
+                    .await?;
+                Ok(revocation.canary)
             }
         }
     }

@@ -1,9 +1,10 @@
 //! The canary service: create, list, revoke and check canaries, and account capacity.
 
 use detect::Span;
-use keys::{AccountId, CanaryFacts, CheckReport, NameStyle};
-use store::{CanaryFilter, CanaryId, CanaryKind, CanaryRecord, Labels, NewCanary, Store};
+use keys::{AccountId, NameStyle};
+use store::{CanaryId, CanaryKind, CanaryRecord, Labels, NewCanary, Store};
 
+use crate::inventory::Inventory;
 use crate::issuer::{IssueError, IssueRequest, Issued, Issuer};
 
 /// IAM's default limit of users per account.
@@ -67,6 +68,10 @@ pub struct CreateRequest {
     /// Keep the secret, encrypted with the store's secret key, so that it can be planted
     /// again; by default it is shown once and forgotten.
     pub keep_secret: bool,
+    /// The name to give it instead of a generated one. It must fit every kind's limits
+    /// ([`keys::validate_name`]); what the stealth heuristics find in it comes back as
+    /// [`Created::name_findings`].
+    pub name: Option<String>,
 }
 
 /// A canary just created: its record and the credentials to plant, shown once.
@@ -76,6 +81,18 @@ pub struct Created {
     pub record: CanaryRecord,
     /// The credentials.
     pub credentials: Issued,
+    /// Why attackers' tools would flag a name chosen by hand, one sentence each; empty for
+    /// generated names, which always pass.
+    pub name_findings: Vec<String>,
+}
+
+/// The outcome of [`CanaryService::revoke`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Revocation {
+    /// The canary as it is now.
+    pub canary: CanaryRecord,
+    /// It was revoked before this call, which therefore changed nothing.
+    pub already_revoked: bool,
 }
 
 /// Why the service refused or failed.
@@ -98,6 +115,15 @@ pub enum ServiceError {
         /// The configured limit.
         limit: u64,
     },
+    /// A name chosen by hand that IAM or STS would refuse.
+    #[error("cannot use that canary name: {0}")]
+    InvalidName(String),
+    /// A name chosen by hand that another canary has.
+    #[error(
+        "a canary named {0:?} exists already (names identify canaries in CloudTrail): choose \
+         another name, or leave --name out for a generated one"
+    )]
+    NameTaken(String),
     /// No canary has that id or name.
     #[error("no canary is called {0:?}: `tripkey canary list` shows them")]
     Unknown(String),
@@ -164,7 +190,24 @@ impl<I: Issuer> CanaryService<I> {
             self.ensure_capacity(&account).await?;
         }
         let id = CanaryId::generate();
-        let name = self.unused_name(&id).await?;
+        let mut name_findings = Vec::new();
+        let name = match &request.name {
+            Some(chosen) => {
+                keys::validate_name(chosen).map_err(ServiceError::InvalidName)?;
+                if self.store.get_by_name(chosen).await?.is_some() {
+                    return Err(ServiceError::NameTaken(chosen.clone()));
+                }
+                name_findings = keys::check_name(chosen)
+                    .iter()
+                    .map(|finding| format!("the name {chosen:?} {finding}"))
+                    .collect();
+                keys::CanaryName {
+                    name: chosen.clone(),
+                    path: keys::generate_name(self.settings.name_style, id.as_str(), 0).path,
+                }
+            }
+            None => self.unused_name(&id).await?,
+        };
         let duration_seconds = self.settings.duration_seconds(request.kind);
         let path = match self.issuer.fixed_user_path() {
             Some(path) => path.to_owned(),
@@ -213,6 +256,7 @@ impl<I: Issuer> CanaryService<I> {
             Ok(record) => Ok(Created {
                 record,
                 credentials,
+                name_findings,
             }),
             Err(error) => {
                 // Best effort: the store error is what the caller needs to see.
@@ -250,42 +294,40 @@ impl<I: Issuer> CanaryService<I> {
         }
     }
 
-    /// The canary with this id or name.
-    pub async fn find(&self, id_or_name: &str) -> Result<CanaryRecord, ServiceError> {
-        if let Ok(id) = id_or_name.parse::<CanaryId>() {
-            if let Some(record) = self.store.get(&id).await? {
-                return Ok(record);
-            }
-        }
-        self.store
-            .get_by_name(id_or_name)
-            .await?
-            .ok_or_else(|| ServiceError::Unknown(id_or_name.to_owned()))
+    /// The read-only view of the store: find, list, detail, capacity and check.
+    pub fn inventory(&self) -> Inventory<'_> {
+        Inventory::new(&self.store)
     }
 
-    /// Canaries matching a filter.
-    pub async fn list(&self, filter: &CanaryFilter) -> Result<Vec<CanaryRecord>, ServiceError> {
-        Ok(self.store.list(filter).await?)
+    /// The canary with this id or name.
+    pub async fn find(&self, id_or_name: &str) -> Result<CanaryRecord, ServiceError> {
+        self.inventory().find(id_or_name).await
     }
 
     /// Deletes a canary's credentials through its issuer, then records the revocation; the
-    /// record and its history stay.
-    pub async fn revoke(
-        &self,
-        id_or_name: &str,
-        reason: &str,
-    ) -> Result<CanaryRecord, ServiceError> {
+    /// record and its history stay. Revoking a revoked canary changes nothing and says so.
+    pub async fn revoke(&self, id_or_name: &str, reason: &str) -> Result<Revocation, ServiceError> {
         let record = self.find(id_or_name).await?;
+        if record.status == store::CanaryStatus::Revoked {
+            return Ok(Revocation {
+                canary: record,
+                already_revoked: true,
+            });
+        }
         self.ensure_own(&record)?;
         self.issuer.revoke(&record).await?;
-        Ok(self
+        let record = self
             .store
             .revoke(
                 &record.id,
                 store::now(),
                 serde_json::json!({ "reason": reason }),
             )
-            .await?)
+            .await?;
+        Ok(Revocation {
+            canary: record,
+            already_revoked: false,
+        })
     }
 
     /// Refuses canaries of another issuer: an AWS issuer must not delete users named like an
@@ -305,32 +347,5 @@ impl<I: Issuer> CanaryService<I> {
                 "drop --offline-account to manage it in AWS"
             },
         })
-    }
-
-    /// IAM-user canaries held in an account, against the limit.
-    pub async fn capacity(&self, account: &str) -> Result<(u64, u64), ServiceError> {
-        let held = self
-            .store
-            .count_active(account, Some(CanaryKind::IamUser))
-            .await?;
-        Ok((held, self.settings.capacity_per_account))
-    }
-
-    /// What an attacker's offline tools would conclude about a canary.
-    pub async fn check(
-        &self,
-        id_or_name: &str,
-    ) -> Result<(CanaryRecord, CheckReport), ServiceError> {
-        let record = self.find(id_or_name).await?;
-        let account = record.account_id.parse::<AccountId>().ok();
-        let report = keys::canary_check(&CanaryFacts {
-            key_id: Some(&record.access_key_id),
-            account,
-            name: Some(&record.name),
-            path: Some(&record.path),
-            principal_arn: Some(&record.principal_arn),
-            secret_access_key: None,
-        });
-        Ok((record, report))
     }
 }

@@ -32,6 +32,7 @@ fn request(kind: CanaryKind, keep_secret: bool) -> CreateRequest {
         labels: [("host".to_owned(), "build-07".to_owned())].into(),
         memo: None,
         keep_secret,
+        name: None,
     }
 }
 

@@ -26,6 +26,7 @@ fn request(kind: CanaryKind) -> CreateRequest {
         labels: [("host".to_owned(), "build-07".to_owned())].into(),
         memo: Some("~/.aws/credentials on build-07".to_owned()),
         keep_secret: false,
+        name: None,
     }
 }
 
@@ -56,8 +57,8 @@ async fn an_iam_user_canary_is_stealthy_recorded_and_decodes_to_its_account() {
     );
     assert!(keys::check_name(&record.name).is_empty(), "{}", record.name);
     assert!(keys::check_name(&record.path).is_empty(), "{}", record.path);
-    let (_, report) = service.check(record.id.as_str()).await.unwrap();
-    assert!(!report.flagged(), "{report}");
+    let check = service.inventory().check(record.id.as_str()).await.unwrap();
+    assert!(!check.flagged, "{}", check.report);
     assert_eq!(service.find(&record.name).await.unwrap().id, record.id);
 }
 
@@ -103,9 +104,14 @@ async fn a_full_account_refuses_the_next_iam_user_and_leaves_nothing_behind() {
     );
     assert!(message.contains("already holds 3"), "{message}");
     assert!(message.contains("--kind federation"), "{message}");
-    let all = service.list(&CanaryFilter::default()).await.unwrap();
+    let all = service
+        .inventory()
+        .list(&CanaryFilter::default())
+        .await
+        .unwrap();
     assert_eq!(all.len(), 3, "nothing half-made in the store");
-    assert_eq!(service.capacity(ACCOUNT).await.unwrap(), (3, 3));
+    let capacity = service.inventory().capacity(ACCOUNT, 3).await.unwrap();
+    assert_eq!((capacity.held, capacity.limit), (3, 3));
     service
         .create(request(CanaryKind::Federation))
         .await
@@ -121,8 +127,12 @@ async fn revocation_keeps_the_record_and_frees_capacity() {
         .revoke(&created.record.name, "rotated out of build-07")
         .await
         .unwrap();
-    assert_eq!(revoked.status, CanaryStatus::Revoked);
-    assert!(revoked.revoked_at.is_some());
+    assert!(!revoked.already_revoked);
+    assert_eq!(revoked.canary.status, CanaryStatus::Revoked);
+    assert!(revoked.canary.revoked_at.is_some());
+    let again = service.revoke(&created.record.name, "twice").await.unwrap();
+    assert!(again.already_revoked, "a second revocation changes nothing");
+    assert_eq!(again.canary.revoked_at, revoked.canary.revoked_at);
     let history = service.store().history(&created.record.id).await.unwrap();
     let kinds: Vec<String> = history.iter().map(|event| event.kind.to_string()).collect();
     assert_eq!(kinds, ["issued", "revoked"]);
@@ -139,6 +149,7 @@ async fn canary_vendor_accounts_are_refused() {
         .unwrap_err();
     assert!(matches!(error, ServiceError::Stealth(_)), "{error}");
     assert!(service
+        .inventory()
         .list(&CanaryFilter::default())
         .await
         .unwrap()
@@ -151,4 +162,45 @@ async fn unknown_canaries_say_how_to_find_them() {
     let service = service(&folder, 10, ACCOUNT).await;
     let error = service.find("nobody").await.unwrap_err();
     assert!(error.to_string().contains("tripkey canary list"));
+}
+
+#[tokio::test]
+async fn a_chosen_name_is_checked_against_limits_uniqueness_and_stealth() {
+    let folder = tempfile::tempdir().unwrap();
+    let service = service(&folder, 10, ACCOUNT).await;
+    let named = |name: &str| CreateRequest {
+        name: Some(name.to_owned()),
+        ..request(CanaryKind::IamUser)
+    };
+    let created = service.create(named("legacy-deploy")).await.unwrap();
+    assert_eq!(created.record.name, "legacy-deploy");
+    assert!(
+        created.name_findings.is_empty(),
+        "{:?}",
+        created.name_findings
+    );
+    assert!(created.record.principal_arn.ends_with("/legacy-deploy"));
+
+    let taken = service.create(named("legacy-deploy")).await.unwrap_err();
+    assert!(matches!(taken, ServiceError::NameTaken(_)), "{taken}");
+    let invalid = service.create(named("build bot")).await.unwrap_err();
+    assert!(matches!(invalid, ServiceError::InvalidName(_)), "{invalid}");
+
+    let loud = service.create(named("honey-admin")).await.unwrap();
+    assert_eq!(loud.name_findings.len(), 1, "{:?}", loud.name_findings);
+    assert!(
+        loud.name_findings[0].contains("\"honey\""),
+        "{:?}",
+        loud.name_findings
+    );
+    assert_eq!(
+        service
+            .inventory()
+            .list(&CanaryFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "refused names leave nothing behind"
+    );
 }

@@ -27,6 +27,17 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
+    /// A command that only reads was pointed at a database that does not exist.
+    #[error(
+        "there is no tripkey database at {} yet: create canaries with `tripkey canary create` \
+         or start `tripkey serve` to make one there, or pass --db FILE (or set TRIPKEY_DB) to \
+         name the one you use",
+        path.display()
+    )]
+    Missing {
+        /// Where the database was looked for.
+        path: PathBuf,
+    },
     /// The file is an SQLite database of some other program.
     #[error(
         "{} is an SQLite database of another program, not of tripkey; \

@@ -209,6 +209,19 @@ impl Store {
         Store::start(pool, path).await
     }
 
+    /// Opens the database at `path` only if it exists, for commands that read: looking at an
+    /// inventory must not leave an empty database behind, which would later make a scan of
+    /// the wrong path look clean.
+    pub async fn open_existing(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        Store::open(path).await
+    }
+
     /// A fresh database in memory, for tests and demos; it vanishes when the store is dropped.
     pub async fn open_in_memory() -> Result<Store, StoreError> {
         let path = PathBuf::from(":memory:");

@@ -6,7 +6,7 @@ use trail::EventTime;
 use crate::{Store, StoreError};
 
 /// An API token's record (never the token itself).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ApiToken {
     /// A name saying who holds it, e.g. `lambda-forwarder`.
     pub name: String,
