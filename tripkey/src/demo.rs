@@ -50,7 +50,8 @@ pub fn run() -> anyhow::Result<u8> {
             .display()
     );
     let discovery = trail::discover(&[folder.path().to_path_buf()])?;
-    let report = scan::scan(
+    let canary_count = registry.canaries().len() as u64;
+    let mut report = scan::scan(
         discovery,
         scan::ScanOptions {
             detect: config.detect,
@@ -59,6 +60,8 @@ pub fn run() -> anyhow::Result<u8> {
             progress: false,
         },
     );
+    report.stats.canaries = canary_count;
+    report.stats.canary_sources = vec!["bundled demo canaries file".to_owned()];
     output::write_report(&mut std::io::stdout().lock(), &report, Format::Table)?;
     println!(
         "\nNext: `tripkey scan PATH --canaries FILE` on your own CloudTrail logs (see README.md)."

@@ -37,6 +37,9 @@ const EXIT_CLEAN: u8 = 0;
 pub(crate) const EXIT_ALERTS: u8 = 1;
 /// Exit status for usage errors: bad flags, missing paths, invalid config or canaries files.
 pub(crate) const EXIT_USAGE: u8 = 2;
+/// Exit status when a scan could read no record at all from its inputs: nothing there looked
+/// like CloudTrail, so "no alerts" would be a false all-clear.
+const EXIT_NOTHING_READ: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -65,7 +68,11 @@ enum Command {
     /// The canaries to look for come from a canaries file (--canaries), from the canary
     /// database that `tripkey canary create` fills (--store), or from both.
     ///
-    /// Exit status: 0 no alerts, 1 alerts, 2 usage error.
+    /// Exit status: 0 no alerts, 1 alerts, 2 usage error, 3 no record could be read from the
+    /// inputs (nothing there is CloudTrail).
+    #[command(after_help = "Examples:
+  tripkey scan --canaries canaries.toml ./AWSLogs/
+  zcat events.json.gz | tripkey scan --format jsonl -")]
     Scan(ScanArgs),
     /// Work with AWS access key IDs.
     Key {
@@ -139,10 +146,17 @@ enum SetupCommand {
 #[derive(Subcommand)]
 enum KeyCommand {
     /// Decode the AWS account ID an access key ID carries, as an attacker would, offline.
+    ///
+    /// Exit status 2 when an ID cannot be read; the others are still decoded.
+    #[command(after_help = "Examples:
+  tripkey key decode AKIAYVP4CIPPERUVIFXG
+  tripkey key decode --format json ASIAY34FZKBOKMUTVV7A | jq -r '.keys[0].account_id'")]
     Decode {
         /// Access key IDs (AKIA…, ASIA…) or other IAM unique IDs.
         #[arg(required = true, value_name = "KEYID")]
         key_ids: Vec<String>,
+        #[command(flatten)]
+        output: output::FormatArgs,
     },
 }
 
@@ -155,9 +169,13 @@ struct ScanArgs {
     #[arg(long, value_name = "FILE", env = "TRIPKEY_CANARIES")]
     canaries: Option<PathBuf>,
     /// Look for the canaries of the canary database, revoked and expired ones and rotated keys
-    /// included; with --canaries, those of both. `[scan] store = true` in the config does the same.
-    #[arg(long)]
+    /// included; with --canaries, those of both. This is the default when the database exists
+    /// and holds canaries, and `[scan] store = true` in the config makes it so always.
+    #[arg(long, conflicts_with = "no_store")]
     store: bool,
+    /// Do not look for the canaries of the canary database, even when it exists.
+    #[arg(long)]
+    no_store: bool,
     /// The canary database --store reads [default: ~/.local/share/tripkey/tripkey.db].
     #[arg(long, value_name = "FILE", env = "TRIPKEY_DB")]
     db: Option<PathBuf>,
@@ -195,8 +213,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => run_scan(args),
         Command::Key {
-            command: KeyCommand::Decode { key_ids },
-        } => key::decode(&key_ids),
+            command: KeyCommand::Decode { key_ids, output },
+        } => key::decode(&key_ids, output.get()),
         Command::Canary { store, command } => canary::run(store, command),
         Command::Setup {
             command:
@@ -224,7 +242,7 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!(
                 "error: {}",
-                notify::escape::for_terminal(&format!("{error:#}"))
+                notify::escape::for_terminal_lines(&format!("{error:#}"))
             );
             ExitCode::from(EXIT_USAGE)
         }
@@ -272,15 +290,40 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         "the denial threshold must be at least 1"
     );
 
-    let database = if args.store || config.scan.store {
-        Some(config.store_path(args.db)?)
+    let (database, database_by_default) = if args.no_store {
+        (None, false)
+    } else if args.store || config.scan.store {
+        (Some(config.store_path(args.db)?), false)
     } else {
-        None
+        match config.store_path(args.db) {
+            Ok(path) if holds_canaries(&path) => (Some(path), true),
+            _ => (None, false),
+        }
     };
-    let canaries = load_canaries(
-        args.canaries.as_deref().or(config.scan.canaries.as_deref()),
-        database.as_deref(),
-    )?;
+    let canaries_file = args.canaries.as_deref().or(config.scan.canaries.as_deref());
+    let canaries = load_canaries(canaries_file, database.as_deref())?;
+    let mut canary_sources = Vec::new();
+    if let Some(file) = canaries_file {
+        canary_sources.push(format!("canaries file {}", file.display()));
+    }
+    if let Some(database) = &database {
+        canary_sources.push(format!(
+            "canary database {}{}",
+            database.display(),
+            if database_by_default {
+                " (read by default because it holds canaries; --no-store skips it)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if canaries.canaries().is_empty() {
+        eprintln!(
+            "warning: no canaries loaded, so canary detection is off: pass --canaries FILE, or \
+             --store for the canaries `tripkey canary create` recorded (instance-credential and \
+             denial-burst detection still run)"
+        );
+    }
     let discovery = trail::discover(&args.paths).context("cannot scan")?;
     if discovery.inputs.is_empty() {
         eprintln!(
@@ -299,7 +342,8 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let report = scan::scan(
+    let canary_count = canaries.canaries().len() as u64;
+    let mut report = scan::scan(
         discovery,
         scan::ScanOptions {
             detect: config.detect,
@@ -308,6 +352,8 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
             progress: !args.no_progress,
         },
     );
+    report.stats.canaries = canary_count;
+    report.stats.canary_sources = canary_sources;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     output::write_report(&mut out, &report, args.format).context("cannot write the report")?;
@@ -315,10 +361,41 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     if args.format == Format::Jsonl {
         output::write_summary(&mut std::io::stderr(), &report.stats)?;
     }
+    if report.stats.records == 0
+        && (report.stats.files == 0 || report.stats.files_with_problems == report.stats.files)
+    {
+        eprintln!(
+            "error: no CloudTrail record could be read from the inputs, so this scan checked \
+             nothing; see the problems above, and point tripkey at CloudTrail log files"
+        );
+        return Ok(EXIT_NOTHING_READ);
+    }
     Ok(if report.alerts.is_empty() {
         EXIT_CLEAN
     } else {
         EXIT_ALERTS
+    })
+}
+
+/// Whether the canary database at `path` exists and holds at least one canary, so that a scan
+/// can look for them without being asked. Never creates the database.
+fn holds_canaries(path: &Path) -> bool {
+    if !path.exists() {
+        return false;
+    }
+    let Ok(runtime) = async_runtime() else {
+        return false;
+    };
+    runtime.block_on(async {
+        let Ok(store) = store::Store::open_existing(path).await else {
+            return false;
+        };
+        let any = store
+            .list(&store::CanaryFilter::default())
+            .await
+            .is_ok_and(|canaries| !canaries.is_empty());
+        store.close().await;
+        any
     })
 }
 

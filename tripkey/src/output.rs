@@ -245,6 +245,16 @@ pub fn write_summary(out: &mut dyn Write, stats: &ScanStats) -> io::Result<()> {
             if stats.late_records == 1 { "it was" } else { "they were" }
         )?;
     }
+    if stats.canaries == 0 {
+        writeln!(out, "Canaries: none loaded, so canary detection was off.")?;
+    } else {
+        writeln!(
+            out,
+            "Canaries: {} looked for, from the {}.",
+            stats.canaries,
+            for_terminal(&stats.canary_sources.join(" and the "))
+        )?;
+    }
     let total: u64 = stats.alerts_by_rule.values().sum();
     let by_rule: Vec<String> = stats
         .alerts_by_rule

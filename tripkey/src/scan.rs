@@ -55,6 +55,10 @@ pub struct ScanStats {
     pub seconds: f64,
     /// Alerts by rule.
     pub alerts_by_rule: BTreeMap<Rule, u64>,
+    /// Canaries looked for; 0 means canary detection was off.
+    pub canaries: u64,
+    /// Where the canaries came from, e.g. `canaries file canaries.toml`.
+    pub canary_sources: Vec<String>,
 }
 
 /// A problem found in one input; the input was skipped in part or whole.

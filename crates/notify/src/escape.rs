@@ -46,6 +46,16 @@ pub fn for_terminal(text: &str) -> Cow<'_, str> {
     Cow::Owned(safe)
 }
 
+/// [`for_terminal`] line by line: the line breaks of a multi-line message (a TOML parser's
+/// pointer at the bad line, a list of causes) stay line breaks instead of showing as
+/// `\u{a}`. Carriage returns are still made visible, so no line can overwrite another.
+pub fn for_terminal_lines(text: &str) -> String {
+    text.split('\n')
+        .map(for_terminal)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `text` for HTML element content or a quoted attribute: controls made visible, then the
 /// five markup characters escaped.
 pub fn html(text: &str) -> String {
@@ -130,6 +140,14 @@ pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn terminal_lines_keep_line_breaks_and_escape_the_rest() {
+        assert_eq!(
+            for_terminal_lines("line 3, column 7\n  |\n3 | x = \u{1b}[31m\r"),
+            "line 3, column 7\n  |\n3 | x = \\u{1b}[31m\\u{d}"
+        );
+    }
 
     #[test]
     fn terminal_escapes_controls_and_bidi_overrides() {
