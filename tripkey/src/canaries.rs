@@ -53,7 +53,7 @@ pub fn load(path: &Path) -> anyhow::Result<CanaryRegistry> {
     let json = is_json(path, &text);
     let canaries = parse(&text, json).with_context(|| {
         format!(
-            "{} is not a valid canaries file: expected {} (see README.md, \"Canaries file\")",
+            "{} is not a valid canaries file: expected {} (see README.md, \"Scan CloudTrail logs\")",
             path.display(),
             if json {
                 "a JSON list of canaries"

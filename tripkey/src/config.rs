@@ -243,7 +243,7 @@ impl Config {
             .with_context(|| format!("cannot use the config file {}", path.display()))?;
         let mut config: Config = toml::from_str(&text).with_context(|| {
             format!(
-                "{} is not a valid tripkey config (see README.md, \"Configuration\")",
+                "{} is not a valid tripkey config (see docs/configuration.md)",
                 path.display()
             )
         })?;

@@ -6,6 +6,7 @@ mod canaries;
 mod canary;
 mod config;
 mod demo;
+mod init;
 mod key;
 mod output;
 mod scan;
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use detect::{CanaryRegistry, RegistryError, Span};
 use ipnet::IpNet;
 
@@ -52,8 +53,51 @@ AccessDenied errors from one principal.\n\nStart with `tripkey demo`, or point `
 folder of CloudTrail logs."
 )]
 struct Cli {
+    /// When to colour the output: `auto` colours a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
+    color: ColorWhen,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--color` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ColorWhen {
+    /// Colour when writing to a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Whether output to a stream that `is_terminal` describes gets colour, by `--color` and
+/// `NO_COLOR` (https://no-color.org: any non-empty value turns colour off).
+fn colour_wanted(when: ColorWhen, is_terminal: bool) -> bool {
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            is_terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+        }
+    }
+}
+
+/// `--color` as given on the command line, read before clap parses so that clap's own help
+/// and errors follow it too.
+fn colour_from_arguments() -> ColorWhen {
+    let arguments: Vec<String> = std::env::args().collect();
+    let value = arguments.iter().enumerate().find_map(|(at, argument)| {
+        argument
+            .strip_prefix("--color=")
+            .map(str::to_owned)
+            .or_else(|| (argument == "--color").then(|| arguments.get(at + 1).cloned())?)
+    });
+    match value.as_deref() {
+        Some("always") => ColorWhen::Always,
+        Some("never") => ColorWhen::Never,
+        _ => ColorWhen::Auto,
+    }
 }
 
 #[derive(Subcommand)]
@@ -94,6 +138,29 @@ enum Command {
     },
     /// Show the whole loop on bundled example data, with no AWS account.
     Demo,
+    /// Write a commented tripkey.toml for a chosen setup, to start `tripkey serve` from.
+    ///
+    /// Values only you can fill in (queue URL, bucket, Slack webhook) are read from the
+    /// environment, with examples as fallbacks, so the file passes `serve --check` as written.
+    /// An existing file is never overwritten.
+    #[command(after_help = "Examples:
+  tripkey init --source sqs --sink slack
+  tripkey init --offline --source dir --sink json-lines --output trial.toml")]
+    Init(init::InitArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  tripkey completions bash > ~/.local/share/bash-completion/completions/tripkey
+  tripkey completions zsh > \"${fpath[1]}/_tripkey\"
+  tripkey completions fish > ~/.config/fish/completions/tripkey.fish")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), for `man`.
+    #[command(after_help = "Example:
+  tripkey man > tripkey.1 && man ./tripkey.1")]
+    Man,
     /// Watch CloudTrail continuously and notify on every detection.
     ///
     /// Reads the [[source]] tables of the configuration (S3 trail buckets, SQS queues of S3 or
@@ -130,6 +197,9 @@ enum Command {
 enum SetupCommand {
     /// Check the caller, create the deny-all boundary policy, the decoy role and the federation
     /// issuer user if missing, and print the least-privilege policy tripkey needs.
+    #[command(after_help = "Examples:
+  tripkey setup aws --profile security-tooling --policy-out tripkey-policy.json
+  tripkey setup aws --endpoint-url http://127.0.0.1:5000 --format json")]
     Aws {
         #[command(flatten)]
         aws: canary::AwsArgs,
@@ -140,6 +210,11 @@ enum SetupCommand {
         /// Configuration file (tripkey.toml): its [aws] and [canary] tables apply.
         #[arg(long, value_name = "FILE", env = "TRIPKEY_CONFIG")]
         config: Option<PathBuf>,
+        /// Write the least-privilege policy to this file instead of the terminal.
+        #[arg(long, value_name = "FILE")]
+        policy_out: Option<PathBuf>,
+        #[command(flatten)]
+        output: output::FormatArgs,
     },
 }
 
@@ -165,7 +240,7 @@ struct ScanArgs {
     /// Files, folders (read recursively) or `-` for stdin.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
-    /// Canaries to look for: TOML `[[canary]]` tables or a JSON list (see README).
+    /// Canaries to look for: TOML `[[canary]]` tables or a JSON list (see README.md, "Scan CloudTrail logs").
     #[arg(long, value_name = "FILE", env = "TRIPKEY_CANARIES")]
     canaries: Option<PathBuf>,
     /// Look for the canaries of the canary database, revoked and expired ones and rotated keys
@@ -209,7 +284,21 @@ struct ScanArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let colour = colour_from_arguments();
+    let command = Cli::command().color(match colour {
+        ColorWhen::Always => clap::ColorChoice::Always,
+        ColorWhen::Never => clap::ColorChoice::Never,
+        ColorWhen::Auto if colour_wanted(ColorWhen::Auto, true) => clap::ColorChoice::Auto,
+        ColorWhen::Auto => clap::ColorChoice::Never,
+    });
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let stderr_colour = colour_wanted(
+        cli.color,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    );
     let result = match cli.command {
         Command::Scan(args) => run_scan(args),
         Command::Key {
@@ -222,15 +311,31 @@ fn main() -> ExitCode {
                     aws,
                     user_path,
                     config,
+                    policy_out,
+                    output,
                 },
         } => Config::load_optional(config.as_deref()).and_then(|config| {
             let user_path = user_path
                 .or(config.canary.user_path)
                 .unwrap_or_else(|| aws_issuer::DEFAULT_USER_PATH.to_owned());
-            setup::aws(&aws.options_with(&config.aws), &user_path)
+            setup::aws(
+                &aws.options_with(&config.aws),
+                &user_path,
+                policy_out.as_deref(),
+                output.get(),
+            )
         }),
         Command::Demo => demo::run(),
-        Command::Serve(args) => serve::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "tripkey", &mut std::io::stdout());
+            Ok(EXIT_CLEAN)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map(|()| EXIT_CLEAN)
+            .context("cannot write the manual page"),
+        Command::Serve(args) => serve::run(args, stderr_colour),
         Command::Status(args) => admin::status(args),
         Command::Alert { store, command } => admin::alert(store, command),
         Command::Token { store, command } => admin::token(store, command),

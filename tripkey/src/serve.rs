@@ -142,7 +142,7 @@ enum LogFormat {
 
 /// Structured logs on stderr. Secrets never reach them: sinks and sources log names, counts
 /// and errors, and credentials are wrapped in types whose Debug form is redacted.
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, colour: bool) {
     let filter = std::env::var("TRIPKEY_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
@@ -153,15 +153,15 @@ fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_ansi(colour)
             .try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
 }
 
 /// Runs `serve` until SIGTERM or Ctrl-C.
-pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
-    init_logging(args.log_format);
+pub fn run(args: ServeArgs, colour: bool) -> anyhow::Result<u8> {
+    init_logging(args.log_format, colour);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -182,10 +182,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     config
         .check_sources()
         .context("--sqs, --s3 and --dir add sources")?;
-    let mut store = Store::open(config.store_path(args.db.clone())?).await?;
-    if let Some(key) = crate::canary::secret_key(&config)? {
-        store = store.with_secret_key(key);
-    }
+    let database = config.store_path(args.db.clone())?;
     let aws = args.aws.options_with(&config.aws);
 
     let sinks = crate::sinks::build_all(&config, &aws).await?;
@@ -194,10 +191,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         notify::Router::new(config.routes.clone(), &names).context("a [[route]] table is wrong")?;
     let route: Route = Arc::new(move |alert| router.sinks_for(alert));
     if args.check {
+        // A check must leave nothing behind: an existing database is opened to see that it is
+        // usable, a missing one is only reported.
+        let database_state = if database.exists() {
+            Store::open_existing(&database).await?.close().await;
+            "ok"
+        } else {
+            "not there yet; serve will create it"
+        };
         let sources: Vec<&str> = config.sources.iter().map(SourceConfig::name).collect();
         println!(
-            "configuration ok: database {}; sources: {}; sinks: {}; {} route(s)",
-            store.path().display(),
+            "configuration ok: database {} ({database_state}); sources: {}; sinks: {}; {}",
+            database.display(),
             if sources.is_empty() {
                 "none (POST /ingest only)".to_owned()
             } else {
@@ -208,10 +213,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             } else {
                 names.join(", ")
             },
-            config.routes.len()
+            crate::output::count(config.routes.len() as u64, "route")
         );
-        store.close().await;
         return Ok(0);
+    }
+    if args.config.is_none() && config.sources.is_empty() && names.is_empty() {
+        eprintln!(
+            "tripkey serve: no configuration file (--config FILE or TRIPKEY_CONFIG), so it runs \
+             on defaults: the database {}, no sources (only POST /ingest feeds the detectors) and \
+             no sinks (alerts are kept in the database for `tripkey alert list`, nobody is \
+             notified).\n  Next: `tripkey init --source sqs --sink slack` writes a commented \
+             tripkey.toml to start from; `tripkey serve --config tripkey.toml --check` checks it.",
+            database.display()
+        );
+    }
+    let mut store = Store::open(&database).await?;
+    if let Some(key) = crate::canary::secret_key(&config)? {
+        store = store.with_secret_key(key);
     }
 
     let metrics = Arc::new(Metrics::default());
