@@ -73,6 +73,8 @@ pub enum AlertCommand {
     },
     /// Send a sample alert, marked as a test, straight to one configured sink, and say
     /// whether the sink took it. Nothing is written to the database.
+    #[command(after_help = "Example:
+  tripkey alert test slack --config tripkey.toml")]
     Test {
         /// The sink's name, as in its [[sink]] table.
         sink: String,
@@ -86,16 +88,22 @@ pub enum AlertCommand {
 #[derive(clap::Subcommand)]
 pub enum TokenCommand {
     /// Make a token for `POST /ingest` and print it once; only its SHA-256 is kept.
+    #[command(after_help = "Example:
+  tripkey token create lambda-forwarder > forwarder.token")]
     Create {
         /// Who holds it, e.g. `lambda-forwarder`.
         name: String,
     },
     /// List tokens (names, creation, last use; never the tokens).
+    #[command(after_help = "Example:
+  tripkey token list --format json")]
     List {
         #[command(flatten)]
         output: FormatArgs,
     },
     /// Revoke a token: `POST /ingest` refuses it from then on.
+    #[command(after_help = "Example:
+  tripkey token revoke lambda-forwarder")]
     Revoke {
         /// The token's name.
         name: String,

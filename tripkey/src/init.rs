@@ -149,8 +149,8 @@ fn unique<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
 fn render(args: &InitArgs, webhook_secret: &str) -> String {
     let mut text = String::from(
         "# tripkey.toml: written by `tripkey init`. Every table is optional; flags and environment\n\
-         # variables override what is here. ${NAME} reads the environment variable NAME, and\n\
-         # ${NAME:-example} falls back to the example while NAME is unset.\n\
+         # variables override what is here. A value written as \"${VARIABLE:-example}\" comes from\n\
+         # the environment variable VARIABLE, or is the example while VARIABLE is unset.\n\
          # Check it with: tripkey serve --config tripkey.toml --check\n\n",
     );
     text.push_str(

@@ -137,6 +137,8 @@ enum Command {
         command: SetupCommand,
     },
     /// Show the whole loop on bundled example data, with no AWS account.
+    #[command(after_help = "Example:
+  tripkey demo")]
     Demo,
     /// Write a commented tripkey.toml for a chosen setup, to start `tripkey serve` from.
     ///
@@ -168,6 +170,10 @@ enum Command {
     /// each batch's alerts with the source's checkpoint, and delivers them through the
     /// [[sink]] tables (webhook, Slack, email, SNS, JSON lines) by the [[route]] tables.
     /// Also runs the last-used safety net and canary renewal. Stops cleanly on SIGTERM.
+    #[command(after_help = "Examples:
+  tripkey serve --config tripkey.toml --check
+  tripkey serve --config tripkey.toml
+  tripkey serve --sqs https://sqs.us-east-1.amazonaws.com/111122223333/trail-objects")]
     Serve(serve::ServeArgs),
     /// Show what serve has done: committed source positions, alerts by rule, each sink's
     /// health (failing sinks are listed, never disabled) and the latest alerts.
@@ -176,6 +182,9 @@ enum Command {
     /// asks a running serve for its live counters (records, bytes and lag per source).
     /// Exit status: 0 healthy, 1 when a sink is failing, has refused notifications, or is
     /// removed from the config while alerts wait for it.
+    #[command(after_help = "Examples:
+  tripkey status --config tripkey.toml
+  tripkey status --format json | jq '.sinks[] | select(.consecutive_failures > 0)'")]
     Status(admin::StatusArgs),
     /// List alerts, or send a test alert to a sink.
     Alert {
@@ -328,7 +337,12 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Init(args) => init::run(args),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "tripkey", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "tripkey",
+                &mut std::io::stdout(),
+            );
             Ok(EXIT_CLEAN)
         }
         Command::Man => clap_mangen::Man::new(Cli::command())

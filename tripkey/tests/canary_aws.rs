@@ -14,7 +14,12 @@ fn moto() -> String {
 }
 
 fn tripkey(args: &[&str]) -> Output {
+    tripkey_with(args, &[])
+}
+
+fn tripkey_with(args: &[&str], environment: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tripkey"))
+        .envs(environment.iter().copied())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
@@ -44,16 +49,12 @@ fn json(output: &Output) -> Value {
         .unwrap_or_else(|e| panic!("{e}: not JSON:\n{}", stdout(output)))
 }
 
+/// `tripkey canary --db DB ARGS` with moto as the AWS endpoint, given through the
+/// environment: only the subcommands that reach AWS read it.
 fn canary(db: &Path, endpoint: &str, args: &[&str]) -> Output {
-    let mut all = vec![
-        "canary",
-        "--db",
-        db.to_str().unwrap(),
-        "--endpoint-url",
-        endpoint,
-    ];
+    let mut all = vec!["canary", "--db", db.to_str().unwrap()];
     all.extend_from_slice(args);
-    tripkey(&all)
+    tripkey_with(&all, &[("AWS_ENDPOINT_URL", endpoint)])
 }
 
 /// The ARN AWS (moto) says the key belongs to.
@@ -111,8 +112,10 @@ fn setup_then_an_iam_user_canary_authenticates_until_revoked() {
         String::from_utf8_lossy(&created.stderr)
     );
     let document: Value = serde_json::from_slice(&created.stdout).unwrap();
-    let key = document["access_key_id"].as_str().unwrap();
-    let secret = document["secret_access_key"].as_str().unwrap();
+    let key = document["credentials"]["access_key_id"].as_str().unwrap();
+    let secret = document["credentials"]["secret_access_key"]
+        .as_str()
+        .unwrap();
     let record = &document["canary"];
     assert_eq!(record["issuer"], "aws");
     let principal = record["principal_arn"].as_str().unwrap();
@@ -142,7 +145,7 @@ fn setup_then_an_iam_user_canary_authenticates_until_revoked() {
     assert!(!user, "revocation deletes the IAM user");
     let listed: Value =
         serde_json::from_slice(&canary(&db, &endpoint, &["list", "--json"]).stdout).unwrap();
-    assert_eq!(listed[0]["status"], "revoked");
+    assert_eq!(listed["canaries"][0]["status"], "revoked");
 }
 
 /// moto's root credentials, to look at the account as its owner would.
@@ -208,15 +211,25 @@ fn a_full_account_refuses_the_next_canary_and_leaves_nothing_half_made() {
     let db = folder.path().join("tripkey.db");
     // A path of this test's own, so the other tests' users on the shared moto do not count.
     let path = format!("/ops{}/", std::process::id());
-    let full = |args: &[&str]| {
-        let mut all = vec!["--capacity", "3", "--user-path", &path];
-        all.extend_from_slice(args);
-        canary(&db, &endpoint, &all)
+    let create = || {
+        canary(
+            &db,
+            &endpoint,
+            &[
+                "create",
+                "--capacity",
+                "3",
+                "--user-path",
+                &path,
+                "--format",
+                "json",
+            ],
+        )
     };
     for _ in 0..3 {
-        expect_status(&full(&["create", "--format", "json"]), 0);
+        expect_status(&create(), 0);
     }
-    let refused = full(&["create", "--format", "json"]);
+    let refused = create();
     expect_status(&refused, 2);
     let error = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -226,10 +239,19 @@ fn a_full_account_refuses_the_next_canary_and_leaves_nothing_half_made() {
     assert!(refused.stdout.is_empty(), "no credentials are printed");
     let admin = admin(&endpoint);
     assert_eq!(admin.users_under(&path).len(), 3, "no fourth user in AWS");
-    let listed = json(&full(&["list", "--json"]));
-    assert_eq!(listed.as_array().unwrap().len(), 3, "no fourth record");
-    let capacity = stdout(&full(&["capacity"]));
-    assert!(capacity.contains("3 of 3"), "{capacity}");
+    let listed = json(&canary(&db, &endpoint, &["list", "--format", "json"]));
+    assert_eq!(
+        listed["canaries"].as_array().unwrap().len(),
+        3,
+        "no fourth record"
+    );
+    let capacity = json(&canary(
+        &db,
+        &endpoint,
+        &["capacity", "--capacity", "3", "--format", "json"],
+    ));
+    assert_eq!(capacity["accounts"][0]["held"], 3, "{capacity}");
+    assert_eq!(capacity["accounts"][0]["limit"], 3, "{capacity}");
 }
 
 /// Creates an IAM-user canary in a fresh database; returns the database folder, the database,
@@ -261,14 +283,18 @@ fn a_rotated_key_works_through_its_grace_period_then_only_the_new_one_does() {
         iam_user_canary(&endpoint, Some("[canary]\nrotation_grace = \"3s\"\n"));
     let principal = created["canary"]["principal_arn"].as_str().unwrap();
     let id = created["canary"]["id"].as_str().unwrap();
-    let old_key = created["access_key_id"].as_str().unwrap();
-    let old_secret = created["secret_access_key"].as_str().unwrap();
+    let old_key = created["credentials"]["access_key_id"].as_str().unwrap();
+    let old_secret = created["credentials"]["secret_access_key"]
+        .as_str()
+        .unwrap();
 
     let rotated = configured(&folder, &db, &endpoint, &["rotate", id, "--format", "json"]);
     expect_status(&rotated, 0);
     let rotated = json(&rotated);
-    let new_key = rotated["access_key_id"].as_str().unwrap();
-    let new_secret = rotated["secret_access_key"].as_str().unwrap();
+    let new_key = rotated["credentials"]["access_key_id"].as_str().unwrap();
+    let new_secret = rotated["credentials"]["secret_access_key"]
+        .as_str()
+        .unwrap();
     assert_ne!(new_key, old_key);
     assert_eq!(rotated["canary"]["principal_arn"], principal);
     assert_eq!(caller_arn(&endpoint, old_key, old_secret), principal);
@@ -339,8 +365,10 @@ fn a_use_outside_cloudtrail_gives_exactly_one_alert_with_service_and_region() {
     let (folder, db, created) =
         iam_user_canary(&endpoint, Some("[canary]\nlast_used_report_above = 0\n"));
     let name = created["canary"]["name"].as_str().unwrap();
-    let key = created["access_key_id"].as_str().unwrap();
-    let secret = created["secret_access_key"].as_str().unwrap();
+    let key = created["credentials"]["access_key_id"].as_str().unwrap();
+    let secret = created["credentials"]["secret_access_key"]
+        .as_str()
+        .unwrap();
 
     let quiet = canary(&db, &endpoint, &["poll", "--format", "json"]);
     expect_status(&quiet, 0);
@@ -374,7 +402,7 @@ fn a_use_outside_cloudtrail_gives_exactly_one_alert_with_service_and_region() {
         );
     }
     let listed = json(&canary(&db, &endpoint, &["list", "--json"]));
-    assert_eq!(listed[0]["status"], "triggered");
+    assert_eq!(listed["canaries"][0]["status"], "triggered");
 
     // A later use is news again, here found through the credential report (whole seconds).
     std::thread::sleep(std::time::Duration::from_millis(1_100));
@@ -436,15 +464,10 @@ fn federation_canaries_are_issued_by_the_federation_issuer_user() {
         .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
         .env("AWS_CONFIG_FILE", folder.path().join("config"))
         .env_remove("AWS_PROFILE")
-        .args([
-            "canary",
-            "--db",
-            db.to_str().unwrap(),
-            "--endpoint-url",
-            &endpoint,
-        ])
-        .args(["--federation-profile", "session-broker"])
+        .args(["canary", "--db", db.to_str().unwrap()])
         .args(["create", "--kind", "federation", "--format", "json"])
+        .args(["--endpoint-url", &endpoint])
+        .args(["--federation-profile", "session-broker"])
         .output()
         .unwrap();
     expect_status(&created, 0);

@@ -76,7 +76,10 @@ fn issue_canary(config: &Path, db: &Path, location: &str) -> (String, String) {
     let issued: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     (
         issued["canary"]["name"].as_str().unwrap().to_owned(),
-        issued["access_key_id"].as_str().unwrap().to_owned(),
+        issued["credentials"]["access_key_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
     )
 }
 

@@ -78,7 +78,7 @@ fn a_dir_flag_and_an_env_sink_path_alert_on_a_pretty_printed_trail_file() {
         String::from_utf8_lossy(&issued.stderr)
     );
     let issued: serde_json::Value = serde_json::from_slice(&issued.stdout).unwrap();
-    let key = issued["access_key_id"].as_str().unwrap();
+    let key = issued["credentials"]["access_key_id"].as_str().unwrap();
 
     let unset = tripkey()
         .args(["serve", "--config", config.to_str().unwrap()])
