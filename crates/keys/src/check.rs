@@ -136,19 +136,18 @@ impl CheckReport {
             .count();
         if !flagged.is_empty() {
             return format!(
-                "verdict: an attacker's offline tools would flag this as a canary ({} of {} \
-                 checks: {})",
+                "an attacker's offline tools would flag this as a canary ({} of {} checks: {})",
                 flagged.len(),
                 self.checks.len(),
                 flagged.join(", ")
             );
         }
         if passed == 0 {
-            return "verdict: nothing about it was given to check".to_owned();
+            return "nothing about it was given to check".to_owned();
         }
         format!(
-            "verdict: an attacker's offline tools would not flag this as a canary ({passed} \
-             check{} passed)",
+            "an attacker's offline tools would not flag this as a canary ({passed} check{} \
+             passed)",
             if passed == 1 { "" } else { "s" }
         )
     }
@@ -172,7 +171,7 @@ impl fmt::Display for CheckReport {
             };
             writeln!(f, "{mark:<4}  {:<13}  {}", check.subject, check.detail)?;
         }
-        write!(f, "{}", self.conclusion())
+        write!(f, "verdict: {}", self.conclusion())
     }
 }
 

@@ -190,7 +190,9 @@ pub fn shannon_entropy(text: &str) -> f64 {
             let p = run.len() as f64 / total;
             -p * p.log2()
         })
-        .sum()
+        .sum::<f64>()
+        // One repeated character sums to -0.0, which would print as "-0.00 bits".
+        + 0.0
 }
 
 fn term_findings(text: &str) -> Vec<NameFinding> {
