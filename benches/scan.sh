@@ -124,6 +124,10 @@ scan_flags=(--format jsonl --canaries "$corpus/canaries.toml")
 if ((scan_available)) && grep -q -- '--no-progress' "$work/scan-help"; then
     scan_flags+=(--no-progress)
 fi
+# The canaries file alone, not also those of whatever canary database this user has.
+if ((scan_available)) && grep -q -- '--no-store' "$work/scan-help"; then
+    scan_flags+=(--no-store)
+fi
 if ((scan_available)); then
     for t in 1 "$threads"; do
         say "timing tripkey scan --threads $t (best of $runs)..."
