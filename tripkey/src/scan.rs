@@ -190,13 +190,13 @@ impl Merger {
             bar.inc(outcome.bytes_read);
             let seconds = bar.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!(
-                "{}/{} files, {} records ({:.0}/s), {:.0} MB/s decoded, {} alerts",
+                "{}/{} files, {} ({:.0}/s), {:.0} MB/s decoded, {}",
                 self.stats.files,
                 self.total_inputs,
-                self.stats.records,
+                crate::output::count(self.stats.records, "record"),
                 self.stats.records as f64 / seconds,
                 self.stats.bytes_decoded as f64 / 1e6 / seconds,
-                self.alerts.len()
+                crate::output::count(self.alerts.len() as u64, "alert")
             ));
         }
     }

@@ -342,10 +342,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         serve.ingest_limit.unwrap_or(server::DEFAULT_INGEST_LIMIT),
     );
     eprintln!(
-        "tripkey serve: listening on http://{} with {} source(s) and {} sink(s)",
+        "tripkey serve: listening on http://{} with {} and {}",
         listener.local_addr().unwrap_or(listen),
-        config.sources.len(),
-        names.len()
+        crate::output::count(config.sources.len() as u64, "source"),
+        crate::output::count(names.len() as u64, "sink")
     );
     let mut http_shutdown = shutdown.clone();
     let http = tokio::spawn(async move {
