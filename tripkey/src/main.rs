@@ -50,7 +50,14 @@ const EXIT_NOTHING_READ: u8 = 3;
     long_about = "tripkey watches CloudTrail for three signs of compromise: a canary credential being \
 used, an EC2 instance's role credentials being used away from the instance, and a burst of \
 AccessDenied errors from one principal.\n\nStart with `tripkey demo`, or point `tripkey scan` at a \
-folder of CloudTrail logs."
+folder of CloudTrail logs.",
+    after_help = "Examples:
+  tripkey demo
+  tripkey scan --store ./AWSLogs/
+  tripkey canary create --offline-account 111122223333 --label host=laptop-42
+
+Exit status: 0 nothing found, 1 alerts (or a flagged check, an unhealthy sink), 2 usage or \
+configuration error, 3 a scan that could read no record. Reference: README.md and docs/."
 )]
 struct Cli {
     /// When to colour the output: `auto` colours a terminal unless NO_COLOR is set.
@@ -119,12 +126,16 @@ enum Command {
   zcat events.json.gz | tripkey scan --format jsonl -")]
     Scan(ScanArgs),
     /// Work with AWS access key IDs.
+    #[command(after_help = "Example:
+  tripkey key decode AKIAYVP4CIPPERUVIFXG")]
     Key {
         #[command(subcommand)]
         command: KeyCommand,
     },
     /// Issue canaries and manage them: create, rotate, revoke, maintain, poll, list, show,
     /// check, capacity.
+    #[command(after_help = "Examples:
+  tripkey canary create --offline-account 111122223333\n  tripkey canary list --status active")]
     Canary {
         #[command(flatten)]
         store: admin::StoreArgs,
@@ -132,6 +143,8 @@ enum Command {
         command: canary::CanaryCommand,
     },
     /// Prepare an AWS account for issuing canaries (idempotent).
+    #[command(after_help = "Example:
+  tripkey setup aws --policy-out tripkey-policy.json")]
     Setup {
         #[command(subcommand)]
         command: SetupCommand,
@@ -187,6 +200,8 @@ enum Command {
   tripkey status --format json | jq '.sinks[] | select(.consecutive_failures > 0)'")]
     Status(admin::StatusArgs),
     /// List alerts, or send a test alert to a sink.
+    #[command(after_help = "Examples:
+  tripkey alert list -n 50\n  tripkey alert test slack --config tripkey.toml")]
     Alert {
         #[command(flatten)]
         store: admin::StoreArgs,
@@ -194,6 +209,8 @@ enum Command {
         command: admin::AlertCommand,
     },
     /// Manage the API tokens that authenticate POST /ingest.
+    #[command(after_help = "Example:
+  tripkey token create lambda-forwarder")]
     Token {
         #[command(flatten)]
         store: admin::StoreArgs,

@@ -490,6 +490,12 @@ fn canary_create_output_appended_to_a_credentials_file_still_parses_with_the_aws
 fn every_command_help_ends_with_an_example() {
     let home = tempfile::tempdir().unwrap();
     let commands: &[&[&str]] = &[
+        &[],
+        &["key"],
+        &["canary"],
+        &["setup"],
+        &["alert"],
+        &["token"],
         &["scan"],
         &["key", "decode"],
         &["canary", "create"],
