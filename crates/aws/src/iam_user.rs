@@ -82,7 +82,7 @@ impl AwsClients {
             .set_tags(Some(tags).filter(|t| !t.is_empty()))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+            .map_err(|e| self.sdk_error(ACTION, e))?;
         let user = required(ACTION, "User", created.user)?;
         tracing::info!(user = %user.arn, "created IAM user canary");
 
@@ -115,7 +115,7 @@ impl AwsClients {
             .policy_document(DENY_ALL_POLICY)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("iam:PutUserPolicy", e))?;
+            .map_err(|e| self.sdk_error("iam:PutUserPolicy", e))?;
         self.new_access_key(&spec.name, user_arn).await
     }
 
@@ -130,7 +130,7 @@ impl AwsClients {
             .user_name(user_name)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+            .map_err(|e| self.sdk_error(ACTION, e))?;
         let user_arn = required(ACTION, "User", user.user)?.arn;
         self.new_access_key(user_name, user_arn).await
     }
@@ -147,7 +147,7 @@ impl AwsClients {
             .user_name(user_name)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+            .map_err(|e| self.sdk_error(ACTION, e))?;
         let key = required(ACTION, "AccessKey", out.access_key)?;
         let created_at = match key.create_date {
             Some(at) => system_time(ACTION, at)?,
@@ -176,7 +176,7 @@ impl AwsClients {
             .access_key_id(access_key_id)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("iam:DeleteAccessKey", e));
+            .map_err(|e| self.sdk_error("iam:DeleteAccessKey", e));
         ignore_not_found(deleted)
     }
 
@@ -192,7 +192,7 @@ impl AwsClients {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+            .map_err(|e| self.sdk_error(ACTION, e))?;
         keys.into_iter()
             .map(|key| {
                 Ok(AccessKeyInfo {
@@ -215,7 +215,7 @@ impl AwsClients {
         let user = match self.iam.get_user().user_name(user_name).send().await {
             Ok(out) => out.user,
             Err(e) => {
-                let err = AwsError::from_sdk("iam:GetUser", e);
+                let err = self.sdk_error("iam:GetUser", e);
                 return if err.is_not_found() {
                     Ok(Deletion::AlreadyAbsent)
                 } else {
@@ -238,7 +238,7 @@ impl AwsClients {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| AwsError::from_sdk("iam:ListUserPolicies", e))?;
+            .map_err(|e| self.sdk_error("iam:ListUserPolicies", e))?;
         for policy_name in inline {
             let deleted = self
                 .iam
@@ -247,7 +247,7 @@ impl AwsClients {
                 .policy_name(&policy_name)
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk("iam:DeleteUserPolicy", e));
+                .map_err(|e| self.sdk_error("iam:DeleteUserPolicy", e));
             ignore_not_found(deleted)?;
         }
 
@@ -260,7 +260,7 @@ impl AwsClients {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| AwsError::from_sdk("iam:ListAttachedUserPolicies", e))?;
+            .map_err(|e| self.sdk_error("iam:ListAttachedUserPolicies", e))?;
         for policy in attached {
             let detached = self
                 .iam
@@ -269,7 +269,7 @@ impl AwsClients {
                 .set_policy_arn(policy.policy_arn)
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk("iam:DetachUserPolicy", e));
+                .map_err(|e| self.sdk_error("iam:DetachUserPolicy", e));
             ignore_not_found(detached)?;
         }
 
@@ -281,7 +281,7 @@ impl AwsClients {
             .user_name(user_name)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("iam:DeleteLoginProfile", e));
+            .map_err(|e| self.sdk_error("iam:DeleteLoginProfile", e));
         ignore_not_found(no_login)?;
 
         // Only when GetUser reports a boundary: some IAM emulators (moto) do not implement
@@ -296,7 +296,7 @@ impl AwsClients {
                 .user_name(user_name)
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk("iam:DeleteUserPermissionsBoundary", e));
+                .map_err(|e| self.sdk_error("iam:DeleteUserPermissionsBoundary", e));
             ignore_not_found(unbound)?;
         }
 
@@ -306,7 +306,7 @@ impl AwsClients {
             .user_name(user_name)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("iam:DeleteUser", e));
+            .map_err(|e| self.sdk_error("iam:DeleteUser", e));
         ignore_not_found(deleted)?;
         tracing::info!(user = user_name, "deleted IAM user canary");
         Ok(Deletion::Deleted)

@@ -63,7 +63,7 @@ impl AwsClients {
                     .access_key_id(access_key_id)
                     .send()
                     .await
-                    .map_err(|e| AwsError::from_sdk(ACTION, e))
+                    .map_err(|e| self.sdk_error(ACTION, e))
             })
             .await?;
         let Some(used) = out.access_key_last_used else {
@@ -97,7 +97,7 @@ impl AwsClients {
                         .generate_credential_report()
                         .send()
                         .await
-                        .map_err(|e| AwsError::from_sdk(GENERATE, e))
+                        .map_err(|e| self.sdk_error(GENERATE, e))
                 })
                 .await?;
             if out.state == Some(ReportStateType::Complete) {
@@ -122,7 +122,7 @@ impl AwsClients {
                     .get_credential_report()
                     .send()
                     .await
-                    .map_err(|e| AwsError::from_sdk(GET, e))
+                    .map_err(|e| self.sdk_error(GET, e))
             })
             .await?;
         let content = required(GET, "Content", report.content)?;

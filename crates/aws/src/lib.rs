@@ -41,13 +41,17 @@ mod secret;
 mod setup;
 mod sts;
 
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::config::Credentials;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::primitives::DateTime;
 
-pub use error::AwsError;
+pub use error::{describe_chain, AwsError};
 pub use iam_user::{AccessKeyInfo, Deletion, IamUserSpec, IssuedKey};
 pub use last_used::{parse_credential_report, CredentialReportRow, KeyUsage, LastUsed};
 pub use policy::{least_privilege_policy_json, LeastPrivilegeScope, DENY_ALL_POLICY};
@@ -129,14 +133,17 @@ pub struct AwsClients {
     iam: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
     backoff: Backoff,
+    /// The URLs the clients call, for the errors that say an endpoint could not be reached.
+    iam_endpoint: Option<String>,
+    sts_endpoint: Option<String>,
 }
 
 impl AwsClients {
     /// Loads the configuration the way the AWS CLI does, with `options` on top.
     ///
     /// Nothing is sent to AWS yet: missing or wrong credentials show on the first call, as an
-    /// [`AwsError::Request`] or [`AwsError::CredentialsRejected`]; [`AwsClients::caller_identity`]
-    /// is the cheap call to check them with.
+    /// [`AwsError::NoCredentials`] or [`AwsError::CredentialsRejected`];
+    /// [`AwsClients::caller_identity`] is the cheap call to check them with.
     pub async fn connect(options: &AwsOptions) -> AwsClients {
         AwsClients::from_sdk_config(&sdk_config(options).await)
     }
@@ -152,12 +159,32 @@ impl AwsClients {
             .region(region.clone())
             .build();
         let sts = aws_sdk_sts::config::Builder::from(shared)
-            .region(region)
+            .region(region.clone())
             .build();
         AwsClients {
             iam: aws_sdk_iam::Client::from_conf(iam),
             sts: aws_sdk_sts::Client::from_conf(sts),
             backoff: Backoff::default(),
+            iam_endpoint: iam_endpoint(shared, &region),
+            sts_endpoint: sts_endpoint(shared, &region),
+        }
+    }
+
+    /// The [`AwsError`] for a failed call of this crate's IAM or STS client, naming the URL
+    /// called when it could not be reached.
+    fn sdk_error<E>(&self, action: &'static str, err: SdkError<E, HttpResponse>) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let endpoint = if action.starts_with("sts:") {
+            &self.sts_endpoint
+        } else {
+            &self.iam_endpoint
+        };
+        let err = AwsError::from_sdk(action, err);
+        match endpoint {
+            Some(url) => err.with_endpoint(url),
+            None => err,
         }
     }
 
@@ -186,7 +213,7 @@ impl AwsClients {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+            .map_err(|e| self.sdk_error(ACTION, e))?;
         Ok(Identity {
             account_id: required(ACTION, "Account", out.account)?,
             arn: required(ACTION, "Arn", out.arn)?,
@@ -222,6 +249,47 @@ pub async fn sdk_config(options: &AwsOptions) -> aws_config::SdkConfig {
         ));
     }
     loader.load().await
+}
+
+/// The URL the IAM client calls: `endpoint_url` when set, else AWS's own for the partition.
+///
+/// Like [`sts_endpoint`], this reads the shared configuration only: an endpoint set for one
+/// service alone (`AWS_ENDPOINT_URL_IAM`, a profile's `services` section) is not seen.
+fn iam_endpoint(shared: &aws_config::SdkConfig, region: &Region) -> Option<String> {
+    use aws_sdk_iam::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    let params = Params::builder()
+        .region(region.as_ref())
+        .use_fips(shared.use_fips().unwrap_or(false))
+        .use_dual_stack(shared.use_dual_stack().unwrap_or(false))
+        .set_endpoint(shared.endpoint_url().map(str::to_owned))
+        .build()
+        .ok()?;
+    resolved(DefaultResolver::new().resolve_endpoint(&params))
+}
+
+/// The URL the STS client calls: `endpoint_url` when set, else AWS's own for the region.
+fn sts_endpoint(shared: &aws_config::SdkConfig, region: &Region) -> Option<String> {
+    use aws_sdk_sts::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    let params = Params::builder()
+        .region(region.as_ref())
+        .use_fips(shared.use_fips().unwrap_or(false))
+        .use_dual_stack(shared.use_dual_stack().unwrap_or(false))
+        .set_endpoint(shared.endpoint_url().map(str::to_owned))
+        .build()
+        .ok()?;
+    resolved(DefaultResolver::new().resolve_endpoint(&params))
+}
+
+/// The URL of an endpoint the SDK's rules resolve at once (they never wait on anything).
+fn resolved(future: aws_sdk_iam::config::endpoint::EndpointFuture<'_>) -> Option<String> {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(Ok(endpoint)) => Some(endpoint.url().to_owned()),
+        _ => None,
+    }
 }
 
 /// A field AWS always sends, or an [`AwsError::UnexpectedResponse`] naming it.

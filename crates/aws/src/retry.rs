@@ -52,11 +52,18 @@ impl Backoff {
         let mut attempt = 1;
         loop {
             match call().await {
-                Err(AwsError::Throttled { action, .. }) => {
+                Err(AwsError::Throttled {
+                    action,
+                    code,
+                    message,
+                    ..
+                }) => {
                     if attempt >= self.max_attempts {
                         return Err(AwsError::Throttled {
                             action,
                             attempts: attempt,
+                            code,
+                            message,
                         });
                     }
                     let wait = self.delay(attempt);
@@ -97,6 +104,8 @@ mod tests {
         AwsError::Throttled {
             action: "iam:GetAccessKeyLastUsed",
             attempts: 1,
+            code: "Throttling".into(),
+            message: "Rate exceeded".into(),
         }
     }
 
@@ -148,6 +157,7 @@ mod tests {
                 async {
                     Err(AwsError::NotFound {
                         action: "iam:GetAccessKeyLastUsed",
+                        code: "NoSuchEntity".into(),
                         message: "gone".into(),
                     })
                 }

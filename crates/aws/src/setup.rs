@@ -40,7 +40,7 @@ impl AwsClients {
                     outcome: Outcome::AlreadyThere,
                 })
             }
-            Err(e) => not_found_or(AwsError::from_sdk("iam:GetPolicy", e))?,
+            Err(e) => not_found_or(self.sdk_error("iam:GetPolicy", e))?,
         }
         const ACTION: &str = "iam:CreatePolicy";
         let out = self
@@ -50,7 +50,7 @@ impl AwsClients {
             .policy_document(DENY_ALL_POLICY)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+            .map_err(|e| self.sdk_error(ACTION, e))?;
         let arn = required(ACTION, "Policy.Arn", out.policy.and_then(|p| p.arn))?;
         tracing::info!(%arn, "created the boundary policy");
         Ok(Ensured {
@@ -70,7 +70,7 @@ impl AwsClients {
     ) -> Result<Ensured, AwsError> {
         let existing = match self.iam.get_role().role_name(name).send().await {
             Ok(out) => Some(required("iam:GetRole", "Role", out.role)?.arn),
-            Err(e) => not_found_or(AwsError::from_sdk("iam:GetRole", e)).map(|()| None)?,
+            Err(e) => not_found_or(self.sdk_error("iam:GetRole", e)).map(|()| None)?,
         };
         let (arn, outcome) = match existing {
             Some(arn) => (arn, Outcome::AlreadyThere),
@@ -92,7 +92,7 @@ impl AwsClients {
                     .max_session_duration(43_200)
                     .send()
                     .await
-                    .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+                    .map_err(|e| self.sdk_error(ACTION, e))?;
                 let arn = required(ACTION, "Role", out.role)?.arn;
                 tracing::info!(%arn, "created the decoy role");
                 (arn, Outcome::Created)
@@ -107,7 +107,7 @@ impl AwsClients {
             .policy_document(DENY_ALL_POLICY)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("iam:PutRolePolicy", e))?;
+            .map_err(|e| self.sdk_error("iam:PutRolePolicy", e))?;
         Ok(Ensured { arn, outcome })
     }
 
@@ -117,7 +117,7 @@ impl AwsClients {
     pub async fn ensure_federation_issuer_user(&self, name: &str) -> Result<Ensured, AwsError> {
         let existing = match self.iam.get_user().user_name(name).send().await {
             Ok(out) => Some(required("iam:GetUser", "User", out.user)?.arn),
-            Err(e) => not_found_or(AwsError::from_sdk("iam:GetUser", e)).map(|()| None)?,
+            Err(e) => not_found_or(self.sdk_error("iam:GetUser", e)).map(|()| None)?,
         };
         let (arn, outcome) = match existing {
             Some(arn) => (arn, Outcome::AlreadyThere),
@@ -129,7 +129,7 @@ impl AwsClients {
                     .user_name(name)
                     .send()
                     .await
-                    .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+                    .map_err(|e| self.sdk_error(ACTION, e))?;
                 let arn = required(ACTION, "User", out.user)?.arn;
                 tracing::info!(%arn, "created the federation issuer user");
                 (arn, Outcome::Created)
@@ -150,7 +150,7 @@ impl AwsClients {
             .policy_document(only_federation.to_string())
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("iam:PutUserPolicy", e))?;
+            .map_err(|e| self.sdk_error("iam:PutUserPolicy", e))?;
         Ok(Ensured { arn, outcome })
     }
 }

@@ -53,7 +53,7 @@ impl AwsClients {
             .policy(DENY_ALL_POLICY)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+            .map_err(|e| self.sdk_error(ACTION, e))?;
         let user = required(ACTION, "FederatedUser", out.federated_user)?;
         let session = session(ACTION, out.credentials, user.arn)?;
         tracing::info!(principal = %session.principal_arn, "issued federation token");
@@ -85,7 +85,7 @@ impl AwsClients {
             .policy(DENY_ALL_POLICY)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+            .map_err(|e| self.sdk_error(ACTION, e))?;
         let user = required(ACTION, "AssumedRoleUser", out.assumed_role_user)?;
         let session = session(ACTION, out.credentials, user.arn)?;
         tracing::info!(principal = %session.principal_arn, "issued role session");
