@@ -298,7 +298,11 @@ impl Source for S3Source {
                     .collect()
                     .await
                     .map_err(|e| {
-                        SourceError(format!("reading s3://{}/{key}: {e}", self.config.bucket))
+                        SourceError(format!(
+                            "reading s3://{}/{key}: {}",
+                            self.config.bucket,
+                            tripkey_aws::describe_chain(&e)
+                        ))
                     })?
                     .into_bytes()
                     .to_vec(),

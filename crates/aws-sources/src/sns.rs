@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use aws_sdk_sns::config::http::HttpResponse;
 use aws_sdk_sns::config::timeout::TimeoutConfig;
-use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
 use notify::{Delivery, Notification, Sink, SinkError};
 use serde_json::{json, Map, Value};
+use tripkey_aws::AwsError;
 
 const ACTION: &str = "sns:Publish";
 
@@ -252,9 +253,11 @@ enum Retry {
     Never,
 }
 
-/// What an SNS error code means for retrying, with a hint for the person reading the error
-/// when the fix is theirs. `status` decides for codes not listed.
+/// What an SNS error code means for retrying, with what to do about it for the person reading
+/// the error. `status` decides for codes not listed.
 fn classify(code: &str, status: Option<u16>) -> (Retry, &'static str) {
+    const PASSING: &str = "a passing failure on AWS's side: trying again later can succeed";
+    const UNKNOWN: &str = "look up the error code for sns:Publish in the AWS documentation";
     match code {
         "Throttled"
         | "Throttling"
@@ -263,22 +266,25 @@ fn classify(code: &str, status: Option<u16>) -> (Retry, &'static str) {
         | "KMSThrottling"
         | "InternalError"
         | "InternalFailure"
-        | "ServiceUnavailable" => (Retry::Later, ""),
+        | "ServiceUnavailable" => (Retry::Later, PASSING),
         // Session credentials are refreshed by the SDK's provider: the next attempt can work.
-        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => (Retry::Later, ""),
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => (
+            Retry::Later,
+            "the session credentials expired: they are refreshed for the next attempt, else              renew them",
+        ),
         "NotFound" => (
             Retry::Never,
-            " (does the topic exist, in the region tripkey is configured for?)",
+            "check that the topic exists, in the region tripkey is configured for",
         ),
         "AuthorizationError" | "AccessDenied" | "AccessDeniedException" => (
             Retry::Never,
-            " (allow sns:Publish on the topic to the principal tripkey runs as)",
+            "allow sns:Publish on the topic to the principal tripkey runs as",
         ),
         "KMSAccessDenied" | "KMSDisabled" | "KMSInvalidState" | "KMSNotFound"
         | "KMSOptInRequired" => (
             Retry::Never,
-            " (the topic's KMS key must exist, be enabled and allow kms:GenerateDataKey* and \
-             kms:Decrypt to the principal tripkey runs as)",
+            "the topic's KMS key must exist, be enabled and allow kms:GenerateDataKey* and \
+             kms:Decrypt to the principal tripkey runs as",
         ),
         "InvalidClientTokenId"
         | "SignatureDoesNotMatch"
@@ -286,57 +292,57 @@ fn classify(code: &str, status: Option<u16>) -> (Retry, &'static str) {
         | "UnrecognizedClientException"
         | "IncompleteSignature" => (
             Retry::Never,
-            " (check the AWS credentials tripkey runs with)",
+            "check the AWS credentials tripkey runs with: the profile, the access key and \
+             secret, and that a session token has not expired",
         ),
         "InvalidParameter"
         | "ParameterValueInvalid"
         | "InvalidParameterValue"
         | "ValidationException"
         | "EndpointDisabled"
-        | "PlatformApplicationDisabled" => (Retry::Never, ""),
+        | "PlatformApplicationDisabled" => (
+            Retry::Never,
+            "SNS refused the message or the topic's settings: see AWS's message",
+        ),
         _ => match status {
-            Some(429) => (Retry::Later, ""),
-            Some(status) if status >= 500 => (Retry::Later, ""),
-            _ => (Retry::Never, ""),
+            Some(429) => (Retry::Later, PASSING),
+            Some(status) if status >= 500 => (Retry::Later, PASSING),
+            _ => (Retry::Never, UNKNOWN),
         },
     }
 }
 
 fn publish_error(topic_arn: &str, error: SdkError<PublishError, HttpResponse>) -> SinkError {
-    match &error {
-        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {}
-        // Nothing reached SNS, or no answer came back in time: the network, DNS, the
-        // endpoint or the credential provider may recover.
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-            return SinkError::Retryable(format!(
-                "{ACTION} to {topic_arn}: could not reach SNS: {}",
-                DisplayErrorContext(&error)
-            ))
-        }
-        // The request could not be built: the same request will fail the same way.
-        _ => {
-            return SinkError::Permanent(format!(
-                "{ACTION} to {topic_arn}: could not send: {}",
-                DisplayErrorContext(&error)
-            ))
-        }
-    }
     let status = error.raw_response().map(|r| r.status().as_u16());
     let code = error.code().unwrap_or_default();
-    let (retry, hint) = classify(code, status);
-    let text = if code.is_empty() {
-        // An answer that is not an SNS error document: a proxy's page, a truncated body.
-        format!(
-            "{ACTION} to {topic_arn}: unexpected response (HTTP {}): {}",
-            status.map_or_else(|| "?".to_owned(), |s| s.to_string()),
-            DisplayErrorContext(&error)
-        )
-    } else {
-        format!(
-            "{ACTION} to {topic_arn}: {code}: {}{hint}",
-            error.message().unwrap_or("no message")
-        )
+    let retry = match &error {
+        // SNS's own error, with a code to act on.
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) if !code.is_empty() => {
+            let (retry, hint) = classify(code, status);
+            let said = match error.message().filter(|m| !m.is_empty()) {
+                Some(message) => format!("{code}: {message}"),
+                None => code.to_owned(),
+            };
+            let text = format!("{ACTION} to {topic_arn} failed (AWS said {said}): {hint}");
+            return sink_error(retry, text);
+        }
+        // Nothing reached SNS, or no answer came back in time: the network, DNS, the
+        // endpoint or the credential provider may recover.
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Retry::Later,
+        // An answer that is not an SNS error document (a proxy's page, a truncated body):
+        // the status decides.
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => classify("", status).0,
+        // The request could not be built: the same request will fail the same way.
+        _ => Retry::Never,
     };
+    let text = format!(
+        "publishing to {topic_arn}: {}",
+        AwsError::from_sdk(ACTION, error)
+    );
+    sink_error(retry, text)
+}
+
+fn sink_error(retry: Retry, text: String) -> SinkError {
     match retry {
         Retry::Later => SinkError::Retryable(text),
         Retry::Never => SinkError::Permanent(text),
@@ -458,5 +464,96 @@ mod tests {
         assert_eq!(classify("SomethingNew", Some(429)).0, Retry::Later);
         assert_eq!(classify("SomethingNew", Some(400)).0, Retry::Never);
         assert_eq!(classify("", None).0, Retry::Never);
+    }
+
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:alerts";
+
+    /// An HTTP answer (its body type is reached through S3's byte streams: SNS has none).
+    fn answer(status: u16, body: &str) -> HttpResponse {
+        let body = aws_sdk_s3::primitives::ByteStream::from(body.as_bytes().to_vec());
+        HttpResponse::new(status.try_into().unwrap(), body.into_inner())
+    }
+
+    fn assert_plain(text: &str) {
+        for internal in [
+            "DispatchFailure",
+            "ConnectorError",
+            "Response {",
+            "{ source",
+            "Some(",
+            "\\u{",
+            "dispatch failure",
+        ] {
+            assert!(!text.contains(internal), "{internal:?} in: {text}");
+        }
+    }
+
+    #[test]
+    fn failures_read_as_what_failed_and_what_to_do() {
+        use aws_sdk_sns::error::{ConnectorError, ErrorMetadata};
+
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        let error = SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
+        match publish_error(TOPIC, error) {
+            SinkError::Retryable(text) => {
+                assert_eq!(
+                    text,
+                    format!(
+                        "publishing to {TOPIC}: could not reach the AWS endpoint for \
+                         sns:Publish (Connection refused (os error 111)): check the network, \
+                         the region and endpoint_url / AWS_ENDPOINT_URL"
+                    )
+                );
+            }
+            other => panic!("expected a retryable failure, got {other:?}"),
+        }
+
+        let missing = PublishError::generic(
+            ErrorMetadata::builder()
+                .code("NotFound")
+                .message("Topic does not exist")
+                .build(),
+        );
+        let error = SdkError::service_error(missing, answer(404, ""));
+        match publish_error(TOPIC, error) {
+            SinkError::Permanent(text) => {
+                assert_eq!(
+                    text,
+                    format!(
+                        "sns:Publish to {TOPIC} failed (AWS said NotFound: Topic does not \
+                         exist): check that the topic exists, in the region tripkey is \
+                         configured for"
+                    )
+                );
+            }
+            other => panic!("expected a permanent failure, got {other:?}"),
+        }
+
+        let throttled = PublishError::generic(ErrorMetadata::builder().code("Throttling").build());
+        let error = SdkError::service_error(throttled, answer(400, ""));
+        match publish_error(TOPIC, error) {
+            SinkError::Retryable(text) => {
+                assert!(text.contains("(AWS said Throttling): "), "{text}");
+                assert_plain(&text);
+            }
+            other => panic!("expected a retryable failure, got {other:?}"),
+        }
+
+        // A gateway's page: no SNS error code, the status decides, and no parser dump shows.
+        let page = PublishError::generic(ErrorMetadata::builder().build());
+        let error = SdkError::service_error(page, answer(502, "<html>Bad Gateway</html>"));
+        match publish_error(TOPIC, error) {
+            SinkError::Retryable(text) => {
+                assert!(
+                    text.contains("unexpected response from sns:Publish: HTTP 502"),
+                    "{text}"
+                );
+                assert_plain(&text);
+            }
+            other => panic!("expected a retryable failure, got {other:?}"),
+        }
     }
 }

@@ -217,8 +217,10 @@ impl SqsSource {
                 .await
                 .map_err(|e| {
                     SourceError(format!(
-                        "reading s3://{}/{}: {e}",
-                        object.bucket, object.key
+                        "reading s3://{}/{}: {}",
+                        object.bucket,
+                        object.key,
+                        tripkey_aws::describe_chain(&e)
                     ))
                 })?
                 .into_bytes()

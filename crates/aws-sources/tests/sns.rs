@@ -238,7 +238,21 @@ async fn an_unreachable_endpoint_is_retryable() {
     );
     let started = std::time::Instant::now();
     match sink.deliver(&hostile_notification()).await {
-        Err(SinkError::Retryable(text)) => assert!(text.contains("could not reach"), "{text}"),
+        Err(SinkError::Retryable(text)) => {
+            assert!(text.contains("could not reach"), "{text}");
+            assert!(text.contains("Connection refused"), "{text}");
+            assert!(text.contains("check the network"), "{text}");
+            for internal in [
+                "DispatchFailure",
+                "ConnectorError",
+                "Response {",
+                "{ source",
+                "Some(",
+                "\\u{",
+            ] {
+                assert!(!text.contains(internal), "{internal:?} in: {text}");
+            }
+        }
         other => panic!("expected a retryable failure, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(30));
