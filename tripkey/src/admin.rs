@@ -88,11 +88,27 @@ pub enum AlertCommand {
 #[derive(clap::Subcommand)]
 pub enum TokenCommand {
     /// Make a token for `POST /ingest` and print it once; only its SHA-256 is kept.
-    #[command(after_help = "Example:
-  tripkey token create lambda-forwarder > forwarder.token")]
+    #[command(after_help = "Examples:
+  tripkey token create lambda-forwarder > forwarder.token
+  tripkey token create mdm-laptops --scope issuer --label team=platform --allow-label 'host=*' --expires 90d
+  tripkey token create soc-dashboard --scope viewer")]
     Create {
-        /// Who holds it, e.g. `lambda-forwarder`.
+        /// Who holds it, e.g. `lambda-forwarder` or `mdm-laptops`.
         name: String,
+        /// What it may do (repeatable): `admin` everything; `viewer` read all but secrets;
+        /// `issuer` issue, renew and record placements of its own canaries; `ingest` POST
+        /// /ingest.
+        #[arg(long = "scope", value_name = "SCOPE", default_values_t = [INGEST_SCOPE.to_owned()])]
+        scopes: Vec<String>,
+        /// A label forced onto every canary the token issues, as key=value (repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = crate::canary::parse_label)]
+        pinned_labels: Vec<(String, String)>,
+        /// A label the token may set, as key=PATTERN where `*` matches any text (repeatable).
+        #[arg(long = "allow-label", value_name = "KEY=PATTERN", value_parser = crate::canary::parse_label)]
+        allowed_labels: Vec<(String, String)>,
+        /// How long until it stops working, e.g. 90d [default: never].
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<detect::Span>,
     },
     /// List tokens (names, creation, last use; never the tokens).
     #[command(after_help = "Example:
@@ -448,28 +464,46 @@ pub fn token(store_args: StoreArgs, command: TokenCommand) -> anyhow::Result<u8>
         };
         let mut out = std::io::stdout().lock();
         let code = match command {
-            TokenCommand::Create { name } => {
-                anyhow::ensure!(
-                    !name.is_empty() && name.chars().all(|c| c.is_ascii_graphic()),
-                    "a token name is printable ASCII without spaces, e.g. lambda-forwarder"
-                );
+            TokenCommand::Create {
+                name,
+                scopes,
+                pinned_labels,
+                allowed_labels,
+                expires,
+            } => {
+                let pinned: store::Labels = pinned_labels.into_iter().collect();
+                let allowed: store::Labels = allowed_labels.into_iter().collect();
+                server::api::tokens::check_new_token(&name, &scopes, &pinned, &allowed)
+                    .map_err(|error| anyhow::anyhow!(error.message))?;
+                let now = store::now();
                 let (token, digest) = server::tokens::generate();
+                let scope_names: Vec<&str> = scopes.iter().map(String::as_str).collect();
                 store
-                    .create_api_token(&name, &digest, &[INGEST_SCOPE], store::now())
+                    .create_api_token(&store::NewApiToken {
+                        name: &name,
+                        sha256_hex: &digest,
+                        scopes: &scope_names,
+                        pinned_labels: pinned,
+                        allowed_labels: allowed,
+                        created_at: now,
+                        expires_at: expires.map(|span| now.offset(span.millis())),
+                    })
                     .await?;
                 writeln!(out, "{token}")?;
                 eprintln!(
-                    "token {name:?} created with scope {INGEST_SCOPE}. It is shown once and only its \
-                     SHA-256 is kept: send it as `Authorization: Bearer TOKEN` to POST /ingest."
+                    "token {name:?} created with scope {}. It is shown once and only its SHA-256 \
+                     is kept: send it as `Authorization: Bearer TOKEN`.",
+                    scopes.join(" ")
                 );
                 0
             }
             TokenCommand::List { output } => {
                 let tokens = store.api_tokens().await?;
                 match output.get() {
-                    DataFormat::Json => {
-                        crate::output::write_json(&mut out, &serde_json::json!({ "tokens": tokens }))?
-                    }
+                    DataFormat::Json => crate::output::write_json(
+                        &mut out,
+                        &serde_json::json!({ "tokens": tokens }),
+                    )?,
                     DataFormat::Table if tokens.is_empty() => {
                         writeln!(out, "No tokens: `tripkey token create NAME` makes one.")?
                     }
@@ -501,7 +535,9 @@ pub fn token(store_args: StoreArgs, command: TokenCommand) -> anyhow::Result<u8>
                     writeln!(out, "revoked token {name:?}")?;
                     0
                 } else {
-                    anyhow::bail!("no live token is named {name:?}: `tripkey token list` shows them");
+                    anyhow::bail!(
+                        "no live token is named {name:?}: `tripkey token list` shows them"
+                    );
                 }
             }
         };

@@ -274,7 +274,7 @@ pub enum CanaryCommand {
     },
 }
 
-fn parse_label(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_label(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.trim().is_empty() => {
             Ok((key.trim().to_owned(), value.trim().to_owned()))
@@ -467,8 +467,8 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
                 status,
                 kind: kind.map(Into::into),
                 account_id: account,
-                issuer: None,
                 labels,
+                ..CanaryFilter::default()
             };
             let canaries = Inventory::new(&store).list(&filter).await?;
             match output.get() {
@@ -567,6 +567,7 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
                 memo,
                 keep_secret: keep_secret || config.canary.keep_secrets,
                 name,
+                issued_by: None,
             };
             let connected = connect(&issuer, &config, store, settings).await?;
             let created = with_service!(&connected, service => service.create(request).await?);

@@ -53,6 +53,9 @@ pub struct ServeConfig {
     pub last_used_every: Option<Span>,
     /// How often short-term canaries are renewed and rotated keys deleted [default: 10m].
     pub maintain_every: Option<Span>,
+    /// A file holding the admin token of the API, instead of one made and shown on the first
+    /// start (`TRIPKEY_ADMIN_TOKEN` wins). Relative to the config file.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// One `[[source]]` table.
@@ -252,6 +255,7 @@ impl Config {
                 &mut config.scan.canaries,
                 &mut config.store.path,
                 &mut config.store.secret_key_file,
+                &mut config.serve.admin_token_file,
             ] {
                 if let Some(file) = relative.as_mut() {
                     *file = folder.join(&*file);

@@ -332,12 +332,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}: is another tripkey serve running?"))?;
+    let api = api_state(&config, &aws, &store).await?;
+    announce_admin_token(&config, &store).await?;
     let app = server::router(
         server::AppState {
             engine: engine.clone(),
             store: store.clone(),
             metrics: metrics.clone(),
             ingest_source: "http".to_owned(),
+            api,
         },
         serve.ingest_limit.unwrap_or(server::DEFAULT_INGEST_LIMIT),
     );
@@ -349,11 +352,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     );
     let mut http_shutdown = shutdown.clone();
     let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
     });
 
     let mut engine_task = engine_task;
@@ -400,6 +406,101 @@ async fn has_aws_canaries(store: &Store) -> anyhow::Result<bool> {
         ..store::CanaryFilter::default()
     };
     Ok(!store.list(&filter).await?.is_empty())
+}
+
+/// What `/api/v1` serves with: the offline issuer when `[canary] offline_account` is set, else
+/// the AWS issuer of the configured credentials. An AWS issuer that cannot be reached at start
+/// leaves the API answering `issuer_unavailable` to issuing calls, while everything else runs.
+async fn api_state(
+    config: &Config,
+    aws: &tripkey_aws::AwsOptions,
+    store: &Store,
+) -> anyhow::Result<server::api::ApiState> {
+    let kinds = store::CanaryKind::ALL.to_vec();
+    let mut issuers = registry::IssuerSet::new();
+    match &config.canary.offline_account {
+        Some(text) => {
+            let account = text.parse::<keys::AccountId>().with_context(|| {
+                format!("[canary] offline_account {text:?} is not a 12-digit account ID")
+            })?;
+            issuers.add(registry::SharedIssuer::new(
+                registry::OfflineIssuer::new(account),
+                account,
+                kinds,
+            ));
+        }
+        None => {
+            let federation =
+                config
+                    .aws
+                    .federation_profile
+                    .clone()
+                    .map(|profile| tripkey_aws::AwsOptions {
+                        profile: Some(profile),
+                        ..aws.clone()
+                    });
+            let user_path = config
+                .canary
+                .user_path
+                .clone()
+                .unwrap_or_else(|| crate::aws_issuer::DEFAULT_USER_PATH.to_owned());
+            match AwsIssuer::connect(aws, federation.as_ref(), user_path).await {
+                Ok(issuer) => {
+                    let account = registry::Issuer::account_id(&issuer)
+                        .await
+                        .context("the AWS issuer has no account")?;
+                    issuers.add(registry::SharedIssuer::new(issuer, account, kinds));
+                }
+                Err(error) => tracing::warn!(
+                    error = %notify::escape::for_terminal(&format!("{error:#}")),
+                    "no AWS issuer: POST /api/v1/canaries answers issuer_unavailable until \
+                     serve restarts with working AWS credentials"
+                ),
+            }
+        }
+    }
+    Ok(server::api::ApiState {
+        store: store.clone(),
+        issuers,
+        settings: crate::canary::settings(None, config),
+        throttle: Default::default(),
+        region: config
+            .aws
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".to_owned()),
+    })
+}
+
+/// On a first start, makes an admin token and shows it once on stderr; a token the operator
+/// supplies (`TRIPKEY_ADMIN_TOKEN`, `[serve] admin_token_file`) is recorded instead.
+async fn announce_admin_token(config: &Config, store: &Store) -> anyhow::Result<()> {
+    let supplied = match (
+        std::env::var("TRIPKEY_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+        &config.serve.admin_token_file,
+    ) {
+        (Some(token), _) => Some(token),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| {
+                    format!("cannot read [serve] admin_token_file {}", path.display())
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    if let Some(token) = server::api::tokens::ensure_admin(store, supplied.as_deref()).await? {
+        // Printed, not logged: a log pipeline would keep it.
+        eprintln!(
+            "tripkey serve: no admin token existed, so one was made. It is shown this once:\n\n  \
+             {token}\n\nSend it as `Authorization: Bearer TOKEN` to /api/v1, and make narrower \
+             tokens with POST /api/v1/tokens or `tripkey token create`."
+        );
+    }
+    Ok(())
 }
 
 /// What the canary chores need from the configuration.

@@ -8,14 +8,17 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod inventory;
 pub mod issuer;
 pub mod last_used;
 pub mod lifecycle;
 pub mod offline;
 pub mod service;
+pub mod shared;
 pub mod watch;
 
+pub use access::{glob_matches, Principal, Scope};
 pub use inventory::{AccountCapacity, CanaryCheck, CanaryDetail, CheckLine, Inventory};
 pub use issuer::{
     IssueError, IssueRequest, Issued, Issuer, KeyUse, ReportedKey, UsageLookup, UserUsage,
@@ -26,4 +29,5 @@ pub use offline::OfflineIssuer;
 pub use service::{
     AfterTrigger, CanaryService, CreateRequest, Created, Revocation, ServiceError, Settings,
 };
+pub use shared::{IssuerSet, SharedIssuer};
 pub use watch::{detect_canary, watch_list};

@@ -72,6 +72,8 @@ pub struct CreateRequest {
     /// ([`keys::validate_name`]); what the stealth heuristics find in it comes back as
     /// [`Created::name_findings`].
     pub name: Option<String>,
+    /// The API token asking, recorded with the canary; `None` from the command line.
+    pub issued_by: Option<String>,
 }
 
 /// A canary just created: its record and the credentials to plant, shown once.
@@ -115,6 +117,25 @@ pub enum ServiceError {
         /// The configured limit.
         limit: u64,
     },
+    /// A field of the request is out of bounds; nothing was issued.
+    #[error("{field}: {message}")]
+    InvalidRequest {
+        /// The field, e.g. `labels.owner` or `memo`.
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// An issuing token asked for a label it may not set.
+    #[error(
+        "this token may not set the label {key:?}; it may set: {}",
+        describe_allowed(allowed)
+    )]
+    LabelNotAllowed {
+        /// The label's key.
+        key: String,
+        /// What the token may set, key to pattern.
+        allowed: Labels,
+    },
     /// A name chosen by hand that IAM or STS would refuse.
     #[error("cannot use that canary name: {0}")]
     InvalidName(String),
@@ -153,6 +174,72 @@ pub enum ServiceError {
     Store(#[from] store::StoreError),
 }
 
+fn describe_allowed(allowed: &Labels) -> String {
+    if allowed.is_empty() {
+        return "no labels".to_owned();
+    }
+    allowed
+        .iter()
+        .map(|(key, pattern)| format!("{key}={pattern}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The most labels a canary carries: IAM's limit of tags per user, since labels of IAM-user
+/// canaries may become tags.
+pub const MAX_LABELS: usize = 50;
+/// The longest label key, IAM's tag key limit.
+pub const MAX_LABEL_KEY: usize = 128;
+/// The longest label value, IAM's tag value limit.
+pub const MAX_LABEL_VALUE: usize = 256;
+/// The longest memo, in bytes.
+pub const MAX_MEMO_BYTES: usize = 1024;
+
+/// Checks labels and memo against the limits above, naming the first field out of bounds.
+pub fn validate_labels(labels: &Labels, memo: Option<&str>) -> Result<(), ServiceError> {
+    let invalid = |field: String, message: String| ServiceError::InvalidRequest { field, message };
+    if labels.len() > MAX_LABELS {
+        return Err(invalid(
+            "labels".to_owned(),
+            format!(
+                "{} labels; a canary carries at most {MAX_LABELS}",
+                labels.len()
+            ),
+        ));
+    }
+    for (key, value) in labels {
+        let key_length = key.chars().count();
+        if key_length == 0 || key_length > MAX_LABEL_KEY {
+            return Err(invalid(
+                "labels".to_owned(),
+                format!("a label key has {key_length} characters; keys have 1 to {MAX_LABEL_KEY}"),
+            ));
+        }
+        let value_length = value.chars().count();
+        if value_length > MAX_LABEL_VALUE {
+            return Err(invalid(
+                format!("labels.{key}"),
+                format!("the value has {value_length} characters; at most {MAX_LABEL_VALUE}"),
+            ));
+        }
+        if key.chars().chain(value.chars()).any(char::is_control) {
+            return Err(invalid(
+                format!("labels.{key}"),
+                "control characters are not allowed in labels".to_owned(),
+            ));
+        }
+    }
+    if let Some(memo) = memo {
+        if memo.len() > MAX_MEMO_BYTES {
+            return Err(invalid(
+                "memo".to_owned(),
+                format!("{} bytes; at most {MAX_MEMO_BYTES}", memo.len()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Issues canaries through an [`Issuer`] and keeps them in a [`Store`].
 pub struct CanaryService<I> {
     pub(crate) store: Store,
@@ -184,6 +271,7 @@ impl<I: Issuer> CanaryService<I> {
     /// accounts and full accounts before touching the issuer; if recording fails, the
     /// credentials just issued are revoked so nothing is left half-made.
     pub async fn create(&self, request: CreateRequest) -> Result<Created, ServiceError> {
+        validate_labels(&request.labels, request.memo.as_deref())?;
         let account = self.issuer.account_id().await?;
         keys::refuse_vendor_account(&account)?;
         if request.kind == CanaryKind::IamUser {
@@ -248,6 +336,7 @@ impl<I: Issuer> CanaryService<I> {
             memo: request.memo,
             created_at: store::now(),
             expires_at: credentials.expires_at,
+            issued_by: request.issued_by.clone(),
         };
         let keep = request
             .keep_secret

@@ -33,6 +33,7 @@ fn request(kind: CanaryKind, keep_secret: bool) -> CreateRequest {
         memo: None,
         keep_secret,
         name: None,
+        issued_by: None,
     }
 }
 

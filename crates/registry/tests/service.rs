@@ -27,6 +27,7 @@ fn request(kind: CanaryKind) -> CreateRequest {
         memo: Some("~/.aws/credentials on build-07".to_owned()),
         keep_secret: false,
         name: None,
+        issued_by: None,
     }
 }
 

@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -36,10 +37,13 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The source name ingested batches are counted under.
     pub ingest_source: String,
+    /// What `/api/v1` needs.
+    pub api: api::ApiState,
 }
 
 /// The routes, with `ingest_limit` as the largest accepted body.
 pub fn router(state: AppState, ingest_limit: usize) -> Router {
+    let api = api::router(state.api.clone()).layer(DefaultBodyLimit::max(api::MAX_BODY));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -50,6 +54,7 @@ pub fn router(state: AppState, ingest_limit: usize) -> Router {
                 .layer(DefaultBodyLimit::max(ingest_limit)),
         )
         .with_state(state)
+        .merge(api)
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -131,7 +136,7 @@ async fn ingest(
         .use_api_token(&tokens::digest(token), store::now())
         .await
     {
-        Ok(Some(found)) if found.allows("ingest") => found.name,
+        Ok(Some(found)) if found.allows("ingest", store::now()) => found.name,
         Ok(_) => {
             return problem(
                 StatusCode::UNAUTHORIZED,

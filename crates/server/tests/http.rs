@@ -42,6 +42,18 @@ fn denial(second: u32) -> Value {
     })
 }
 
+fn new_token<'a>(name: &'a str, digest: &'a str, scopes: &'a [&'a str]) -> store::NewApiToken<'a> {
+    store::NewApiToken {
+        name,
+        sha256_hex: digest,
+        scopes,
+        pinned_labels: Default::default(),
+        allowed_labels: Default::default(),
+        created_at: store::now(),
+        expires_at: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_needs_a_token_and_commits_each_alert_once() {
     let folder = tempfile::tempdir().unwrap();
@@ -50,12 +62,12 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
         .unwrap();
     let (token, digest) = server::tokens::generate();
     store
-        .create_api_token("forwarder", &digest, &["ingest"], store::now())
+        .create_api_token(&new_token("forwarder", &digest, &["ingest"]))
         .await
         .unwrap();
     let (reader, reader_digest) = server::tokens::generate();
     store
-        .create_api_token("dashboard", &reader_digest, &["read"], store::now())
+        .create_api_token(&new_token("dashboard", &reader_digest, &["viewer"]))
         .await
         .unwrap();
     let metrics = Arc::new(Metrics::default());
@@ -74,6 +86,13 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
             store: store.clone(),
             metrics,
             ingest_source: "http".to_owned(),
+            api: server::api::ApiState {
+                store: store.clone(),
+                issuers: registry::IssuerSet::new(),
+                settings: registry::Settings::default(),
+                throttle: Default::default(),
+                region: "us-east-1".to_owned(),
+            },
         },
         1_000_000,
     );

@@ -28,6 +28,7 @@
 //!             memo: None,
 //!             created_at: store::now(),
 //!             expires_at: None,
+//!             issued_by: None,
 //!         },
 //!         None,
 //!     )
@@ -39,9 +40,11 @@
 
 #![warn(missing_docs)]
 
+mod audit;
 mod error;
 mod model;
 mod pipeline;
+mod placements;
 mod secret;
 mod tokens;
 
@@ -54,14 +57,18 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, Sq
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 pub use trail::EventTime;
 
+pub use audit::{AuditEntry, AuditOutcome, NewAuditEntry};
 pub use error::StoreError;
 pub use model::{
-    now, CanaryEvent, CanaryEventKind, CanaryFilter, CanaryId, CanaryKey, CanaryKind, CanaryRecord,
-    CanaryStatus, InvalidCanaryId, Issuer, Labels, NewCanary, UnknownVariant,
+    now, CanaryCursor, CanaryEvent, CanaryEventKind, CanaryFilter, CanaryId, CanaryKey, CanaryKind,
+    CanaryRecord, CanaryStatus, InvalidCanaryId, Issuer, Labels, NewCanary, UnknownVariant,
 };
-pub use pipeline::{AlertRow, BatchCommit, Delivery, SinkHealth, StoredAlert};
+pub use pipeline::{
+    AlertCursor, AlertFilter, AlertRow, BatchCommit, Delivery, SinkHealth, StoredAlert,
+};
+pub use placements::{NewPlacement, Placement};
 pub use secret::{Secret, SecretKey, SecretKeyError};
-pub use tokens::ApiToken;
+pub use tokens::{ApiToken, NewApiToken};
 
 static MIGRATOR: Migrator = sqlx::migrate!();
 
@@ -89,8 +96,8 @@ macro_rules! select_canary {
         concat!(
             "SELECT c.id, c.kind, c.issuer, c.account_id, c.access_key_id, c.principal_arn, \
              c.name, c.path, c.labels, c.memo, c.created_at, c.expires_at, c.rotated_at, \
-             c.revoked_at, c.status, c.last_alert_at, c.sealed_secret IS NOT NULL AS secret_kept \
-             FROM canaries c ",
+             c.revoked_at, c.status, c.last_alert_at, c.sealed_secret IS NOT NULL AS secret_kept, \
+             c.issued_by FROM canaries c ",
             $rest
         )
     };
@@ -115,6 +122,7 @@ struct CanaryRow {
     status: String,
     last_alert_at: Option<i64>,
     secret_kept: bool,
+    issued_by: Option<String>,
 }
 
 impl TryFrom<CanaryRow> for CanaryRecord {
@@ -141,6 +149,7 @@ impl TryFrom<CanaryRow> for CanaryRecord {
             revoked_at: row.revoked_at.map(EventTime),
             last_alert_at: row.last_alert_at.map(EventTime),
             secret_kept: row.secret_kept,
+            issued_by: row.issued_by,
         })
     }
 }
@@ -332,8 +341,8 @@ impl Store {
         let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO canaries (id, kind, issuer, account_id, access_key_id, principal_arn, \
-             name, path, labels, memo, created_at, expires_at, status, sealed_secret) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             name, path, labels, memo, created_at, expires_at, status, sealed_secret, issued_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id.as_str())
         .bind(canary.kind.as_str())
@@ -349,6 +358,7 @@ impl Store {
         .bind(canary.expires_at.map(|t| t.0))
         .bind(CanaryStatus::Active.as_str())
         .bind(sealed)
+        .bind(&canary.issued_by)
         .execute(&mut *tx)
         .await
         .map_err(|e| match &e {
@@ -437,6 +447,26 @@ impl Store {
 
     /// The canaries matching `filter`, oldest first.
     pub async fn list(&self, filter: &CanaryFilter) -> Result<Vec<CanaryRecord>, StoreError> {
+        self.select_canaries(filter, None, None).await
+    }
+
+    /// Up to `limit` canaries matching `filter`, oldest first, after `cursor`. Pages are read
+    /// by position in an index, so a deep page costs what the first one does.
+    pub async fn list_page(
+        &self,
+        filter: &CanaryFilter,
+        cursor: Option<&CanaryCursor>,
+        limit: u32,
+    ) -> Result<Vec<CanaryRecord>, StoreError> {
+        self.select_canaries(filter, cursor, Some(limit)).await
+    }
+
+    async fn select_canaries(
+        &self,
+        filter: &CanaryFilter,
+        cursor: Option<&CanaryCursor>,
+        limit: Option<u32>,
+    ) -> Result<Vec<CanaryRecord>, StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new(select_canary!("WHERE 1 = 1"));
         if let Some(status) = filter.status {
             query.push(" AND c.status = ").push_bind(status.as_str());
@@ -450,6 +480,24 @@ impl Store {
         if let Some(issuer) = filter.issuer {
             query.push(" AND c.issuer = ").push_bind(issuer.as_str());
         }
+        if let Some(token) = &filter.issued_by {
+            query.push(" AND c.issued_by = ").push_bind(token);
+        }
+        if let Some(before) = filter.expiring_before {
+            query.push(" AND c.expires_at < ").push_bind(before.0);
+        }
+        if let Some(text) = &filter.text {
+            // instr, not LIKE: the text is matched as typed, `%` and `_` included.
+            query
+                .push(" AND (instr(c.name, ")
+                .push_bind(text)
+                .push(
+                    ") > 0 OR EXISTS (SELECT 1 FROM canary_keys k WHERE k.canary_id = c.id \
+                       AND instr(k.access_key_id, ",
+                )
+                .push_bind(text)
+                .push(") > 0))");
+        }
         for (key, value) in &filter.labels {
             query
                 .push(" AND EXISTS (SELECT 1 FROM json_each(c.labels) l WHERE l.key = ")
@@ -458,7 +506,20 @@ impl Store {
                 .push_bind(value)
                 .push(")");
         }
+        if let Some(cursor) = cursor {
+            query
+                .push(" AND (c.created_at > ")
+                .push_bind(cursor.created_at.0)
+                .push(" OR (c.created_at = ")
+                .push_bind(cursor.created_at.0)
+                .push(" AND c.id > ")
+                .push_bind(cursor.id.as_str())
+                .push("))");
+        }
         query.push(" ORDER BY c.created_at, c.id");
+        if let Some(limit) = limit {
+            query.push(" LIMIT ").push_bind(i64::from(limit));
+        }
         let rows: Vec<CanaryRow> = query
             .build_query_as()
             .fetch_all(&self.pool)

@@ -245,6 +245,8 @@ pub struct CanaryRecord {
     pub last_alert_at: Option<EventTime>,
     /// Whether the secret of the current key is kept (encrypted) for re-planting.
     pub secret_kept: bool,
+    /// The API token that issued it; `None` when it was issued from the command line.
+    pub issued_by: Option<String>,
 }
 
 /// What the caller knows about a canary when it has just been issued.
@@ -274,6 +276,8 @@ pub struct NewCanary {
     pub created_at: EventTime,
     /// When the credentials expire (short-term kinds).
     pub expires_at: Option<EventTime>,
+    /// The API token issuing it; `None` from the command line.
+    pub issued_by: Option<String>,
 }
 
 impl NewCanary {
@@ -298,6 +302,7 @@ impl NewCanary {
             status: CanaryStatus::Active,
             last_alert_at: None,
             secret_kept: false,
+            issued_by: self.issued_by.clone(),
         }
     }
 }
@@ -344,6 +349,21 @@ pub struct CanaryFilter {
     pub issuer: Option<Issuer>,
     /// Only canaries carrying every one of these `key=value` labels.
     pub labels: Vec<(String, String)>,
+    /// Only canaries issued by this API token.
+    pub issued_by: Option<String>,
+    /// Only canaries whose name or a current or former access key ID contains this text.
+    pub text: Option<String>,
+    /// Only canaries whose credentials expire before this time.
+    pub expiring_before: Option<EventTime>,
+}
+
+/// Where a page of canaries starts: after the canary created at this time with this id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanaryCursor {
+    /// The last canary's creation time.
+    pub created_at: EventTime,
+    /// The last canary's id.
+    pub id: CanaryId,
 }
 
 /// The current wall-clock time as an [`EventTime`], for stamping life-cycle events.

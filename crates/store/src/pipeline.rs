@@ -2,7 +2,7 @@
 //! the source's checkpoint and the detectors' state; the outbox of deliveries to sinks; and the
 //! health of each sink.
 
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use trail::EventTime;
 
 use crate::{Store, StoreError};
@@ -75,6 +75,42 @@ pub struct StoredAlert {
     pub limit_key: String,
     /// The alert's JSON, latest version.
     pub body: String,
+    /// Its handling: `open`, `acknowledged` or `resolved`.
+    pub state: String,
+    /// The note given when it was acknowledged or resolved.
+    pub state_note: Option<String>,
+    /// Who acknowledged or resolved it.
+    pub state_by: Option<String>,
+    /// When it was acknowledged or resolved.
+    pub state_at: Option<EventTime>,
+    /// The canary whose use it reports, if any.
+    pub canary: Option<String>,
+}
+
+/// Which alerts [`Store::alerts_page`] returns; every given condition must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only this severity.
+    pub severity: Option<String>,
+    /// Only in this handling state.
+    pub state: Option<String>,
+    /// Only alerts about this canary (by name).
+    pub canary: Option<String>,
+    /// Only alerts detected at or after this time.
+    pub since: Option<EventTime>,
+    /// Only alerts detected before this time.
+    pub until: Option<EventTime>,
+}
+
+/// Where a page of alerts starts: after the alert with this detection time and dedup key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertCursor {
+    /// The last alert's detection time.
+    pub detected_at: EventTime,
+    /// The last alert's dedup key.
+    pub dedup_key: String,
 }
 
 /// A pending delivery of one alert to one sink.
@@ -124,7 +160,8 @@ macro_rules! select_alert {
     ($rest:literal) => {
         concat!(
             "SELECT a.dedup_key, a.rule, a.severity, a.status, a.summary, a.event_time, \
-             a.detected_at, a.updated_at, a.source, a.limit_key, a.body FROM alerts a ",
+             a.detected_at, a.updated_at, a.source, a.limit_key, a.body, a.state, a.state_note, \
+             a.state_by, a.state_at, a.canary FROM alerts a ",
             $rest
         )
     };
@@ -143,6 +180,11 @@ fn alert_from(row: &sqlx::sqlite::SqliteRow) -> StoredAlert {
         source: row.get("source"),
         limit_key: row.get("limit_key"),
         body: row.get("body"),
+        state: row.get("state"),
+        state_note: row.get("state_note"),
+        state_by: row.get("state_by"),
+        state_at: row.get::<Option<i64>, _>("state_at").map(EventTime),
+        canary: row.get("canary"),
     }
 }
 
@@ -215,8 +257,8 @@ impl Store {
         for alert in batch.alerts {
             let inserted = sqlx::query(
                 "INSERT INTO alerts (dedup_key, rule, severity, status, summary, event_time, \
-                 detected_at, updated_at, source, limit_key, body) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
+                 detected_at, updated_at, source, limit_key, body, canary) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
             )
             .bind(&alert.dedup_key)
             .bind(&alert.rule)
@@ -229,6 +271,7 @@ impl Store {
             .bind(batch.source)
             .bind(&alert.limit_key)
             .bind(&alert.body)
+            .bind(&alert.canary)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.db(e))?
@@ -357,6 +400,81 @@ impl Store {
         .await
         .map_err(|e| self.db(e))?;
         Ok(rows.iter().map(alert_from).collect())
+    }
+
+    /// Up to `limit` alerts matching `filter`, newest detected first, after `cursor`. Pages
+    /// are read by position in an index, so a deep page costs what the first one does.
+    pub async fn alerts_page(
+        &self,
+        filter: &AlertFilter,
+        cursor: Option<&AlertCursor>,
+        limit: u32,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(select_alert!("WHERE 1 = 1"));
+        if let Some(rule) = &filter.rule {
+            query.push(" AND a.rule = ").push_bind(rule);
+        }
+        if let Some(severity) = &filter.severity {
+            query.push(" AND a.severity = ").push_bind(severity);
+        }
+        if let Some(state) = &filter.state {
+            query.push(" AND a.state = ").push_bind(state);
+        }
+        if let Some(canary) = &filter.canary {
+            query.push(" AND a.canary = ").push_bind(canary);
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND a.detected_at >= ").push_bind(since.0);
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND a.detected_at < ").push_bind(until.0);
+        }
+        if let Some(cursor) = cursor {
+            query
+                .push(" AND (a.detected_at < ")
+                .push_bind(cursor.detected_at.0)
+                .push(" OR (a.detected_at = ")
+                .push_bind(cursor.detected_at.0)
+                .push(" AND a.dedup_key < ")
+                .push_bind(&cursor.dedup_key)
+                .push("))");
+        }
+        query
+            .push(" ORDER BY a.detected_at DESC, a.dedup_key DESC LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(rows.iter().map(alert_from).collect())
+    }
+
+    /// Moves an alert to `state` (`acknowledged` or `resolved`), recording who did it, when and
+    /// their note; `None` when there is no such alert.
+    pub async fn set_alert_state(
+        &self,
+        dedup_key: &str,
+        state: &str,
+        note: Option<&str>,
+        by: &str,
+        at: EventTime,
+    ) -> Result<Option<StoredAlert>, StoreError> {
+        let done = sqlx::query(
+            "UPDATE alerts SET state = ?, state_note = ?, state_by = ?, state_at = ?              WHERE dedup_key = ?",
+        )
+        .bind(state)
+        .bind(note)
+        .bind(by)
+        .bind(at.0)
+        .bind(dedup_key)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.alert(dedup_key).await
     }
 
     /// How many alerts each rule has raised.

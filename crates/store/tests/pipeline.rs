@@ -218,16 +218,25 @@ async fn api_tokens_are_found_by_digest_only_while_live() {
     let folder = tempfile::tempdir().unwrap();
     let store = open(&folder).await;
     let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let token = |name, digest, created_at, expires_at| store::NewApiToken {
+        name,
+        sha256_hex: digest,
+        scopes: &["ingest"],
+        pinned_labels: Default::default(),
+        allowed_labels: Default::default(),
+        created_at,
+        expires_at,
+    };
     store
-        .create_api_token("lambda-forwarder", digest, &["ingest"], at(0))
+        .create_api_token(&token("lambda-forwarder", digest, at(0), None))
         .await
         .unwrap();
     let again = store
-        .create_api_token("lambda-forwarder", "00", &["ingest"], at(1))
+        .create_api_token(&token("lambda-forwarder", "00", at(1), None))
         .await;
     assert!(matches!(again, Err(store::StoreError::TokenExists(_))));
     let found = store.use_api_token(digest, at(5)).await.unwrap().unwrap();
-    assert!(found.allows("ingest") && !found.allows("admin"));
+    assert!(found.allows("ingest", at(5)) && !found.allows("admin", at(5)));
     assert_eq!(found.last_used_at, Some(at(5)));
     assert_eq!(store.use_api_token("00", at(6)).await.unwrap(), None);
     assert!(store
@@ -239,8 +248,31 @@ async fn api_tokens_are_found_by_digest_only_while_live() {
         .await
         .unwrap());
     let revoked = store.use_api_token(digest, at(9)).await.unwrap().unwrap();
-    assert!(!revoked.allows("ingest"));
-    assert_eq!(store.api_tokens().await.unwrap().len(), 1);
+    assert!(!revoked.allows("ingest", at(9)));
+    assert_eq!(
+        revoked.last_used_at,
+        Some(at(5)),
+        "a revoked token is not marked used"
+    );
+
+    let expiring = "ab".repeat(32);
+    store
+        .create_api_token(&token("ci-job", &expiring, at(0), Some(at(10))))
+        .await
+        .unwrap();
+    let live = store
+        .use_api_token(&expiring, at(9))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(live.allows("ingest", at(9)));
+    let expired = store
+        .use_api_token(&expiring, at(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!expired.allows("ingest", at(10)), "expired at its expiry");
+    assert_eq!(store.api_tokens().await.unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -266,6 +298,7 @@ async fn a_new_canary_alert_marks_its_canary_triggered_in_the_same_commit() {
                 memo: None,
                 created_at: at(-3600),
                 expires_at: None,
+                issued_by: None,
             },
             None,
         )

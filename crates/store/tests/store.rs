@@ -42,6 +42,7 @@ fn new_canary(kind: CanaryKind, account: &str, key: &str) -> NewCanary {
         memo: Some("in ~/.aws/credentials of the CI runner".to_owned()),
         created_at: T0,
         expires_at: (kind != CanaryKind::IamUser).then(|| at(36 * 60)),
+        issued_by: None,
     }
 }
 
@@ -74,6 +75,7 @@ async fn insert_and_get_round_trip() {
         status: CanaryStatus::Active,
         last_alert_at: None,
         secret_kept: false,
+        issued_by: None,
     };
     assert_eq!(record, expected);
     assert_eq!(store.get(&new.id).await.unwrap(), Some(expected.clone()));

@@ -37,6 +37,7 @@ pub async fn add_canary(store: &Store, access_key_id: &str) {
                 memo: Some("CI secret".to_owned()),
                 created_at: store::now(),
                 expires_at: None,
+                issued_by: None,
             },
             None,
         )

@@ -1,0 +1,246 @@
+//! What an API token may do: its scopes, and for issuing tokens the labels it must and may
+//! set. The HTTP API asks these questions; keeping them here lets every face of tripkey give
+//! the same answers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use store::{ApiToken, CanaryRecord, Labels};
+
+use crate::service::ServiceError;
+
+/// What a token is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Everything.
+    Admin,
+    /// Read everything except secrets.
+    Viewer,
+    /// Issue and renew canaries, and record their placements, for its own canaries only; for
+    /// MDM scripts, CI jobs and `tripkey plant`.
+    Issuer,
+    /// `POST /ingest` only.
+    Ingest,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 4] = [Scope::Admin, Scope::Viewer, Scope::Issuer, Scope::Ingest];
+
+    /// The scope's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Admin => "admin",
+            Scope::Viewer => "viewer",
+            Scope::Issuer => "issuer",
+            Scope::Ingest => "ingest",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Scope, String> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == text)
+            .ok_or_else(|| {
+                format!("unknown scope {text:?}: expected one of admin, viewer, issuer, ingest")
+            })
+    }
+}
+
+/// Who is calling, as far as permissions go: a live token's name, scopes and label rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's name, recorded with what it does.
+    pub name: String,
+    /// Its scopes; unknown ones are dropped.
+    pub scopes: Vec<Scope>,
+    /// Labels forced onto every canary it issues.
+    pub pinned_labels: Labels,
+    /// Labels it may set, key to glob pattern.
+    pub allowed_labels: Labels,
+}
+
+impl From<&ApiToken> for Principal {
+    fn from(token: &ApiToken) -> Principal {
+        Principal {
+            name: token.name.clone(),
+            scopes: token
+                .scopes
+                .iter()
+                .filter_map(|scope| scope.parse().ok())
+                .collect(),
+            pinned_labels: token.pinned_labels.clone(),
+            allowed_labels: token.allowed_labels.clone(),
+        }
+    }
+}
+
+impl Principal {
+    /// Whether it holds `scope`; `admin` holds every scope.
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&Scope::Admin) || self.scopes.contains(&scope)
+    }
+
+    /// Whether it may read every canary and alert.
+    pub fn reads_everything(&self) -> bool {
+        self.has(Scope::Viewer)
+    }
+
+    /// Whether it may see `canary`: everything with `viewer`, its own canaries with `issuer`.
+    pub fn may_see(&self, canary: &CanaryRecord) -> bool {
+        self.reads_everything() || self.owns(canary)
+    }
+
+    /// Whether it issued `canary` and may still issue.
+    pub fn owns(&self, canary: &CanaryRecord) -> bool {
+        self.has(Scope::Issuer) && canary.issued_by.as_deref() == Some(self.name.as_str())
+    }
+
+    /// The labels a canary it issues gets: the asked-for labels, each allowed by the token
+    /// (`admin` may set any), with the pinned labels forced on. A label the token may not set,
+    /// or a pinned label asked with another value, is refused, naming it.
+    pub fn labels_for_issue(&self, asked: Labels) -> Result<Labels, ServiceError> {
+        let admin = self.scopes.contains(&Scope::Admin);
+        let mut labels = Labels::new();
+        for (key, value) in asked {
+            if let Some(pinned) = self.pinned_labels.get(&key) {
+                if *pinned != value {
+                    return Err(ServiceError::InvalidRequest {
+                        field: format!("labels.{key}"),
+                        message: format!(
+                            "this token pins {key} to {pinned:?}; leave the label out or give \
+                             that value"
+                        ),
+                    });
+                }
+            } else if !admin
+                && !self
+                    .allowed_labels
+                    .get(&key)
+                    .is_some_and(|pattern| glob_matches(pattern, &value))
+            {
+                return Err(ServiceError::LabelNotAllowed {
+                    key,
+                    allowed: self.allowed_labels.clone(),
+                });
+            }
+            labels.insert(key, value);
+        }
+        labels.extend(self.pinned_labels.clone());
+        Ok(labels)
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters (none
+/// included) and every other character for itself.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    // Greedy matching with backtracking to the last `*`: linear in practice, never exponential.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((star_p, star_t)) = star {
+            p = star_p + 1;
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(scopes: &[Scope], pinned: &[(&str, &str)], allowed: &[(&str, &str)]) -> Principal {
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        Principal {
+            name: "mdm".to_owned(),
+            scopes: scopes.to_vec(),
+            pinned_labels: map(pinned),
+            allowed_labels: map(allowed),
+        }
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn globs_match_as_documented() {
+        assert!(glob_matches("*", ""));
+        assert!(glob_matches("*", "laptop-42"));
+        assert!(glob_matches("laptop-*", "laptop-42"));
+        assert!(glob_matches("*-42", "laptop-42"));
+        assert!(glob_matches("l*p*-4*", "laptop-42"));
+        assert!(!glob_matches("laptop-*", "server-1"));
+        assert!(!glob_matches("laptop", "laptop-42"));
+        assert!(glob_matches("", ""));
+        assert!(!glob_matches("", "x"));
+        assert!(!glob_matches(&"*a".repeat(30), &"a".repeat(29)));
+    }
+
+    #[test]
+    fn an_issuer_token_forces_its_pinned_labels_and_sets_only_allowed_ones() {
+        let mdm = principal(&[Scope::Issuer], &[("team", "platform")], &[("host", "*")]);
+        let given = mdm
+            .labels_for_issue(labels(&[("host", "laptop-42")]))
+            .unwrap();
+        assert_eq!(
+            given,
+            labels(&[("host", "laptop-42"), ("team", "platform")])
+        );
+        assert!(matches!(
+            mdm.labels_for_issue(labels(&[("owner", "alice")])),
+            Err(ServiceError::LabelNotAllowed { .. })
+        ));
+        assert!(matches!(
+            mdm.labels_for_issue(labels(&[("team", "finance")])),
+            Err(ServiceError::InvalidRequest { .. })
+        ));
+        assert!(mdm
+            .labels_for_issue(labels(&[("team", "platform")]))
+            .is_ok());
+        let admin = principal(&[Scope::Admin], &[], &[]);
+        assert!(admin
+            .labels_for_issue(labels(&[("owner", "alice")]))
+            .is_ok());
+    }
+
+    #[test]
+    fn admin_holds_every_scope_and_issuers_see_only_their_own() {
+        let admin = principal(&[Scope::Admin], &[], &[]);
+        assert!(Scope::ALL.iter().all(|&scope| admin.has(scope)));
+        let issuer = principal(&[Scope::Issuer], &[], &[]);
+        assert!(!issuer.reads_everything() && !issuer.has(Scope::Viewer));
+        assert_eq!("viewer".parse::<Scope>(), Ok(Scope::Viewer));
+        assert!("root".parse::<Scope>().is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! `/api/v1/alerts`: list and show alerts, acknowledge and resolve them.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::Json;
+use registry::Scope;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use store::{AlertCursor, AlertFilter, StoredAlert};
+
+use super::auth::{Action, Caller};
+use super::error::ApiError;
+use super::{decode_cursor, encode_cursor, page_size, parse_time, query_pairs, ApiState, JsonBody};
+
+/// The handling states an alert can be moved to or filtered by.
+const STATES: [&str; 3] = ["open", "acknowledged", "resolved"];
+/// The longest note.
+const MAX_NOTE_BYTES: usize = 4 * 1024;
+
+/// An alert as the API gives it: the alert's own JSON (the shape `tripkey scan --format json`
+/// prints) with its handling state beside it.
+pub fn alert_json(stored: &StoredAlert) -> Result<serde_json::Value, ApiError> {
+    let mut alert: serde_json::Value =
+        serde_json::from_str(&stored.body).map_err(ApiError::internal)?;
+    if let Some(object) = alert.as_object_mut() {
+        object.insert("detected_at".to_owned(), json!(stored.detected_at));
+        object.insert("updated_at".to_owned(), json!(stored.updated_at));
+        object.insert(
+            "handling".to_owned(),
+            json!({
+                "state": stored.state,
+                "note": stored.state_note,
+                "by": stored.state_by,
+                "at": stored.state_at,
+            }),
+        );
+    }
+    Ok(alert)
+}
+
+/// A page of alerts.
+#[derive(Serialize)]
+pub struct AlertPage {
+    alerts: Vec<serde_json::Value>,
+    next_cursor: Option<String>,
+}
+
+/// Lists alerts, newest first.
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<AlertPage>, ApiError> {
+    caller.read(Scope::Viewer)?;
+    let mut filter = AlertFilter::default();
+    let mut cursor = None;
+    let mut limit = None;
+    for (key, value) in query_pairs(query.as_deref()) {
+        match key.as_str() {
+            "rule" => filter.rule = Some(value),
+            "severity" => filter.severity = Some(value),
+            "state" => {
+                if !STATES.contains(&value.as_str()) {
+                    return Err(ApiError::invalid(
+                        "state",
+                        format!("{value:?}: give open, acknowledged or resolved"),
+                    ));
+                }
+                filter.state = Some(value);
+            }
+            "canary" => filter.canary = Some(value),
+            "since" => filter.since = Some(parse_time(&key, &value)?),
+            "until" => filter.until = Some(parse_time(&key, &value)?),
+            "limit" => {
+                limit = Some(value.parse::<u32>().map_err(|_| {
+                    ApiError::invalid("limit", format!("{value:?} is not a number"))
+                })?)
+            }
+            "cursor" => {
+                let parts = decode_cursor(&value, 2)?;
+                let detected_at = parts[0]
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
+                cursor = Some(AlertCursor {
+                    detected_at: store::EventTime(detected_at),
+                    dedup_key: parts[1].clone(),
+                });
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    other,
+                    "unknown parameter; the filters are rule, severity, state, canary, since, \
+                     until, limit and cursor",
+                ))
+            }
+        }
+    }
+    let limit = page_size(limit)?;
+    let mut stored = state
+        .store
+        .alerts_page(&filter, cursor.as_ref(), limit + 1)
+        .await?;
+    let next_cursor = if stored.len() > limit as usize {
+        stored.truncate(limit as usize);
+        stored
+            .last()
+            .map(|last| encode_cursor(&[&last.detected_at.0.to_string(), &last.dedup_key]))
+    } else {
+        None
+    };
+    Ok(Json(AlertPage {
+        alerts: stored.iter().map(alert_json).collect::<Result<_, _>>()?,
+        next_cursor,
+    }))
+}
+
+/// One alert, with the raw record it was raised on.
+pub async fn show(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(dedup_key): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.read(Scope::Viewer)?;
+    let stored = state
+        .store
+        .alert(&dedup_key)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("alert {dedup_key:?}")))?;
+    Ok(Json(alert_json(&stored)?))
+}
+
+/// `{note}` for acknowledge and resolve.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    note: Option<String>,
+}
+
+async fn set_state(
+    state: &ApiState,
+    caller: &Caller,
+    dedup_key: &str,
+    new_state: &'static str,
+    body: Result<JsonBody<NoteBody>, ApiError>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let note = body
+        .as_ref()
+        .ok()
+        .and_then(|JsonBody(body)| body.note.clone());
+    let action = Action {
+        name: if new_state == "resolved" {
+            "alert.resolve"
+        } else {
+            "alert.acknowledge"
+        },
+        object: Some(dedup_key),
+        detail: json!({ "note": note }),
+    };
+    let principal = caller.write(state, &[Scope::Admin], &action).await?;
+    caller.checked(state, &action, body).await?;
+    let result = async {
+        if let Some(note) = &note {
+            if note.len() > MAX_NOTE_BYTES {
+                return Err(ApiError::invalid(
+                    "note",
+                    format!("{} bytes; at most {MAX_NOTE_BYTES}", note.len()),
+                ));
+            }
+        }
+        let stored = state
+            .store
+            .set_alert_state(
+                dedup_key,
+                new_state,
+                note.as_deref(),
+                &principal.name,
+                store::now(),
+            )
+            .await?
+            .ok_or_else(|| ApiError::not_found(format_args!("alert {dedup_key:?}")))?;
+        alert_json(&stored)
+    }
+    .await;
+    caller.audited(state, &action, result).await.map(Json)
+}
+
+/// Marks an alert acknowledged: someone is on it.
+pub async fn acknowledge(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(dedup_key): Path<String>,
+    body: Result<JsonBody<NoteBody>, ApiError>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    set_state(&state, &caller, &dedup_key, "acknowledged", body).await
+}
+
+/// Marks an alert resolved.
+pub async fn resolve(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(dedup_key): Path<String>,
+    body: Result<JsonBody<NoteBody>, ApiError>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    set_state(&state, &caller, &dedup_key, "resolved", body).await
+}

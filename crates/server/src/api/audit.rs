@@ -1,0 +1,63 @@
+//! `/api/v1/audit`: the audit log, newest first (admin and viewer).
+
+use axum::extract::{RawQuery, State};
+use axum::Json;
+use registry::Scope;
+use serde::Serialize;
+use store::AuditEntry;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::{decode_cursor, encode_cursor, page_size, query_pairs, ApiState};
+
+/// A page of the audit log.
+#[derive(Serialize)]
+pub struct AuditPage {
+    entries: Vec<AuditEntry>,
+    next_cursor: Option<String>,
+}
+
+/// Reads the audit log.
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<AuditPage>, ApiError> {
+    caller.read(Scope::Viewer)?;
+    let (mut limit, mut before) = (None, None);
+    for (key, value) in query_pairs(query.as_deref()) {
+        match key.as_str() {
+            "limit" => {
+                limit = Some(value.parse::<u32>().map_err(|_| {
+                    ApiError::invalid("limit", format!("{value:?} is not a number"))
+                })?)
+            }
+            "cursor" => {
+                before =
+                    Some(decode_cursor(&value, 1)?[0].parse::<i64>().map_err(|_| {
+                        ApiError::invalid("cursor", "not a cursor this API gave out")
+                    })?)
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    other,
+                    "unknown parameter; give limit and cursor",
+                ))
+            }
+        }
+    }
+    let limit = page_size(limit)?;
+    let mut entries = state.store.audit_log(before, limit + 1).await?;
+    let next_cursor = if entries.len() > limit as usize {
+        entries.truncate(limit as usize);
+        entries
+            .last()
+            .map(|last| encode_cursor(&[&last.id.to_string()]))
+    } else {
+        None
+    };
+    Ok(Json(AuditPage {
+        entries,
+        next_cursor,
+    }))
+}

@@ -1,0 +1,650 @@
+//! `/api/v1/canaries`: issue, list, show, rotate, renew and revoke canaries, and record where
+//! they were planted.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use keys::AccountId;
+use registry::{CanaryService, CreateRequest, Inventory, Principal, Scope, SharedIssuer};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use store::{
+    AlertCursor, AlertFilter, CanaryCursor, CanaryFilter, CanaryKind, CanaryRecord, CanaryStatus,
+    Labels, NewPlacement,
+};
+
+use super::auth::{Action, Caller};
+use super::error::{ApiError, ErrorCode};
+use super::{decode_cursor, encode_cursor, page_size, parse_time, query_pairs, ApiState, JsonBody};
+
+/// How long an `Idempotency-Key` is remembered.
+const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600 * 1_000;
+/// The longest `Idempotency-Key` taken.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// Alerts listed with one canary.
+const ALERTS_WITH_CANARY: u32 = 100;
+
+/// `POST /api/v1/canaries`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    kind: Option<String>,
+    #[serde(default)]
+    labels: Labels,
+    memo: Option<String>,
+    account: Option<String>,
+    name: Option<String>,
+}
+
+/// Credentials, in the one answer that carries them.
+#[derive(Serialize)]
+pub struct Credentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+    expiration: Option<store::EventTime>,
+    region: String,
+}
+
+/// A canary with the credentials just issued for it.
+#[derive(Serialize)]
+pub struct IssuedCanary {
+    canary: CanaryRecord,
+    credentials: Credentials,
+}
+
+fn issued(state: &ApiState, canary: CanaryRecord, credentials: &registry::Issued) -> IssuedCanary {
+    IssuedCanary {
+        canary,
+        credentials: Credentials {
+            access_key_id: credentials.access_key_id.clone(),
+            secret_access_key: credentials.secret_access_key.expose().to_owned(),
+            session_token: credentials
+                .session_token
+                .as_ref()
+                .map(|token| token.expose().to_owned()),
+            expiration: credentials.expires_at,
+            region: state.region.clone(),
+        },
+    }
+}
+
+fn service(state: &ApiState, issuer: &SharedIssuer) -> CanaryService<SharedIssuer> {
+    CanaryService::new(state.store.clone(), issuer.clone(), state.settings.clone())
+}
+
+fn parse_kind(text: Option<&str>) -> Result<CanaryKind, ApiError> {
+    match text {
+        None => Ok(CanaryKind::IamUser),
+        Some(text) => text
+            .parse()
+            .map_err(|error| ApiError::invalid("kind", error)),
+    }
+}
+
+fn pick_issuer<'a>(
+    state: &'a ApiState,
+    account: Option<&str>,
+) -> Result<&'a SharedIssuer, ApiError> {
+    if state.issuers.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::IssuerUnavailable,
+            "this server has no issuer configured: set [aws] or [canary] offline_account in its \
+             tripkey.toml",
+        ));
+    }
+    let account = account
+        .map(|text| {
+            text.parse::<AccountId>()
+                .map_err(|error| ApiError::invalid("account", error))
+        })
+        .transpose()?;
+    state.issuers.pick(account).ok_or_else(|| {
+        let known: Vec<String> = state
+            .issuers
+            .iter()
+            .map(|issuer| issuer.account().to_string())
+            .collect();
+        ApiError::invalid(
+            "account",
+            format!(
+                "no issuer for account {}; this server issues in {}",
+                account.map(|a| a.to_string()).unwrap_or_default(),
+                known.join(", ")
+            ),
+        )
+    })
+}
+
+/// Issues a canary. The answer is the only one that ever holds its credentials.
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<JsonBody<CreateBody>, ApiError>,
+) -> Result<(StatusCode, Json<IssuedCanary>), ApiError> {
+    let asked = body.as_ref().map_or_else(
+        |_| json!({}),
+        |JsonBody(body)| {
+            json!({
+                "kind": body.kind, "labels": body.labels, "account": body.account,
+                "name": body.name, "memo": body.memo.is_some(),
+            })
+        },
+    );
+    let action = Action {
+        name: "canary.create",
+        object: None,
+        detail: asked.clone(),
+    };
+    let principal = caller.write(&state, &[Scope::Issuer], &action).await?;
+    let JsonBody(body) = caller.checked(&state, &action, body).await?;
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .filter(|key| !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "Idempotency-Key",
+                        format!("give 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+                    )
+                })
+        })
+        .transpose();
+    let result = issue(&state, principal, body, idempotency_key).await;
+    let object = result.as_ref().ok().map(|done| done.canary.id.to_string());
+    let action = Action {
+        name: "canary.create",
+        object: object.as_deref(),
+        detail: asked,
+    };
+    let done = caller.audited(&state, &action, result).await?;
+    Ok((StatusCode::CREATED, Json(done)))
+}
+
+async fn issue(
+    state: &ApiState,
+    principal: &Principal,
+    body: CreateBody,
+    idempotency_key: Result<Option<String>, ApiError>,
+) -> Result<IssuedCanary, ApiError> {
+    let idempotency_key = idempotency_key?;
+    let kind = parse_kind(body.kind.as_deref())?;
+    let labels = principal.labels_for_issue(body.labels)?;
+    let issuer = pick_issuer(state, body.account.as_deref())?;
+    if !issuer.kinds().contains(&kind) {
+        return Err(ApiError::invalid(
+            "kind",
+            format!(
+                "the issuer of account {} does not issue {kind} canaries; it issues {}",
+                issuer.account(),
+                issuer
+                    .kinds()
+                    .iter()
+                    .map(|kind| kind.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let now = store::now();
+    let window_start = now.offset(-IDEMPOTENCY_WINDOW_MS);
+    if let Some(key) = &idempotency_key {
+        if let Some(first) = state
+            .store
+            .idempotent_canary(&principal.name, key, window_start)
+            .await?
+        {
+            return Err(repeated(&first));
+        }
+    }
+    let service = service(state, issuer);
+    let created = service
+        .create(CreateRequest {
+            kind,
+            labels,
+            memo: body.memo,
+            keep_secret: false,
+            name: body.name,
+            issued_by: Some(principal.name.clone()),
+        })
+        .await?;
+    if let Some(key) = &idempotency_key {
+        let first = state
+            .store
+            .remember_idempotency_key(&principal.name, key, &created.record.id, now, window_start)
+            .await?;
+        if !first {
+            // Another request with the same key won the race: this canary must not exist.
+            service
+                .revoke(created.record.id.as_str(), "repeated Idempotency-Key")
+                .await?;
+            let winner = state
+                .store
+                .idempotent_canary(&principal.name, key, window_start)
+                .await?
+                .unwrap_or(created.record.id);
+            return Err(repeated(&winner));
+        }
+    }
+    Ok(issued(state, created.record, &created.credentials))
+}
+
+fn repeated(first: &store::CanaryId) -> ApiError {
+    ApiError {
+        code: ErrorCode::Conflict,
+        message: format!(
+            "this Idempotency-Key already issued canary {first}; credentials are never shown \
+             twice, so if that answer was lost, revoke {first} and ask again with a new key"
+        ),
+        extra: Some(json!({ "canary_id": first.as_str() })),
+    }
+}
+
+/// A page of canaries.
+#[derive(Serialize)]
+pub struct CanaryPage {
+    canaries: Vec<CanaryRecord>,
+    next_cursor: Option<String>,
+}
+
+/// Lists canaries: every one with `viewer`, its own with `issuer`.
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<CanaryPage>, ApiError> {
+    let principal = caller
+        .read(Scope::Viewer)
+        .or_else(|_| caller.read(Scope::Issuer))?;
+    let mut filter = CanaryFilter::default();
+    let mut cursor = None;
+    let mut limit = None;
+    for (key, value) in query_pairs(query.as_deref()) {
+        match key.as_str() {
+            "status" => {
+                filter.status = Some(
+                    value
+                        .parse::<CanaryStatus>()
+                        .map_err(|error| ApiError::invalid("status", error))?,
+                )
+            }
+            "kind" => filter.kind = Some(parse_kind(Some(&value))?),
+            "account" => filter.account_id = Some(value),
+            "label" => {
+                let (label, wanted) = value.split_once(':').ok_or_else(|| {
+                    ApiError::invalid("label", format!("{value:?} is not key:value"))
+                })?;
+                filter.labels.push((label.to_owned(), wanted.to_owned()));
+            }
+            "expiring_before" => filter.expiring_before = Some(parse_time(&key, &value)?),
+            "q" => filter.text = Some(value),
+            "limit" => {
+                limit = Some(value.parse::<u32>().map_err(|_| {
+                    ApiError::invalid("limit", format!("{value:?} is not a number"))
+                })?)
+            }
+            "cursor" => {
+                let parts = decode_cursor(&value, 2)?;
+                let created_at = parts[0]
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
+                let id = parts[1]
+                    .parse()
+                    .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
+                cursor = Some(CanaryCursor {
+                    created_at: store::EventTime(created_at),
+                    id,
+                });
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    other,
+                    "unknown parameter; the filters are status, kind, account, label, \
+                     expiring_before, q, limit and cursor",
+                ))
+            }
+        }
+    }
+    if !principal.reads_everything() {
+        filter.issued_by = Some(principal.name.clone());
+    }
+    let limit = page_size(limit)?;
+    let mut canaries = state
+        .store
+        .list_page(&filter, cursor.as_ref(), limit + 1)
+        .await?;
+    let next_cursor = if canaries.len() > limit as usize {
+        canaries.truncate(limit as usize);
+        canaries
+            .last()
+            .map(|last| encode_cursor(&[&last.created_at.0.to_string(), last.id.as_str()]))
+    } else {
+        None
+    };
+    Ok(Json(CanaryPage {
+        canaries,
+        next_cursor,
+    }))
+}
+
+/// The canary `id` if the caller may see it: 404 when there is none, 403 when it is
+/// another token's.
+async fn visible(
+    state: &ApiState,
+    principal: &Principal,
+    id: &str,
+) -> Result<CanaryRecord, ApiError> {
+    let canary = Inventory::new(&state.store).find(id).await?;
+    if !principal.may_see(&canary) {
+        return Err(ApiError::forbidden(
+            "this token may see only the canaries it issued",
+        ));
+    }
+    Ok(canary)
+}
+
+/// One canary with its keys, history, placements and (for readers) alerts.
+#[derive(Serialize)]
+pub struct CanaryView {
+    canary: CanaryRecord,
+    keys: Vec<store::CanaryKey>,
+    history: Vec<store::CanaryEvent>,
+    placements: Vec<store::Placement>,
+    alerts: Option<Vec<serde_json::Value>>,
+}
+
+/// Shows one canary.
+pub async fn show(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CanaryView>, ApiError> {
+    let principal = caller
+        .read(Scope::Viewer)
+        .or_else(|_| caller.read(Scope::Issuer))?;
+    let canary = visible(&state, principal, &id).await?;
+    let detail = Inventory::new(&state.store)
+        .detail(canary.id.as_str())
+        .await?;
+    let placements = state.store.placements(&canary.id).await?;
+    let alerts = if principal.reads_everything() {
+        let filter = AlertFilter {
+            canary: Some(canary.name.clone()),
+            ..AlertFilter::default()
+        };
+        let stored = state
+            .store
+            .alerts_page(&filter, None::<&AlertCursor>, ALERTS_WITH_CANARY)
+            .await?;
+        Some(
+            stored
+                .iter()
+                .map(super::alerts::alert_json)
+                .collect::<Result<_, _>>()?,
+        )
+    } else {
+        None
+    };
+    Ok(Json(CanaryView {
+        canary: detail.canary,
+        keys: detail.keys,
+        history: detail.history,
+        placements,
+        alerts,
+    }))
+}
+
+/// `{reason}` for revoke; `{}` or nothing for rotate and renew.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    reason: Option<String>,
+}
+
+async fn replace(
+    state: &ApiState,
+    caller: &Caller,
+    id: &str,
+    action_name: &str,
+    scopes: &[Scope],
+    want_short_term: Option<bool>,
+) -> Result<Json<IssuedCanary>, ApiError> {
+    let action = Action {
+        name: action_name,
+        object: Some(id),
+        detail: json!({}),
+    };
+    let principal = caller.write(state, scopes, &action).await?;
+    let result = async {
+        let canary = Inventory::new(&state.store).find(id).await?;
+        if !principal.has(Scope::Admin) && !principal.owns(&canary) {
+            return Err(ApiError::forbidden(
+                "this token may act only on the canaries it issued",
+            ));
+        }
+        match want_short_term {
+            Some(true) if canary.kind == CanaryKind::IamUser => {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    "an IAM-user canary has no expiry to renew; rotate its key instead",
+                ))
+            }
+            Some(false) if canary.kind != CanaryKind::IamUser => {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    "a short-term canary is renewed, not rotated: POST .../renew",
+                ))
+            }
+            _ => {}
+        }
+        let issuer = state.issuers.for_canary(&canary).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::IssuerUnavailable,
+                format!(
+                    "this server has no {} issuer for account {}, which canary {} belongs to",
+                    canary.issuer, canary.account_id, canary.id
+                ),
+            )
+        })?;
+        let replaced = service(state, issuer).rotate(canary.id.as_str()).await?;
+        Ok(issued(state, replaced.record, &replaced.credentials))
+    }
+    .await;
+    caller.audited(state, &action, result).await.map(Json)
+}
+
+/// Gives an IAM-user canary a new key (the old one works through the grace period).
+pub async fn rotate(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<IssuedCanary>, ApiError> {
+    replace(
+        &state,
+        &caller,
+        &id,
+        "canary.rotate",
+        &[Scope::Admin],
+        Some(false),
+    )
+    .await
+}
+
+/// Renews a short-term canary under the same name.
+pub async fn renew(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<IssuedCanary>, ApiError> {
+    replace(
+        &state,
+        &caller,
+        &id,
+        "canary.renew",
+        &[Scope::Issuer],
+        Some(true),
+    )
+    .await
+}
+
+/// Deletes a canary's credentials; the record stays.
+pub async fn revoke(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<JsonBody<ReasonBody>, ApiError>,
+) -> Result<Json<registry::Revocation>, ApiError> {
+    let reason = match &body {
+        Ok(JsonBody(ReasonBody {
+            reason: Some(reason),
+        })) => reason.clone(),
+        _ => "revoked through the API".to_owned(),
+    };
+    let action = Action {
+        name: "canary.revoke",
+        object: Some(&id),
+        detail: json!({ "reason": reason }),
+    };
+    caller.write(&state, &[Scope::Admin], &action).await?;
+    caller.checked(&state, &action, body).await?;
+    let result = async {
+        let canary = Inventory::new(&state.store).find(&id).await?;
+        if canary.status == CanaryStatus::Revoked {
+            return Ok(registry::Revocation {
+                canary,
+                already_revoked: true,
+            });
+        }
+        let issuer = state.issuers.for_canary(&canary).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::IssuerUnavailable,
+                format!(
+                    "this server has no {} issuer for account {}, which canary {} belongs to",
+                    canary.issuer, canary.account_id, canary.id
+                ),
+            )
+        })?;
+        Ok(service(&state, issuer)
+            .revoke(canary.id.as_str(), &reason)
+            .await?)
+    }
+    .await;
+    caller.audited(&state, &action, result).await.map(Json)
+}
+
+/// `POST .../placements`: where a canary was planted.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementBody {
+    host: Option<String>,
+    path: Option<String>,
+    format: Option<String>,
+    os: Option<String>,
+    user: Option<String>,
+}
+
+/// The longest text of a placement field.
+const MAX_PLACEMENT_FIELD: usize = 1024;
+
+/// Records where a canary was planted.
+pub async fn add_placement(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<JsonBody<PlacementBody>, ApiError>,
+) -> Result<(StatusCode, Json<store::Placement>), ApiError> {
+    let detail = body.as_ref().map_or_else(
+        |_| json!({}),
+        |JsonBody(body)| serde_json::to_value(body).unwrap_or_default(),
+    );
+    let action = Action {
+        name: "placement.add",
+        object: Some(&id),
+        detail,
+    };
+    let principal = caller.write(&state, &[Scope::Issuer], &action).await?;
+    let JsonBody(body) = caller.checked(&state, &action, body).await?;
+    let result = async {
+        let fields: BTreeMap<&str, &Option<String>> = [
+            ("host", &body.host),
+            ("path", &body.path),
+            ("format", &body.format),
+            ("os", &body.os),
+            ("user", &body.user),
+        ]
+        .into();
+        for (field, value) in fields {
+            if value.as_ref().is_some_and(|text| {
+                text.len() > MAX_PLACEMENT_FIELD || text.chars().any(char::is_control)
+            }) {
+                return Err(ApiError::invalid(
+                    field,
+                    format!("at most {MAX_PLACEMENT_FIELD} bytes, with no control characters"),
+                ));
+            }
+        }
+        let canary = Inventory::new(&state.store).find(&id).await?;
+        if !principal.has(Scope::Admin) && !principal.owns(&canary) {
+            return Err(ApiError::forbidden(
+                "this token may record placements only of the canaries it issued",
+            ));
+        }
+        let placement = NewPlacement {
+            host: body.host,
+            path: body.path,
+            format: body.format,
+            os: body.os,
+            user: body.user,
+        };
+        Ok(state
+            .store
+            .add_placement(&canary.id, &placement, Some(&principal.name), store::now())
+            .await?)
+    }
+    .await;
+    let placement = caller.audited(&state, &action, result).await?;
+    Ok((StatusCode::CREATED, Json(placement)))
+}
+
+/// Removes a placement record.
+pub async fn remove_placement(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((id, placement)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let object = format!("{id}/{placement}");
+    let action = Action {
+        name: "placement.remove",
+        object: Some(&object),
+        detail: json!({}),
+    };
+    let principal = caller.write(&state, &[Scope::Issuer], &action).await?;
+    let result = async {
+        let canary = Inventory::new(&state.store).find(&id).await?;
+        if !principal.has(Scope::Admin) && !principal.owns(&canary) {
+            return Err(ApiError::forbidden(
+                "this token may remove placements only of the canaries it issued",
+            ));
+        }
+        if state
+            .store
+            .remove_placement(&canary.id, &placement, store::now())
+            .await?
+        {
+            Ok(StatusCode::NO_CONTENT)
+        } else {
+            Err(ApiError::not_found(format_args!(
+                "placement {placement} of canary {id}"
+            )))
+        }
+    }
+    .await;
+    caller.audited(&state, &action, result).await
+}

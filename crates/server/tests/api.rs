@@ -1,0 +1,885 @@
+//! `/api/v1` on a real socket over a real SQLite store with the offline issuer: every route
+//! against every scope, label pinning, idempotency, paging, bad input, and the audit log.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use keys::AccountId;
+use pipeline::{Ingestor, Metrics};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use store::{AlertRow, BatchCommit, CanaryKind, NewApiToken, Store};
+
+const ACCOUNT: &str = "111122223333";
+
+struct Api {
+    address: SocketAddr,
+    client: Client,
+    store: Store,
+    tokens: BTreeMap<&'static str, String>,
+    _folder: tempfile::TempDir,
+}
+
+impl Api {
+    async fn start() -> Api {
+        let folder = tempfile::tempdir().unwrap();
+        let store = Store::open(folder.path().join("tripkey.db")).await.unwrap();
+        let account: AccountId = ACCOUNT.parse().unwrap();
+        let mut issuers = registry::IssuerSet::new();
+        issuers.add(registry::SharedIssuer::new(
+            registry::OfflineIssuer::new(account),
+            account,
+            CanaryKind::ALL.to_vec(),
+        ));
+        let metrics = Arc::new(Metrics::default());
+        let ingestor = Ingestor::open(
+            store.clone(),
+            Default::default(),
+            Arc::new(|_| Vec::new()),
+            metrics.clone(),
+        )
+        .await
+        .unwrap();
+        let (engine, _task) =
+            pipeline::spawn_engine(ingestor, Arc::new(tokio::sync::Notify::new()));
+        let app = server::router(
+            server::AppState {
+                engine,
+                store: store.clone(),
+                metrics,
+                ingest_source: "http".to_owned(),
+                api: server::api::ApiState {
+                    store: store.clone(),
+                    issuers,
+                    settings: registry::Settings::default(),
+                    throttle: Default::default(),
+                    region: "eu-west-1".to_owned(),
+                },
+            },
+            1_000_000,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap()
+        });
+
+        let mut tokens = BTreeMap::new();
+        let now = store::now();
+        let labels = |pairs: &[(&str, &str)]| -> store::Labels {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        for (name, scopes, pinned, allowed, expires_at) in [
+            ("admin", &["admin"][..], labels(&[]), labels(&[]), None),
+            ("viewer", &["viewer"][..], labels(&[]), labels(&[]), None),
+            (
+                "issuer",
+                &["issuer"][..],
+                labels(&[("team", "platform")]),
+                labels(&[("host", "laptop-*"), ("owner", "*")]),
+                None,
+            ),
+            (
+                "other-issuer",
+                &["issuer"][..],
+                labels(&[]),
+                labels(&[("host", "*")]),
+                None,
+            ),
+            ("ingest", &["ingest"][..], labels(&[]), labels(&[]), None),
+            (
+                "expired",
+                &["admin"][..],
+                labels(&[]),
+                labels(&[]),
+                Some(now.offset(-1)),
+            ),
+            ("revoked", &["admin"][..], labels(&[]), labels(&[]), None),
+        ] {
+            let (token, digest) = server::tokens::generate();
+            store
+                .create_api_token(&NewApiToken {
+                    name,
+                    sha256_hex: &digest,
+                    scopes,
+                    pinned_labels: pinned,
+                    allowed_labels: allowed,
+                    created_at: now.offset(-10),
+                    expires_at,
+                })
+                .await
+                .unwrap();
+            tokens.insert(name, token);
+        }
+        store.revoke_api_token("revoked", now).await.unwrap();
+        tokens.insert("wrong", "tk_not-a-token-anyone-was-given".to_owned());
+        Api {
+            address,
+            client: Client::new(),
+            store,
+            tokens,
+            _folder: folder,
+        }
+    }
+
+    async fn call(
+        &self,
+        who: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.address));
+        if let Some(token) = self.tokens.get(who) {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, value)
+    }
+
+    async fn issue(&self, who: &str, body: Value) -> Value {
+        let (status, answer) = self
+            .call(who, Method::POST, "/api/v1/canaries", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        answer
+    }
+
+    async fn audit_actions(&self) -> Vec<(String, String, String)> {
+        self.store
+            .audit_log(None, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|entry| {
+                (
+                    entry.actor,
+                    entry.action,
+                    serde_json::to_value(entry.outcome)
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    async fn add_alert(&self, dedup_key: &str, canary: &str) {
+        let body = json!({"dedup_key": dedup_key, "rule": "canary-use", "severity": "critical",
+            "summary": "used", "details": {"kind": "canary", "canary": canary},
+            "record": {"eventID": "e-1", "userAgent": "<script>"}});
+        self.store
+            .commit_batch(&BatchCommit {
+                source: "test",
+                checkpoint: None,
+                state: None,
+                alerts: &[AlertRow {
+                    dedup_key: dedup_key.to_owned(),
+                    rule: "canary-use".to_owned(),
+                    severity: "critical".to_owned(),
+                    status: "final".to_owned(),
+                    summary: "used".to_owned(),
+                    event_time: store::now(),
+                    limit_key: canary.to_owned(),
+                    body: body.to_string(),
+                    sinks: Vec::new(),
+                    canary: Some(canary.to_owned()),
+                }],
+                at: store::now(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+fn has_secret(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.iter().any(|(key, value)| {
+            ((key == "secret_access_key" || key == "session_token" || key == "token")
+                && value.is_string())
+                || has_secret(value)
+        }),
+        Value::Array(items) => items.iter().any(has_secret),
+        _ => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_allows_and_denies_by_scope_and_audits_every_mutating_attempt() {
+    let api = Api::start().await;
+    let admins = api
+        .issue(
+            "admin",
+            json!({"kind": "iam-user", "labels": {"owner": "secops"}}),
+        )
+        .await;
+    let own = api
+        .issue(
+            "issuer",
+            json!({"kind": "federation", "labels": {"host": "laptop-42"}}),
+        )
+        .await;
+    let admins_id = admins["canary"]["id"].as_str().unwrap().to_owned();
+    let own_id = own["canary"]["id"].as_str().unwrap().to_owned();
+    let own_name = own["canary"]["name"].as_str().unwrap().to_owned();
+    api.add_alert("canary-use:x:e-1", &own_name).await;
+
+    // (who, method, path, body, expected status)
+    let ok = StatusCode::OK;
+    let created = StatusCode::CREATED;
+    let (unauth, forbidden) = (StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN);
+    let cases: Vec<(&str, Method, String, Option<Value>, StatusCode)> = vec![
+        ("viewer", Method::GET, "/api/v1/canaries".into(), None, ok),
+        ("issuer", Method::GET, "/api/v1/canaries".into(), None, ok),
+        (
+            "ingest",
+            Method::GET,
+            "/api/v1/canaries".into(),
+            None,
+            forbidden,
+        ),
+        ("none", Method::GET, "/api/v1/canaries".into(), None, unauth),
+        (
+            "wrong",
+            Method::GET,
+            "/api/v1/canaries".into(),
+            None,
+            unauth,
+        ),
+        (
+            "expired",
+            Method::GET,
+            "/api/v1/canaries".into(),
+            None,
+            unauth,
+        ),
+        (
+            "revoked",
+            Method::GET,
+            "/api/v1/canaries".into(),
+            None,
+            unauth,
+        ),
+        (
+            "viewer",
+            Method::GET,
+            format!("/api/v1/canaries/{admins_id}"),
+            None,
+            ok,
+        ),
+        (
+            "issuer",
+            Method::GET,
+            format!("/api/v1/canaries/{own_id}"),
+            None,
+            ok,
+        ),
+        (
+            "issuer",
+            Method::GET,
+            format!("/api/v1/canaries/{admins_id}"),
+            None,
+            forbidden,
+        ),
+        (
+            "other-issuer",
+            Method::GET,
+            format!("/api/v1/canaries/{own_id}"),
+            None,
+            forbidden,
+        ),
+        (
+            "viewer",
+            Method::POST,
+            "/api/v1/canaries".into(),
+            Some(json!({})),
+            forbidden,
+        ),
+        (
+            "ingest",
+            Method::POST,
+            "/api/v1/canaries".into(),
+            Some(json!({})),
+            forbidden,
+        ),
+        (
+            "none",
+            Method::POST,
+            "/api/v1/canaries".into(),
+            Some(json!({})),
+            unauth,
+        ),
+        (
+            "issuer",
+            Method::POST,
+            "/api/v1/canaries".into(),
+            Some(json!({"labels": {"host": "server-1"}})),
+            forbidden,
+        ),
+        (
+            "issuer",
+            Method::POST,
+            "/api/v1/canaries".into(),
+            Some(json!({"labels": {"team": "finance"}})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "viewer",
+            Method::POST,
+            format!("/api/v1/canaries/{admins_id}/revoke"),
+            Some(json!({})),
+            forbidden,
+        ),
+        (
+            "issuer",
+            Method::POST,
+            format!("/api/v1/canaries/{own_id}/revoke"),
+            Some(json!({})),
+            forbidden,
+        ),
+        (
+            "issuer",
+            Method::POST,
+            format!("/api/v1/canaries/{own_id}/renew"),
+            None,
+            ok,
+        ),
+        (
+            "other-issuer",
+            Method::POST,
+            format!("/api/v1/canaries/{own_id}/renew"),
+            None,
+            forbidden,
+        ),
+        (
+            "viewer",
+            Method::POST,
+            format!("/api/v1/canaries/{own_id}/renew"),
+            None,
+            forbidden,
+        ),
+        (
+            "issuer",
+            Method::POST,
+            format!("/api/v1/canaries/{admins_id}/rotate"),
+            None,
+            forbidden,
+        ),
+        (
+            "admin",
+            Method::POST,
+            format!("/api/v1/canaries/{admins_id}/rotate"),
+            None,
+            ok,
+        ),
+        (
+            "issuer",
+            Method::POST,
+            format!("/api/v1/canaries/{own_id}/placements"),
+            Some(json!({"host": "laptop-42", "path": "~/.aws/credentials"})),
+            created,
+        ),
+        (
+            "other-issuer",
+            Method::POST,
+            format!("/api/v1/canaries/{own_id}/placements"),
+            Some(json!({"host": "x"})),
+            forbidden,
+        ),
+        (
+            "viewer",
+            Method::POST,
+            format!("/api/v1/canaries/{own_id}/placements"),
+            Some(json!({"host": "x"})),
+            forbidden,
+        ),
+        ("viewer", Method::GET, "/api/v1/alerts".into(), None, ok),
+        (
+            "issuer",
+            Method::GET,
+            "/api/v1/alerts".into(),
+            None,
+            forbidden,
+        ),
+        (
+            "issuer",
+            Method::GET,
+            "/api/v1/alerts/canary-use:x:e-1".into(),
+            None,
+            forbidden,
+        ),
+        (
+            "viewer",
+            Method::GET,
+            "/api/v1/alerts/canary-use:x:e-1".into(),
+            None,
+            ok,
+        ),
+        (
+            "viewer",
+            Method::POST,
+            "/api/v1/alerts/canary-use:x:e-1/acknowledge".into(),
+            Some(json!({"note": "x"})),
+            forbidden,
+        ),
+        (
+            "admin",
+            Method::POST,
+            "/api/v1/alerts/canary-use:x:e-1/acknowledge".into(),
+            Some(json!({"note": "on it"})),
+            ok,
+        ),
+        (
+            "admin",
+            Method::POST,
+            "/api/v1/alerts/canary-use:x:e-1/resolve".into(),
+            Some(json!({"note": "test key"})),
+            ok,
+        ),
+        (
+            "viewer",
+            Method::GET,
+            "/api/v1/tokens".into(),
+            None,
+            forbidden,
+        ),
+        ("admin", Method::GET, "/api/v1/tokens".into(), None, ok),
+        (
+            "viewer",
+            Method::POST,
+            "/api/v1/tokens".into(),
+            Some(json!({"name": "x", "scopes": ["viewer"]})),
+            forbidden,
+        ),
+        (
+            "admin",
+            Method::POST,
+            "/api/v1/tokens".into(),
+            Some(json!({"name": "ci", "scopes": ["issuer"], "pinned_labels": {"team": "ci"}})),
+            created,
+        ),
+        (
+            "issuer",
+            Method::DELETE,
+            "/api/v1/tokens/ci".into(),
+            None,
+            forbidden,
+        ),
+        (
+            "admin",
+            Method::DELETE,
+            "/api/v1/tokens/ci".into(),
+            None,
+            StatusCode::NO_CONTENT,
+        ),
+        ("viewer", Method::GET, "/api/v1/audit".into(), None, ok),
+        (
+            "issuer",
+            Method::GET,
+            "/api/v1/audit".into(),
+            None,
+            forbidden,
+        ),
+        (
+            "viewer",
+            Method::POST,
+            format!("/api/v1/canaries/{admins_id}/revoke"),
+            Some(json!({"reason": "x"})),
+            forbidden,
+        ),
+        (
+            "admin",
+            Method::POST,
+            format!("/api/v1/canaries/{admins_id}/revoke"),
+            Some(json!({"reason": "test over"})),
+            ok,
+        ),
+    ];
+    for (who, method, path, body, expected) in cases {
+        let mutating = method != Method::GET;
+        let before = api.audit_actions().await.len();
+        let (status, answer) = api.call(who, method.clone(), &path, body).await;
+        assert_eq!(status, expected, "{who} {method} {path}: {answer}");
+        if !status.is_success() {
+            assert!(
+                answer["error"]["code"].is_string() && answer["error"]["message"].is_string(),
+                "{who} {method} {path}: {answer}"
+            );
+        }
+        let issues = method == Method::POST
+            && (path == "/api/v1/canaries"
+                || path.ends_with("/rotate")
+                || path.ends_with("/renew"))
+            && status.is_success();
+        let makes_token = path == "/api/v1/tokens" && method == Method::POST && status.is_success();
+        assert_eq!(
+            has_secret(&answer),
+            issues || makes_token,
+            "{who} {method} {path} shows a secret only when it issues one: {answer}"
+        );
+        let after = api.audit_actions().await.len();
+        assert_eq!(
+            after,
+            before + usize::from(mutating),
+            "{who} {method} {path}: mutating calls are audited, reads are not"
+        );
+    }
+    let audit = api.audit_actions().await;
+    assert!(audit.contains(&("viewer".into(), "canary.revoke".into(), "denied".into())));
+    assert!(audit.contains(&("anonymous".into(), "canary.create".into(), "denied".into())));
+    assert!(audit.contains(&("admin".into(), "canary.revoke".into(), "allowed".into())));
+    let log = api.store.audit_log(None, 1_000).await.unwrap();
+    for entry in &log {
+        let text = serde_json::to_string(entry).unwrap();
+        for token in api.tokens.values() {
+            assert!(
+                !text.contains(token.as_str()),
+                "no token in the audit log: {text}"
+            );
+        }
+        assert!(!text.contains("secret_access_key"), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_token_pins_its_labels_and_sees_only_its_own_canaries() {
+    let api = Api::start().await;
+    let issued = api
+        .issue(
+            "issuer",
+            json!({"kind": "federation", "labels": {"host": "laptop-7", "owner": "ana"}}),
+        )
+        .await;
+    assert_eq!(issued["canary"]["labels"]["team"], "platform", "{issued}");
+    assert_eq!(issued["canary"]["labels"]["host"], "laptop-7");
+    assert_eq!(issued["canary"]["issued_by"], "issuer");
+    assert_eq!(issued["credentials"]["region"], "eu-west-1");
+    assert!(issued["credentials"]["session_token"].is_string());
+    api.issue("admin", json!({})).await;
+    api.issue("other-issuer", json!({"labels": {"host": "x"}}))
+        .await;
+
+    let (_, mine) = api
+        .call("issuer", Method::GET, "/api/v1/canaries", None)
+        .await;
+    assert_eq!(mine["canaries"].as_array().unwrap().len(), 1, "{mine}");
+    let (_, all) = api
+        .call("viewer", Method::GET, "/api/v1/canaries", None)
+        .await;
+    assert_eq!(all["canaries"].as_array().unwrap().len(), 3);
+    let id = issued["canary"]["id"].as_str().unwrap();
+    let (status, shown) = api
+        .call(
+            "issuer",
+            Method::GET,
+            &format!("/api/v1/canaries/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        shown["alerts"].is_null(),
+        "an issuer reads no alerts: {shown}"
+    );
+    assert!(!has_secret(&shown));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_idempotency_key_issues_nothing_new_and_names_the_first_canary() {
+    let api = Api::start().await;
+    let send = || async {
+        let response = api
+            .client
+            .post(format!("http://{}/api/v1/canaries", api.address))
+            .bearer_auth(&api.tokens["admin"])
+            .header("Idempotency-Key", "mdm-run-2026-12-04-laptop-42")
+            .json(&json!({"kind": "iam-user"}))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    let (first, issued) = send().await;
+    assert_eq!(first, StatusCode::CREATED);
+    let (again, answer) = send().await;
+    assert_eq!(again, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "conflict");
+    assert_eq!(answer["error"]["canary_id"], issued["canary"]["id"]);
+    assert!(!has_secret(&answer));
+    let (_, all) = api
+        .call("admin", Method::GET, "/api/v1/canaries", None)
+        .await;
+    assert_eq!(all["canaries"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_400_naming_the_field_and_creates_nothing() {
+    let api = Api::start().await;
+    let long_key = "k".repeat(129);
+    let many: serde_json::Map<String, Value> =
+        (0..51).map(|i| (format!("l{i}"), json!("v"))).collect();
+    let cases = [
+        (json!({"kind": "root-user"}), "kind"),
+        (json!({"labels": {long_key.clone(): "v"}}), "labels"),
+        (
+            json!({"labels": {"owner": "v".repeat(257)}}),
+            "labels.owner",
+        ),
+        (json!({"labels": many}), "labels"),
+        (json!({"memo": "m".repeat(1025)}), "memo"),
+        (json!({"account": "999988887777"}), "account"),
+        (json!({"account": "not-an-account"}), "account"),
+        (json!({"kind": "iam-user", "colour": "blue"}), "body"),
+        (json!({"labels": ["host", "x"]}), "body"),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = api
+            .call(
+                "admin",
+                Method::POST,
+                "/api/v1/canaries",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_request");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{field}:")),
+            "{body}: {message}"
+        );
+    }
+    for raw in [&b"{not json"[..], &b"\xff\xfe{}"[..], &b"[]"[..]] {
+        let audited = api.audit_actions().await.len();
+        let response = api
+            .client
+            .post(format!("http://{}/api/v1/canaries", api.address))
+            .bearer_auth(&api.tokens["admin"])
+            .header("content-type", "application/json")
+            .body(raw.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], "invalid_request", "{answer}");
+        assert_eq!(
+            api.audit_actions().await.len(),
+            audited + 1,
+            "a refused body is audited too"
+        );
+    }
+    let (_, all) = api
+        .call("admin", Method::GET, "/api/v1/canaries", None)
+        .await;
+    assert_eq!(all["canaries"], json!([]), "nothing was issued");
+    let (status, answer) = api
+        .call("admin", Method::GET, "/api/v1/canaries?limit=0", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (status, _) = api
+        .call(
+            "admin",
+            Method::GET,
+            "/api/v1/canaries?cursor=garbage",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, answer) = api
+        .call("admin", Method::GET, "/api/v1/nothing-here", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(answer["error"]["code"], "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_follow_the_cursor_to_the_end_with_every_canary_once() {
+    let api = Api::start().await;
+    for i in 0..23 {
+        let host = if i % 2 == 0 {
+            "laptop-even"
+        } else {
+            "laptop-odd"
+        };
+        api.issue(
+            "admin",
+            json!({"kind": "federation", "labels": {"host": host}}),
+        )
+        .await;
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/canaries?limit=5&label=host:laptop-even".to_owned();
+    loop {
+        let (status, page) = api.call("viewer", Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for canary in page["canaries"].as_array().unwrap() {
+            assert_eq!(canary["labels"]["host"], "laptop-even");
+            seen.push(canary["id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/api/v1/canaries?limit=5&label=host:laptop-even&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 12);
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 12, "no canary twice");
+    let name = {
+        let (_, page) = api
+            .call("viewer", Method::GET, "/api/v1/canaries?limit=1", None)
+            .await;
+        page["canaries"][0]["name"].as_str().unwrap().to_owned()
+    };
+    let (_, found) = api
+        .call(
+            "viewer",
+            Method::GET,
+            &format!("/api/v1/canaries?q={name}"),
+            None,
+        )
+        .await;
+    assert_eq!(found["canaries"].as_array().unwrap().len(), 1, "{found}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_acknowledged_and_resolved_with_who_and_a_note() {
+    let api = Api::start().await;
+    let issued = api.issue("admin", json!({})).await;
+    let name = issued["canary"]["name"].as_str().unwrap();
+    api.add_alert("canary-use:a:e-9", name).await;
+    let (_, open) = api
+        .call("viewer", Method::GET, "/api/v1/alerts?state=open", None)
+        .await;
+    assert_eq!(open["alerts"].as_array().unwrap().len(), 1, "{open}");
+    let (status, acknowledged) = api
+        .call(
+            "admin",
+            Method::POST,
+            "/api/v1/alerts/canary-use:a:e-9/acknowledge",
+            Some(json!({"note": "looking"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{acknowledged}");
+    assert_eq!(acknowledged["handling"]["state"], "acknowledged");
+    assert_eq!(acknowledged["handling"]["by"], "admin");
+    assert_eq!(acknowledged["handling"]["note"], "looking");
+    assert_eq!(
+        acknowledged["record"]["userAgent"], "<script>",
+        "raw record, as data"
+    );
+    let (_, open) = api
+        .call("viewer", Method::GET, "/api/v1/alerts?state=open", None)
+        .await;
+    assert_eq!(open["alerts"], json!([]));
+    let id = issued["canary"]["id"].as_str().unwrap();
+    let (_, shown) = api
+        .call(
+            "viewer",
+            Method::GET,
+            &format!("/api/v1/canaries/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        shown["alerts"][0]["dedup_key"], "canary-use:a:e-9",
+        "{shown}"
+    );
+    let (status, _) = api
+        .call(
+            "admin",
+            Method::POST,
+            "/api/v1/alerts/nothing/resolve",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failed_authentication_is_answered_429() {
+    let api = Api::start().await;
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(
+            api.call("wrong", Method::GET, "/api/v1/canaries", None)
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        *statuses.last().unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "{statuses:?}"
+    );
+    let (status, _) = api
+        .call("admin", Method::GET, "/api/v1/canaries", None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address waits, whatever the token"
+    );
+}
+
+#[tokio::test]
+async fn the_first_start_makes_one_admin_token_and_a_supplied_one_is_recorded() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = Store::open(folder.path().join("tripkey.db")).await.unwrap();
+    let made = server::api::tokens::ensure_admin(&store, None)
+        .await
+        .unwrap();
+    let made = made.expect("a token on the first start");
+    assert!(made.starts_with(server::tokens::PREFIX));
+    assert_eq!(
+        server::api::tokens::ensure_admin(&store, None)
+            .await
+            .unwrap(),
+        None
+    );
+    let supplied = "tk_operator-supplied-admin-token-0123456789";
+    assert_eq!(
+        server::api::tokens::ensure_admin(&store, Some(supplied))
+            .await
+            .unwrap(),
+        None
+    );
+    let found = store
+        .use_api_token(&server::tokens::digest(supplied), store::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.allows("admin", store::now()));
+    let stored = std::fs::read(folder.path().join("tripkey.db")).unwrap();
+    assert!(
+        !stored.windows(made.len()).any(|w| w == made.as_bytes()),
+        "only the digest is stored"
+    );
+}
