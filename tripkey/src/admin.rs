@@ -53,6 +53,18 @@ pub struct StatusArgs {
     url: Option<String>,
 }
 
+/// `tripkey audit` options.
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// How many entries, newest first.
+    #[arg(long, short = 'n', default_value_t = 50)]
+    limit: u32,
+    #[command(flatten)]
+    output: FormatArgs,
+}
+
 /// `tripkey alert` subcommands.
 #[derive(clap::Subcommand)]
 pub enum AlertCommand {
@@ -543,5 +555,45 @@ pub fn token(store_args: StoreArgs, command: TokenCommand) -> anyhow::Result<u8>
         };
         store.close().await;
         Ok(code)
+    })
+}
+
+/// Runs `tripkey audit`: the newest entries of the API's audit log.
+pub fn audit(args: AuditArgs) -> anyhow::Result<u8> {
+    crate::async_runtime()?.block_on(async {
+        let (_, store) = args.store.open_existing().await?;
+        let entries = store.audit_log(None, args.limit).await?;
+        let mut out = std::io::stdout().lock();
+        match args.output.get() {
+            DataFormat::Json => {
+                crate::output::write_json(&mut out, &serde_json::json!({ "entries": entries }))?
+            }
+            DataFormat::Table if entries.is_empty() => writeln!(
+                out,
+                "No entries yet: every mutating call to /api/v1 is recorded here."
+            )?,
+            DataFormat::Table => {
+                writeln!(
+                    out,
+                    "{:<24}  {:<16}  {:<18}  {:<8}  {:<15}  OBJECT",
+                    "AT", "WHO", "ACTION", "OUTCOME", "FROM"
+                )?;
+                for entry in &entries {
+                    let outcome = serde_json::to_value(entry.outcome)?;
+                    writeln!(
+                        out,
+                        "{:<24}  {:<16}  {:<18}  {:<8}  {:<15}  {}",
+                        entry.at.to_string(),
+                        for_terminal(&entry.actor),
+                        entry.action,
+                        outcome.as_str().unwrap_or("-"),
+                        entry.address.as_deref().unwrap_or("-"),
+                        for_terminal(entry.object.as_deref().unwrap_or("-"))
+                    )?;
+                }
+            }
+        }
+        store.close().await;
+        Ok(0)
     })
 }

@@ -199,6 +199,12 @@ enum Command {
   tripkey status --config tripkey.toml
   tripkey status --format json | jq '.sinks[] | select(.consecutive_failures > 0)'")]
     Status(admin::StatusArgs),
+    /// Show the audit log: every mutating call to the HTTP API, allowed or refused, with who
+    /// made it, from where, and how it ended.
+    #[command(after_help = "Examples:
+  tripkey audit -n 20
+  tripkey audit --format json | jq '.entries[] | select(.outcome == \"denied\")'")]
+    Audit(admin::AuditArgs),
     /// List alerts, or send a test alert to a sink.
     #[command(after_help = "Examples:
   tripkey alert list -n 50\n  tripkey alert test slack --config tripkey.toml")]
@@ -369,6 +375,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args, stderr_colour),
         Command::Status(args) => admin::status(args),
         Command::Alert { store, command } => admin::alert(store, command),
+        Command::Audit(args) => admin::audit(args),
         Command::Token { store, command } => admin::token(store, command),
     };
     match result {

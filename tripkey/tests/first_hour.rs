@@ -145,6 +145,7 @@ fn every_data_command_parses_its_own_format_json() {
         (vec!["canary", "capacity", "--format", "json"], "accounts"),
         (vec!["key", "decode", &key, "--format", "json"], "keys"),
         (vec!["token", "list", "--format", "json"], "tokens"),
+        (vec!["audit", "--format", "json"], "entries"),
         (vec!["alert", "list", "--format", "json"], "alerts"),
         (
             vec!["status", "--format", "json", "--url", "http://127.0.0.1:1"],
@@ -515,6 +516,7 @@ fn every_command_help_ends_with_an_example() {
         &["token", "create"],
         &["token", "list"],
         &["token", "revoke"],
+        &["audit"],
         &["init"],
         &["completions"],
         &["man"],

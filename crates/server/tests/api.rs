@@ -495,6 +495,14 @@ async fn every_route_allows_and_denies_by_scope_and_audits_every_mutating_attemp
             StatusCode::NO_CONTENT,
         ),
         ("viewer", Method::GET, "/api/v1/audit".into(), None, ok),
+        ("issuer", Method::GET, "/api/v1/issuers".into(), None, ok),
+        (
+            "ingest",
+            Method::GET,
+            "/api/v1/issuers".into(),
+            None,
+            forbidden,
+        ),
         (
             "issuer",
             Method::GET,
@@ -576,6 +584,16 @@ async fn an_issuer_token_pins_its_labels_and_sees_only_its_own_canaries() {
     assert_eq!(issued["canary"]["labels"]["host"], "laptop-7");
     assert_eq!(issued["canary"]["issued_by"], "issuer");
     assert_eq!(issued["credentials"]["region"], "eu-west-1");
+    let (_, issuers) = api
+        .call("issuer", Method::GET, "/api/v1/issuers", None)
+        .await;
+    assert_eq!(issuers["issuers"][0]["account_id"], ACCOUNT, "{issuers}");
+    assert_eq!(issuers["issuers"][0]["issuer"], "offline");
+    assert_eq!(issuers["issuers"][0]["default"], true);
+    assert_eq!(
+        issuers["issuers"][0]["kinds"],
+        json!(["iam-user", "federation", "role-session"])
+    );
     assert!(issued["credentials"]["session_token"].is_string());
     api.issue("admin", json!({})).await;
     api.issue("other-issuer", json!({"labels": {"host": "x"}}))

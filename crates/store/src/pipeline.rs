@@ -206,7 +206,8 @@ macro_rules! select_delivery {
         concat!(
             "SELECT o.id, o.sink, o.limit_key AS o_limit_key, o.attempts, o.created_at, \
              o.next_attempt_at, a.dedup_key, a.rule, a.severity, a.status, a.summary, \
-             a.event_time, a.detected_at, a.updated_at, a.source, a.limit_key, a.body \
+             a.event_time, a.detected_at, a.updated_at, a.source, a.limit_key, a.body, \
+             a.state, a.state_note, a.state_by, a.state_at, a.canary \
              FROM outbox o JOIN alerts a ON a.dedup_key = o.dedup_key ",
             $rest
         )

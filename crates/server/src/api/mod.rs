@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod canaries;
 pub mod error;
+pub mod issuers;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -77,6 +78,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{name}", delete(tokens::revoke))
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/issuers", get(issuers::list))
         .fallback(|| async {
             ApiError::new(
                 ErrorCode::NotFound,

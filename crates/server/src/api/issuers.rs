@@ -1,0 +1,49 @@
+//! `/api/v1/issuers`: which accounts this server issues in, the kinds each can issue, and how
+//! many IAM-user canaries each account holds against its limit.
+
+use axum::extract::State;
+use axum::Json;
+use registry::{Inventory, Issuer, Scope};
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::ApiState;
+
+/// One issuer.
+#[derive(Serialize)]
+pub struct IssuerView {
+    account_id: String,
+    /// `aws`, or `offline` for keys that authenticate nowhere.
+    issuer: store::Issuer,
+    kinds: Vec<store::CanaryKind>,
+    /// Whether a request that names no account gets this issuer.
+    default: bool,
+    capacity: registry::AccountCapacity,
+}
+
+/// Lists the issuers (any token that may read or issue).
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller
+        .read(Scope::Viewer)
+        .or_else(|_| caller.read(Scope::Issuer))?;
+    let default = state.issuers.pick(None).map(|issuer| issuer.account());
+    let inventory = Inventory::new(&state.store);
+    let mut issuers = Vec::new();
+    for issuer in state.issuers.iter() {
+        let account = issuer.account().to_string();
+        issuers.push(IssuerView {
+            capacity: inventory
+                .capacity(&account, state.settings.capacity_per_account)
+                .await?,
+            account_id: account,
+            issuer: Issuer::issuer(issuer),
+            kinds: issuer.kinds().to_vec(),
+            default: Some(issuer.account()) == default,
+        });
+    }
+    Ok(Json(serde_json::json!({ "issuers": issuers })))
+}
