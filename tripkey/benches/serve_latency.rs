@@ -248,7 +248,7 @@ async fn main() {
         &config,
         format!(
             "[canary]\noffline_account = \"{ACCOUNT}\"\n[store]\npath = \"tripkey.db\"\n\
-             [serve]\nrate_window = \"0s\"\n\
+             [serve]\nrate_window = \"0s\"\nopen_metrics = true\n\
              [[source]]\ntype = \"sqs\"\nname = \"events\"\nqueue_url = \"{}\"\n\
              [[source]]\ntype = \"sqs\"\nname = \"objects\"\nqueue_url = \"{}\"\n\
              [[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{hook}\"\n\

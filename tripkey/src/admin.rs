@@ -51,6 +51,14 @@ pub struct StatusArgs {
     /// source) [default: http:// and `[serve] listen`, else http://127.0.0.1:8470].
     #[arg(long, value_name = "URL", env = "TRIPKEY_URL")]
     url: Option<String>,
+    /// A `viewer` token for serve's /status (unless serve has `[serve] open_metrics = true`).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TRIPKEY_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
 }
 
 /// `tripkey audit` options.
@@ -157,7 +165,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
             );
             format!("http://{listen}")
         });
-        let live = live_report(&url).await;
+        let live = live_report(&url, args.token.as_deref()).await;
         let mut report = pipeline::Report::gather(&store, Default::default()).await?;
         if let Ok(live) = &live {
             report.sources = live.sources.clone();
@@ -191,16 +199,27 @@ pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
 }
 
 /// The report of the `serve` at `url`, whose source counters live only in its memory.
-async fn live_report(url: &str) -> Result<pipeline::Report, String> {
+async fn live_report(url: &str, token: Option<&str>) -> Result<pipeline::Report, String> {
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(3))
         .build()
         .map_err(|e| e.to_string())?;
-    let answer = client
-        .get(format!("{}/status", url.trim_end_matches('/')))
+    let mut request = client.get(format!("{}/status", url.trim_end_matches('/')));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request
         .send()
         .await
-        .map_err(|e| e.without_url().to_string())?
+        .map_err(|e| e.without_url().to_string())?;
+    if matches!(answer.status().as_u16(), 401 | 403) {
+        return Err(
+            "it wants a viewer token: pass --token or set TRIPKEY_TOKEN (or set [serve] \
+             open_metrics = true)"
+                .to_owned(),
+        );
+    }
+    let answer = answer
         .error_for_status()
         .map_err(|e| e.without_url().to_string())?;
     answer

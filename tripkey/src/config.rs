@@ -56,6 +56,9 @@ pub struct ServeConfig {
     /// A file holding the admin token of the API, instead of one made and shown on the first
     /// start (`TRIPKEY_ADMIN_TOKEN` wins). Relative to the config file.
     pub admin_token_file: Option<PathBuf>,
+    /// Serve `/metrics` and `/status` without a token, for a scraper that cannot send one
+    /// [default: false: they need a `viewer` token].
+    pub open_metrics: bool,
 }
 
 /// One `[[source]]` table.

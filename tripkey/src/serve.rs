@@ -341,6 +341,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             metrics: metrics.clone(),
             ingest_source: "http".to_owned(),
             api,
+            open_metrics: serve.open_metrics,
         },
         serve.ingest_limit.unwrap_or(server::DEFAULT_INGEST_LIMIT),
     );

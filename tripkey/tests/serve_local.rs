@@ -37,12 +37,13 @@ fn start(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
     Serve::spawn(command)
 }
 
-fn metrics(address: &str) -> String {
+fn metrics(address: &str, token: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     write!(
         stream,
-        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut answer = String::new();
@@ -136,8 +137,24 @@ fn a_dir_flag_and_an_env_sink_path_alert_on_a_pretty_printed_trail_file() {
         "the record is quoted whole"
     );
 
+    let viewer = tripkey()
+        .args(["token", "--config", config.to_str().unwrap()])
+        .args(["create", "prometheus", "--scope", "viewer"])
+        .env("ALERTS_FILE", &alerts)
+        .output()
+        .unwrap();
+    assert!(
+        viewer.status.success(),
+        "{}",
+        String::from_utf8_lossy(&viewer.stderr)
+    );
+    let viewer = String::from_utf8(viewer.stdout).unwrap().trim().to_owned();
+    assert!(
+        metrics(&address, "tk_wrong").starts_with("HTTP/1.1 401"),
+        "metrics need a viewer token"
+    );
     let source = format!("dir:{}", logs.display());
-    let exposition = metrics(&address);
+    let exposition = metrics(&address, &viewer);
     assert!(
         exposition.contains(&format!(
             "tripkey_source_records_total{{source=\"{source}\"}} 1"
@@ -145,10 +162,20 @@ fn a_dir_flag_and_an_env_sink_path_alert_on_a_pretty_printed_trail_file() {
         "the --dir source is named after its folder:\n{exposition}"
     );
 
+    let refused = tripkey()
+        .args(["status", "--config", config.to_str().unwrap()])
+        .args(["--url", &format!("http://{address}")])
+        .env("ALERTS_FILE", &alerts)
+        .env_remove("TRIPKEY_TOKEN")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(text.contains("wants a viewer token"), "{text}");
     let status = tripkey()
         .args(["status", "--config", config.to_str().unwrap()])
         .args(["--url", &format!("http://{address}")])
         .env("ALERTS_FILE", &alerts)
+        .env("TRIPKEY_TOKEN", &viewer)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&status.stdout);

@@ -1,8 +1,10 @@
 //! tripkey's HTTP side, thin handlers over the pipeline and the store:
 //!
 //! - `GET /healthz`: the store answers and the engine runs; failing sinks are listed;
-//! - `GET /metrics`: the Prometheus exposition of [`pipeline::Report`];
-//! - `GET /status`: the same report as JSON, which `tripkey status` reads;
+//! - `GET /metrics`: the Prometheus exposition of [`pipeline::Report`], for a `viewer` token
+//!   unless `open_metrics`;
+//! - `GET /status`: the same report as JSON, which `tripkey status` reads, on the same terms;
+//! - `/api/v1`: the [`api`];
 //! - `POST /ingest`: CloudTrail records or EventBridge events (any shape the reader accepts,
 //!   gzip or not) from a Lambda forwarder or an EventBridge API destination, authenticated with
 //!   a bearer token of scope `ingest`; it answers once the batch's alerts are committed.
@@ -39,6 +41,27 @@ pub struct AppState {
     pub ingest_source: String,
     /// What `/api/v1` needs.
     pub api: api::ApiState,
+    /// Serve `/metrics` and `/status` without a token (`[serve] open_metrics`), for a
+    /// Prometheus that cannot send one.
+    pub open_metrics: bool,
+}
+
+impl axum::extract::FromRef<AppState> for api::ApiState {
+    fn from_ref(state: &AppState) -> api::ApiState {
+        state.api.clone()
+    }
+}
+
+/// `/metrics` and `/status` expose the fleet's shape (sources, sinks, alert counts): they need
+/// a `viewer` token unless the operator opened them.
+fn may_read_metrics(state: &AppState, caller: &api::auth::Caller) -> Result<(), Response> {
+    if state.open_metrics {
+        return Ok(());
+    }
+    caller
+        .read(registry::Scope::Viewer)
+        .map(|_| ())
+        .map_err(IntoResponse::into_response)
 }
 
 /// The routes, with `ingest_limit` as the largest accepted body.
@@ -88,7 +111,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<AppState>, caller: api::auth::Caller) -> Response {
+    if let Err(refused) = may_read_metrics(&state, &caller) {
+        return refused;
+    }
     match Report::gather(&state.store, state.metrics.sources()).await {
         Ok(report) => (
             [(
@@ -102,7 +128,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn status(State(state): State<AppState>) -> Response {
+async fn status(State(state): State<AppState>, caller: api::auth::Caller) -> Response {
+    if let Err(refused) = may_read_metrics(&state, &caller) {
+        return refused;
+    }
     match Report::gather(&state.store, state.metrics.sources()).await {
         Ok(report) => Json(report).into_response(),
         Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),

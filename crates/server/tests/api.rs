@@ -56,6 +56,7 @@ impl Api {
                     throttle: Default::default(),
                     region: "eu-west-1".to_owned(),
                 },
+                open_metrics: false,
             },
             1_000_000,
         );

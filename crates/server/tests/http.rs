@@ -93,6 +93,7 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
                 throttle: Default::default(),
                 region: "us-east-1".to_owned(),
             },
+            open_metrics: false,
         },
         1_000_000,
     );
@@ -136,7 +137,19 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
     assert_eq!(status, 400, "{answer}");
     assert!(answer.contains("no CloudTrail record"), "{answer}");
 
-    let (status, metrics) = request(address, "GET /metrics HTTP/1.1", b"").await;
+    let (status, refused) = request(address, "GET /metrics HTTP/1.1", b"").await;
+    assert_eq!(status, 401, "metrics need a viewer token: {refused}");
+    let (status, _) = request(address, "GET /status HTTP/1.1", b"").await;
+    assert_eq!(status, 401);
+    let (status, _) = request(
+        address,
+        &format!("GET /metrics HTTP/1.1\r\nAuthorization: Bearer {token}"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 403, "an ingest token reads no metrics");
+    let viewer = |path: &str| format!("GET {path} HTTP/1.1\r\nAuthorization: Bearer {reader}");
+    let (status, metrics) = request(address, &viewer("/metrics"), b"").await;
     assert_eq!(status, 200);
     assert!(
         metrics.contains("tripkey_source_records_total{source=\"http\"} 12"),
@@ -155,7 +168,7 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
     assert_eq!(status, 200);
     assert!(health.contains("\"status\":\"ok\""), "{health}");
 
-    let (status, report) = request(address, "GET /status HTTP/1.1", b"").await;
+    let (status, report) = request(address, &viewer("/status"), b"").await;
     assert_eq!(status, 200);
     let report: pipeline::Report = serde_json::from_str(&report).unwrap();
     assert_eq!(

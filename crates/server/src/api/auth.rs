@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use registry::{Principal, Scope};
@@ -80,10 +80,15 @@ pub struct Caller {
     pub address: Option<IpAddr>,
 }
 
-impl FromRequestParts<ApiState> for Caller {
+impl<S> FromRequestParts<S> for Caller
+where
+    ApiState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Caller, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Caller, ApiError> {
+        let state = &ApiState::from_ref(state);
         let address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
