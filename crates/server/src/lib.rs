@@ -121,7 +121,17 @@ async fn metrics(State(state): State<AppState>, caller: api::auth::Caller) -> Re
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            report.prometheus(),
+            format!(
+                "{}# HELP tripkey_api_auth_failures_total API requests with an unknown, revoked or expired token.\n\
+                 # TYPE tripkey_api_auth_failures_total counter\n\
+                 tripkey_api_auth_failures_total {}\n\
+                 # HELP tripkey_api_throttled_total API requests refused with 429 after repeated failed authentication.\n\
+                 # TYPE tripkey_api_throttled_total counter\n\
+                 tripkey_api_throttled_total {}\n",
+                report.prometheus(),
+                state.api.throttle.failures(),
+                state.api.throttle.throttled(),
+            ),
         )
             .into_response(),
         Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),

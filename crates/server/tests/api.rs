@@ -845,7 +845,28 @@ async fn alerts_are_acknowledged_and_resolved_with_who_and_a_note() {
 async fn repeated_failed_authentication_is_answered_429() {
     let api = Api::start().await;
     let mut statuses = Vec::new();
-    for _ in 0..12 {
+    for _ in 0..3 {
+        statuses.push(
+            api.call("wrong", Method::GET, "/api/v1/canaries", None)
+                .await
+                .0,
+        );
+    }
+    let metrics = api
+        .client
+        .get(format!("http://{}/metrics", api.address))
+        .bearer_auth(&api.tokens["viewer"])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tripkey_api_auth_failures_total 3\n"),
+        "failures are counted in /metrics: {metrics}"
+    );
+    for _ in 0..9 {
         statuses.push(
             api.call("wrong", Method::GET, "/api/v1/canaries", None)
                 .await

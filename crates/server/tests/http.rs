@@ -163,6 +163,10 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
         metrics.contains("tripkey_outbox_depth{sink=\"hook\"} 1"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("tripkey_api_throttled_total 0"),
+        "{metrics}"
+    );
 
     let (status, health) = request(address, "GET /healthz HTTP/1.1", b"").await;
     assert_eq!(status, 200);
