@@ -31,6 +31,7 @@ pub struct CanaryDetail {
 
 /// IAM-user canaries one account holds, against the configured limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountCapacity {
     /// The 12-digit account.
     pub account_id: String,

@@ -90,6 +90,7 @@ pub struct Created {
 
 /// The outcome of [`CanaryService::revoke`].
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Revocation {
     /// The canary as it is now.
     pub canary: CanaryRecord,

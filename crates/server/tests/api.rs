@@ -923,3 +923,81 @@ async fn the_first_start_makes_one_admin_token_and_a_supplied_one_is_recorded() 
         "only the digest is stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_description_covers_every_route_with_its_errors_and_security() {
+    let api = Api::start().await;
+    let (status, doc) = api
+        .call("none", Method::GET, "/api/v1/openapi.json", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let routes = [
+        ("/api/v1/canaries", vec!["get", "post"]),
+        ("/api/v1/canaries/{id}", vec!["get"]),
+        ("/api/v1/canaries/{id}/rotate", vec!["post"]),
+        ("/api/v1/canaries/{id}/renew", vec!["post"]),
+        ("/api/v1/canaries/{id}/revoke", vec!["post"]),
+        ("/api/v1/canaries/{id}/placements", vec!["post"]),
+        (
+            "/api/v1/canaries/{id}/placements/{placement}",
+            vec!["delete"],
+        ),
+        ("/api/v1/alerts", vec!["get"]),
+        ("/api/v1/alerts/{dedup_key}", vec!["get"]),
+        ("/api/v1/alerts/{dedup_key}/acknowledge", vec!["post"]),
+        ("/api/v1/alerts/{dedup_key}/resolve", vec!["post"]),
+        ("/api/v1/tokens", vec!["get", "post"]),
+        ("/api/v1/tokens/{name}", vec!["delete"]),
+        ("/api/v1/audit", vec!["get"]),
+        ("/api/v1/issuers", vec!["get"]),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(
+        paths.len(),
+        routes.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for (path, methods) in routes {
+        for method in methods {
+            let operation = &doc["paths"][path][method];
+            assert!(operation.is_object(), "{method} {path} is described");
+            assert_eq!(
+                operation["security"],
+                json!([{"bearer": []}]),
+                "{method} {path}"
+            );
+            for status in ["401", "403"] {
+                assert_eq!(
+                    operation["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for schema in [
+        "ErrorBody",
+        "ErrorCode",
+        "IssuedCanary",
+        "CanaryRecord",
+        "CanaryPage",
+        "AuditEntry",
+    ] {
+        assert!(
+            schemas.contains_key(schema),
+            "{schema} in {:?}",
+            schemas.keys().collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}

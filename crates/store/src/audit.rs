@@ -8,6 +8,7 @@ use crate::{Store, StoreError};
 
 /// How a mutating call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AuditOutcome {
     /// It was allowed and done.
@@ -40,10 +41,12 @@ impl AuditOutcome {
 /// One entry of the audit log. It never holds a secret: callers record what was asked, not
 /// what was issued.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// Its position in the log, increasing.
     pub id: i64,
     /// When it happened.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: EventTime,
     /// The token's name, `cli` for the command line, or `anonymous`.
     pub actor: String,
@@ -58,6 +61,7 @@ pub struct AuditEntry {
     /// How it ended.
     pub outcome: AuditOutcome,
     /// What was asked and, when refused or failed, why.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub detail: serde_json::Value,
 }
 

@@ -26,6 +26,7 @@ macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
         }
@@ -135,6 +136,7 @@ impl Issuer {
 /// CloudTrail record identifies the canary. Short and lowercase, it reads like the suffix of a
 /// generated service name rather than a UUID, which attackers' tools flag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
 #[serde(try_from = "String", into = "String")]
 pub struct CanaryId(String);
 
@@ -209,6 +211,7 @@ pub type Labels = BTreeMap<String, String>;
 /// A canary as the registry holds it. Times are event-time milliseconds ([`EventTime`]), the
 /// unit the detectors compare against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CanaryRecord {
     /// The canary's identifier, also embedded in its name.
     pub id: CanaryId,
@@ -232,16 +235,21 @@ pub struct CanaryRecord {
     /// A note shown with every alert, e.g. where it was planted.
     pub memo: Option<String>,
     /// When it was issued.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: EventTime,
     /// When its current credentials expire (short-term kinds).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<EventTime>,
     /// When its access key was last rotated.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub rotated_at: Option<EventTime>,
     /// When it was revoked.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub revoked_at: Option<EventTime>,
     /// Where it is in its life.
     pub status: CanaryStatus,
     /// The newest use already alerted on, so the last-used poller alerts only on newer ones.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_alert_at: Option<EventTime>,
     /// Whether the secret of the current key is kept (encrypted) for re-planting.
     pub secret_kept: bool,
@@ -309,30 +317,37 @@ impl NewCanary {
 
 /// One entry in a canary's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CanaryEvent {
     /// The canary it happened to.
     pub canary_id: CanaryId,
     /// When it happened.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: EventTime,
     /// What happened.
     pub kind: CanaryEventKind,
     /// Specifics: key IDs involved, the triggering record's event ID, a revocation reason.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub detail: serde_json::Value,
 }
 
 /// An access key a canary holds or has held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CanaryKey {
     /// The canary holding it.
     pub canary_id: CanaryId,
     /// The access key ID.
     pub access_key_id: String,
     /// When it was handed out.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub issued_at: EventTime,
     /// When a rotation, renewal or revocation replaced it; a retired IAM key still works until
     /// it is deleted after its grace period.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub retired_at: Option<EventTime>,
     /// When it was deleted in AWS.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub deleted_at: Option<EventTime>,
 }
 

@@ -9,6 +9,7 @@ use crate::{CanaryId, Store, StoreError};
 
 /// One place a canary was planted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Placement {
     /// The placement's id.
     pub id: String,
@@ -25,6 +26,7 @@ pub struct Placement {
     /// The user whose file it is.
     pub user: Option<String>,
     /// When it was recorded.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: EventTime,
     /// The token that recorded it; `None` from the command line.
     pub created_by: Option<String>,

@@ -7,6 +7,7 @@ use crate::{Labels, Store, StoreError};
 
 /// An API token's record (never the token itself).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiToken {
     /// A name saying who holds it, e.g. `lambda-forwarder`.
     pub name: String,
@@ -17,12 +18,16 @@ pub struct ApiToken {
     /// The labels this token may set, as key to glob pattern (`*` any text); empty, none.
     pub allowed_labels: Labels,
     /// When it was made.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: EventTime,
     /// When it stops being accepted, if ever.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<EventTime>,
     /// When it was last accepted.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_used_at: Option<EventTime>,
     /// When it was revoked; a revoked token is refused.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub revoked_at: Option<EventTime>,
 }
 

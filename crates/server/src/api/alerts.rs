@@ -8,7 +8,7 @@ use serde_json::json;
 use store::{AlertCursor, AlertFilter, StoredAlert};
 
 use super::auth::{Action, Caller};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::{decode_cursor, encode_cursor, page_size, parse_time, query_pairs, ApiState, JsonBody};
 
 /// The handling states an alert can be moved to or filtered by.
@@ -38,13 +38,33 @@ pub fn alert_json(stored: &StoredAlert) -> Result<serde_json::Value, ApiError> {
 }
 
 /// A page of alerts.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AlertPage {
+    #[schema(value_type = Vec<Object>)]
     alerts: Vec<serde_json::Value>,
     next_cursor: Option<String>,
 }
 
 /// Lists alerts, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/alerts", tag = "alerts",
+    params(
+        ("rule" = Option<String>, Query, description = "canary-use, instance-credential-exfiltration, foreign-vpc-endpoint or access-denied-burst"),
+        ("severity" = Option<String>, Query, description = "low, medium, high or critical"),
+        ("state" = Option<String>, Query, description = "open, acknowledged or resolved"),
+        ("canary" = Option<String>, Query, description = "the canary's name"),
+        ("since" = Option<String>, Query, description = "detected at or after this RFC 3339 time"),
+        ("until" = Option<String>, Query, description = "detected before this RFC 3339 time"),
+        ("limit" = Option<u32>, Query, description = "page size, 1 to 500 [default: 100]"),
+        ("cursor" = Option<String>, Query, description = "the next_cursor of the previous page"),
+    ),
+    responses((status = 200, description = "a page of alerts, newest first", body = AlertPage), (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -114,6 +134,20 @@ pub async fn list(
 }
 
 /// One alert, with the raw record it was raised on.
+#[utoipa::path(
+    get, path = "/api/v1/alerts/{dedup_key}", tag = "alerts",
+    params(("dedup_key" = String, Path, description = "the alert's dedup key")),
+    responses(
+        (status = 200, description = "the alert with its raw record", body = Object),
+        (status = 404, description = "no such alert", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<ApiState>,
     caller: Caller,
@@ -129,7 +163,7 @@ pub async fn show(
 }
 
 /// `{note}` for acknowledge and resolve.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
     note: Option<String>,
@@ -184,6 +218,21 @@ async fn set_state(
 }
 
 /// Marks an alert acknowledged: someone is on it.
+#[utoipa::path(
+    post, path = "/api/v1/alerts/{dedup_key}/acknowledge", tag = "alerts",
+    params(("dedup_key" = String, Path, description = "the alert's dedup key")),
+    request_body = NoteBody,
+    responses(
+        (status = 200, description = "the alert, with who did it, when and the note", body = Object),
+        (status = 404, description = "no such alert", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn acknowledge(
     State(state): State<ApiState>,
     caller: Caller,
@@ -194,6 +243,21 @@ pub async fn acknowledge(
 }
 
 /// Marks an alert resolved.
+#[utoipa::path(
+    post, path = "/api/v1/alerts/{dedup_key}/resolve", tag = "alerts",
+    params(("dedup_key" = String, Path, description = "the alert's dedup key")),
+    request_body = NoteBody,
+    responses(
+        (status = 200, description = "the alert, with who did it, when and the note", body = Object),
+        (status = 404, description = "no such alert", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn resolve(
     State(state): State<ApiState>,
     caller: Caller,

@@ -7,17 +7,30 @@ use serde::Serialize;
 use store::AuditEntry;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::{decode_cursor, encode_cursor, page_size, query_pairs, ApiState};
 
 /// A page of the audit log.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     entries: Vec<AuditEntry>,
     next_cursor: Option<String>,
 }
 
 /// Reads the audit log.
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "audit",
+    params(
+        ("limit" = Option<u32>, Query, description = "page size, 1 to 500 [default: 100]"),
+        ("cursor" = Option<String>, Query, description = "the next_cursor of the previous page"),
+    ),
+    responses((status = 200, description = "the audit log, newest first", body = AuditPage), (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,

@@ -16,7 +16,7 @@ use store::{
 };
 
 use super::auth::{Action, Caller};
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::{decode_cursor, encode_cursor, page_size, parse_time, query_pairs, ApiState, JsonBody};
 
 /// How long an `Idempotency-Key` is remembered.
@@ -27,7 +27,7 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 const ALERTS_WITH_CANARY: u32 = 100;
 
 /// `POST /api/v1/canaries`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     kind: Option<String>,
@@ -39,17 +39,18 @@ pub struct CreateBody {
 }
 
 /// Credentials, in the one answer that carries them.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Credentials {
     access_key_id: String,
     secret_access_key: String,
     session_token: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     expiration: Option<store::EventTime>,
     region: String,
 }
 
 /// A canary with the credentials just issued for it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuedCanary {
     canary: CanaryRecord,
     credentials: Credentials,
@@ -119,6 +120,23 @@ fn pick_issuer<'a>(
 }
 
 /// Issues a canary. The answer is the only one that ever holds its credentials.
+#[utoipa::path(
+    post, path = "/api/v1/canaries", tag = "canaries",
+    request_body = CreateBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "a repeat within 24 h issues nothing and answers 409 naming the first canary")),
+    responses(
+        (status = 201, description = "issued; the only answer that holds these credentials", body = IssuedCanary),
+        (status = 409, description = "the Idempotency-Key was used already, or the account is full", body = ErrorBody),
+        (status = 413, description = "the body is over 64 KiB", body = ErrorBody),
+        (status = 503, description = "the issuer cannot be reached", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
@@ -248,13 +266,32 @@ fn repeated(first: &store::CanaryId) -> ApiError {
 }
 
 /// A page of canaries.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CanaryPage {
     canaries: Vec<CanaryRecord>,
     next_cursor: Option<String>,
 }
 
 /// Lists canaries: every one with `viewer`, its own with `issuer`.
+#[utoipa::path(
+    get, path = "/api/v1/canaries", tag = "canaries",
+    params(
+        ("status" = Option<store::CanaryStatus>, Query, description = "only canaries in this status"),
+        ("kind" = Option<store::CanaryKind>, Query, description = "only canaries of this kind"),
+        ("account" = Option<String>, Query, description = "only canaries in this account"),
+        ("label" = Option<Vec<String>>, Query, description = "only canaries with this label, as key:value (repeatable)"),
+        ("expiring_before" = Option<String>, Query, description = "only canaries expiring before this RFC 3339 time"),
+        ("q" = Option<String>, Query, description = "name or access key ID substring"),
+        ("limit" = Option<u32>, Query, description = "page size, 1 to 500 [default: 100]"),
+        ("cursor" = Option<String>, Query, description = "the next_cursor of the previous page"),
+    ),
+    responses((status = 200, description = "a page of canaries", body = CanaryPage), (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -351,16 +388,31 @@ async fn visible(
 }
 
 /// One canary with its keys, history, placements and (for readers) alerts.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CanaryView {
     canary: CanaryRecord,
     keys: Vec<store::CanaryKey>,
     history: Vec<store::CanaryEvent>,
     placements: Vec<store::Placement>,
+    #[schema(value_type = Option<Vec<Object>>)]
     alerts: Option<Vec<serde_json::Value>>,
 }
 
 /// Shows one canary.
+#[utoipa::path(
+    get, path = "/api/v1/canaries/{id}", tag = "canaries",
+    params(("id" = String, Path, description = "the canary's id or name")),
+    responses(
+        (status = 200, description = "the canary, its keys, history, placements and (for readers) alerts", body = CanaryView),
+        (status = 404, description = "no such canary", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<ApiState>,
     caller: Caller,
@@ -402,7 +454,7 @@ pub async fn show(
 }
 
 /// `{reason}` for revoke; `{}` or nothing for rotate and renew.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     reason: Option<String>,
@@ -461,6 +513,22 @@ async fn replace(
 }
 
 /// Gives an IAM-user canary a new key (the old one works through the grace period).
+#[utoipa::path(
+    post, path = "/api/v1/canaries/{id}/rotate", tag = "canaries",
+    params(("id" = String, Path, description = "the canary's id or name")),
+    responses(
+        (status = 200, description = "a new key for an IAM-user canary; the old one works through the grace period; the only answer that holds them", body = IssuedCanary),
+        (status = 404, description = "no such canary", body = ErrorBody),
+        (status = 409, description = "the canary is revoked, or of the other kind", body = ErrorBody),
+        (status = 503, description = "the issuer cannot be reached", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn rotate(
     State(state): State<ApiState>,
     caller: Caller,
@@ -478,6 +546,22 @@ pub async fn rotate(
 }
 
 /// Renews a short-term canary under the same name.
+#[utoipa::path(
+    post, path = "/api/v1/canaries/{id}/renew", tag = "canaries",
+    params(("id" = String, Path, description = "the canary's id or name")),
+    responses(
+        (status = 200, description = "new credentials for a short-term canary, under the same name; the only answer that holds them", body = IssuedCanary),
+        (status = 404, description = "no such canary", body = ErrorBody),
+        (status = 409, description = "the canary is revoked, or of the other kind", body = ErrorBody),
+        (status = 503, description = "the issuer cannot be reached", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn renew(
     State(state): State<ApiState>,
     caller: Caller,
@@ -495,6 +579,22 @@ pub async fn renew(
 }
 
 /// Deletes a canary's credentials; the record stays.
+#[utoipa::path(
+    post, path = "/api/v1/canaries/{id}/revoke", tag = "canaries",
+    params(("id" = String, Path, description = "the canary's id or name")),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "revoked, or already revoked", body = registry::Revocation),
+        (status = 404, description = "no such canary", body = ErrorBody),
+        (status = 503, description = "the issuer cannot be reached", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke(
     State(state): State<ApiState>,
     caller: Caller,
@@ -540,7 +640,7 @@ pub async fn revoke(
 }
 
 /// `POST .../placements`: where a canary was planted.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementBody {
     host: Option<String>,
@@ -554,6 +654,21 @@ pub struct PlacementBody {
 const MAX_PLACEMENT_FIELD: usize = 1024;
 
 /// Records where a canary was planted.
+#[utoipa::path(
+    post, path = "/api/v1/canaries/{id}/placements", tag = "canaries",
+    params(("id" = String, Path, description = "the canary's id or name")),
+    request_body = PlacementBody,
+    responses(
+        (status = 201, description = "recorded", body = store::Placement),
+        (status = 404, description = "no such canary", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn add_placement(
     State(state): State<ApiState>,
     caller: Caller,
@@ -614,6 +729,23 @@ pub async fn add_placement(
 }
 
 /// Removes a placement record.
+#[utoipa::path(
+    delete, path = "/api/v1/canaries/{id}/placements/{placement}", tag = "canaries",
+    params(
+        ("id" = String, Path, description = "the canary's id or name"),
+        ("placement" = String, Path, description = "the placement's id"),
+    ),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 404, description = "no such canary or placement", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn remove_placement(
     State(state): State<ApiState>,
     caller: Caller,

@@ -8,7 +8,7 @@ use registry::ServiceError;
 use serde::Serialize;
 
 /// The stable error codes, with their HTTP statuses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// 401: no token, an unknown one, or a revoked or expired one.
@@ -49,6 +49,24 @@ impl ErrorCode {
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+}
+
+/// The body of every error answer, as the OpenAPI description states it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// The stable code.
+    code: ErrorCode,
+    /// A sentence or two for a person.
+    message: String,
+    /// With `conflict` on a repeated `Idempotency-Key`: the canary the key issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canary_id: Option<String>,
 }
 
 /// An error answer.

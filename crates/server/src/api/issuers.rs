@@ -7,11 +7,11 @@ use registry::{Inventory, Issuer, Scope};
 use serde::Serialize;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::ApiState;
 
 /// One issuer.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuerView {
     account_id: String,
     /// `aws`, or `offline` for keys that authenticate nowhere.
@@ -22,11 +22,26 @@ pub struct IssuerView {
     capacity: registry::AccountCapacity,
 }
 
+/// Every issuer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IssuerList {
+    issuers: Vec<IssuerView>,
+}
+
 /// Lists the issuers (any token that may read or issue).
+#[utoipa::path(
+    get, path = "/api/v1/issuers", tag = "issuers",
+    responses((status = 200, description = "the accounts this server issues in", body = IssuerList), (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<IssuerList>, ApiError> {
     caller
         .read(Scope::Viewer)
         .or_else(|_| caller.read(Scope::Issuer))?;
@@ -45,5 +60,5 @@ pub async fn list(
             default: Some(issuer.account()) == default,
         });
     }
-    Ok(Json(serde_json::json!({ "issuers": issuers })))
+    Ok(Json(IssuerList { issuers }))
 }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod canaries;
 pub mod error;
 pub mod issuers;
+pub mod openapi;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -79,6 +80,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/tokens/{name}", delete(tokens::revoke))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/issuers", get(issuers::list))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .fallback(|| async {
             ApiError::new(
                 ErrorCode::NotFound,

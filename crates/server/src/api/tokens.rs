@@ -10,11 +10,11 @@ use serde_json::json;
 use store::{ApiToken, Labels, NewApiToken};
 
 use super::auth::{Action, Caller};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::{parse_time, ApiState, JsonBody};
 
 /// `POST /api/v1/tokens`.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     name: String,
@@ -27,7 +27,7 @@ pub struct CreateBody {
 }
 
 /// A token just made: shown once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     token: String,
     record: ApiToken,
@@ -64,6 +64,20 @@ pub fn check_new_token(
 }
 
 /// Makes a token.
+#[utoipa::path(
+    post, path = "/api/v1/tokens", tag = "tokens",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "made; the only answer that holds the token", body = CreatedToken),
+        (status = 409, description = "a token of that name exists", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
@@ -120,17 +134,46 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// Every token's record.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    tokens: Vec<ApiToken>,
+}
+
 /// Lists tokens (never the tokens themselves).
+#[utoipa::path(
+    get, path = "/api/v1/tokens", tag = "tokens",
+    responses((status = 200, description = "every token's record, never the token", body = TokenList), (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TokenList>, ApiError> {
     caller.read(Scope::Admin)?;
     let tokens = state.store.api_tokens().await?;
-    Ok(Json(json!({ "tokens": tokens })))
+    Ok(Json(TokenList { tokens }))
 }
 
 /// Revokes a token.
+#[utoipa::path(
+    delete, path = "/api/v1/tokens/{name}", tag = "tokens",
+    params(("name" = String, Path, description = "the token's name")),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 404, description = "no live token of that name", body = ErrorBody),
+        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
+        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
+        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
+        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
+        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke(
     State(state): State<ApiState>,
     caller: Caller,
