@@ -54,14 +54,14 @@ impl axum::extract::FromRef<AppState> for api::ApiState {
 
 /// `/metrics` and `/status` expose the fleet's shape (sources, sinks, alert counts): they need
 /// a `viewer` token unless the operator opened them.
-fn may_read_metrics(state: &AppState, caller: &api::auth::Caller) -> Result<(), Response> {
+fn may_read_metrics(
+    state: &AppState,
+    caller: &api::auth::Caller,
+) -> Result<(), api::error::ApiError> {
     if state.open_metrics {
         return Ok(());
     }
-    caller
-        .read(registry::Scope::Viewer)
-        .map(|_| ())
-        .map_err(IntoResponse::into_response)
+    caller.read(registry::Scope::Viewer).map(|_| ())
 }
 
 /// The routes, with `ingest_limit` as the largest accepted body.
@@ -113,7 +113,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>, caller: api::auth::Caller) -> Response {
     if let Err(refused) = may_read_metrics(&state, &caller) {
-        return refused;
+        return refused.into_response();
     }
     match Report::gather(&state.store, state.metrics.sources()).await {
         Ok(report) => (
@@ -140,7 +140,7 @@ async fn metrics(State(state): State<AppState>, caller: api::auth::Caller) -> Re
 
 async fn status(State(state): State<AppState>, caller: api::auth::Caller) -> Response {
     if let Err(refused) = may_read_metrics(&state, &caller) {
-        return refused;
+        return refused.into_response();
     }
     match Report::gather(&state.store, state.metrics.sources()).await {
         Ok(report) => Json(report).into_response(),
