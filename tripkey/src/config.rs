@@ -59,6 +59,9 @@ pub struct ServeConfig {
     /// Serve `/metrics` and `/status` without a token, for a scraper that cannot send one
     /// [default: false: they need a `viewer` token].
     pub open_metrics: bool,
+    /// Failed authentications from one address within 5 minutes before its failing requests
+    /// are answered 429 [default: 10; 0 never throttles].
+    pub auth_failure_limit: Option<u32>,
 }
 
 /// One `[[source]]` table.

@@ -464,7 +464,12 @@ async fn api_state(
         store: store.clone(),
         issuers,
         settings: crate::canary::settings(None, config),
-        throttle: Default::default(),
+        throttle: std::sync::Arc::new(server::api::auth::AuthThrottle::new(
+            config
+                .serve
+                .auth_failure_limit
+                .unwrap_or(server::api::auth::DEFAULT_FAILURES_ALLOWED),
+        )),
         region: config
             .aws
             .region

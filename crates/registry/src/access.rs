@@ -10,7 +10,11 @@ use store::{ApiToken, CanaryRecord, Labels};
 use crate::service::ServiceError;
 
 /// What a token is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Everything.
     Admin,

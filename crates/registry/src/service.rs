@@ -193,8 +193,8 @@ pub const MAX_LABELS: usize = 50;
 pub const MAX_LABEL_KEY: usize = 128;
 /// The longest label value, IAM's tag value limit.
 pub const MAX_LABEL_VALUE: usize = 256;
-/// The longest memo, in bytes.
-pub const MAX_MEMO_BYTES: usize = 1024;
+/// The longest memo, in characters.
+pub const MAX_MEMO_CHARS: usize = 1024;
 
 /// Checks labels and memo against the limits above, naming the first field out of bounds.
 pub fn validate_labels(labels: &Labels, memo: Option<&str>) -> Result<(), ServiceError> {
@@ -231,10 +231,11 @@ pub fn validate_labels(labels: &Labels, memo: Option<&str>) -> Result<(), Servic
         }
     }
     if let Some(memo) = memo {
-        if memo.len() > MAX_MEMO_BYTES {
+        let length = memo.chars().count();
+        if length > MAX_MEMO_CHARS {
             return Err(invalid(
                 "memo".to_owned(),
-                format!("{} bytes; at most {MAX_MEMO_BYTES}", memo.len()),
+                format!("{length} characters; at most {MAX_MEMO_CHARS}"),
             ));
         }
     }

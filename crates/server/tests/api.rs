@@ -884,8 +884,24 @@ async fn repeated_failed_authentication_is_answered_429() {
         .await;
     assert_eq!(
         status,
+        StatusCode::OK,
+        "a valid token from the same address is still served"
+    );
+    let (status, _) = api
+        .call("none", Method::GET, "/api/v1/canaries", None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "no token is no guess: a plain 401"
+    );
+    let (status, _) = api
+        .call("wrong", Method::GET, "/api/v1/canaries", None)
+        .await;
+    assert_eq!(
+        status,
         StatusCode::TOO_MANY_REQUESTS,
-        "the address waits, whatever the token"
+        "the guesser still waits"
     );
 }
 

@@ -17,30 +17,50 @@ use store::{AuditOutcome, NewAuditEntry};
 use super::error::{ApiError, ErrorCode};
 use super::ApiState;
 
-/// Failed authentications from one address within [`FAILURE_WINDOW`] before it is answered
-/// 429 for the rest of the window.
-const FAILURES_ALLOWED: u32 = 10;
+/// Failed authentications from one address within [`FAILURE_WINDOW`] before its failing
+/// requests are answered 429 for the rest of the window, unless configured otherwise.
+pub const DEFAULT_FAILURES_ALLOWED: u32 = 10;
 /// The window failures are counted in, and how long a throttled address waits.
 const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 
 /// Counts failed authentications per address, so that guessing tokens is slow and visible.
-#[derive(Default)]
+/// A valid token is always served: the throttle answers only the failing requests, so a
+/// guesser sharing an address (a NAT, a proxy) with a real client does not lock it out.
 pub struct AuthThrottle {
+    failures_allowed: u32,
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     total_failures: AtomicU64,
     total_throttled: AtomicU64,
 }
 
+impl Default for AuthThrottle {
+    fn default() -> AuthThrottle {
+        AuthThrottle::new(DEFAULT_FAILURES_ALLOWED)
+    }
+}
+
 impl AuthThrottle {
+    /// A throttle that answers 429 after `failures_allowed` failures from one address within
+    /// five minutes; 0 never throttles.
+    pub fn new(failures_allowed: u32) -> AuthThrottle {
+        AuthThrottle {
+            failures_allowed,
+            failures: Mutex::default(),
+            total_failures: AtomicU64::new(0),
+            total_throttled: AtomicU64::new(0),
+        }
+    }
+
     /// Whether `address` has failed too often lately.
     fn is_throttled(&self, address: IpAddr) -> bool {
         let failures = self
             .failures
             .lock()
             .expect("the throttle lock is never poisoned");
-        failures.get(&address).is_some_and(|(since, count)| {
-            since.elapsed() < FAILURE_WINDOW && *count >= FAILURES_ALLOWED
-        })
+        self.failures_allowed > 0
+            && failures.get(&address).is_some_and(|(since, count)| {
+                since.elapsed() < FAILURE_WINDOW && *count >= self.failures_allowed
+            })
     }
 
     fn record_failure(&self, address: IpAddr) {
@@ -93,6 +113,41 @@ where
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip());
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(token) = bearer else {
+            let missing = ApiError::new(
+                ErrorCode::Unauthenticated,
+                "send `Authorization: Bearer TOKEN` with a token from `tripkey token create`",
+            );
+            return Ok(Caller {
+                identity: Err(missing),
+                address,
+            });
+        };
+        let now = store::now();
+        let refusal = match state
+            .store
+            .use_api_token(&crate::tokens::digest(token), now)
+            .await
+        {
+            Ok(Some(found)) if found.is_live(now) => {
+                return Ok(Caller {
+                    identity: Ok(Principal::from(&found)),
+                    address,
+                })
+            }
+            Ok(Some(found)) if found.revoked_at.is_some() => {
+                "this token was revoked; ask for a new one"
+            }
+            Ok(Some(_)) => "this token has expired; ask for a new one",
+            Ok(None) => "unknown token: check that it was copied whole",
+            Err(error) => return Err(ApiError::internal(error)),
+        };
         if let Some(address) = address {
             if state.throttle.is_throttled(address) {
                 state
@@ -104,47 +159,14 @@ where
                     "too many failed authentications from this address; wait a few minutes",
                 ));
             }
+            state.throttle.record_failure(address);
+        } else {
+            state
+                .throttle
+                .total_failures
+                .fetch_add(1, Ordering::Relaxed);
         }
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim);
-        let identity = match bearer {
-            None => Err(ApiError::new(
-                ErrorCode::Unauthenticated,
-                "send `Authorization: Bearer TOKEN` with a token from `tripkey token create`",
-            )),
-            Some(token) => {
-                let now = store::now();
-                match state
-                    .store
-                    .use_api_token(&crate::tokens::digest(token), now)
-                    .await
-                {
-                    Ok(Some(found)) if found.is_live(now) => Ok(Principal::from(&found)),
-                    Ok(Some(found)) if found.revoked_at.is_some() => Err(ApiError::new(
-                        ErrorCode::Unauthenticated,
-                        "this token was revoked; ask for a new one",
-                    )),
-                    Ok(Some(_)) => Err(ApiError::new(
-                        ErrorCode::Unauthenticated,
-                        "this token has expired; ask for a new one",
-                    )),
-                    Ok(None) => Err(ApiError::new(
-                        ErrorCode::Unauthenticated,
-                        "unknown token: check that it was copied whole",
-                    )),
-                    Err(error) => return Err(ApiError::internal(error)),
-                }
-            }
-        };
-        if identity.is_err() && bearer.is_some() {
-            if let Some(address) = address {
-                state.throttle.record_failure(address);
-            }
-        }
+        let identity = Err(ApiError::new(ErrorCode::Unauthenticated, refusal));
         Ok(Caller { identity, address })
     }
 }

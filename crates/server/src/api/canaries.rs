@@ -26,15 +26,26 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// Alerts listed with one canary.
 const ALERTS_WITH_CANARY: u32 = 100;
 
-/// `POST /api/v1/canaries`.
+/// `POST /api/v1/canaries`: what to issue.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateBody {
+pub struct CanaryRequest {
+    /// `iam-user` (the default), `federation` or `role-session`.
+    #[schema(value_type = Option<store::CanaryKind>)]
     kind: Option<String>,
+    /// Where it will be planted: owner, host, location and free labels.
     #[serde(default)]
+    #[schema(schema_with = super::schemas::labels)]
     labels: Labels,
+    /// A note shown with every alert.
+    #[schema(max_length = 1024)]
     memo: Option<String>,
+    /// The account to issue in, one of those `GET /api/v1/issuers` lists [default: the
+    /// server's first].
+    #[schema(pattern = "^[0-9]{12}$")]
     account: Option<String>,
+    /// A name instead of a generated one.
+    #[schema(pattern = "^[A-Za-z0-9_+=,.@-]{2,32}$")]
     name: Option<String>,
 }
 
@@ -122,7 +133,7 @@ fn pick_issuer<'a>(
 /// Issues a canary. The answer is the only one that ever holds its credentials.
 #[utoipa::path(
     post, path = "/api/v1/canaries", tag = "canaries",
-    request_body = CreateBody,
+    request_body = CanaryRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "a repeat within 24 h issues nothing and answers 409 naming the first canary")),
     responses(
         (status = 201, description = "issued; the only answer that holds these credentials", body = IssuedCanary),
@@ -141,7 +152,7 @@ pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Result<JsonBody<CreateBody>, ApiError>,
+    body: Result<JsonBody<CanaryRequest>, ApiError>,
 ) -> Result<(StatusCode, Json<IssuedCanary>), ApiError> {
     let asked = body.as_ref().map_or_else(
         |_| json!({}),
@@ -189,7 +200,7 @@ pub async fn create(
 async fn issue(
     state: &ApiState,
     principal: &Principal,
-    body: CreateBody,
+    body: CanaryRequest,
     idempotency_key: Result<Option<String>, ApiError>,
 ) -> Result<IssuedCanary, ApiError> {
     let idempotency_key = idempotency_key?;
@@ -643,10 +654,20 @@ pub async fn revoke(
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementBody {
+    /// The host name.
+    #[schema(max_length = 1024, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     host: Option<String>,
+    /// The file or secret written.
+    #[schema(max_length = 1024, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     path: Option<String>,
+    /// The placement format, e.g. `aws-credentials`.
+    #[schema(max_length = 1024, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     format: Option<String>,
+    /// The operating system.
+    #[schema(max_length = 1024, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     os: Option<String>,
+    /// The user whose file it is.
+    #[schema(max_length = 1024, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     user: Option<String>,
 }
 
@@ -697,11 +718,11 @@ pub async fn add_placement(
         .into();
         for (field, value) in fields {
             if value.as_ref().is_some_and(|text| {
-                text.len() > MAX_PLACEMENT_FIELD || text.chars().any(char::is_control)
+                text.chars().count() > MAX_PLACEMENT_FIELD || text.chars().any(char::is_control)
             }) {
                 return Err(ApiError::invalid(
                     field,
-                    format!("at most {MAX_PLACEMENT_FIELD} bytes, with no control characters"),
+                    format!("at most {MAX_PLACEMENT_FIELD} characters, with no control characters"),
                 ));
             }
         }

@@ -12,6 +12,7 @@ pub mod canaries;
 pub mod error;
 pub mod issuers;
 pub mod openapi;
+pub mod schemas;
 pub mod tokens;
 
 use std::sync::Arc;

@@ -16,13 +16,23 @@ use super::{parse_time, ApiState, JsonBody};
 /// `POST /api/v1/tokens`.
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateBody {
+pub struct TokenRequest {
+    /// Who holds it, e.g. `mdm-laptops`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     name: String,
-    scopes: Vec<String>,
+    /// What it may do.
+    #[schema(min_items = 1)]
+    scopes: Vec<Scope>,
+    /// Labels forced onto every canary it issues.
     #[serde(default)]
+    #[schema(schema_with = super::schemas::labels)]
     pinned_labels: Labels,
+    /// Labels it may set, key to pattern (`*` matches any text).
     #[serde(default)]
+    #[schema(schema_with = super::schemas::labels)]
     allowed_labels: Labels,
+    /// When it stops working (RFC 3339, in the future) [default: never].
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
 }
 
@@ -66,7 +76,7 @@ pub fn check_new_token(
 /// Makes a token.
 #[utoipa::path(
     post, path = "/api/v1/tokens", tag = "tokens",
-    request_body = CreateBody,
+    request_body = TokenRequest,
     responses(
         (status = 201, description = "made; the only answer that holds the token", body = CreatedToken),
         (status = 409, description = "a token of that name exists", body = ErrorBody),
@@ -81,7 +91,7 @@ pub fn check_new_token(
 pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
-    body: Result<JsonBody<CreateBody>, ApiError>,
+    body: Result<JsonBody<TokenRequest>, ApiError>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let (object, detail) = match &body {
         Ok(JsonBody(body)) => (
@@ -98,9 +108,10 @@ pub async fn create(
     caller.write(&state, &[Scope::Admin], &action).await?;
     let JsonBody(body) = caller.checked(&state, &action, body).await?;
     let result = async {
+        let scope_names: Vec<String> = body.scopes.iter().map(Scope::to_string).collect();
         check_new_token(
             &body.name,
-            &body.scopes,
+            &scope_names,
             &body.pinned_labels,
             &body.allowed_labels,
         )?;
@@ -114,7 +125,7 @@ pub async fn create(
             return Err(ApiError::invalid("expires_at", "is not in the future"));
         }
         let (token, digest) = crate::tokens::generate();
-        let scopes: Vec<&str> = body.scopes.iter().map(String::as_str).collect();
+        let scopes: Vec<&str> = body.scopes.iter().map(|scope| scope.as_str()).collect();
         let record = state
             .store
             .create_api_token(&NewApiToken {
