@@ -10,7 +10,7 @@ use serde_json::json;
 use store::{ApiToken, Labels, NewApiToken};
 
 use super::auth::{Action, Caller};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::{parse_time, ApiState, JsonBody};
 
 /// `POST /api/v1/tokens`.
@@ -177,6 +177,7 @@ pub async fn list(
     responses(
         (status = 204, description = "revoked"),
         (status = 404, description = "no live token of that name", body = ErrorBody),
+        (status = 409, description = "it is the token the request is made with", body = ErrorBody),
         (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
         (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
@@ -195,8 +196,15 @@ pub async fn revoke(
         object: Some(&name),
         detail: json!({}),
     };
-    caller.write(&state, &[Scope::Admin], &action).await?;
+    let principal = caller.write(&state, &[Scope::Admin], &action).await?;
     let result = async {
+        if principal.name == name {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "this is the token the request is made with: revoke it with another admin \
+                 token, so that the API is never left without one",
+            ));
+        }
         if state.store.revoke_api_token(&name, store::now()).await? {
             Ok(StatusCode::NO_CONTENT)
         } else {
