@@ -274,7 +274,7 @@ fn counts_use_singular_and_plural() {
         "{text}"
     );
     assert!(
-        !text.contains("1 records") && !text.contains("1 files"),
+        !text.contains(": 1 records") && !text.contains("Scanned 1 files"),
         "{text}"
     );
 }
