@@ -62,6 +62,9 @@ impl ApiToken {
     }
 }
 
+/// How often a token's last use is written: at most once in this many milliseconds.
+const LAST_USE_PRECISION_MS: i64 = 60_000;
+
 /// The columns [`token_from`] reads, followed by `rest`.
 macro_rules! select_token {
     ($rest:literal) => {
@@ -128,34 +131,36 @@ impl Store {
         })
     }
 
-    /// The token with this digest, marking it used at `at` when it is live.
+    /// The token with this digest, marking it used at `at` when it is live (to the minute).
     pub async fn use_api_token(
         &self,
         sha256_hex: &str,
         at: EventTime,
     ) -> Result<Option<ApiToken>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE api_tokens SET last_used_at = ? WHERE sha256 = ? \
-             AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) \
-             RETURNING name, scopes, pinned_labels, allowed_labels, created_at, expires_at, \
-             last_used_at, revoked_at",
-        )
-        .bind(at.0)
-        .bind(sha256_hex)
-        .bind(at.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.db(e))?;
-        if let Some(row) = row {
-            return token_from(&row).map(Some);
-        }
-        // Revoked or expired: reported as such, without marking it used.
         let row = sqlx::query(select_token!("WHERE sha256 = ?"))
             .bind(sha256_hex)
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.db(e))?;
-        row.as_ref().map(token_from).transpose()
+        let Some(mut token) = row.as_ref().map(token_from).transpose()? else {
+            return Ok(None);
+        };
+        // A read takes no write lock: the last use is recorded at most once a minute per token,
+        // which is as precise as anyone reads it, and keeps busy clients from queueing on
+        // SQLite's single writer.
+        let stale = token
+            .last_used_at
+            .is_none_or(|last| at.0 - last.0 >= LAST_USE_PRECISION_MS);
+        if token.is_live(at) && stale {
+            sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE sha256 = ?")
+                .bind(at.0)
+                .bind(sha256_hex)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.db(e))?;
+            token.last_used_at = Some(at);
+        }
+        Ok(Some(token))
     }
 
     /// Every token, by name.
