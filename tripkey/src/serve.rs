@@ -240,6 +240,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let mut tasks = JoinSet::new();
 
     let serve = &config.serve;
+    let api_sinks = Arc::new(sinks.clone());
     let deliverer = Deliverer::new(
         store.clone(),
         sinks,
@@ -332,7 +333,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}: is another tripkey serve running?"))?;
-    let api = api_state(&config, &aws, &store).await?;
+    let api = api_state(&config, &aws, &store, api_sinks).await?;
     announce_admin_token(&config, &store).await?;
     let app = server::router(
         server::AppState {
@@ -416,6 +417,7 @@ async fn api_state(
     config: &Config,
     aws: &tripkey_aws::AwsOptions,
     store: &Store,
+    sinks: Arc<Vec<Arc<dyn notify::Sink>>>,
 ) -> anyhow::Result<server::api::ApiState> {
     let kinds = store::CanaryKind::ALL.to_vec();
     let mut issuers = registry::IssuerSet::new();
@@ -475,6 +477,7 @@ async fn api_state(
             .region
             .clone()
             .unwrap_or_else(|| "us-east-1".to_owned()),
+        sinks,
     })
 }
 

@@ -64,6 +64,7 @@ async fn start(store: Store) -> SocketAddr {
                 settings: registry::Settings::default(),
                 throttle: Default::default(),
                 region: "us-east-1".to_owned(),
+                sinks: Default::default(),
             },
             open_metrics: false,
         },

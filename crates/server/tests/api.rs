@@ -23,6 +23,10 @@ struct Api {
 
 impl Api {
     async fn start() -> Api {
+        Api::start_with(Vec::new()).await
+    }
+
+    async fn start_with(sinks: Vec<Arc<dyn notify::Sink>>) -> Api {
         let folder = tempfile::tempdir().unwrap();
         let store = Store::open(folder.path().join("tripkey.db")).await.unwrap();
         let account: AccountId = ACCOUNT.parse().unwrap();
@@ -55,6 +59,7 @@ impl Api {
                     settings: registry::Settings::default(),
                     throttle: Default::default(),
                     region: "eu-west-1".to_owned(),
+                    sinks: Arc::new(sinks),
                 },
                 open_metrics: false,
             },
@@ -497,6 +502,28 @@ async fn every_route_allows_and_denies_by_scope_and_audits_every_mutating_attemp
         ),
         ("viewer", Method::GET, "/api/v1/audit".into(), None, ok),
         ("issuer", Method::GET, "/api/v1/issuers".into(), None, ok),
+        ("viewer", Method::GET, "/api/v1/sinks".into(), None, ok),
+        (
+            "issuer",
+            Method::GET,
+            "/api/v1/sinks".into(),
+            None,
+            forbidden,
+        ),
+        (
+            "viewer",
+            Method::POST,
+            "/api/v1/sinks/hook/test".into(),
+            None,
+            forbidden,
+        ),
+        (
+            "admin",
+            Method::POST,
+            "/api/v1/sinks/nowhere/test".into(),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
         (
             "ingest",
             Method::GET,
@@ -971,6 +998,8 @@ async fn the_openapi_description_covers_every_route_with_its_errors_and_security
         ("/api/v1/tokens/{name}", vec!["delete"]),
         ("/api/v1/audit", vec!["get"]),
         ("/api/v1/issuers", vec!["get"]),
+        ("/api/v1/sinks", vec!["get"]),
+        ("/api/v1/sinks/{name}/test", vec!["post"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(
@@ -1015,5 +1044,32 @@ async fn the_openapi_description_covers_every_route_with_its_errors_and_security
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_reports_its_health_and_takes_a_test_notification() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("alerts.jsonl");
+    let spec: notify::SinkSpec = serde_json::from_value(json!({
+        "name": "archive", "type": "json-lines", "path": file
+    }))
+    .unwrap();
+    let sink: Arc<dyn notify::Sink> = Arc::from(notify::build_sink(&spec).unwrap());
+    let api = Api::start_with(vec![sink]).await;
+    let (status, listed) = api.call("viewer", Method::GET, "/api/v1/sinks", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["sinks"][0]["name"], "archive", "{listed}");
+    assert_eq!(listed["sinks"][0]["state"], "ok");
+    assert_eq!(listed["sinks"][0]["configured"], true);
+    let (status, tested) = api
+        .call("admin", Method::POST, "/api/v1/sinks/archive/test", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tested}");
+    assert_eq!(tested["delivered"], true, "{tested}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        written.contains(tested["dedup_key"].as_str().unwrap()),
+        "the sample alert reached the sink: {written}"
     );
 }

@@ -92,6 +92,7 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
                 settings: registry::Settings::default(),
                 throttle: Default::default(),
                 region: "us-east-1".to_owned(),
+                sinks: Default::default(),
             },
             open_metrics: false,
         },

@@ -13,6 +13,7 @@ pub mod error;
 pub mod issuers;
 pub mod openapi;
 pub mod schemas;
+pub mod sinks;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct ApiState {
     pub throttle: Arc<AuthThrottle>,
     /// The region handed out with credentials, for the profile's `region`.
     pub region: String,
+    /// The configured sinks, for their health and test notifications.
+    pub sinks: Arc<Vec<Arc<dyn notify::Sink>>>,
 }
 
 /// The `/api/v1` routes.
@@ -81,6 +84,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/tokens/{name}", delete(tokens::revoke))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/issuers", get(issuers::list))
+        .route("/api/v1/sinks", get(sinks::list))
+        .route("/api/v1/sinks/{name}/test", post(sinks::test))
         .route("/api/v1/openapi.json", get(openapi::document))
         .fallback(|| async {
             ApiError::new(

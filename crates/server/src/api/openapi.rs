@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{alerts, audit, canaries, error, issuers, tokens};
+use super::{alerts, audit, canaries, error, issuers, sinks, tokens};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -33,6 +33,8 @@ use super::{alerts, audit, canaries, error, issuers, tokens};
         tokens::revoke,
         audit::list,
         issuers::list,
+        sinks::list,
+        sinks::test,
     ),
     components(schemas(error::ErrorBody, error::ErrorCode)),
     modifiers(&BearerAuth),
@@ -42,6 +44,7 @@ use super::{alerts, audit, canaries, error, issuers, tokens};
         (name = "tokens", description = "API tokens and their scopes"),
         (name = "audit", description = "every mutating call, allowed or refused"),
         (name = "issuers", description = "the accounts canaries come from"),
+        (name = "sinks", description = "where notifications go, and their health"),
     )
 )]
 pub struct ApiDoc;
