@@ -66,6 +66,8 @@ pub struct StatusArgs {
 pub struct AuditArgs {
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    remote: crate::remote::RemoteArgs,
     /// How many entries, newest first.
     #[arg(long, short = 'n', default_value_t = 50)]
     limit: u32,
@@ -90,6 +92,35 @@ pub enum AlertCommand {
         /// The same as --format jsonl.
         #[arg(long, hide = true, conflicts_with = "format")]
         json: bool,
+    },
+    /// Show one alert with the raw record it was raised on.
+    #[command(after_help = "Example:
+  tripkey alert show 'canary-use:svc-billing-sync-07:0b8e…'")]
+    Show {
+        /// The alert's dedup key.
+        dedup_key: String,
+        #[command(flatten)]
+        output: FormatArgs,
+    },
+    /// Mark an alert acknowledged: someone is on it.
+    #[command(after_help = "Example:
+  tripkey alert acknowledge 'canary-use:svc-billing-sync-07:0b8e…' --note 'paged on-call'")]
+    Acknowledge {
+        /// The alert's dedup key.
+        dedup_key: String,
+        /// What you are doing about it.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Mark an alert resolved.
+    #[command(after_help = "Example:
+  tripkey alert resolve 'canary-use:svc-billing-sync-07:0b8e…' --note 'red-team exercise'")]
+    Resolve {
+        /// The alert's dedup key.
+        dedup_key: String,
+        /// How it ended.
+        #[arg(long)]
+        note: Option<String>,
     },
     /// Send a sample alert, marked as a test, straight to one configured sink, and say
     /// whether the sink took it. Nothing is written to the database.
@@ -428,7 +459,14 @@ fn age(now: trail::EventTime, then: trail::EventTime) -> String {
 }
 
 /// Runs `tripkey alert …`.
-pub fn alert(store_args: StoreArgs, command: AlertCommand) -> anyhow::Result<u8> {
+pub fn alert(
+    store_args: StoreArgs,
+    remote: crate::remote::RemoteArgs,
+    command: AlertCommand,
+) -> anyhow::Result<u8> {
+    if let Some(client) = remote.client()? {
+        return crate::async_runtime()?.block_on(crate::remote::alert(client, command));
+    }
     crate::async_runtime()?.block_on(async {
         match command {
             AlertCommand::List {
@@ -443,6 +481,40 @@ pub fn alert(store_args: StoreArgs, command: AlertCommand) -> anyhow::Result<u8>
                 write_alert_list(&mut out, &alerts, format)?;
                 store.close().await;
                 Ok(0)
+            }
+            AlertCommand::Show { dedup_key, output } => {
+                let (_, store) = store_args.open_existing().await?;
+                let alert = store
+                    .alert(&dedup_key)
+                    .await?
+                    .with_context(|| format!("no alert has the dedup key {dedup_key:?}: `tripkey alert list` shows them"))?;
+                let mut out = std::io::stdout().lock();
+                match output.get() {
+                    DataFormat::Json => {
+                        let body: serde_json::Value = serde_json::from_str(&alert.body)?;
+                        crate::output::write_json(&mut out, &body)?;
+                    }
+                    DataFormat::Table => {
+                        writeln!(
+                            out,
+                            "{}  {:<8}  {:<24}  {}  {}",
+                            alert.detected_at,
+                            alert.severity,
+                            alert.rule,
+                            alert.state,
+                            for_terminal(&alert.summary)
+                        )?;
+                        writeln!(out, "\nrecord  {}", for_terminal(&alert.body))?;
+                    }
+                }
+                store.close().await;
+                Ok(0)
+            }
+            AlertCommand::Acknowledge { dedup_key, note } => {
+                set_alert_state(&store_args, &dedup_key, "acknowledged", note).await
+            }
+            AlertCommand::Resolve { dedup_key, note } => {
+                set_alert_state(&store_args, &dedup_key, "resolved", note).await
             }
             AlertCommand::Test { sink, aws } => {
                 let config = Config::load_optional(store_args.config.as_deref())?;
@@ -484,6 +556,24 @@ pub fn alert(store_args: StoreArgs, command: AlertCommand) -> anyhow::Result<u8>
             }
         }
     })
+}
+
+async fn set_alert_state(
+    store_args: &StoreArgs,
+    dedup_key: &str,
+    state: &str,
+    note: Option<String>,
+) -> anyhow::Result<u8> {
+    let (_, store) = store_args.open_existing().await?;
+    let alert = store
+        .set_alert_state(dedup_key, state, note.as_deref(), "cli", store::now())
+        .await?
+        .with_context(|| {
+            format!("no alert has the dedup key {dedup_key:?}: `tripkey alert list` shows them")
+        })?;
+    println!("{} {}", alert.state, for_terminal(&alert.dedup_key));
+    store.close().await;
+    Ok(0)
 }
 
 /// Runs `tripkey token …`.
@@ -579,6 +669,13 @@ pub fn token(store_args: StoreArgs, command: TokenCommand) -> anyhow::Result<u8>
 
 /// Runs `tripkey audit`: the newest entries of the API's audit log.
 pub fn audit(args: AuditArgs) -> anyhow::Result<u8> {
+    if let Some(client) = args.remote.client()? {
+        return crate::async_runtime()?.block_on(crate::remote::audit(
+            client,
+            args.limit,
+            args.output.get(),
+        ));
+    }
     crate::async_runtime()?.block_on(async {
         let (_, store) = args.store.open_existing().await?;
         let entries = store.audit_log(None, args.limit).await?;

@@ -284,8 +284,16 @@ pub(crate) fn parse_label(text: &str) -> Result<(String, String), String> {
 }
 
 /// Runs a `tripkey canary` subcommand.
-pub fn run(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Result<u8> {
-    crate::async_runtime()?.block_on(run_async(store_args, command))
+pub fn run(
+    store_args: StoreArgs,
+    remote: crate::remote::RemoteArgs,
+    command: CanaryCommand,
+) -> anyhow::Result<u8> {
+    let runtime = crate::async_runtime()?;
+    match remote.client()? {
+        Some(client) => runtime.block_on(crate::remote::canary(client, command)),
+        None => runtime.block_on(run_async(store_args, command)),
+    }
 }
 
 fn seconds(span: Span) -> u32 {
@@ -815,7 +823,7 @@ fn check_profile_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_credentials(
+pub(crate) fn print_credentials(
     out: &mut dyn Write,
     record: &CanaryRecord,
     credentials: &registry::Issued,
@@ -886,7 +894,7 @@ fn describe_detail(detail: &serde_json::Value) -> String {
     }
 }
 
-fn print_detail(out: &mut dyn Write, detail: &registry::CanaryDetail) -> io::Result<()> {
+pub(crate) fn print_detail(out: &mut dyn Write, detail: &registry::CanaryDetail) -> io::Result<()> {
     let canary = &detail.canary;
     let time =
         |at: Option<store::EventTime>| at.map_or_else(|| "-".to_owned(), |at| at.to_string());
@@ -948,7 +956,7 @@ fn print_detail(out: &mut dyn Write, detail: &registry::CanaryDetail) -> io::Res
     Ok(())
 }
 
-fn print_table(out: &mut dyn Write, canaries: &[CanaryRecord]) -> io::Result<()> {
+pub(crate) fn print_table(out: &mut dyn Write, canaries: &[CanaryRecord]) -> io::Result<()> {
     writeln!(
         out,
         "{:<10}  {:<12}  {:<7}  {:<12}  {:<32}  {:<20}  {:<9}  LABELS",

@@ -9,6 +9,7 @@ mod demo;
 mod init;
 mod key;
 mod output;
+mod remote;
 mod scan;
 mod serve;
 mod setup;
@@ -139,6 +140,8 @@ enum Command {
     Canary {
         #[command(flatten)]
         store: admin::StoreArgs,
+        #[command(flatten)]
+        remote: remote::RemoteArgs,
         #[command(subcommand)]
         command: canary::CanaryCommand,
     },
@@ -211,6 +214,8 @@ enum Command {
     Alert {
         #[command(flatten)]
         store: admin::StoreArgs,
+        #[command(flatten)]
+        remote: remote::RemoteArgs,
         #[command(subcommand)]
         command: admin::AlertCommand,
     },
@@ -336,7 +341,11 @@ fn main() -> ExitCode {
         Command::Key {
             command: KeyCommand::Decode { key_ids, output },
         } => key::decode(&key_ids, output.get()),
-        Command::Canary { store, command } => canary::run(store, command),
+        Command::Canary {
+            store,
+            remote,
+            command,
+        } => canary::run(store, remote, command),
         Command::Setup {
             command:
                 SetupCommand::Aws {
@@ -374,7 +383,11 @@ fn main() -> ExitCode {
             .context("cannot write the manual page"),
         Command::Serve(args) => serve::run(args, stderr_colour),
         Command::Status(args) => admin::status(args),
-        Command::Alert { store, command } => admin::alert(store, command),
+        Command::Alert {
+            store,
+            remote,
+            command,
+        } => admin::alert(store, remote, command),
         Command::Audit(args) => admin::audit(args),
         Command::Token { store, command } => admin::token(store, command),
     };

@@ -333,7 +333,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}: is another tripkey serve running?"))?;
-    let api = api_state(&config, &aws, &store, api_sinks).await?;
+    let mut api = api_state(&config, &aws, &store, api_sinks).await?;
+    api.engine = Some(engine.clone());
     announce_admin_token(&config, &store).await?;
     let app = server::router(
         server::AppState {
@@ -478,6 +479,7 @@ async fn api_state(
             .clone()
             .unwrap_or_else(|| "us-east-1".to_owned()),
         sinks,
+        engine: None,
     })
 }
 

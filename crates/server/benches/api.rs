@@ -65,6 +65,7 @@ async fn start(store: Store) -> SocketAddr {
                 throttle: Default::default(),
                 region: "us-east-1".to_owned(),
                 sinks: Default::default(),
+                engine: None,
             },
             open_metrics: false,
         },

@@ -60,6 +60,7 @@ impl Api {
                     throttle: Default::default(),
                     region: "eu-west-1".to_owned(),
                     sinks: Arc::new(sinks),
+                    engine: None,
                 },
                 open_metrics: false,
             },

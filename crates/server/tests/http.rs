@@ -93,6 +93,7 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
                 throttle: Default::default(),
                 region: "us-east-1".to_owned(),
                 sinks: Default::default(),
+                engine: None,
             },
             open_metrics: false,
         },

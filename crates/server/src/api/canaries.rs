@@ -187,6 +187,9 @@ pub async fn create(
         })
         .transpose();
     let result = issue(&state, principal, body, idempotency_key).await;
+    if result.is_ok() {
+        state.canaries_changed().await;
+    }
     let object = result.as_ref().ok().map(|done| done.canary.id.to_string());
     let action = Action {
         name: "canary.create",
@@ -517,6 +520,7 @@ async fn replace(
             )
         })?;
         let replaced = service(state, issuer).rotate(canary.id.as_str()).await?;
+        state.canaries_changed().await;
         Ok(issued(state, replaced.record, &replaced.credentials))
     }
     .await;

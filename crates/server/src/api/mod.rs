@@ -52,6 +52,21 @@ pub struct ApiState {
     pub region: String,
     /// The configured sinks, for their health and test notifications.
     pub sinks: Arc<Vec<Arc<dyn notify::Sink>>>,
+    /// The detection engine, told to watch a canary as soon as it is issued: a canary used
+    /// in the first seconds after issue must still alert.
+    pub engine: Option<pipeline::EngineHandle>,
+}
+
+impl ApiState {
+    /// Makes the engine read the canaries again, after one was issued or its keys changed.
+    /// A failure is logged: the engine reloads on its own schedule as well.
+    pub async fn canaries_changed(&self) {
+        if let Some(engine) = &self.engine {
+            if let Err(error) = engine.reload_canaries().await {
+                tracing::warn!(%error, "the engine could not reload the canaries; it will on its next schedule");
+            }
+        }
+    }
 }
 
 /// The `/api/v1` routes.
