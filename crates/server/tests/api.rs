@@ -820,7 +820,26 @@ async fn alerts_are_acknowledged_and_resolved_with_who_and_a_note() {
     let api = Api::start().await;
     let issued = api.issue("admin", json!({})).await;
     let name = issued["canary"]["name"].as_str().unwrap();
+    let id = issued["canary"]["id"].as_str().unwrap();
+    let (status, _) = api
+        .call(
+            "admin",
+            Method::POST,
+            &format!("/api/v1/canaries/{id}/placements"),
+            Some(json!({"host": "laptop-42", "path": "~/.aws/credentials", "format": "aws-credentials"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
     api.add_alert("canary-use:a:e-9", name).await;
+    let (_, shown) = api
+        .call(
+            "viewer",
+            Method::GET,
+            "/api/v1/alerts/canary-use:a:e-9",
+            None,
+        )
+        .await;
+    assert_eq!(shown["placements"][0]["host"], "laptop-42", "{shown}");
     let (_, open) = api
         .call("viewer", Method::GET, "/api/v1/alerts?state=open", None)
         .await;

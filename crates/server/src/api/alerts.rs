@@ -138,7 +138,7 @@ pub async fn list(
     get, path = "/api/v1/alerts/{dedup_key}", tag = "alerts",
     params(("dedup_key" = String, Path, description = "the alert's dedup key")),
     responses(
-        (status = 200, description = "the alert with its raw record", body = Object),
+        (status = 200, description = "the alert with its raw record and, for a canary's use, where the canary was planted", body = Object),
         (status = 404, description = "no such alert", body = ErrorBody),
         (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
         (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
@@ -159,7 +159,17 @@ pub async fn show(
         .alert(&dedup_key)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("alert {dedup_key:?}")))?;
-    Ok(Json(alert_json(&stored)?))
+    let mut alert = alert_json(&stored)?;
+    // Where the canary was planted is the first thing a responder asks.
+    if let Some(name) = &stored.canary {
+        if let Some(canary) = state.store.get_by_name(name).await? {
+            let placements = state.store.placements(&canary.id).await?;
+            if let Some(object) = alert.as_object_mut() {
+                object.insert("placements".to_owned(), json!(placements));
+            }
+        }
+    }
+    Ok(Json(alert))
 }
 
 /// `{note}` for acknowledge and resolve.
