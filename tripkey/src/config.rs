@@ -62,6 +62,11 @@ pub struct ServeConfig {
     /// Failed authentications from one address within 5 minutes before its failing requests
     /// are answered 429 [default: 10; 0 never throttles].
     pub auth_failure_limit: Option<u32>,
+    /// A PEM certificate chain: with `tls_key`, serve answers HTTPS. Relative to the config
+    /// file.
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`. Relative to the config file.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// One `[[source]]` table.
@@ -262,6 +267,8 @@ impl Config {
                 &mut config.store.path,
                 &mut config.store.secret_key_file,
                 &mut config.serve.admin_token_file,
+                &mut config.serve.tls_cert,
+                &mut config.serve.tls_key,
             ] {
                 if let Some(file) = relative.as_mut() {
                     *file = folder.join(&*file);

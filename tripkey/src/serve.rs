@@ -347,23 +347,54 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         },
         serve.ingest_limit.unwrap_or(server::DEFAULT_INGEST_LIMIT),
     );
+    let tls = match (&serve.tls_cert, &serve.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot use the TLS certificate {} and key {}: give PEM files, the \
+                         certificate chain and its private key",
+                        cert.display(),
+                        key.display()
+                    )
+                })?,
+        ),
+        (None, None) => None,
+        _ => anyhow::bail!("[serve] tls_cert and tls_key go together: give both, or neither"),
+    };
     eprintln!(
-        "tripkey serve: listening on http://{} with {} and {}",
+        "tripkey serve: listening on {}://{} with {} and {}",
+        if tls.is_some() { "https" } else { "http" },
         listener.local_addr().unwrap_or(listen),
         crate::output::count(config.sources.len() as u64, "source"),
         crate::output::count(names.len() as u64, "sink")
     );
     let mut http_shutdown = shutdown.clone();
-    let http = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = http_shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
-    });
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let http = match tls {
+        None => tokio::spawn(async move {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    let _ = http_shutdown.wait_for(|stop| *stop).await;
+                })
+                .await
+        }),
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                let _ = http_shutdown.wait_for(|stop| *stop).await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            let listener = listener
+                .into_std()
+                .context("cannot hand the listener to the TLS server")?;
+            let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls)
+                .context("cannot start the TLS server")?;
+            tokio::spawn(async move { server.handle(handle).serve(service).await })
+        }
+    };
 
     let mut engine_task = engine_task;
     // The engine ending on its own is a bug: stop everything and exit with an error, so the
