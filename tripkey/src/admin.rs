@@ -577,7 +577,14 @@ async fn set_alert_state(
 }
 
 /// Runs `tripkey token …`.
-pub fn token(store_args: StoreArgs, command: TokenCommand) -> anyhow::Result<u8> {
+pub fn token(
+    store_args: StoreArgs,
+    remote: crate::remote::RemoteArgs,
+    command: TokenCommand,
+) -> anyhow::Result<u8> {
+    if let Some(client) = remote.client()? {
+        return crate::async_runtime()?.block_on(crate::remote::token(client, command));
+    }
     crate::async_runtime()?.block_on(async {
         let (_, store) = match command {
             TokenCommand::Create { .. } => store_args.open().await?,

@@ -164,8 +164,12 @@ pub enum CanaryCommand {
     /// An IAM-user canary gets a new key and its old key keeps working for the rotation grace
     /// period (`[canary] rotation_grace`, default 24h), then `tripkey canary maintain` deletes
     /// it; a short-term canary is renewed. Offline canaries are rotated offline.
-    #[command(after_help = "Example:
-  tripkey canary rotate svc-billing-sync-07 --profile-name billing-admin")]
+    #[command(
+        visible_alias = "renew",
+        after_help = "Examples:
+  tripkey canary rotate svc-billing-sync-07 --profile-name billing-admin
+  tripkey canary renew ci-deploy-runner --format env"
+    )]
     Rotate {
         /// The canary's id or name.
         canary: String,

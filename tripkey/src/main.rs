@@ -219,12 +219,15 @@ enum Command {
         #[command(subcommand)]
         command: admin::AlertCommand,
     },
-    /// Manage the API tokens that authenticate POST /ingest.
+    /// Manage API tokens: scopes admin, viewer, issuer (with pinned and allowed labels) and
+    /// ingest.
     #[command(after_help = "Example:
   tripkey token create lambda-forwarder")]
     Token {
         #[command(flatten)]
         store: admin::StoreArgs,
+        #[command(flatten)]
+        remote: remote::RemoteArgs,
         #[command(subcommand)]
         command: admin::TokenCommand,
     },
@@ -389,7 +392,11 @@ fn main() -> ExitCode {
             command,
         } => admin::alert(store, remote, command),
         Command::Audit(args) => admin::audit(args),
-        Command::Token { store, command } => admin::token(store, command),
+        Command::Token {
+            store,
+            remote,
+            command,
+        } => admin::token(store, remote, command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

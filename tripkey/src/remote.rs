@@ -9,7 +9,7 @@ use client::{segment, ApiClient};
 use serde_json::{json, Value};
 use store::{CanaryEvent, CanaryKey, CanaryRecord, Secret};
 
-use crate::admin::AlertCommand;
+use crate::admin::{AlertCommand, TokenCommand};
 use crate::canary::{self, CanaryCommand};
 use crate::output::{self, DataFormat, Format};
 use notify::escape::for_terminal;
@@ -329,6 +329,75 @@ async fn set_state(
         for_terminal(dedup_key)
     )?;
     Ok(0)
+}
+
+/// Runs a `tripkey token` command through the API (admin tokens only).
+pub async fn token(client: ApiClient, command: TokenCommand) -> anyhow::Result<u8> {
+    let stdout = std::io::stdout();
+    let out = &mut stdout.lock();
+    match command {
+        TokenCommand::Create {
+            name,
+            scopes,
+            pinned_labels,
+            allowed_labels,
+            expires,
+        } => {
+            let pinned: store::Labels = pinned_labels.into_iter().collect();
+            let allowed: store::Labels = allowed_labels.into_iter().collect();
+            let expires_at = expires.map(|span| store::now().offset(span.millis()));
+            let answer = client
+                .post(
+                    "/api/v1/tokens",
+                    &json!({
+                        "name": name, "scopes": scopes, "pinned_labels": pinned,
+                        "allowed_labels": allowed, "expires_at": expires_at,
+                    }),
+                )
+                .await?;
+            writeln!(out, "{}", answer["token"].as_str().unwrap_or_default())?;
+            eprintln!(
+                "token {name:?} created through the server. It is shown once and only its SHA-256 \
+                 is kept."
+            );
+            Ok(0)
+        }
+        TokenCommand::List { output } => {
+            let answer = client.get("/api/v1/tokens", &[]).await?;
+            match output.get() {
+                DataFormat::Json => output::write_json(out, &answer)?,
+                DataFormat::Table => {
+                    writeln!(
+                        out,
+                        "{:<24} {:<16} {:<24} REVOKED",
+                        "NAME", "SCOPES", "CREATED"
+                    )?;
+                    for token in answer["tokens"].as_array().cloned().unwrap_or_default() {
+                        let scopes: Vec<&str> = token["scopes"]
+                            .as_array()
+                            .map(|scopes| scopes.iter().filter_map(Value::as_str).collect())
+                            .unwrap_or_default();
+                        writeln!(
+                            out,
+                            "{:<24} {:<16} {:<24} {}",
+                            for_terminal(token["name"].as_str().unwrap_or("-")),
+                            scopes.join(","),
+                            token["created_at"].as_str().unwrap_or("-"),
+                            token["revoked_at"].as_str().unwrap_or("-")
+                        )?;
+                    }
+                }
+            }
+            Ok(0)
+        }
+        TokenCommand::Revoke { name } => {
+            client
+                .delete(&format!("/api/v1/tokens/{}", segment(&name)))
+                .await?;
+            writeln!(out, "revoked token {name:?}")?;
+            Ok(0)
+        }
+    }
 }
 
 /// Runs `tripkey audit` through the API.

@@ -144,17 +144,77 @@ fn canaries_alerts_and_the_audit_log_through_the_api() {
     ));
     assert_eq!(revoked["canary"]["status"], "revoked");
 
-    let audit = json(&remote(&address, &home, &["audit", "--format", "json"]));
+    let made = remote(
+        &address,
+        &home,
+        &[
+            "token",
+            "create",
+            "mdm",
+            "--scope",
+            "issuer",
+            "--label",
+            "team=platform",
+        ],
+    );
+    assert!(made.status.success(), "{made:?}");
+    let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let issued = tripkey()
+        .args([
+            "canary",
+            "create",
+            "--kind",
+            "federation",
+            "--format",
+            "json",
+        ])
+        .args(["--server", &format!("http://{address}"), "--token", &token])
+        .output()
+        .unwrap();
+    let issued = json(&issued);
+    assert_eq!(
+        issued["canary"]["labels"]["team"], "platform",
+        "the pinned label"
+    );
+    let renewed = tripkey()
+        .args([
+            "canary",
+            "renew",
+            issued["canary"]["id"].as_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .args(["--server", &format!("http://{address}"), "--token", &token])
+        .output()
+        .unwrap();
+    assert_ne!(
+        json(&renewed)["credentials"]["access_key_id"],
+        issued["credentials"]["access_key_id"],
+        "new credentials"
+    );
+    let tokens = json(&remote(
+        &address,
+        &home,
+        &["token", "list", "--format", "json"],
+    ));
+    assert!(tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|token| token["name"] == "mdm" && token["pinned_labels"]["team"] == "platform"));
+
+    let audit = json(&remote(
+        &address,
+        &home,
+        &["audit", "--format", "json", "-n", "3"],
+    ));
     let actions: Vec<&str> = audit["entries"]
         .as_array()
         .unwrap()
         .iter()
         .map(|entry| entry["action"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        actions,
-        ["canary.revoke", "alert.acknowledge", "canary.create"]
-    );
+    assert_eq!(actions, ["canary.renew", "canary.create", "token.create"]);
     assert!(
         !home.join("share/tripkey/tripkey.db").exists(),
         "the client made no database of its own"
