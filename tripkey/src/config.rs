@@ -32,6 +32,30 @@ pub struct Config {
     /// `[[route]]` tables: which alerts go to which sinks (none: every alert to every sink).
     #[serde(rename = "route")]
     pub routes: Vec<notify::Route>,
+    /// `[[issuer]]` tables: the AWS accounts `serve`'s API issues canaries in, each with its
+    /// own credentials (none: the `[aws]` credentials' account).
+    #[serde(rename = "issuer")]
+    pub issuers: Vec<IssuerConfig>,
+}
+
+/// One `[[issuer]]` table: an AWS account canaries can be issued in through the API. Issuing
+/// from accounts of your own organisation makes a canary look like one of its keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The account, checked against the credentials' own at start.
+    pub account: Option<String>,
+    /// The profile with this account's credentials (a profile may assume a role with
+    /// `role_arn` in the AWS config file) [default: the `[aws]` credentials].
+    pub profile: Option<String>,
+    /// The profile of the account's federation issuer user, for federation canaries.
+    pub federation_profile: Option<String>,
+    /// The IAM path canary users are created under [default: `[canary] user_path`, else
+    /// /service/].
+    pub user_path: Option<String>,
+    /// The kinds issued from this account [default: all three].
+    #[serde(default)]
+    pub kinds: Vec<store::CanaryKind>,
 }
 
 /// The `[serve]` table.

@@ -442,59 +442,107 @@ async fn has_aws_canaries(store: &Store) -> anyhow::Result<bool> {
     Ok(!store.list(&filter).await?.is_empty())
 }
 
-/// What `/api/v1` serves with: the offline issuer when `[canary] offline_account` is set, else
-/// the AWS issuer of the configured credentials. An AWS issuer that cannot be reached at start
-/// leaves the API answering `issuer_unavailable` to issuing calls, while everything else runs.
+/// What `/api/v1` serves with: every `[[issuer]]` account (else the `[aws]` credentials'
+/// account) and the offline issuer when `[canary] offline_account` or
+/// `TRIPKEY_OFFLINE_ACCOUNT` names one; the first is the default. An AWS issuer that cannot be
+/// reached at start is left out with a warning: the API answers `issuer_unavailable` for its
+/// account while everything else runs.
 async fn api_state(
     config: &Config,
     aws: &tripkey_aws::AwsOptions,
     store: &Store,
     sinks: Arc<Vec<Arc<dyn notify::Sink>>>,
 ) -> anyhow::Result<server::api::ApiState> {
-    let kinds = store::CanaryKind::ALL.to_vec();
     let mut issuers = registry::IssuerSet::new();
-    match &config.canary.offline_account {
-        Some(text) => {
-            let account = text.parse::<keys::AccountId>().with_context(|| {
-                format!("[canary] offline_account {text:?} is not a 12-digit account ID")
-            })?;
-            issuers.add(registry::SharedIssuer::new(
-                registry::OfflineIssuer::new(account),
-                account,
-                kinds,
-            ));
-        }
-        None => {
-            let federation =
-                config
-                    .aws
-                    .federation_profile
-                    .clone()
-                    .map(|profile| tripkey_aws::AwsOptions {
-                        profile: Some(profile),
-                        ..aws.clone()
-                    });
-            let user_path = config
-                .canary
-                .user_path
-                .clone()
-                .unwrap_or_else(|| crate::aws_issuer::DEFAULT_USER_PATH.to_owned());
-            match AwsIssuer::connect(aws, federation.as_ref(), user_path).await {
-                Ok(issuer) => {
-                    let account = registry::Issuer::account_id(&issuer)
-                        .await
-                        .context("the AWS issuer has no account")?;
-                    issuers.add(registry::SharedIssuer::new(issuer, account, kinds));
-                }
-                Err(error) => tracing::warn!(
-                    error = %notify::escape::for_terminal(&format!("{error:#}")),
-                    "no AWS issuer: POST /api/v1/canaries answers issuer_unavailable until \
-                     serve restarts with working AWS credentials"
-                ),
-            }
+    let offline = std::env::var("TRIPKEY_OFFLINE_ACCOUNT")
+        .ok()
+        .filter(|text| !text.is_empty())
+        .or_else(|| config.canary.offline_account.clone());
+    if let Some(text) = offline {
+        let account = text.parse::<keys::AccountId>().with_context(|| {
+            format!("the offline account {text:?} is not a 12-digit account ID")
+        })?;
+        issuers.add(registry::SharedIssuer::new(
+            registry::OfflineIssuer::new(account),
+            account,
+            store::CanaryKind::ALL.to_vec(),
+        ));
+        return Ok(api_state_with(config, store, sinks, issuers));
+    }
+    let default_issuer = [crate::config::IssuerConfig {
+        account: None,
+        profile: None,
+        federation_profile: config.aws.federation_profile.clone(),
+        user_path: None,
+        kinds: Vec::new(),
+    }];
+    let tables = if config.issuers.is_empty() {
+        &default_issuer[..]
+    } else {
+        &config.issuers[..]
+    };
+    for table in tables {
+        match connect_issuer(config, aws, table).await {
+            Ok(issuer) => issuers.add(issuer),
+            Err(error) => tracing::warn!(
+                error = %notify::escape::for_terminal(&format!("{error:#}")),
+                profile = table.profile.as_deref().unwrap_or("the [aws] credentials"),
+                "an issuer is left out: POST /api/v1/canaries answers issuer_unavailable for its \
+                 account until serve restarts with working credentials"
+            ),
         }
     }
-    Ok(server::api::ApiState {
+    Ok(api_state_with(config, store, sinks, issuers))
+}
+
+/// The AWS issuer of one `[[issuer]]` table, checked against the account it names.
+async fn connect_issuer(
+    config: &Config,
+    aws: &tripkey_aws::AwsOptions,
+    table: &crate::config::IssuerConfig,
+) -> anyhow::Result<registry::SharedIssuer> {
+    let options = tripkey_aws::AwsOptions {
+        profile: table.profile.clone().or_else(|| aws.profile.clone()),
+        ..aws.clone()
+    };
+    let federation = table
+        .federation_profile
+        .clone()
+        .map(|profile| tripkey_aws::AwsOptions {
+            profile: Some(profile),
+            ..options.clone()
+        });
+    let user_path = table
+        .user_path
+        .clone()
+        .or_else(|| config.canary.user_path.clone())
+        .unwrap_or_else(|| crate::aws_issuer::DEFAULT_USER_PATH.to_owned());
+    let issuer = AwsIssuer::connect(&options, federation.as_ref(), user_path).await?;
+    let account = registry::Issuer::account_id(&issuer)
+        .await
+        .context("the AWS issuer has no account")?;
+    if let Some(expected) = &table.account {
+        anyhow::ensure!(
+            *expected == account.to_string(),
+            "the [[issuer]] for account {expected} has credentials of account {account}: \
+             fix its profile"
+        );
+    }
+    let kinds = if table.kinds.is_empty() {
+        store::CanaryKind::ALL.to_vec()
+    } else {
+        table.kinds.clone()
+    };
+    Ok(registry::SharedIssuer::new(issuer, account, kinds))
+}
+
+fn api_state_with(
+    config: &Config,
+    store: &Store,
+    sinks: Arc<Vec<Arc<dyn notify::Sink>>>,
+    issuers: registry::IssuerSet,
+) -> server::api::ApiState {
+    server::api::ApiState {
         store: store.clone(),
         issuers,
         settings: crate::canary::settings(None, config),
@@ -511,7 +559,7 @@ async fn api_state(
             .unwrap_or_else(|| "us-east-1".to_owned()),
         sinks,
         engine: None,
-    })
+    }
 }
 
 /// On a first start, makes an admin token and shows it once on stderr; a token the operator
