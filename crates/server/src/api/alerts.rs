@@ -9,7 +9,10 @@ use store::{AlertCursor, AlertFilter, StoredAlert};
 
 use super::auth::{Action, Caller};
 use super::error::{ApiError, ErrorBody};
-use super::{decode_cursor, encode_cursor, page_size, parse_time, query_pairs, ApiState, JsonBody};
+use super::{
+    decode_cursor, encode_cursor, into_page, page_size, parse_limit, parse_time, query_pairs,
+    ApiState, JsonBody,
+};
 
 /// The handling states an alert can be moved to or filtered by.
 const STATES: [&str; 3] = ["open", "acknowledged", "resolved"];
@@ -90,11 +93,7 @@ pub async fn list(
             "canary" => filter.canary = Some(value),
             "since" => filter.since = Some(parse_time(&key, &value)?),
             "until" => filter.until = Some(parse_time(&key, &value)?),
-            "limit" => {
-                limit = Some(value.parse::<u32>().map_err(|_| {
-                    ApiError::invalid("limit", format!("{value:?} is not a number"))
-                })?)
-            }
+            "limit" => limit = Some(parse_limit(&value)?),
             "cursor" => {
                 let parts = decode_cursor(&value, 2)?;
                 let detected_at = parts[0]
@@ -119,14 +118,9 @@ pub async fn list(
         .store
         .alerts_page(&filter, cursor.as_ref(), limit + 1)
         .await?;
-    let next_cursor = if stored.len() > limit as usize {
-        stored.truncate(limit as usize);
-        stored
-            .last()
-            .map(|last| encode_cursor(&[&last.detected_at.0.to_string(), &last.dedup_key]))
-    } else {
-        None
-    };
+    let next_cursor = into_page(&mut stored, limit, |last| {
+        encode_cursor(&[&last.detected_at.0.to_string(), &last.dedup_key])
+    });
     Ok(Json(AlertPage {
         alerts: stored.iter().map(alert_json).collect::<Result<_, _>>()?,
         next_cursor,

@@ -8,7 +8,9 @@ use store::AuditEntry;
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::{decode_cursor, encode_cursor, page_size, query_pairs, ApiState};
+use super::{
+    decode_cursor, encode_cursor, into_page, page_size, parse_limit, query_pairs, ApiState,
+};
 
 /// A page of the audit log.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -40,11 +42,7 @@ pub async fn list(
     let (mut limit, mut before) = (None, None);
     for (key, value) in query_pairs(query.as_deref()) {
         match key.as_str() {
-            "limit" => {
-                limit = Some(value.parse::<u32>().map_err(|_| {
-                    ApiError::invalid("limit", format!("{value:?} is not a number"))
-                })?)
-            }
+            "limit" => limit = Some(parse_limit(&value)?),
             "cursor" => {
                 before =
                     Some(decode_cursor(&value, 1)?[0].parse::<i64>().map_err(|_| {
@@ -61,14 +59,9 @@ pub async fn list(
     }
     let limit = page_size(limit)?;
     let mut entries = state.store.audit_log(before, limit + 1).await?;
-    let next_cursor = if entries.len() > limit as usize {
-        entries.truncate(limit as usize);
-        entries
-            .last()
-            .map(|last| encode_cursor(&[&last.id.to_string()]))
-    } else {
-        None
-    };
+    let next_cursor = into_page(&mut entries, limit, |last| {
+        encode_cursor(&[&last.id.to_string()])
+    });
     Ok(Json(AuditPage {
         entries,
         next_cursor,

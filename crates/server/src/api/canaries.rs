@@ -17,7 +17,10 @@ use store::{
 
 use super::auth::{Action, Caller};
 use super::error::{ApiError, ErrorBody, ErrorCode};
-use super::{decode_cursor, encode_cursor, page_size, parse_time, query_pairs, ApiState, JsonBody};
+use super::{
+    decode_cursor, encode_cursor, into_page, page_size, parse_limit, parse_time, query_pairs,
+    ApiState, JsonBody,
+};
 
 /// How long an `Idempotency-Key` is remembered.
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600 * 1_000;
@@ -336,11 +339,7 @@ pub async fn list(
             }
             "expiring_before" => filter.expiring_before = Some(parse_time(&key, &value)?),
             "q" => filter.text = Some(value),
-            "limit" => {
-                limit = Some(value.parse::<u32>().map_err(|_| {
-                    ApiError::invalid("limit", format!("{value:?} is not a number"))
-                })?)
-            }
+            "limit" => limit = Some(parse_limit(&value)?),
             "cursor" => {
                 let parts = decode_cursor(&value, 2)?;
                 let created_at = parts[0]
@@ -371,14 +370,9 @@ pub async fn list(
         .store
         .list_page(&filter, cursor.as_ref(), limit + 1)
         .await?;
-    let next_cursor = if canaries.len() > limit as usize {
-        canaries.truncate(limit as usize);
-        canaries
-            .last()
-            .map(|last| encode_cursor(&[&last.created_at.0.to_string(), last.id.as_str()]))
-    } else {
-        None
-    };
+    let next_cursor = into_page(&mut canaries, limit, |last| {
+        encode_cursor(&[&last.created_at.0.to_string(), last.id.as_str()])
+    });
     Ok(Json(CanaryPage {
         canaries,
         next_cursor,
@@ -467,6 +461,33 @@ pub async fn show(
     }))
 }
 
+/// The issuer that made `canary`, which is the one that can act on it.
+fn issuer_of<'a>(state: &'a ApiState, canary: &CanaryRecord) -> Result<&'a SharedIssuer, ApiError> {
+    state.issuers.for_canary(canary).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::IssuerUnavailable,
+            format!(
+                "this server has no {} issuer for account {}, which canary {} belongs to",
+                canary.issuer, canary.account_id, canary.id
+            ),
+        )
+    })
+}
+
+/// Refuses an issuing token acting on another token's canary; `admin` may act on any.
+fn ensure_may_act(
+    principal: &Principal,
+    canary: &CanaryRecord,
+    what: &str,
+) -> Result<(), ApiError> {
+    if principal.has(Scope::Admin) || principal.owns(canary) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "this token may {what} only the canaries it issued"
+    )))
+}
+
 /// `{reason}` for revoke; `{}` or nothing for rotate and renew.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -490,11 +511,7 @@ async fn replace(
     let principal = caller.write(state, scopes, &action).await?;
     let result = async {
         let canary = Inventory::new(&state.store).find(id).await?;
-        if !principal.has(Scope::Admin) && !principal.owns(&canary) {
-            return Err(ApiError::forbidden(
-                "this token may act only on the canaries it issued",
-            ));
-        }
+        ensure_may_act(principal, &canary, "act on")?;
         match want_short_term {
             Some(true) if canary.kind == CanaryKind::IamUser => {
                 return Err(ApiError::new(
@@ -510,15 +527,7 @@ async fn replace(
             }
             _ => {}
         }
-        let issuer = state.issuers.for_canary(&canary).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::IssuerUnavailable,
-                format!(
-                    "this server has no {} issuer for account {}, which canary {} belongs to",
-                    canary.issuer, canary.account_id, canary.id
-                ),
-            )
-        })?;
+        let issuer = issuer_of(state, &canary)?;
         let replaced = service(state, issuer).rotate(canary.id.as_str()).await?;
         state.canaries_changed().await;
         Ok(issued(state, replaced.record, &replaced.credentials))
@@ -637,15 +646,7 @@ pub async fn revoke(
                 already_revoked: true,
             });
         }
-        let issuer = state.issuers.for_canary(&canary).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::IssuerUnavailable,
-                format!(
-                    "this server has no {} issuer for account {}, which canary {} belongs to",
-                    canary.issuer, canary.account_id, canary.id
-                ),
-            )
-        })?;
+        let issuer = issuer_of(&state, &canary)?;
         Ok(service(&state, issuer)
             .revoke(canary.id.as_str(), &reason)
             .await?)
@@ -731,11 +732,7 @@ pub async fn add_placement(
             }
         }
         let canary = Inventory::new(&state.store).find(&id).await?;
-        if !principal.has(Scope::Admin) && !principal.owns(&canary) {
-            return Err(ApiError::forbidden(
-                "this token may record placements only of the canaries it issued",
-            ));
-        }
+        ensure_may_act(principal, &canary, "record placements of")?;
         let placement = NewPlacement {
             host: body.host,
             path: body.path,
@@ -785,11 +782,7 @@ pub async fn remove_placement(
     let principal = caller.write(&state, &[Scope::Issuer], &action).await?;
     let result = async {
         let canary = Inventory::new(&state.store).find(&id).await?;
-        if !principal.has(Scope::Admin) && !principal.owns(&canary) {
-            return Err(ApiError::forbidden(
-                "this token may remove placements only of the canaries it issued",
-            ));
-        }
+        ensure_may_act(principal, &canary, "remove placements of")?;
         if state
             .store
             .remove_placement(&canary.id, &placement, store::now())

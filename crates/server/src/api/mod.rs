@@ -168,6 +168,27 @@ pub fn decode_cursor(cursor: &str, count: usize) -> Result<Vec<String>, ApiError
     Ok(parts)
 }
 
+/// A `limit` query value.
+pub fn parse_limit(value: &str) -> Result<u32, ApiError> {
+    value
+        .parse::<u32>()
+        .map_err(|_| ApiError::invalid("limit", format!("{value:?} is not a number")))
+}
+
+/// Cuts `items`, read with one more than `limit`, to the page, and gives the cursor of the
+/// next page when there is one.
+pub fn into_page<T>(
+    items: &mut Vec<T>,
+    limit: u32,
+    cursor: impl Fn(&T) -> String,
+) -> Option<String> {
+    if items.len() <= limit as usize {
+        return None;
+    }
+    items.truncate(limit as usize);
+    items.last().map(cursor)
+}
+
 /// The page size asked for, within bounds.
 pub fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {
