@@ -43,6 +43,41 @@ pub struct Notification {
     pub link: Option<String>,
     /// Present when this notification stands for several alerts held back by the rate limit.
     pub digest: Option<Digest>,
+    /// Where the alert's canary was planted, as recorded by `tripkey plant` or the API.
+    pub placements: Vec<PlacementNote>,
+}
+
+/// One place a canary was planted, as a notification tells it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PlacementNote {
+    /// The host name.
+    pub host: Option<String>,
+    /// The file or secret written.
+    pub path: Option<String>,
+    /// The placement format, e.g. `aws-credentials`.
+    pub format: Option<String>,
+    /// The user whose file it is.
+    pub user: Option<String>,
+}
+
+impl std::fmt::Display for PlacementNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let user = self
+            .user
+            .as_deref()
+            .map(|user| format!("{user}@"))
+            .unwrap_or_default();
+        write!(
+            f,
+            "{user}{}:{}",
+            self.host.as_deref().unwrap_or("?"),
+            self.path.as_deref().unwrap_or("?")
+        )?;
+        if let Some(format) = &self.format {
+            write!(f, " ({format})")?;
+        }
+        Ok(())
+    }
 }
 
 impl Notification {

@@ -49,6 +49,12 @@ pub fn facts(notification: &Notification) -> Vec<Fact> {
                 .collect();
             push(&mut facts, "Labels", Some(labels.join(", ")));
             push(&mut facts, "Memo", canary.memo.as_deref());
+            let planted: Vec<String> = notification
+                .placements
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            push(&mut facts, "Planted at", Some(planted.join(", ")));
             push(
                 &mut facts,
                 "Matched by",
@@ -210,6 +216,7 @@ struct Document<'a> {
     delay_ms: u128,
     link: Option<&'a str>,
     digest: Option<&'a Digest>,
+    placements: &'a [crate::PlacementNote],
     alert: &'a detect::Alert,
 }
 
@@ -231,6 +238,7 @@ fn document(notification: &Notification) -> Document<'_> {
         delay_ms: notification.delay().as_millis(),
         link: notification.link.as_deref(),
         digest: notification.digest.as_ref(),
+        placements: &notification.placements,
         alert: &notification.alert,
     }
 }
@@ -421,6 +429,12 @@ mod tests {
         if let Details::Canary(canary) = &mut notification.alert.details {
             canary.canary = "svc\r\nBcc: x@evil.example".to_owned();
         }
+        notification.placements = vec![crate::PlacementNote {
+            host: Some("<img src=x>".to_owned()),
+            path: Some("~/.aws/credentials\r\nBcc: y@evil.example".to_owned()),
+            format: Some("aws-credentials".to_owned()),
+            user: Some("<!here>".to_owned()),
+        }];
         notification
     }
 
@@ -432,6 +446,7 @@ mod tests {
             "Canary",
             "Labels",
             "Memo",
+            "Planted at",
             "Event",
             "Region",
             "Source IP",
@@ -461,13 +476,21 @@ mod tests {
         assert!(!text.contains("\r\nBcc"));
         assert!(text.contains("\\u{d}\\u{a}Bcc"));
 
+        assert!(!page.contains("<img"), "placements are escaped too");
+        assert!(!text.contains("\r\nBcc: y@"));
+
         let slack = slack_payload(&notification).to_string();
         assert!(!slack.contains("<!channel>") && !slack.contains("<script>"));
+        assert!(!slack.contains("<!here>"));
 
         let body: Value = serde_json::from_slice(&webhook_body(&notification)).unwrap();
         assert_eq!(
             body["alert"]["user_agent"],
             notification.alert.call.user_agent.clone().unwrap()
+        );
+        assert_eq!(
+            body["placements"][0]["host"], "<img src=x>",
+            "JSON carries it as data"
         );
     }
 }

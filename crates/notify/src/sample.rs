@@ -71,5 +71,11 @@ pub fn sample_notification(now: EventTime) -> Notification {
         detected_at: now,
         link: None,
         digest: None,
+        placements: vec![crate::PlacementNote {
+            host: Some("test".to_owned()),
+            path: Some("tripkey alert test".to_owned()),
+            format: None,
+            user: None,
+        }],
     }
 }

@@ -276,7 +276,7 @@ async fn send_one(
     now: EventTime,
 ) -> Result<bool, StoreError> {
     let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
-    let notification = match notification(settings, &deliveries) {
+    let mut notification = match notification(settings, &deliveries) {
         Ok(notification) => notification,
         Err(error) => {
             store
@@ -285,6 +285,7 @@ async fn send_one(
             return Ok(false);
         }
     };
+    notification.placements = placements_of(store, &notification.alert).await;
     match sink.deliver(&notification).await {
         Ok(()) => {
             store.deliveries_done(sink.name(), &ids, now).await?;
@@ -316,6 +317,36 @@ async fn send_one(
                 .deliveries_failed(sink.name(), &ids, now, &error, None)
                 .await?;
             Ok(false)
+        }
+    }
+}
+
+/// Where the alert's canary was planted. A failure to read them is logged and the alert goes
+/// out without them: the placements help the responder, but must never hold up the alert.
+async fn placements_of(store: &Store, alert: &detect::Alert) -> Vec<notify::PlacementNote> {
+    let detect::alert::Details::Canary(details) = &alert.details else {
+        return Vec::new();
+    };
+    let found = async {
+        let Some(canary) = store.get_by_name(&details.canary).await? else {
+            return Ok(Vec::new());
+        };
+        store.placements(&canary.id).await
+    }
+    .await;
+    match found {
+        Ok(placements) => placements
+            .into_iter()
+            .map(|placement| notify::PlacementNote {
+                host: placement.host,
+                path: placement.path,
+                format: placement.format,
+                user: placement.user,
+            })
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, canary = %details.canary, "cannot read the canary's placements; the alert goes out without them");
+            Vec::new()
         }
     }
 }
@@ -367,6 +398,7 @@ fn notification(
         detected_at: lead.alert.detected_at,
         link,
         digest,
+        placements: Vec::new(),
     })
 }
 

@@ -477,3 +477,51 @@ async fn a_sink_that_panics_is_backed_off_like_a_failing_one() {
         "kept, and delivered once the sink works"
     );
 }
+
+#[tokio::test]
+async fn a_canary_alert_tells_where_the_canary_was_planted() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let canary = store
+        .get_by_access_key_id(CANARY_KEY)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .add_placement(
+            &canary.id,
+            &store::NewPlacement {
+                host: Some("laptop-42".to_owned()),
+                path: Some("~/.aws/credentials".to_owned()),
+                format: Some("aws-credentials".to_owned()),
+                os: Some("macos".to_owned()),
+                user: Some("ana".to_owned()),
+            },
+            Some("mdm"),
+            store::now(),
+        )
+        .await
+        .unwrap();
+    commit(&store, &["hook"], &[canary_use(1, "e-1")]).await;
+    let hook = Recorder::new("hook", Answer::Take);
+    assert_eq!(
+        deliverer(&store, &[&hook])
+            .deliver_due(store::now())
+            .await
+            .unwrap(),
+        1
+    );
+    let taken = hook.taken();
+    assert_eq!(
+        taken[0].placements,
+        [notify::PlacementNote {
+            host: Some("laptop-42".to_owned()),
+            path: Some("~/.aws/credentials".to_owned()),
+            format: Some("aws-credentials".to_owned()),
+            user: Some("ana".to_owned()),
+        }]
+    );
+    let facts = notify::render::facts(&taken[0]);
+    assert!(facts.iter().any(|fact| fact.label == "Planted at"
+        && fact.value == "ana@laptop-42:~/.aws/credentials (aws-credentials)"));
+}
