@@ -23,10 +23,10 @@ struct Api {
 
 impl Api {
     async fn start() -> Api {
-        Api::start_with(Vec::new()).await
+        Api::start_with(Vec::new(), server::api::auth::DEFAULT_FAILURES_ALLOWED).await
     }
 
-    async fn start_with(sinks: Vec<Arc<dyn notify::Sink>>) -> Api {
+    async fn start_with(sinks: Vec<Arc<dyn notify::Sink>>, failures_allowed: u32) -> Api {
         let folder = tempfile::tempdir().unwrap();
         let store = Store::open(folder.path().join("tripkey.db")).await.unwrap();
         let account: AccountId = ACCOUNT.parse().unwrap();
@@ -57,7 +57,7 @@ impl Api {
                     store: store.clone(),
                     issuers,
                     settings: registry::Settings::default(),
-                    throttle: Default::default(),
+                    throttle: Arc::new(server::api::auth::AuthThrottle::new(failures_allowed)),
                     region: "eu-west-1".to_owned(),
                     sinks: Arc::new(sinks),
                     engine: None,
@@ -1076,7 +1076,7 @@ async fn a_sink_reports_its_health_and_takes_a_test_notification() {
     }))
     .unwrap();
     let sink: Arc<dyn notify::Sink> = Arc::from(notify::build_sink(&spec).unwrap());
-    let api = Api::start_with(vec![sink]).await;
+    let api = Api::start_with(vec![sink], server::api::auth::DEFAULT_FAILURES_ALLOWED).await;
     let (status, listed) = api.call("viewer", Method::GET, "/api/v1/sinks", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed["sinks"][0]["name"], "archive", "{listed}");
@@ -1092,4 +1092,175 @@ async fn a_sink_reports_its_health_and_takes_a_test_notification() {
         written.contains(tested["dedup_key"].as_str().unwrap()),
         "the sample alert reached the sink: {written}"
     );
+}
+
+/// Every route against every kind of caller: the scopes that may call it get past
+/// authorisation (any answer but 401 and 403), the others get 403, and a request with no
+/// token, an unknown, an expired or a revoked one gets 401. Each mutating attempt, allowed or
+/// not, adds one audit entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_matrix_of_routes_and_callers() {
+    // No throttle: the matrix sends many wrong tokens on purpose.
+    let api = Api::start_with(Vec::new(), 0).await;
+    let own = api
+        .issue(
+            "issuer",
+            json!({"kind": "federation", "labels": {"host": "laptop-1"}}),
+        )
+        .await;
+    let id = own["canary"]["id"].as_str().unwrap().to_owned();
+    let name = own["canary"]["name"].as_str().unwrap().to_owned();
+    api.add_alert("canary-use:m:e-1", &name).await;
+    let placement = api
+        .call(
+            "issuer",
+            Method::POST,
+            &format!("/api/v1/canaries/{id}/placements"),
+            Some(json!({"host": "laptop-1"})),
+        )
+        .await
+        .1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let all = ["admin", "viewer", "issuer", "ingest"];
+    let routes: Vec<(Method, String, Option<Value>, Vec<&str>)> = vec![
+        (
+            Method::GET,
+            "/api/v1/canaries".into(),
+            None,
+            vec!["admin", "viewer", "issuer"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/canaries".into(),
+            Some(json!({"kind": "federation"})),
+            vec!["admin", "issuer"],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/canaries/{id}"),
+            None,
+            vec!["admin", "viewer", "issuer"],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/canaries/{id}/renew"),
+            None,
+            vec!["admin", "issuer"],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/canaries/{id}/rotate"),
+            None,
+            vec!["admin"],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/canaries/{id}/placements"),
+            Some(json!({"host": "h"})),
+            vec!["admin", "issuer"],
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/canaries/{id}/placements/{placement}"),
+            None,
+            vec!["admin", "issuer"],
+        ),
+        (
+            Method::GET,
+            "/api/v1/alerts".into(),
+            None,
+            vec!["admin", "viewer"],
+        ),
+        (
+            Method::GET,
+            "/api/v1/alerts/canary-use:m:e-1".into(),
+            None,
+            vec!["admin", "viewer"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/alerts/canary-use:m:e-1/acknowledge".into(),
+            Some(json!({})),
+            vec!["admin"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/alerts/canary-use:m:e-1/resolve".into(),
+            Some(json!({})),
+            vec!["admin"],
+        ),
+        (Method::GET, "/api/v1/tokens".into(), None, vec!["admin"]),
+        (
+            Method::POST,
+            "/api/v1/tokens".into(),
+            Some(json!({"name": "matrix", "scopes": ["viewer"]})),
+            vec!["admin"],
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/tokens/matrix".into(),
+            None,
+            vec!["admin"],
+        ),
+        (
+            Method::GET,
+            "/api/v1/audit".into(),
+            None,
+            vec!["admin", "viewer"],
+        ),
+        (
+            Method::GET,
+            "/api/v1/issuers".into(),
+            None,
+            vec!["admin", "viewer", "issuer"],
+        ),
+        (
+            Method::GET,
+            "/api/v1/sinks".into(),
+            None,
+            vec!["admin", "viewer"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/sinks/none/test".into(),
+            None,
+            vec!["admin"],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/canaries/{id}/revoke"),
+            Some(json!({})),
+            vec!["admin"],
+        ),
+    ];
+    for (method, path, body, allowed) in &routes {
+        let mutating = *method != Method::GET;
+        for who in all
+            .iter()
+            .chain(["none", "wrong", "expired", "revoked"].iter())
+        {
+            let before = api.audit_actions().await.len();
+            let (status, answer) = api.call(who, method.clone(), path, body.clone()).await;
+            let expected_denial = if all.contains(who) {
+                (!allowed.contains(who)).then_some(StatusCode::FORBIDDEN)
+            } else {
+                Some(StatusCode::UNAUTHORIZED)
+            };
+            match expected_denial {
+                Some(denial) => assert_eq!(status, denial, "{who} {method} {path}: {answer}"),
+                None => assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "{who} {method} {path} is allowed: {status} {answer}"
+                ),
+            }
+            assert_eq!(
+                api.audit_actions().await.len(),
+                before + usize::from(mutating),
+                "{who} {method} {path}: one audit entry per mutating attempt"
+            );
+        }
+    }
 }
