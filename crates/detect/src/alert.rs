@@ -9,6 +9,7 @@ use trail::{EventTime, Record};
 
 /// Which detector raised an alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     /// A canary credential was used.
@@ -41,6 +42,7 @@ impl fmt::Display for Rule {
 
 /// How urgent an alert is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth a look.
@@ -66,6 +68,7 @@ impl fmt::Display for Severity {
 
 /// Whether an alert can still change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AlertStatus {
     /// Raised, and may be updated under the same dedup key (an open denial burst).
@@ -77,6 +80,7 @@ pub enum AlertStatus {
 /// One alert. Alerts with the same `dedup_key` are versions of the same alert; the later one
 /// replaces the earlier.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     /// Stable identity of the alert: the same detection always gets the same key, so a replay
     /// or a redelivered file never makes a second alert.
@@ -90,6 +94,7 @@ pub struct Alert {
     /// One line for a person. Built from attacker-controlled text: escape it for the output.
     pub summary: String,
     /// Event time of the record that raised the alert.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub event_time: EventTime,
     /// What the triggering record says about the call.
     #[serde(flatten)]
@@ -97,11 +102,13 @@ pub struct Alert {
     /// Rule-specific facts.
     pub details: Details,
     /// The triggering record, unchanged.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub record: Box<RawValue>,
 }
 
 /// The facts of the call that raised an alert, copied from the record.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CallContext {
     /// The caller's ARN.
     pub principal: Option<String>,
@@ -153,6 +160,7 @@ impl CallContext {
 
 /// Rule-specific facts of an alert.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Details {
     /// A canary was used.
@@ -167,6 +175,7 @@ pub enum Details {
 
 /// Which canary was used and how it was recognised.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CanaryDetails {
     /// The canary's unique name.
     pub canary: String,
@@ -180,6 +189,7 @@ pub struct CanaryDetails {
 
 /// How a record was matched to a canary.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum CanaryMatchKind {
     /// `userIdentity.accessKeyId` is the canary's long-term key.
@@ -206,6 +216,7 @@ impl fmt::Display for CanaryMatchKind {
 
 /// Why an instance session's use looks like it came from somewhere other than the instance.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ExfiltrationReason {
     /// A public IP (or a private IP without a VPC endpoint) that is not locked to the session.
@@ -220,6 +231,7 @@ pub enum ExfiltrationReason {
 
 /// Facts of an instance credential exfiltration alert.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExfiltrationDetails {
     /// Why the use alerted.
     pub reason: ExfiltrationReason,
@@ -238,6 +250,7 @@ pub struct ExfiltrationDetails {
 
 /// Facts of a foreign VPC endpoint alert.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForeignVpcEndpointDetails {
     /// The role session ARN.
     pub session_arn: String,
@@ -249,6 +262,7 @@ pub struct ForeignVpcEndpointDetails {
 
 /// Facts of a denial burst.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DenialBurstDetails {
     /// The principal (ARN, else access key ID) the burst is counted for.
     pub principal_key: String,
@@ -261,10 +275,13 @@ pub struct DenialBurstDetails {
     /// Distinct regions.
     pub regions: Vec<String>,
     /// The first denial of the burst.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub first_time: EventTime,
     /// The denial that opened the burst.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub trigger_time: EventTime,
     /// The latest denial of the burst.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub last_time: EventTime,
 }
 

@@ -180,7 +180,14 @@ fn main() {
                         summary: "used".to_owned(),
                         event_time: now,
                         limit_key: format!("bench-{n}"),
-                        body: json!({"dedup_key": key, "rule": "canary-use"}).to_string(),
+                        body: json!({"dedup_key": key, "rule": "canary-use",
+                            "severity": "critical", "status": "final", "summary": "used",
+                            "event_time": "2026-12-04T10:00:00Z", "event_name": "GetCallerIdentity",
+                            "event_source": "sts.amazonaws.com", "region": "us-east-1",
+                            "details": {"kind": "canary", "canary": format!("bench-{n}"),
+                                        "matched_by": "access-key-id", "labels": {}, "memo": null},
+                            "record": {"eventID": format!("e-{n}")}})
+                        .to_string(),
                         sinks: Vec::new(),
                         canary: None,
                     }

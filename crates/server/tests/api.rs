@@ -195,7 +195,11 @@ impl Api {
 
     async fn add_alert(&self, dedup_key: &str, canary: &str) {
         let body = json!({"dedup_key": dedup_key, "rule": "canary-use", "severity": "critical",
-            "summary": "used", "details": {"kind": "canary", "canary": canary},
+            "status": "final", "summary": "used", "event_time": "2026-12-04T10:00:00Z",
+            "event_name": "GetCallerIdentity", "event_source": "sts.amazonaws.com",
+            "region": "us-east-1", "user_agent": "<script>",
+            "details": {"kind": "canary", "canary": canary, "matched_by": "access-key-id",
+                        "labels": {}, "memo": null},
             "record": {"eventID": "e-1", "userAgent": "<script>"}});
         self.store
             .commit_batch(&BatchCommit {
@@ -1054,6 +1058,9 @@ async fn the_openapi_description_covers_every_route_with_its_errors_and_security
         "CanaryRecord",
         "CanaryPage",
         "AuditEntry",
+        "AlertView",
+        "Alert",
+        "Details",
     ] {
         assert!(
             schemas.contains_key(schema),

@@ -20,31 +20,63 @@ const STATES: [&str; 3] = ["open", "acknowledged", "resolved"];
 const MAX_NOTE_BYTES: usize = 4 * 1024;
 
 /// An alert as the API gives it: the alert's own JSON (the shape `tripkey scan --format json`
-/// prints) with its handling state beside it.
-pub fn alert_json(stored: &StoredAlert) -> Result<serde_json::Value, ApiError> {
-    let mut alert: serde_json::Value =
-        serde_json::from_str(&stored.body).map_err(ApiError::internal)?;
-    if let Some(object) = alert.as_object_mut() {
-        object.insert("detected_at".to_owned(), json!(stored.detected_at));
-        object.insert("updated_at".to_owned(), json!(stored.updated_at));
-        object.insert(
-            "handling".to_owned(),
-            json!({
-                "state": stored.state,
-                "note": stored.state_note,
-                "by": stored.state_by,
-                "at": stored.state_at,
-            }),
-        );
-    }
-    Ok(alert)
+/// prints) with its handling beside it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AlertView {
+    #[serde(flatten)]
+    alert: detect::Alert,
+    /// When tripkey first committed it.
+    #[schema(value_type = String, format = DateTime)]
+    detected_at: store::EventTime,
+    /// When its latest version was committed.
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: store::EventTime,
+    handling: Handling,
+    /// Where the alert's canary was planted (with one alert, not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    placements: Option<Vec<store::Placement>>,
+}
+
+/// Who is on an alert.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Handling {
+    /// `open`, `acknowledged` or `resolved`.
+    state: String,
+    /// The note given when it was acknowledged or resolved.
+    note: Option<String>,
+    /// The token that acknowledged or resolved it.
+    by: Option<String>,
+    /// When.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    at: Option<store::EventTime>,
+}
+
+/// The API's view of a stored alert.
+pub fn alert_view(stored: &StoredAlert) -> Result<AlertView, ApiError> {
+    let alert: detect::Alert = serde_json::from_str(&stored.body).map_err(|error| {
+        ApiError::internal(format!(
+            "alert {} cannot be read back: {error}",
+            stored.dedup_key
+        ))
+    })?;
+    Ok(AlertView {
+        alert,
+        detected_at: stored.detected_at,
+        updated_at: stored.updated_at,
+        handling: Handling {
+            state: stored.state.clone(),
+            note: stored.state_note.clone(),
+            by: stored.state_by.clone(),
+            at: stored.state_at,
+        },
+        placements: None,
+    })
 }
 
 /// A page of alerts.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AlertPage {
-    #[schema(value_type = Vec<Object>)]
-    alerts: Vec<serde_json::Value>,
+    alerts: Vec<AlertView>,
     next_cursor: Option<String>,
 }
 
@@ -122,7 +154,7 @@ pub async fn list(
         encode_cursor(&[&last.detected_at.0.to_string(), &last.dedup_key])
     });
     Ok(Json(AlertPage {
-        alerts: stored.iter().map(alert_json).collect::<Result<_, _>>()?,
+        alerts: stored.iter().map(alert_view).collect::<Result<_, _>>()?,
         next_cursor,
     }))
 }
@@ -132,7 +164,7 @@ pub async fn list(
     get, path = "/api/v1/alerts/{dedup_key}", tag = "alerts",
     params(("dedup_key" = String, Path, description = "the alert's dedup key")),
     responses(
-        (status = 200, description = "the alert with its raw record and, for a canary's use, where the canary was planted", body = Object),
+        (status = 200, description = "the alert with its raw record and, for a canary's use, where the canary was planted", body = AlertView),
         (status = 404, description = "no such alert", body = ErrorBody),
         (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
         (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
@@ -146,21 +178,18 @@ pub async fn show(
     State(state): State<ApiState>,
     caller: Caller,
     Path(dedup_key): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AlertView>, ApiError> {
     caller.read(Scope::Viewer)?;
     let stored = state
         .store
         .alert(&dedup_key)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("alert {dedup_key:?}")))?;
-    let mut alert = alert_json(&stored)?;
+    let mut alert = alert_view(&stored)?;
     // Where the canary was planted is the first thing a responder asks.
     if let Some(name) = &stored.canary {
         if let Some(canary) = state.store.get_by_name(name).await? {
-            let placements = state.store.placements(&canary.id).await?;
-            if let Some(object) = alert.as_object_mut() {
-                object.insert("placements".to_owned(), json!(placements));
-            }
+            alert.placements = Some(state.store.placements(&canary.id).await?);
         }
     }
     Ok(Json(alert))
@@ -179,7 +208,7 @@ async fn set_state(
     dedup_key: &str,
     new_state: &'static str,
     body: Result<JsonBody<NoteBody>, ApiError>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AlertView>, ApiError> {
     let note = body
         .as_ref()
         .ok()
@@ -215,7 +244,7 @@ async fn set_state(
             )
             .await?
             .ok_or_else(|| ApiError::not_found(format_args!("alert {dedup_key:?}")))?;
-        alert_json(&stored)
+        alert_view(&stored)
     }
     .await;
     caller.audited(state, &action, result).await.map(Json)
@@ -227,7 +256,7 @@ async fn set_state(
     params(("dedup_key" = String, Path, description = "the alert's dedup key")),
     request_body = NoteBody,
     responses(
-        (status = 200, description = "the alert, with who did it, when and the note", body = Object),
+        (status = 200, description = "the alert, with who did it, when and the note", body = AlertView),
         (status = 404, description = "no such alert", body = ErrorBody),
         (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
         (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
@@ -242,7 +271,7 @@ pub async fn acknowledge(
     caller: Caller,
     Path(dedup_key): Path<String>,
     body: Result<JsonBody<NoteBody>, ApiError>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AlertView>, ApiError> {
     set_state(&state, &caller, &dedup_key, "acknowledged", body).await
 }
 
@@ -252,7 +281,7 @@ pub async fn acknowledge(
     params(("dedup_key" = String, Path, description = "the alert's dedup key")),
     request_body = NoteBody,
     responses(
-        (status = 200, description = "the alert, with who did it, when and the note", body = Object),
+        (status = 200, description = "the alert, with who did it, when and the note", body = AlertView),
         (status = 404, description = "no such alert", body = ErrorBody),
         (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
         (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
@@ -267,6 +296,6 @@ pub async fn resolve(
     caller: Caller,
     Path(dedup_key): Path<String>,
     body: Result<JsonBody<NoteBody>, ApiError>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AlertView>, ApiError> {
     set_state(&state, &caller, &dedup_key, "resolved", body).await
 }

@@ -402,8 +402,7 @@ pub struct CanaryView {
     keys: Vec<store::CanaryKey>,
     history: Vec<store::CanaryEvent>,
     placements: Vec<store::Placement>,
-    #[schema(value_type = Option<Vec<Object>>)]
-    alerts: Option<Vec<serde_json::Value>>,
+    alerts: Option<Vec<super::alerts::AlertView>>,
 }
 
 /// Shows one canary.
@@ -446,7 +445,7 @@ pub async fn show(
         Some(
             stored
                 .iter()
-                .map(super::alerts::alert_json)
+                .map(super::alerts::alert_view)
                 .collect::<Result<_, _>>()?,
         )
     } else {
