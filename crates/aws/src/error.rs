@@ -248,6 +248,11 @@ impl AwsError {
         matches!(self, AwsError::Throttled { .. })
     }
 
+    /// Whether an entity of that name exists already.
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, AwsError::AlreadyExists { .. })
+    }
+
     /// Whether the entity the call named does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, AwsError::NotFound { .. })

@@ -43,20 +43,30 @@ impl AwsClients {
             Err(e) => not_found_or(self.sdk_error("iam:GetPolicy", e))?,
         }
         const ACTION: &str = "iam:CreatePolicy";
-        let out = self
+        let created = self
             .iam
             .create_policy()
             .policy_name(name)
             .policy_document(DENY_ALL_POLICY)
             .send()
-            .await
-            .map_err(|e| self.sdk_error(ACTION, e))?;
-        let arn = required(ACTION, "Policy.Arn", out.policy.and_then(|p| p.arn))?;
-        tracing::info!(%arn, "created the boundary policy");
-        Ok(Ensured {
-            arn,
-            outcome: Outcome::Created,
-        })
+            .await;
+        match created {
+            Ok(out) => {
+                let arn = required(ACTION, "Policy.Arn", out.policy.and_then(|p| p.arn))?;
+                tracing::info!(%arn, "created the boundary policy");
+                Ok(Ensured {
+                    arn,
+                    outcome: Outcome::Created,
+                })
+            }
+            Err(e) => {
+                created_meanwhile(self.sdk_error(ACTION, e))?;
+                Ok(Ensured {
+                    arn,
+                    outcome: Outcome::AlreadyThere,
+                })
+            }
+        }
     }
 
     /// Makes sure the decoy role `name` exists for role-session canaries: `trust_principal_arn`
@@ -84,18 +94,35 @@ impl AwsClients {
                         "Action": "sts:AssumeRole"
                     }]
                 });
-                let out = self
+                let created = self
                     .iam
                     .create_role()
                     .role_name(name)
                     .assume_role_policy_document(trust.to_string())
                     .max_session_duration(43_200)
                     .send()
-                    .await
-                    .map_err(|e| self.sdk_error(ACTION, e))?;
-                let arn = required(ACTION, "Role", out.role)?.arn;
-                tracing::info!(%arn, "created the decoy role");
-                (arn, Outcome::Created)
+                    .await;
+                match created {
+                    Ok(out) => {
+                        let arn = required(ACTION, "Role", out.role)?.arn;
+                        tracing::info!(%arn, "created the decoy role");
+                        (arn, Outcome::Created)
+                    }
+                    Err(e) => {
+                        created_meanwhile(self.sdk_error(ACTION, e))?;
+                        let out = self
+                            .iam
+                            .get_role()
+                            .role_name(name)
+                            .send()
+                            .await
+                            .map_err(|e| self.sdk_error("iam:GetRole", e))?;
+                        (
+                            required("iam:GetRole", "Role", out.role)?.arn,
+                            Outcome::AlreadyThere,
+                        )
+                    }
+                }
             }
         };
         // Put on every run: a run interrupted between CreateRole and here would otherwise
@@ -123,16 +150,28 @@ impl AwsClients {
             Some(arn) => (arn, Outcome::AlreadyThere),
             None => {
                 const ACTION: &str = "iam:CreateUser";
-                let out = self
-                    .iam
-                    .create_user()
-                    .user_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| self.sdk_error(ACTION, e))?;
-                let arn = required(ACTION, "User", out.user)?.arn;
-                tracing::info!(%arn, "created the federation issuer user");
-                (arn, Outcome::Created)
+                let created = self.iam.create_user().user_name(name).send().await;
+                match created {
+                    Ok(out) => {
+                        let arn = required(ACTION, "User", out.user)?.arn;
+                        tracing::info!(%arn, "created the federation issuer user");
+                        (arn, Outcome::Created)
+                    }
+                    Err(e) => {
+                        created_meanwhile(self.sdk_error(ACTION, e))?;
+                        let out = self
+                            .iam
+                            .get_user()
+                            .user_name(name)
+                            .send()
+                            .await
+                            .map_err(|e| self.sdk_error("iam:GetUser", e))?;
+                        (
+                            required("iam:GetUser", "User", out.user)?.arn,
+                            Outcome::AlreadyThere,
+                        )
+                    }
+                }
             }
         };
         let only_federation = json!({
@@ -152,6 +191,16 @@ impl AwsClients {
             .await
             .map_err(|e| self.sdk_error("iam:PutUserPolicy", e))?;
         Ok(Ensured { arn, outcome })
+    }
+}
+
+/// `Ok` when a create failed because the entity exists: another setup running at the same
+/// time made it between our lookup and our create, and it is there as wanted.
+fn created_meanwhile(err: AwsError) -> Result<(), AwsError> {
+    if err.is_already_exists() {
+        Ok(())
+    } else {
+        Err(err)
     }
 }
 

@@ -568,3 +568,38 @@ async fn an_unreachable_endpoint_says_so() {
     );
     assert!(err.to_string().contains("endpoint_url"), "{err}");
 }
+
+/// Two setups at once (two operators, two tests on one account) race between looking and
+/// creating: the one that loses finds the entity made and goes on, instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setups_running_at_once_both_succeed() {
+    let aws = admin().await;
+    let me = aws.caller_identity().await.unwrap();
+    for _ in 0..5 {
+        let (boundary, role, user) = (
+            unique("race-boundary"),
+            unique("race-role"),
+            unique("race-broker"),
+        );
+        let (a, b) = tokio::join!(
+            async {
+                (
+                    aws.ensure_boundary_policy(&boundary).await,
+                    aws.ensure_decoy_role(&role, &me.arn).await,
+                    aws.ensure_federation_issuer_user(&user).await,
+                )
+            },
+            async {
+                (
+                    aws.ensure_boundary_policy(&boundary).await,
+                    aws.ensure_decoy_role(&role, &me.arn).await,
+                    aws.ensure_federation_issuer_user(&user).await,
+                )
+            }
+        );
+        for (first, second) in [(a.0, b.0), (a.1, b.1), (a.2, b.2)] {
+            let (first, second) = (first.unwrap(), second.unwrap());
+            assert_eq!(first.arn, second.arn);
+        }
+    }
+}
