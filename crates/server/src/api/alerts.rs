@@ -8,10 +8,10 @@ use serde_json::json;
 use store::{AlertCursor, AlertFilter, StoredAlert};
 
 use super::auth::{Action, Caller};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, CommonErrors, ErrorBody};
 use super::{
-    decode_cursor, encode_cursor, into_page, page_size, parse_limit, parse_time, query_pairs,
-    ApiState, JsonBody,
+    decode_time_cursor, encode_time_cursor, into_page, page_size, parse_limit, parse_time,
+    query_pairs, ApiState, JsonBody,
 };
 
 /// The handling states an alert can be moved to or filtered by.
@@ -93,11 +93,7 @@ pub struct AlertPage {
         ("limit" = Option<u32>, Query, description = "page size, 1 to 500 [default: 100]"),
         ("cursor" = Option<String>, Query, description = "the next_cursor of the previous page"),
     ),
-    responses((status = 200, description = "a page of alerts, newest first", body = AlertPage), (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)),
+    responses((status = 200, description = "a page of alerts, newest first", body = AlertPage), CommonErrors),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -127,13 +123,10 @@ pub async fn list(
             "until" => filter.until = Some(parse_time(&key, &value)?),
             "limit" => limit = Some(parse_limit(&value)?),
             "cursor" => {
-                let parts = decode_cursor(&value, 2)?;
-                let detected_at = parts[0]
-                    .parse::<i64>()
-                    .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
+                let (detected_at, dedup_key) = decode_time_cursor(&value)?;
                 cursor = Some(AlertCursor {
-                    detected_at: store::EventTime(detected_at),
-                    dedup_key: parts[1].clone(),
+                    detected_at,
+                    dedup_key,
                 });
             }
             other => {
@@ -151,7 +144,7 @@ pub async fn list(
         .alerts_page(&filter, cursor.as_ref(), limit + 1)
         .await?;
     let next_cursor = into_page(&mut stored, limit, |last| {
-        encode_cursor(&[&last.detected_at.0.to_string(), &last.dedup_key])
+        encode_time_cursor(last.detected_at, &last.dedup_key)
     });
     Ok(Json(AlertPage {
         alerts: stored.iter().map(alert_view).collect::<Result<_, _>>()?,
@@ -165,12 +158,7 @@ pub async fn list(
     params(("dedup_key" = String, Path, description = "the alert's dedup key")),
     responses(
         (status = 200, description = "the alert with its raw record and, for a canary's use, where the canary was planted", body = AlertView),
-        (status = 404, description = "no such alert", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 404, description = "no such alert", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]
@@ -257,12 +245,7 @@ async fn set_state(
     request_body = NoteBody,
     responses(
         (status = 200, description = "the alert, with who did it, when and the note", body = AlertView),
-        (status = 404, description = "no such alert", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 404, description = "no such alert", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]
@@ -282,12 +265,7 @@ pub async fn acknowledge(
     request_body = NoteBody,
     responses(
         (status = 200, description = "the alert, with who did it, when and the note", body = AlertView),
-        (status = 404, description = "no such alert", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 404, description = "no such alert", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use store::AuditEntry;
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, CommonErrors};
 use super::{
     decode_cursor, encode_cursor, into_page, page_size, parse_limit, query_pairs, ApiState,
 };
@@ -26,11 +26,7 @@ pub struct AuditPage {
         ("limit" = Option<u32>, Query, description = "page size, 1 to 500 [default: 100]"),
         ("cursor" = Option<String>, Query, description = "the next_cursor of the previous page"),
     ),
-    responses((status = 200, description = "the audit log, newest first", body = AuditPage), (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)),
+    responses((status = 200, description = "the audit log, newest first", body = AuditPage), CommonErrors),
     security(("bearer" = []))
 )]
 pub async fn list(

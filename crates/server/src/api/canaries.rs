@@ -16,10 +16,10 @@ use store::{
 };
 
 use super::auth::{Action, Caller};
-use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::error::{ApiError, CommonErrors, ErrorBody, ErrorCode};
 use super::{
-    decode_cursor, encode_cursor, into_page, page_size, parse_limit, parse_time, query_pairs,
-    ApiState, JsonBody,
+    decode_time_cursor, encode_time_cursor, into_page, page_size, parse_limit, parse_time,
+    query_pairs, ApiState, JsonBody,
 };
 
 /// How long an `Idempotency-Key` is remembered.
@@ -142,12 +142,7 @@ fn pick_issuer<'a>(
         (status = 201, description = "issued; the only answer that holds these credentials", body = IssuedCanary),
         (status = 409, description = "the Idempotency-Key was used already, or the account is full", body = ErrorBody),
         (status = 413, description = "the body is over 64 KiB", body = ErrorBody),
-        (status = 503, description = "the issuer cannot be reached", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 503, description = "the issuer cannot be reached", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]
@@ -302,11 +297,7 @@ pub struct CanaryPage {
         ("limit" = Option<u32>, Query, description = "page size, 1 to 500 [default: 100]"),
         ("cursor" = Option<String>, Query, description = "the next_cursor of the previous page"),
     ),
-    responses((status = 200, description = "a page of canaries", body = CanaryPage), (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)),
+    responses((status = 200, description = "a page of canaries", body = CanaryPage), CommonErrors),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -341,17 +332,11 @@ pub async fn list(
             "q" => filter.text = Some(value),
             "limit" => limit = Some(parse_limit(&value)?),
             "cursor" => {
-                let parts = decode_cursor(&value, 2)?;
-                let created_at = parts[0]
-                    .parse::<i64>()
-                    .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
-                let id = parts[1]
+                let (created_at, id) = decode_time_cursor(&value)?;
+                let id = id
                     .parse()
                     .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
-                cursor = Some(CanaryCursor {
-                    created_at: store::EventTime(created_at),
-                    id,
-                });
+                cursor = Some(CanaryCursor { created_at, id });
             }
             other => {
                 return Err(ApiError::invalid(
@@ -371,7 +356,7 @@ pub async fn list(
         .list_page(&filter, cursor.as_ref(), limit + 1)
         .await?;
     let next_cursor = into_page(&mut canaries, limit, |last| {
-        encode_cursor(&[&last.created_at.0.to_string(), last.id.as_str()])
+        encode_time_cursor(last.created_at, last.id.as_str())
     });
     Ok(Json(CanaryPage {
         canaries,
@@ -411,12 +396,7 @@ pub struct CanaryView {
     params(("id" = String, Path, description = "the canary's id or name")),
     responses(
         (status = 200, description = "the canary, its keys, history, placements and (for readers) alerts", body = CanaryView),
-        (status = 404, description = "no such canary", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 404, description = "no such canary", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]
@@ -543,12 +523,7 @@ async fn replace(
         (status = 200, description = "a new key for an IAM-user canary; the old one works through the grace period; the only answer that holds them", body = IssuedCanary),
         (status = 404, description = "no such canary", body = ErrorBody),
         (status = 409, description = "the canary is revoked, or of the other kind", body = ErrorBody),
-        (status = 503, description = "the issuer cannot be reached", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 503, description = "the issuer cannot be reached", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]
@@ -576,12 +551,7 @@ pub async fn rotate(
         (status = 200, description = "new credentials for a short-term canary, under the same name; the only answer that holds them", body = IssuedCanary),
         (status = 404, description = "no such canary", body = ErrorBody),
         (status = 409, description = "the canary is revoked, or of the other kind", body = ErrorBody),
-        (status = 503, description = "the issuer cannot be reached", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 503, description = "the issuer cannot be reached", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]
@@ -609,12 +579,7 @@ pub async fn renew(
     responses(
         (status = 200, description = "revoked, or already revoked", body = registry::Revocation),
         (status = 404, description = "no such canary", body = ErrorBody),
-        (status = 503, description = "the issuer cannot be reached", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 503, description = "the issuer cannot be reached", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]
@@ -685,12 +650,7 @@ const MAX_PLACEMENT_FIELD: usize = 1024;
     request_body = PlacementBody,
     responses(
         (status = 201, description = "recorded", body = store::Placement),
-        (status = 404, description = "no such canary", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 404, description = "no such canary", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]
@@ -758,12 +718,7 @@ pub async fn add_placement(
     ),
     responses(
         (status = 204, description = "removed"),
-        (status = 404, description = "no such canary or placement", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 404, description = "no such canary or placement", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]

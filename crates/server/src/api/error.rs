@@ -69,6 +69,37 @@ pub struct ErrorDetail {
     canary_id: Option<String>,
 }
 
+/// The error answers every route can give, for the OpenAPI description: each route lists
+/// them through this instead of repeating them.
+pub struct CommonErrors;
+
+impl utoipa::IntoResponses for CommonErrors {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        [
+            ("400", "a field is missing, malformed or out of bounds"),
+            ("401", "no token, or an unknown, revoked or expired one"),
+            ("403", "the token's scope does not allow this"),
+            ("429", "too many failed authentications from this address"),
+            ("500", "the server failed; its log says why"),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            let body = utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name(
+                "ErrorBody",
+            )));
+            let response = utoipa::openapi::ResponseBuilder::new()
+                .description(description)
+                .content("application/json", body)
+                .build();
+            (status.to_owned(), response.into())
+        })
+        .collect()
+    }
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {

@@ -7,7 +7,7 @@ use registry::{Inventory, Issuer, Scope};
 use serde::Serialize;
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, CommonErrors};
 use super::ApiState;
 
 /// One issuer.
@@ -31,11 +31,7 @@ pub struct IssuerList {
 /// Lists the issuers (any token that may read or issue).
 #[utoipa::path(
     get, path = "/api/v1/issuers", tag = "issuers",
-    responses((status = 200, description = "the accounts this server issues in", body = IssuerList), (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)),
+    responses((status = 200, description = "the accounts this server issues in", body = IssuerList), CommonErrors),
     security(("bearer" = []))
 )]
 pub async fn list(

@@ -189,6 +189,21 @@ pub fn into_page<T>(
     items.last().map(cursor)
 }
 
+/// The cursor of a list ordered by a time and a key (canaries by creation, alerts by
+/// detection): the last item's time and key.
+pub fn encode_time_cursor(at: store::EventTime, key: &str) -> String {
+    encode_cursor(&[&at.0.to_string(), key])
+}
+
+/// The time and key of a cursor from [`encode_time_cursor`], or a 400 naming `cursor`.
+pub fn decode_time_cursor(cursor: &str) -> Result<(store::EventTime, String), ApiError> {
+    let mut parts = decode_cursor(cursor, 2)?;
+    let at = parts[0]
+        .parse::<i64>()
+        .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
+    Ok((store::EventTime(at), parts.remove(1)))
+}
+
 /// The page size asked for, within bounds.
 pub fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {

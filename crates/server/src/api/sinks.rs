@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::auth::{Action, Caller};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, CommonErrors, ErrorBody};
 use super::ApiState;
 
 /// One sink's health.
@@ -42,11 +42,7 @@ pub struct SinkList {
 #[utoipa::path(
     get, path = "/api/v1/sinks", tag = "sinks",
     responses(
-        (status = 200, description = "each sink's delivery health", body = SinkList),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 200, description = "each sink's delivery health", body = SinkList), CommonErrors
     ),
     security(("bearer" = []))
 )]
@@ -127,11 +123,7 @@ pub struct SinkTest {
     params(("name" = String, Path, description = "the sink's name, as in its [[sink]] table")),
     responses(
         (status = 200, description = "the sink took the sample alert, or said why not", body = SinkTest),
-        (status = 404, description = "no configured sink of that name", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 404, description = "no configured sink of that name", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]

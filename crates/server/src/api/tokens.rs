@@ -10,7 +10,7 @@ use serde_json::json;
 use store::{ApiToken, Labels, NewApiToken};
 
 use super::auth::{Action, Caller};
-use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::error::{ApiError, CommonErrors, ErrorBody, ErrorCode};
 use super::{parse_time, ApiState, JsonBody};
 
 /// `POST /api/v1/tokens`.
@@ -79,12 +79,7 @@ pub fn check_new_token(
     request_body = TokenRequest,
     responses(
         (status = 201, description = "made; the only answer that holds the token", body = CreatedToken),
-        (status = 409, description = "a token of that name exists", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 409, description = "a token of that name exists", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]
@@ -154,11 +149,7 @@ pub struct TokenList {
 /// Lists tokens (never the tokens themselves).
 #[utoipa::path(
     get, path = "/api/v1/tokens", tag = "tokens",
-    responses((status = 200, description = "every token's record, never the token", body = TokenList), (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)),
+    responses((status = 200, description = "every token's record, never the token", body = TokenList), CommonErrors),
     security(("bearer" = []))
 )]
 pub async fn list(
@@ -177,12 +168,7 @@ pub async fn list(
     responses(
         (status = 204, description = "revoked"),
         (status = 404, description = "no live token of that name", body = ErrorBody),
-        (status = 409, description = "it is the token the request is made with", body = ErrorBody),
-        (status = 400, description = "a field is missing, malformed or out of bounds", body = ErrorBody),
-        (status = 401, description = "no token, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "the token's scope does not allow this", body = ErrorBody),
-        (status = 429, description = "too many failed authentications from this address", body = ErrorBody),
-        (status = 500, description = "the server failed; its log says why", body = ErrorBody)
+        (status = 409, description = "it is the token the request is made with", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]
