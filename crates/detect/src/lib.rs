@@ -13,6 +13,7 @@ pub mod config;
 pub mod denial;
 pub mod engine;
 pub mod exfiltration;
+pub mod playbook;
 pub mod reorder;
 pub mod state;
 
@@ -23,6 +24,7 @@ pub use alert::{
 pub use canary::{Canary, CanaryRegistry, RegistryError, ReportedUse};
 pub use config::{DetectConfig, Span};
 pub use engine::{Engine, RelevanceFilter};
+pub use playbook::{playbook, Check, Playbook};
 pub use reorder::ReorderBuffer;
 pub use state::{DetectorState, MemoryState};
 
