@@ -4,6 +4,7 @@
 //! - `GET /metrics`: the Prometheus exposition of [`pipeline::Report`], for a `viewer` token
 //!   unless `open_metrics`;
 //! - `GET /status`: the same report as JSON, which `tripkey status` reads, on the same terms;
+//! - `/`: the [`dashboard`], for people;
 //! - `/api/v1`: the [`api`];
 //! - `POST /ingest`: CloudTrail records or EventBridge events (any shape the reader accepts,
 //!   gzip or not) from a Lambda forwarder or an EventBridge API destination, authenticated with
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod dashboard;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -64,9 +66,18 @@ fn may_read_metrics(
     caller.read(registry::Scope::Viewer).map(|_| ())
 }
 
-/// The routes, with `ingest_limit` as the largest accepted body.
+/// The routes, with `ingest_limit` as the largest accepted body, for a server without TLS.
 pub fn router(state: AppState, ingest_limit: usize) -> Router {
+    app(state, ingest_limit, false)
+}
+
+/// The routes, with `ingest_limit` as the largest accepted body; `tls` marks the dashboard's
+/// session cookie `Secure`. Every answer carries the security headers of
+/// [`dashboard::security_headers`].
+pub fn app(state: AppState, ingest_limit: usize, tls: bool) -> Router {
     let api = api::router(state.api.clone()).layer(DefaultBodyLimit::max(api::MAX_BODY));
+    let dashboard =
+        dashboard::router(state.clone(), tls).layer(DefaultBodyLimit::max(api::MAX_BODY));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -77,7 +88,9 @@ pub fn router(state: AppState, ingest_limit: usize) -> Router {
                 .layer(DefaultBodyLimit::max(ingest_limit)),
         )
         .with_state(state)
+        .merge(dashboard)
         .merge(api)
+        .layer(axum::middleware::map_response(dashboard::security_headers))
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -20,7 +20,8 @@ pub enum AuditOutcome {
 }
 
 impl AuditOutcome {
-    fn as_str(self) -> &'static str {
+    /// The outcome's name, as stored: `allowed`, `denied` or `failed`.
+    pub fn as_str(self) -> &'static str {
         match self {
             AuditOutcome::Allowed => "allowed",
             AuditOutcome::Denied => "denied",

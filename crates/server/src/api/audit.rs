@@ -15,8 +15,10 @@ use super::{
 /// A page of the audit log.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
-    entries: Vec<AuditEntry>,
-    next_cursor: Option<String>,
+    /// The entries of this page, newest first.
+    pub entries: Vec<AuditEntry>,
+    /// Give this as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Reads the audit log.

@@ -129,12 +129,22 @@ where
                 address,
             });
         };
+        Caller::authenticate(state, &crate::tokens::digest(token), address).await
+    }
+}
+
+impl Caller {
+    /// The caller holding the token whose SHA-256 is `digest`: the bearer token of an API
+    /// request, or the token a dashboard session was opened with, looked up anew on every
+    /// request so that revoking the token ends its sessions. A failure counts against
+    /// `address` in the throttle.
+    pub async fn authenticate(
+        state: &ApiState,
+        digest: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Caller, ApiError> {
         let now = store::now();
-        let refusal = match state
-            .store
-            .use_api_token(&crate::tokens::digest(token), now)
-            .await
-        {
+        let refusal = match state.store.use_api_token(digest, now).await {
             Ok(Some(found)) if found.is_live(now) => {
                 return Ok(Caller {
                     identity: Ok(Principal::from(&found)),
@@ -168,6 +178,11 @@ where
         }
         let identity = Err(ApiError::new(ErrorCode::Unauthenticated, refusal));
         Ok(Caller { identity, address })
+    }
+
+    /// The caller's token, when it is live.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.identity.as_ref().ok()
     }
 }
 
@@ -296,6 +311,19 @@ impl Caller {
             }
         }
         result
+    }
+}
+
+impl Clone for Caller {
+    fn clone(&self) -> Caller {
+        Caller {
+            identity: self
+                .identity
+                .as_ref()
+                .map(Principal::clone)
+                .map_err(clone_error),
+            address: self.address,
+        }
     }
 }
 

@@ -35,39 +35,46 @@ const ALERTS_WITH_CANARY: u32 = 100;
 pub struct CanaryRequest {
     /// `iam-user` (the default), `federation` or `role-session`.
     #[schema(value_type = Option<store::CanaryKind>)]
-    kind: Option<String>,
+    pub kind: Option<String>,
     /// Where it will be planted: owner, host, location and free labels.
     #[serde(default)]
     #[schema(schema_with = super::schemas::labels)]
-    labels: Labels,
+    pub labels: Labels,
     /// A note shown with every alert.
     #[schema(max_length = 1024)]
-    memo: Option<String>,
+    pub memo: Option<String>,
     /// The account to issue in, one of those `GET /api/v1/issuers` lists [default: the
     /// server's first].
     #[schema(pattern = "^[0-9]{12}$")]
-    account: Option<String>,
+    pub account: Option<String>,
     /// A name instead of a generated one.
     #[schema(pattern = "^[A-Za-z0-9_+=,.@-]{2,32}$")]
-    name: Option<String>,
+    pub name: Option<String>,
 }
 
 /// Credentials, in the one answer that carries them.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Credentials {
-    access_key_id: String,
-    secret_access_key: String,
-    session_token: Option<String>,
+    /// The access key ID.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The session token of short-term credentials.
+    pub session_token: Option<String>,
+    /// When short-term credentials run out.
     #[schema(value_type = Option<String>, format = DateTime)]
-    expiration: Option<store::EventTime>,
-    region: String,
+    pub expiration: Option<store::EventTime>,
+    /// The region to name in the planted profile.
+    pub region: String,
 }
 
 /// A canary with the credentials just issued for it.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuedCanary {
-    canary: CanaryRecord,
-    credentials: Credentials,
+    /// The canary.
+    pub canary: CanaryRecord,
+    /// Its credentials: this answer is the only one that holds them.
+    pub credentials: Credentials,
 }
 
 fn issued(state: &ApiState, canary: CanaryRecord, credentials: &registry::Issued) -> IssuedCanary {
@@ -280,8 +287,10 @@ fn repeated(first: &store::CanaryId) -> ApiError {
 /// A page of canaries.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CanaryPage {
-    canaries: Vec<CanaryRecord>,
-    next_cursor: Option<String>,
+    /// The canaries of this page.
+    pub canaries: Vec<CanaryRecord>,
+    /// Give this as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Lists canaries: every one with `viewer`, its own with `issuer`.
@@ -383,11 +392,16 @@ async fn visible(
 /// One canary with its keys, history, placements and (for readers) alerts.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CanaryView {
-    canary: CanaryRecord,
-    keys: Vec<store::CanaryKey>,
-    history: Vec<store::CanaryEvent>,
-    placements: Vec<store::Placement>,
-    alerts: Option<Vec<super::alerts::AlertView>>,
+    /// The canary.
+    pub canary: CanaryRecord,
+    /// Its access keys, current and retired.
+    pub keys: Vec<store::CanaryKey>,
+    /// What happened to it, oldest first.
+    pub history: Vec<store::CanaryEvent>,
+    /// Where it was planted.
+    pub placements: Vec<store::Placement>,
+    /// The alerts of this page.
+    pub alerts: Option<Vec<super::alerts::AlertView>>,
 }
 
 /// Shows one canary.
@@ -471,7 +485,8 @@ fn ensure_may_act(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
-    reason: Option<String>,
+    /// Why, for the audit log and its history.
+    pub reason: Option<String>,
 }
 
 async fn replace(

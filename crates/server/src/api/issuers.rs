@@ -13,19 +13,23 @@ use super::ApiState;
 /// One issuer.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuerView {
-    account_id: String,
+    /// The AWS account.
+    pub account_id: String,
     /// `aws`, or `offline` for keys that authenticate nowhere.
-    issuer: store::Issuer,
-    kinds: Vec<store::CanaryKind>,
+    pub issuer: store::Issuer,
+    /// The canary kinds it issues.
+    pub kinds: Vec<store::CanaryKind>,
     /// Whether a request that names no account gets this issuer.
-    default: bool,
-    capacity: registry::AccountCapacity,
+    pub default: bool,
+    /// How many canaries the account holds, and may.
+    pub capacity: registry::AccountCapacity,
 }
 
 /// Every issuer.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuerList {
-    issuers: Vec<IssuerView>,
+    /// Every issuer.
+    pub issuers: Vec<IssuerView>,
 }
 
 /// Lists the issuers (any token that may read or issue).

@@ -13,29 +13,39 @@ use super::ApiState;
 /// One sink's health.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SinkView {
-    name: String,
+    /// The name.
+    pub name: String,
     /// Whether a `[[sink]]` table names it; alerts may wait for a sink removed from the
     /// configuration.
-    configured: bool,
+    pub configured: bool,
     /// `ok`, `failing` (failures since the last success), `refused` (notifications refused for
     /// good) or `removed` (alerts wait for it, but no `[[sink]]` names it).
-    state: &'static str,
-    delivered: u64,
-    failures: u64,
-    consecutive_failures: u64,
-    pending: u64,
-    refused: u64,
-    last_error: Option<String>,
+    pub state: &'static str,
+    /// Notifications delivered.
+    pub delivered: u64,
+    /// Failed attempts.
+    pub failures: u64,
+    /// Failures since the last success.
+    pub consecutive_failures: u64,
+    /// Deliveries waiting.
+    pub pending: u64,
+    /// Deliveries refused for good.
+    pub refused: u64,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+    /// The last success.
     #[schema(value_type = Option<String>, format = DateTime)]
-    last_success_at: Option<store::EventTime>,
+    pub last_success_at: Option<store::EventTime>,
+    /// The last failure.
     #[schema(value_type = Option<String>, format = DateTime)]
-    last_failure_at: Option<store::EventTime>,
+    pub last_failure_at: Option<store::EventTime>,
 }
 
 /// Every sink.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SinkList {
-    sinks: Vec<SinkView>,
+    /// Every sink.
+    pub sinks: Vec<SinkView>,
 }
 
 /// Lists the sinks with their health.
@@ -106,15 +116,16 @@ pub async fn list(
 /// The outcome of a test notification.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SinkTest {
-    sink: String,
+    /// The sink.
+    pub sink: String,
     /// Whether the sink took the sample alert.
-    delivered: bool,
+    pub delivered: bool,
     /// The sample alert's dedup key, to find it at the receiver.
-    dedup_key: String,
+    pub dedup_key: String,
     /// What the sink said when it did not take it.
-    error: Option<String>,
+    pub error: Option<String>,
     /// Whether serve would retry that error (`false`: fix the sink's settings).
-    retryable: Option<bool>,
+    pub retryable: Option<bool>,
 }
 
 /// Sends the sample alert, marked as a test, through one sink. Nothing is stored.

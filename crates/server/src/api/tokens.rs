@@ -19,28 +19,30 @@ use super::{parse_time, ApiState, JsonBody};
 pub struct TokenRequest {
     /// Who holds it, e.g. `mdm-laptops`.
     #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
-    name: String,
+    pub name: String,
     /// What it may do.
     #[schema(min_items = 1)]
-    scopes: Vec<Scope>,
+    pub scopes: Vec<Scope>,
     /// Labels forced onto every canary it issues.
     #[serde(default)]
     #[schema(schema_with = super::schemas::labels)]
-    pinned_labels: Labels,
+    pub pinned_labels: Labels,
     /// Labels it may set, key to pattern (`*` matches any text).
     #[serde(default)]
     #[schema(schema_with = super::schemas::labels)]
-    allowed_labels: Labels,
+    pub allowed_labels: Labels,
     /// When it stops working (RFC 3339, in the future) [default: never].
     #[schema(format = DateTime)]
-    expires_at: Option<String>,
+    pub expires_at: Option<String>,
 }
 
 /// A token just made: shown once.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
-    token: String,
-    record: ApiToken,
+    /// The token: shown in this answer only.
+    pub token: String,
+    /// Its record (never the token).
+    pub record: ApiToken,
 }
 
 /// The token fields the store keeps, checked: a usable name, known scopes, labels within
@@ -143,7 +145,8 @@ pub async fn create(
 /// Every token's record.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenList {
-    tokens: Vec<ApiToken>,
+    /// Every token.
+    pub tokens: Vec<ApiToken>,
 }
 
 /// Lists tokens (never the tokens themselves).
