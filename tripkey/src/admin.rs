@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use notify::escape::for_terminal;
-use store::Store;
+use store::{AlertStateChange, Store};
 
 use crate::config::{Config, SourceConfig};
 use crate::output::{DataFormat, Format, FormatArgs};
@@ -114,13 +114,17 @@ pub enum AlertCommand {
     },
     /// Mark an alert resolved.
     #[command(after_help = "Example:
-  tripkey alert resolve 'canary-use:svc-billing-sync-07:0b8e…' --note 'red-team exercise'")]
+  tripkey alert resolve 'canary-use:svc-billing-sync-07:0b8e…' --note 'red-team exercise' --false-positive")]
     Resolve {
         /// The alert's dedup key.
         dedup_key: String,
         /// How it ended.
         #[arg(long)]
         note: Option<String>,
+        /// The alert was no attack (a test, a tool of your own): it counts against the
+        /// alerts' fidelity in the response figures.
+        #[arg(long)]
+        false_positive: bool,
     },
     /// Send a sample alert, marked as a test, straight to one configured sink, and say
     /// whether the sink took it. Nothing is written to the database.
@@ -511,10 +515,16 @@ pub fn alert(
                 Ok(0)
             }
             AlertCommand::Acknowledge { dedup_key, note } => {
-                set_alert_state(&store_args, &dedup_key, "acknowledged", note).await
+                set_alert_state(&store_args, &dedup_key, AlertStateChange::Acknowledge, note)
+                    .await
             }
-            AlertCommand::Resolve { dedup_key, note } => {
-                set_alert_state(&store_args, &dedup_key, "resolved", note).await
+            AlertCommand::Resolve {
+                dedup_key,
+                note,
+                false_positive,
+            } => {
+                let change = AlertStateChange::Resolve { false_positive };
+                set_alert_state(&store_args, &dedup_key, change, note).await
             }
             AlertCommand::Test { sink, aws } => {
                 let config = Config::load_optional(store_args.config.as_deref())?;
@@ -561,12 +571,12 @@ pub fn alert(
 async fn set_alert_state(
     store_args: &StoreArgs,
     dedup_key: &str,
-    state: &str,
+    change: AlertStateChange,
     note: Option<String>,
 ) -> anyhow::Result<u8> {
     let (_, store) = store_args.open_existing().await?;
     let alert = store
-        .set_alert_state(dedup_key, state, note.as_deref(), "cli", store::now())
+        .set_alert_state(dedup_key, change, note.as_deref(), "cli", store::now())
         .await?
         .with_context(|| {
             format!("no alert has the dedup key {dedup_key:?}: `tripkey alert list` shows them")

@@ -297,10 +297,16 @@ pub async fn alert(client: ApiClient, command: AlertCommand) -> anyhow::Result<u
             Ok(0)
         }
         AlertCommand::Acknowledge { dedup_key, note } => {
-            set_state(&client, out, &dedup_key, "acknowledge", note).await
+            let body = json!({ "note": note });
+            set_state(&client, out, &dedup_key, "acknowledge", body).await
         }
-        AlertCommand::Resolve { dedup_key, note } => {
-            set_state(&client, out, &dedup_key, "resolve", note).await
+        AlertCommand::Resolve {
+            dedup_key,
+            note,
+            false_positive,
+        } => {
+            let body = json!({ "note": note, "false_positive": false_positive });
+            set_state(&client, out, &dedup_key, "resolve", body).await
         }
         AlertCommand::Test { .. } => anyhow::bail!(
             "alert test runs a sink of the local configuration; through the server, POST \
@@ -314,12 +320,12 @@ async fn set_state(
     out: &mut dyn Write,
     dedup_key: &str,
     verb: &str,
-    note: Option<String>,
+    body: Value,
 ) -> anyhow::Result<u8> {
     let alert = client
         .post(
             &format!("/api/v1/alerts/{}/{verb}", segment(dedup_key)),
-            &json!({ "note": note }),
+            &body,
         )
         .await?;
     writeln!(

@@ -1,5 +1,5 @@
 //! The command line through a running `serve` (`--server`, `--token`): issue, list, show and
-//! revoke canaries, list, show and acknowledge alerts, and read the audit log, all over
+//! revoke canaries, list, show, acknowledge and resolve alerts, and read the audit log, all over
 //! `/api/v1`, with the API's JSON.
 
 use std::path::Path;
@@ -136,6 +136,27 @@ fn canaries_alerts_and_the_audit_log_through_the_api() {
     ));
     assert_eq!(alert["handling"]["state"], "acknowledged", "{alert}");
     assert_eq!(alert["handling"]["note"], "on it");
+    let resolved = remote(
+        &address,
+        &home,
+        &[
+            "alert",
+            "resolve",
+            &dedup_key,
+            "--note",
+            "our own test",
+            "--false-positive",
+        ],
+    );
+    assert!(resolved.status.success(), "{resolved:?}");
+    let alert = json(&remote(
+        &address,
+        &home,
+        &["alert", "show", &dedup_key, "--format", "json"],
+    ));
+    assert_eq!(alert["handling"]["state"], "resolved", "{alert}");
+    assert_eq!(alert["handling"]["false_positive"], true, "{alert}");
+    assert!(alert["handling"]["resolved_at"].is_string(), "{alert}");
 
     let revoked = json(&remote(
         &address,

@@ -14,6 +14,7 @@ pub mod issuer;
 pub mod last_used;
 pub mod lifecycle;
 pub mod offline;
+pub mod response;
 pub mod service;
 pub mod shared;
 pub mod watch;
@@ -26,6 +27,7 @@ pub use issuer::{
 pub use last_used::{Poll, Trip, DEFAULT_REPORT_ABOVE};
 pub use lifecycle::{Maintenance, Replaced};
 pub use offline::OfflineIssuer;
+pub use response::{response_figures, Durations, ResponseFigures};
 pub use service::{
     AfterTrigger, CanaryService, CreateRequest, Created, Revocation, ServiceError, Settings,
 };

@@ -893,6 +893,111 @@ async fn alerts_are_acknowledged_and_resolved_with_who_and_a_note() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handling_alerts_moves_the_response_figures() {
+    let api = Api::start().await;
+    let figures = |days: &'static str| {
+        let api = &api;
+        async move {
+            let (status, figures) = api
+                .call(
+                    "viewer",
+                    Method::GET,
+                    &format!("/api/v1/response?days={days}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{figures}");
+            figures
+        }
+    };
+    let empty = figures("30").await;
+    assert_eq!(empty["alerts"], 0, "{empty}");
+    assert_eq!(empty["time_to_detect"]["median_ms"], Value::Null);
+    assert_eq!(empty["fidelity"], Value::Null);
+
+    api.add_alert("canary-use:r:e-1", "svc-one").await;
+    api.add_alert("canary-use:r:e-2", "svc-two").await;
+    let (status, acknowledged) = api
+        .call(
+            "admin",
+            Method::POST,
+            "/api/v1/alerts/canary-use:r:e-1/acknowledge",
+            Some(json!({"note": "looking"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{acknowledged}");
+    let handling = &acknowledged["handling"];
+    assert!(handling["acknowledged_at"].is_string(), "{handling}");
+    assert_eq!(handling["resolved_at"], Value::Null);
+    assert_eq!(handling["false_positive"], false);
+    let after_acknowledging = figures("30").await;
+    assert_eq!(after_acknowledging["alerts"], 2, "{after_acknowledging}");
+    assert_eq!(after_acknowledging["time_to_acknowledge"]["count"], 1);
+    assert!(after_acknowledging["time_to_acknowledge"]["median_ms"].is_i64());
+    assert_eq!(after_acknowledging["time_to_resolve"]["count"], 0);
+
+    for (key, false_positive) in [("canary-use:r:e-1", false), ("canary-use:r:e-2", true)] {
+        let (status, resolved) = api
+            .call(
+                "admin",
+                Method::POST,
+                &format!("/api/v1/alerts/{key}/resolve"),
+                Some(json!({"note": "done", "false_positive": false_positive})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{resolved}");
+        assert_eq!(resolved["handling"]["state"], "resolved");
+        assert_eq!(resolved["handling"]["false_positive"], false_positive);
+        assert!(
+            resolved["handling"]["resolved_at"].is_string(),
+            "{resolved}"
+        );
+        assert!(
+            resolved["handling"]["acknowledged_at"].is_string(),
+            "resolving counts as acknowledging: {resolved}"
+        );
+    }
+    let resolved = figures("30").await;
+    assert_eq!(resolved["time_to_acknowledge"]["count"], 2, "{resolved}");
+    assert_eq!(resolved["time_to_resolve"]["count"], 2);
+    assert_eq!(resolved["resolved"], 2);
+    assert_eq!(resolved["false_positives"], 1);
+    assert_eq!(resolved["fidelity"], 0.5);
+    assert!(
+        resolved["time_to_resolve"]["median_ms"].as_i64().unwrap()
+            <= resolved["time_to_resolve"]["p90_ms"].as_i64().unwrap()
+    );
+    let audit = api.store.audit_log(None, 10).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|entry| entry.action == "alert.resolve" && entry.detail["false_positive"] == true),
+        "the audit log says it was called a false positive"
+    );
+
+    for bad in ["0", "367", "x", "-1"] {
+        let (status, answer) = api
+            .call(
+                "viewer",
+                Method::GET,
+                &format!("/api/v1/response?days={bad}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "days={bad}: {answer}");
+    }
+    let (status, _) = api
+        .call(
+            "admin",
+            Method::POST,
+            "/api/v1/alerts/canary-use:r:e-1/resolve",
+            Some(json!({"false_positive": "yes"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failed_authentication_is_answered_429() {
     let api = Api::start().await;
     let mut statuses = Vec::new();
@@ -1018,6 +1123,7 @@ async fn the_openapi_description_covers_every_route_with_its_errors_and_security
         ("/api/v1/alerts/{dedup_key}", vec!["get"]),
         ("/api/v1/alerts/{dedup_key}/acknowledge", vec!["post"]),
         ("/api/v1/alerts/{dedup_key}/resolve", vec!["post"]),
+        ("/api/v1/response", vec!["get"]),
         ("/api/v1/tokens", vec!["get", "post"]),
         ("/api/v1/tokens/{name}", vec!["delete"]),
         ("/api/v1/audit", vec!["get"]),
@@ -1061,6 +1167,9 @@ async fn the_openapi_description_covers_every_route_with_its_errors_and_security
         "AlertView",
         "Alert",
         "Details",
+        "ResponseFigures",
+        "Durations",
+        "ResolveBody",
     ] {
         assert!(
             schemas.contains_key(schema),
@@ -1198,6 +1307,12 @@ async fn the_whole_matrix_of_routes_and_callers() {
             "/api/v1/alerts/canary-use:m:e-1/resolve".into(),
             Some(json!({})),
             vec!["admin"],
+        ),
+        (
+            Method::GET,
+            "/api/v1/response?days=30".into(),
+            None,
+            vec!["admin", "viewer"],
         ),
         (Method::GET, "/api/v1/tokens".into(), None, vec!["admin"]),
         (

@@ -64,7 +64,8 @@ pub use model::{
     CanaryRecord, CanaryStatus, InvalidCanaryId, Issuer, Labels, NewCanary, UnknownVariant,
 };
 pub use pipeline::{
-    AlertCursor, AlertFilter, AlertRow, BatchCommit, Delivery, SinkHealth, StoredAlert,
+    AlertCursor, AlertFilter, AlertRow, AlertStateChange, AlertTiming, BatchCommit, Delivery,
+    SinkHealth, StoredAlert,
 };
 pub use placements::{NewPlacement, Placement};
 pub use secret::{Secret, SecretKey, SecretKeyError};

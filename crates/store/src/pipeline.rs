@@ -85,6 +85,52 @@ pub struct StoredAlert {
     pub state_at: Option<EventTime>,
     /// The canary whose use it reports, if any.
     pub canary: Option<String>,
+    /// When it was first acknowledged (resolving an alert nobody acknowledged counts).
+    pub acknowledged_at: Option<EventTime>,
+    /// When it was resolved; `None` while it is not.
+    pub resolved_at: Option<EventTime>,
+    /// Whether its resolution called it a false positive.
+    pub false_positive: bool,
+}
+
+/// A change of an alert's handling, for [`Store::set_alert_state`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertStateChange {
+    /// Someone is on it.
+    Acknowledge,
+    /// It is over; `false_positive` when it turned out to be no attack.
+    Resolve {
+        /// The alert was wrong: a test, a tool of our own, a misconfigured rule.
+        false_positive: bool,
+    },
+}
+
+impl AlertStateChange {
+    /// The handling state the alert is in after the change.
+    pub fn state(self) -> &'static str {
+        match self {
+            AlertStateChange::Acknowledge => "acknowledged",
+            AlertStateChange::Resolve { .. } => "resolved",
+        }
+    }
+}
+
+/// When an alert's record happened, was detected and was handled: what the response figures
+/// are computed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertTiming {
+    /// The rule id.
+    pub rule: String,
+    /// Event time of the record that raised it.
+    pub event_time: EventTime,
+    /// When tripkey first committed it.
+    pub detected_at: EventTime,
+    /// When it was first acknowledged.
+    pub acknowledged_at: Option<EventTime>,
+    /// When it was resolved.
+    pub resolved_at: Option<EventTime>,
+    /// Whether its resolution called it a false positive.
+    pub false_positive: bool,
 }
 
 /// Which alerts [`Store::alerts_page`] returns; every given condition must hold.
@@ -161,7 +207,8 @@ macro_rules! select_alert {
         concat!(
             "SELECT a.dedup_key, a.rule, a.severity, a.status, a.summary, a.event_time, \
              a.detected_at, a.updated_at, a.source, a.limit_key, a.body, a.state, a.state_note, \
-             a.state_by, a.state_at, a.canary FROM alerts a ",
+             a.state_by, a.state_at, a.canary, a.acknowledged_at, a.resolved_at, \
+             a.false_positive FROM alerts a ",
             $rest
         )
     };
@@ -185,6 +232,9 @@ fn alert_from(row: &sqlx::sqlite::SqliteRow) -> StoredAlert {
         state_by: row.get("state_by"),
         state_at: row.get::<Option<i64>, _>("state_at").map(EventTime),
         canary: row.get("canary"),
+        acknowledged_at: row.get::<Option<i64>, _>("acknowledged_at").map(EventTime),
+        resolved_at: row.get::<Option<i64>, _>("resolved_at").map(EventTime),
+        false_positive: row.get::<i64, _>("false_positive") != 0,
     }
 }
 
@@ -207,7 +257,8 @@ macro_rules! select_delivery {
             "SELECT o.id, o.sink, o.limit_key AS o_limit_key, o.attempts, o.created_at, \
              o.next_attempt_at, a.dedup_key, a.rule, a.severity, a.status, a.summary, \
              a.event_time, a.detected_at, a.updated_at, a.source, a.limit_key, a.body, \
-             a.state, a.state_note, a.state_by, a.state_at, a.canary \
+             a.state, a.state_note, a.state_by, a.state_at, a.canary, a.acknowledged_at, \
+             a.resolved_at, a.false_positive \
              FROM outbox o JOIN alerts a ON a.dedup_key = o.dedup_key ",
             $rest
         )
@@ -451,23 +502,38 @@ impl Store {
         Ok(rows.iter().map(alert_from).collect())
     }
 
-    /// Moves an alert to `state` (`acknowledged` or `resolved`), recording who did it, when and
-    /// their note; `None` when there is no such alert.
+    /// Changes an alert's handling, recording who did it, when and their note; `None` when
+    /// there is no such alert. The first acknowledgement's time is kept; resolving sets it too
+    /// when nobody acknowledged the alert, and keeps the first resolution's time while the
+    /// alert stays resolved (a second resolve may correct the note or `false_positive`).
+    /// Acknowledging a resolved alert reopens it: its resolution is cleared.
     pub async fn set_alert_state(
         &self,
         dedup_key: &str,
-        state: &str,
+        change: AlertStateChange,
         note: Option<&str>,
         by: &str,
         at: EventTime,
     ) -> Result<Option<StoredAlert>, StoreError> {
+        // The resolution time, when the change resolves; NULL clears a resolution.
+        let (resolving, false_positive) = match change {
+            AlertStateChange::Acknowledge => (None, false),
+            AlertStateChange::Resolve { false_positive } => (Some(at.0), false_positive),
+        };
         let done = sqlx::query(
-            "UPDATE alerts SET state = ?, state_note = ?, state_by = ?, state_at = ?              WHERE dedup_key = ?",
+            "UPDATE alerts SET state = ?, state_note = ?, state_by = ?, state_at = ?, \
+             acknowledged_at = COALESCE(acknowledged_at, ?), \
+             resolved_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(resolved_at, ?) END, \
+             false_positive = ? WHERE dedup_key = ?",
         )
-        .bind(state)
+        .bind(change.state())
         .bind(note)
         .bind(by)
         .bind(at.0)
+        .bind(at.0)
+        .bind(resolving)
+        .bind(resolving)
+        .bind(i64::from(false_positive))
         .bind(dedup_key)
         .execute(&self.pool)
         .await
@@ -476,6 +542,29 @@ impl Store {
             return Ok(None);
         }
         self.alert(dedup_key).await
+    }
+
+    /// The timings of every alert detected at or after `since`, oldest first.
+    pub async fn alert_timings(&self, since: EventTime) -> Result<Vec<AlertTiming>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT rule, event_time, detected_at, acknowledged_at, resolved_at, false_positive \
+             FROM alerts WHERE detected_at >= ? ORDER BY detected_at",
+        )
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.db(e))?;
+        Ok(rows
+            .iter()
+            .map(|row| AlertTiming {
+                rule: row.get("rule"),
+                event_time: EventTime(row.get("event_time")),
+                detected_at: EventTime(row.get("detected_at")),
+                acknowledged_at: row.get::<Option<i64>, _>("acknowledged_at").map(EventTime),
+                resolved_at: row.get::<Option<i64>, _>("resolved_at").map(EventTime),
+                false_positive: row.get::<i64, _>("false_positive") != 0,
+            })
+            .collect())
     }
 
     /// How many alerts each rule has raised.

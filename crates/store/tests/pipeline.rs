@@ -336,3 +336,183 @@ async fn a_new_canary_alert_marks_its_canary_triggered_in_the_same_commit() {
         "canary-use:svc-etl-runner-51:e1"
     );
 }
+
+#[tokio::test]
+async fn handling_keeps_the_first_acknowledgement_and_the_resolution() {
+    use store::AlertStateChange::{Acknowledge, Resolve};
+
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder).await;
+    commit(
+        &store,
+        &[
+            alert("acked", "final", &[]),
+            alert("straight", "final", &[]),
+        ],
+        0,
+    )
+    .await;
+    let fresh = store.alert("acked").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            fresh.acknowledged_at,
+            fresh.resolved_at,
+            fresh.false_positive
+        ),
+        (None, None, false)
+    );
+
+    store
+        .set_alert_state("acked", Acknowledge, Some("on it"), "alice", at(60))
+        .await
+        .unwrap();
+    store
+        .set_alert_state("acked", Acknowledge, None, "bob", at(90))
+        .await
+        .unwrap();
+    let resolved = store
+        .set_alert_state(
+            "acked",
+            Resolve {
+                false_positive: false,
+            },
+            None,
+            "bob",
+            at(600),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resolved.state, "resolved");
+    assert_eq!(
+        resolved.acknowledged_at,
+        Some(at(60)),
+        "the first one stays"
+    );
+    assert_eq!(resolved.resolved_at, Some(at(600)));
+    let corrected = store
+        .set_alert_state(
+            "acked",
+            Resolve {
+                false_positive: true,
+            },
+            Some("red team"),
+            "bob",
+            at(700),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        corrected.resolved_at,
+        Some(at(600)),
+        "a correction keeps the time"
+    );
+    assert!(corrected.false_positive);
+    let reopened = store
+        .set_alert_state("acked", Acknowledge, Some("not over"), "carol", at(800))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reopened.state, "acknowledged");
+    assert_eq!(
+        (
+            reopened.acknowledged_at,
+            reopened.resolved_at,
+            reopened.false_positive
+        ),
+        (Some(at(60)), None, false)
+    );
+
+    let straight = store
+        .set_alert_state(
+            "straight",
+            Resolve {
+                false_positive: true,
+            },
+            None,
+            "cli",
+            at(120),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (straight.acknowledged_at, straight.resolved_at),
+        (Some(at(120)), Some(at(120))),
+        "resolving unacknowledged counts as acknowledging then"
+    );
+    assert!(store
+        .set_alert_state("none", Acknowledge, None, "cli", at(1))
+        .await
+        .unwrap()
+        .is_none());
+
+    let timings = store.alert_timings(at(0)).await.unwrap();
+    assert_eq!(timings.len(), 2);
+    let straight = timings.iter().find(|t| t.resolved_at.is_some()).unwrap();
+    assert_eq!(straight.event_time, at(-300));
+    assert_eq!(straight.detected_at, at(0));
+    assert!(straight.false_positive);
+    assert_eq!(straight.rule, "canary-use");
+    assert!(store.alert_timings(at(1)).await.unwrap().is_empty());
+}
+
+/// A database handled before the handling times existed: its acknowledged and resolved
+/// alerts get them from their last change.
+#[tokio::test]
+async fn the_migration_fills_handling_times_from_the_last_change() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("tripkey.db");
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!();
+        let earlier: Vec<_> = before
+            .migrations
+            .iter()
+            .filter(|m| m.version < 5)
+            .cloned()
+            .collect();
+        before.migrations = earlier.into();
+        before.run(&pool).await.unwrap();
+        for (key, state, state_at) in [
+            ("o", "open", None),
+            ("a", "acknowledged", Some(at(60).0)),
+            ("r", "resolved", Some(at(90).0)),
+        ] {
+            sqlx::query(
+                "INSERT INTO alerts (dedup_key, rule, severity, status, summary, event_time, \
+                 detected_at, updated_at, source, limit_key, body, state, state_at) \
+                 VALUES (?, 'canary-use', 'critical', 'final', '', ?, ?, ?, 'trail', 'k', '{}', ?, ?)",
+            )
+            .bind(key)
+            .bind(at(-5).0)
+            .bind(T0.0)
+            .bind(T0.0)
+            .bind(state)
+            .bind(state_at)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+    }
+    let store = Store::open(&path).await.unwrap();
+    let handled = |key: &'static str| {
+        let store = store.clone();
+        async move {
+            let alert = store.alert(key).await.unwrap().unwrap();
+            (
+                alert.acknowledged_at,
+                alert.resolved_at,
+                alert.false_positive,
+            )
+        }
+    };
+    assert_eq!(handled("o").await, (None, None, false));
+    assert_eq!(handled("a").await, (Some(at(60)), None, false));
+    assert_eq!(handled("r").await, (Some(at(90)), Some(at(90)), false));
+}

@@ -5,7 +5,7 @@ use axum::Json;
 use registry::Scope;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use store::{AlertCursor, AlertFilter, StoredAlert};
+use store::{AlertCursor, AlertFilter, AlertStateChange, StoredAlert};
 
 use super::auth::{Action, Caller};
 use super::error::{ApiError, CommonErrors, ErrorBody};
@@ -49,6 +49,14 @@ pub struct Handling {
     /// When.
     #[schema(value_type = Option<String>, format = DateTime)]
     at: Option<store::EventTime>,
+    /// When it was first acknowledged; resolving an alert nobody acknowledged sets it too.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    acknowledged_at: Option<store::EventTime>,
+    /// When it was resolved; null while it is not.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    resolved_at: Option<store::EventTime>,
+    /// Whether its resolution called it a false positive.
+    false_positive: bool,
 }
 
 /// The API's view of a stored alert.
@@ -68,6 +76,9 @@ pub fn alert_view(stored: &StoredAlert) -> Result<AlertView, ApiError> {
             note: stored.state_note.clone(),
             by: stored.state_by.clone(),
             at: stored.state_at,
+            acknowledged_at: stored.acknowledged_at,
+            resolved_at: stored.resolved_at,
+            false_positive: stored.false_positive,
         },
         placements: None,
     })
@@ -183,35 +194,53 @@ pub async fn show(
     Ok(Json(alert))
 }
 
-/// `{note}` for acknowledge and resolve.
+/// `{note}` for acknowledge.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
     note: Option<String>,
 }
 
+/// `{note, false_positive}` for resolve.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// How it ended.
+    pub note: Option<String>,
+    /// The alert was no attack (a test, a tool of your own); counts against the alerts'
+    /// fidelity in `/api/v1/response`.
+    #[serde(default)]
+    pub false_positive: bool,
+}
+
+/// What a caller asked of an alert's handling.
+struct Asked {
+    note: Option<String>,
+    change: AlertStateChange,
+}
+
 async fn set_state(
     state: &ApiState,
     caller: &Caller,
     dedup_key: &str,
-    new_state: &'static str,
-    body: Result<JsonBody<NoteBody>, ApiError>,
+    action_name: &'static str,
+    asked: Result<Asked, ApiError>,
 ) -> Result<Json<AlertView>, ApiError> {
-    let note = body
-        .as_ref()
-        .ok()
-        .and_then(|JsonBody(body)| body.note.clone());
+    let mut detail = json!({ "note": asked.as_ref().ok().and_then(|asked| asked.note.clone()) });
+    if let Ok(Asked {
+        change: AlertStateChange::Resolve { false_positive },
+        ..
+    }) = &asked
+    {
+        detail["false_positive"] = json!(false_positive);
+    }
     let action = Action {
-        name: if new_state == "resolved" {
-            "alert.resolve"
-        } else {
-            "alert.acknowledge"
-        },
+        name: action_name,
         object: Some(dedup_key),
-        detail: json!({ "note": note }),
+        detail,
     };
     let principal = caller.write(state, &[Scope::Admin], &action).await?;
-    caller.checked(state, &action, body).await?;
+    let Asked { note, change } = caller.checked(state, &action, asked).await?;
     let result = async {
         if let Some(note) = &note {
             if note.len() > MAX_NOTE_BYTES {
@@ -225,7 +254,7 @@ async fn set_state(
             .store
             .set_alert_state(
                 dedup_key,
-                new_state,
+                change,
                 note.as_deref(),
                 &principal.name,
                 store::now(),
@@ -255,16 +284,20 @@ pub async fn acknowledge(
     Path(dedup_key): Path<String>,
     body: Result<JsonBody<NoteBody>, ApiError>,
 ) -> Result<Json<AlertView>, ApiError> {
-    set_state(&state, &caller, &dedup_key, "acknowledged", body).await
+    let asked = body.map(|JsonBody(body)| Asked {
+        note: body.note,
+        change: AlertStateChange::Acknowledge,
+    });
+    set_state(&state, &caller, &dedup_key, "alert.acknowledge", asked).await
 }
 
-/// Marks an alert resolved.
+/// Marks an alert resolved, and whether it was a false positive.
 #[utoipa::path(
     post, path = "/api/v1/alerts/{dedup_key}/resolve", tag = "alerts",
     params(("dedup_key" = String, Path, description = "the alert's dedup key")),
-    request_body = NoteBody,
+    request_body = ResolveBody,
     responses(
-        (status = 200, description = "the alert, with who did it, when and the note", body = AlertView),
+        (status = 200, description = "the alert, with who did it, when, the note and whether it was a false positive", body = AlertView),
         (status = 404, description = "no such alert", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
@@ -273,7 +306,13 @@ pub async fn resolve(
     State(state): State<ApiState>,
     caller: Caller,
     Path(dedup_key): Path<String>,
-    body: Result<JsonBody<NoteBody>, ApiError>,
+    body: Result<JsonBody<ResolveBody>, ApiError>,
 ) -> Result<Json<AlertView>, ApiError> {
-    set_state(&state, &caller, &dedup_key, "resolved", body).await
+    let asked = body.map(|JsonBody(body)| Asked {
+        note: body.note,
+        change: AlertStateChange::Resolve {
+            false_positive: body.false_positive,
+        },
+    });
+    set_state(&state, &caller, &dedup_key, "alert.resolve", asked).await
 }

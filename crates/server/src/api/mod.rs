@@ -12,6 +12,7 @@ pub mod canaries;
 pub mod error;
 pub mod issuers;
 pub mod openapi;
+pub mod response;
 pub mod schemas;
 pub mod sinks;
 pub mod tokens;
@@ -95,6 +96,7 @@ pub fn router(state: ApiState) -> Router {
             post(alerts::acknowledge),
         )
         .route("/api/v1/alerts/{dedup_key}/resolve", post(alerts::resolve))
+        .route("/api/v1/response", get(response::figures))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{name}", delete(tokens::revoke))
         .route("/api/v1/audit", get(audit::list))

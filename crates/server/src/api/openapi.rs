@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{alerts, audit, canaries, error, issuers, sinks, tokens};
+use super::{alerts, audit, canaries, error, issuers, response, sinks, tokens};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -28,6 +28,7 @@ use super::{alerts, audit, canaries, error, issuers, sinks, tokens};
         alerts::show,
         alerts::acknowledge,
         alerts::resolve,
+        response::figures,
         tokens::create,
         tokens::list,
         tokens::revoke,
@@ -40,7 +41,7 @@ use super::{alerts, audit, canaries, error, issuers, sinks, tokens};
     modifiers(&BearerAuth),
     tags(
         (name = "canaries", description = "issue canaries, rotate and revoke them, record where they were planted"),
-        (name = "alerts", description = "read alerts, acknowledge and resolve them"),
+        (name = "alerts", description = "read alerts, acknowledge and resolve them, and how fast that goes"),
         (name = "tokens", description = "API tokens and their scopes"),
         (name = "audit", description = "every mutating call, allowed or refused"),
         (name = "issuers", description = "the accounts canaries come from"),
