@@ -152,10 +152,18 @@ enum Command {
         #[command(subcommand)]
         command: SetupCommand,
     },
-    /// Show the whole loop on bundled example data, with no AWS account.
-    #[command(after_help = "Example:
-  tripkey demo")]
-    Demo,
+    /// Show the whole loop with no AWS account: canaries issued and one planted, an attack
+    /// replayed, the alerts in the dashboard.
+    ///
+    /// Runs `serve` on a temporary folder (removed at the end) with five offline canaries, one
+    /// written into a credentials file as a named profile; a second later a CloudTrail file
+    /// lands in its watched folder with that canary probed, an instance's role credentials used
+    /// elsewhere and a burst of AccessDenied errors. It prints the dashboard's URL and an admin
+    /// token to sign in with, and runs until Ctrl-C.
+    #[command(after_help = "Examples:
+  tripkey demo
+  tripkey demo --listen 127.0.0.1:0 --no-attack")]
+    Demo(demo::DemoArgs),
     /// Write a commented tripkey.toml for a chosen setup, to start `tripkey serve` from.
     ///
     /// Values only you can fill in (queue URL, bucket, Slack webhook) are read from the
@@ -369,7 +377,7 @@ fn main() -> ExitCode {
                 output.get(),
             )
         }),
-        Command::Demo => demo::run(),
+        Command::Demo(args) => demo::run(args, stderr_colour),
         Command::Init(args) => init::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -133,21 +133,22 @@ impl ServeArgs {
 
 /// How `serve` writes its log.
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
     Json,
 }
 
-/// Structured logs on stderr. Secrets never reach them: sinks and sources log names, counts
-/// and errors, and credentials are wrapped in types whose Debug form is redacted.
-fn init_logging(format: LogFormat, colour: bool) {
+/// Structured logs on stderr, at `default_level` unless `TRIPKEY_LOG` or `RUST_LOG` says.
+/// Secrets never reach them: sinks and sources log names, counts and errors, and credentials
+/// are wrapped in types whose Debug form is redacted.
+pub(crate) fn init_logging(format: LogFormat, colour: bool, default_level: &str) {
     let filter = std::env::var("TRIPKEY_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|spec| tracing_subscriber::EnvFilter::try_new(spec).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -159,7 +160,7 @@ fn init_logging(format: LogFormat, colour: bool) {
 
 /// Runs `serve` until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs, colour: bool) -> anyhow::Result<u8> {
-    init_logging(args.log_format, colour);
+    init_logging(args.log_format, colour, "info");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -182,40 +183,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         .context("--sqs, --s3 and --dir add sources")?;
     let database = config.store_path(args.db.clone())?;
     let aws = args.aws.options_with(&config.aws);
-
-    let sinks = crate::sinks::build_all(&config, &aws).await?;
-    let names: Vec<String> = sinks.iter().map(|s| s.name().to_owned()).collect();
-    let router =
-        notify::Router::new(config.routes.clone(), &names).context("a [[route]] table is wrong")?;
-    let route: Route = Arc::new(move |alert| router.sinks_for(alert));
     if args.check {
-        // A check must leave nothing behind: an existing database is opened to see that it is
-        // usable, a missing one is only reported.
-        let database_state = if database.exists() {
-            Store::open_existing(&database).await?.close().await;
-            "ok"
-        } else {
-            "not there yet; serve will create it"
-        };
-        let sources: Vec<&str> = config.sources.iter().map(SourceConfig::name).collect();
-        println!(
-            "configuration ok: database {} ({database_state}); sources: {}; sinks: {}; {}",
-            database.display(),
-            if sources.is_empty() {
-                "none (POST /ingest only)".to_owned()
-            } else {
-                sources.join(", ")
-            },
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            },
-            crate::output::count(config.routes.len() as u64, "route")
-        );
-        return Ok(0);
+        return check(&config, &database, &aws).await;
     }
-    if args.config.is_none() && config.sources.is_empty() && names.is_empty() {
+    if args.config.is_none() && config.sources.is_empty() && config.sinks.is_empty() {
         eprintln!(
             "tripkey serve: no configuration file (--config FILE or TRIPKEY_CONFIG), so it runs \
              on defaults: the database {}, no sources (only POST /ingest feeds the detectors) and \
@@ -225,7 +196,67 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             database.display()
         );
     }
-    let mut store = Store::open(&database).await?;
+    let listen = args
+        .listen
+        .or(config.serve.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("the default address parses"));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}: is another tripkey serve running?"))?;
+    run_with(config, &database, aws, listener).await
+}
+
+/// `serve --check`: builds the sinks and routes and looks at the database, then reports.
+async fn check(
+    config: &Config,
+    database: &std::path::Path,
+    aws: &tripkey_aws::AwsOptions,
+) -> anyhow::Result<u8> {
+    let sinks = crate::sinks::build_all(config, aws).await?;
+    let names: Vec<String> = sinks.iter().map(|s| s.name().to_owned()).collect();
+    notify::Router::new(config.routes.clone(), &names).context("a [[route]] table is wrong")?;
+    // A check must leave nothing behind: an existing database is opened to see that it is
+    // usable, a missing one is only reported.
+    let database_state = if database.exists() {
+        Store::open_existing(database).await?.close().await;
+        "ok"
+    } else {
+        "not there yet; serve will create it"
+    };
+    let sources: Vec<&str> = config.sources.iter().map(SourceConfig::name).collect();
+    println!(
+        "configuration ok: database {} ({database_state}); sources: {}; sinks: {}; {}",
+        database.display(),
+        if sources.is_empty() {
+            "none (POST /ingest only)".to_owned()
+        } else {
+            sources.join(", ")
+        },
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        },
+        crate::output::count(config.routes.len() as u64, "route")
+    );
+    Ok(0)
+}
+
+/// Runs `serve` on an already-bound listener until SIGTERM or Ctrl-C: the database at
+/// `database`, the sources, sinks, routes and API of `config`, and AWS (when anything needs
+/// it) through `aws`. `tripkey demo` runs it in-process on a configuration it builds.
+pub(crate) async fn run_with(
+    config: Config,
+    database: &std::path::Path,
+    aws: tripkey_aws::AwsOptions,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<u8> {
+    let sinks = crate::sinks::build_all(&config, &aws).await?;
+    let names: Vec<String> = sinks.iter().map(|s| s.name().to_owned()).collect();
+    let router =
+        notify::Router::new(config.routes.clone(), &names).context("a [[route]] table is wrong")?;
+    let route: Route = Arc::new(move |alert| router.sinks_for(alert));
+    let mut store = Store::open(database).await?;
     if let Some(key) = crate::canary::secret_key(&config)? {
         store = store.with_secret_key(key);
     }
@@ -326,13 +357,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         ));
     }
 
-    let listen = args
-        .listen
-        .or(serve.listen)
-        .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("the default address parses"));
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}: is another tripkey serve running?"))?;
     let mut api = api_state(&config, &aws, &store, api_sinks).await?;
     api.engine = Some(engine.clone());
     announce_admin_token(&config, &store).await?;
@@ -366,7 +390,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     eprintln!(
         "tripkey serve: listening on {}://{} with {} and {}",
         if tls.is_some() { "https" } else { "http" },
-        listener.local_addr().unwrap_or(listen),
+        listener
+            .local_addr()
+            .context("the listener has no local address")?,
         crate::output::count(config.sources.len() as u64, "source"),
         crate::output::count(names.len() as u64, "sink")
     );

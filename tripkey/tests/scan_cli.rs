@@ -224,21 +224,3 @@ fn key_decode_reads_the_account_and_flags_vendor_accounts() {
         Some(2)
     );
 }
-
-#[test]
-fn demo_shows_all_three_signs() {
-    let output = tripkey(&["demo"]);
-    assert_eq!(output.status.code(), Some(0));
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    for rule in [
-        "canary-use",
-        "instance-credential-exfiltration",
-        "access-denied-burst",
-    ] {
-        assert!(
-            stdout.contains(rule),
-            "{rule} missing from the demo:\n{stdout}"
-        );
-    }
-    assert!(stdout.contains("offline"));
-}
