@@ -43,6 +43,7 @@
 mod audit;
 mod error;
 mod model;
+mod overview;
 mod pipeline;
 mod placements;
 mod secret;
@@ -63,6 +64,7 @@ pub use model::{
     now, CanaryCursor, CanaryEvent, CanaryEventKind, CanaryFilter, CanaryId, CanaryKey, CanaryKind,
     CanaryRecord, CanaryStatus, InvalidCanaryId, Issuer, Labels, NewCanary, UnknownVariant,
 };
+pub use overview::CanaryCount;
 pub use pipeline::{
     AlertCursor, AlertFilter, AlertRow, AlertStateChange, AlertTiming, BatchCommit, Delivery,
     SinkHealth, StoredAlert,

@@ -23,40 +23,42 @@ const MAX_NOTE_BYTES: usize = 4 * 1024;
 /// prints) with its handling beside it.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AlertView {
+    /// The alert, as the detectors raised it.
     #[serde(flatten)]
-    alert: detect::Alert,
+    pub alert: detect::Alert,
     /// When tripkey first committed it.
     #[schema(value_type = String, format = DateTime)]
-    detected_at: store::EventTime,
+    pub detected_at: store::EventTime,
     /// When its latest version was committed.
     #[schema(value_type = String, format = DateTime)]
-    updated_at: store::EventTime,
-    handling: Handling,
+    pub updated_at: store::EventTime,
+    /// Who is on it.
+    pub handling: Handling,
     /// Where the alert's canary was planted (with one alert, not in lists).
     #[serde(skip_serializing_if = "Option::is_none")]
-    placements: Option<Vec<store::Placement>>,
+    pub placements: Option<Vec<store::Placement>>,
 }
 
 /// Who is on an alert.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Handling {
     /// `open`, `acknowledged` or `resolved`.
-    state: String,
+    pub state: String,
     /// The note given when it was acknowledged or resolved.
-    note: Option<String>,
+    pub note: Option<String>,
     /// The token that acknowledged or resolved it.
-    by: Option<String>,
+    pub by: Option<String>,
     /// When.
     #[schema(value_type = Option<String>, format = DateTime)]
-    at: Option<store::EventTime>,
+    pub at: Option<store::EventTime>,
     /// When it was first acknowledged; resolving an alert nobody acknowledged sets it too.
     #[schema(value_type = Option<String>, format = DateTime)]
-    acknowledged_at: Option<store::EventTime>,
+    pub acknowledged_at: Option<store::EventTime>,
     /// When it was resolved; null while it is not.
     #[schema(value_type = Option<String>, format = DateTime)]
-    resolved_at: Option<store::EventTime>,
+    pub resolved_at: Option<store::EventTime>,
     /// Whether its resolution called it a false positive.
-    false_positive: bool,
+    pub false_positive: bool,
 }
 
 /// The API's view of a stored alert.
@@ -87,8 +89,10 @@ pub fn alert_view(stored: &StoredAlert) -> Result<AlertView, ApiError> {
 /// A page of alerts.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AlertPage {
-    alerts: Vec<AlertView>,
-    next_cursor: Option<String>,
+    /// The alerts of this page.
+    pub alerts: Vec<AlertView>,
+    /// Give this as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Lists alerts, newest first.
@@ -198,7 +202,8 @@ pub async fn show(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
-    note: Option<String>,
+    /// A note for the record.
+    pub note: Option<String>,
 }
 
 /// `{note, false_positive}` for resolve.
