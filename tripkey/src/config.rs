@@ -314,6 +314,9 @@ impl Config {
         config
             .check_sources()
             .with_context(|| path.display().to_string())?;
+        config
+            .check_public_url()
+            .with_context(|| path.display().to_string())?;
         let mut sink_names = std::collections::BTreeSet::new();
         for sink in &config.sinks {
             anyhow::ensure!(
@@ -350,6 +353,49 @@ impl Config {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Fails when `[serve] public_url` is not an address links can be built on: notifications
+    /// append `/alerts/KEY` and `#playbook` to it, so it needs http(s), a host, and no query or
+    /// fragment; and everyone who gets a notification sees it, so it carries no credentials.
+    pub fn check_public_url(&self) -> anyhow::Result<()> {
+        let Some(url) = &self.serve.public_url else {
+            return Ok(());
+        };
+        let example = "write it as people open the dashboard, like https://tripkey.example.com";
+        let lower = url.to_ascii_lowercase();
+        let Some(rest) = ["https://", "http://"]
+            .iter()
+            .find(|scheme| lower.starts_with(*scheme))
+            .map(|scheme| &url[scheme.len()..])
+        else {
+            anyhow::bail!("[serve] public_url {url:?} is not an http(s) URL; {example}");
+        };
+        anyhow::ensure!(
+            !url.chars().any(|c| c.is_whitespace() || c.is_control()),
+            "[serve] public_url {url:?} holds a space or a control character; {example}"
+        );
+        anyhow::ensure!(
+            !url.contains('?'),
+            "[serve] public_url {url:?} has a query; remove the `?` and what follows: links \
+             add /alerts/KEY to its path"
+        );
+        anyhow::ensure!(
+            !url.contains('#'),
+            "[serve] public_url {url:?} has a fragment; remove the `#` and what follows: links \
+             add /alerts/KEY#playbook to it"
+        );
+        let authority = rest.split('/').next().unwrap_or_default();
+        anyhow::ensure!(
+            !authority.contains('@'),
+            "[serve] public_url {url:?} carries a user name or password, which every \
+             notification would show; remove the part before `@`"
+        );
+        anyhow::ensure!(
+            !authority.is_empty() && !authority.starts_with(':'),
+            "[serve] public_url {url:?} names no host; {example}"
+        );
         Ok(())
     }
 
@@ -424,6 +470,41 @@ mod tests {
         for bad in ["0s", "1s", "13h"] {
             let error = config(bad).check_sources().unwrap_err().to_string();
             assert!(error.contains("between 2s and 12h"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_public_url_must_be_http_with_a_host_and_no_query() {
+        let config = |url: &str| -> Config {
+            toml::from_str(&format!("[serve]\npublic_url = {url:?}\n")).unwrap()
+        };
+        for good in [
+            "https://tripkey.example.com",
+            "https://tripkey.example.com/",
+            "http://10.0.0.5:8470/tripkey",
+            "HTTPS://tripkey.example.com",
+        ] {
+            assert!(config(good).check_public_url().is_ok(), "{good}");
+        }
+        assert!(Config::default().check_public_url().is_ok());
+        for (bad, says) in [
+            ("tripkey.example.com", "not an http(s) URL"),
+            ("ftp://tripkey.example.com", "not an http(s) URL"),
+            ("https://tripkey.example.com/?team=sec", "has a query"),
+            ("https://tripkey.example.com/#top", "has a fragment"),
+            ("https://", "names no host"),
+            ("https:///alerts", "names no host"),
+            (
+                "https://admin:pw@tripkey.example.com",
+                "user name or password",
+            ),
+            ("https://tripkey.example.com/a b", "space"),
+        ] {
+            let error = config(bad).check_public_url().unwrap_err().to_string();
+            assert!(
+                error.contains(says) && error.contains("public_url"),
+                "{bad}: {error}"
+            );
         }
     }
 }

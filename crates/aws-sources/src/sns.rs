@@ -232,6 +232,7 @@ fn minimal(document: &Value) -> Value {
         "detected_at",
         "delay_ms",
         "link",
+        "links",
     ] {
         let value = match document.get(key) {
             Some(Value::String(text)) => {
@@ -430,6 +431,29 @@ mod tests {
         assert_eq!(document["truncated"], true);
         assert_eq!(document["alert"]["record"], Value::Null);
         assert_eq!(document["alert"]["region"], "us-east-1");
+    }
+
+    #[test]
+    fn the_playbook_and_its_link_reach_every_audience() {
+        let mut notification = sample();
+        notification.link = Some("https://tripkey.example.com/alerts/test%3A1".to_owned());
+        let message = parse(&sns_message(&notification));
+        let text = message["email"].as_str().unwrap();
+        assert!(text.contains("What it means: "), "{text}");
+        assert!(
+            text.contains("Playbook:      https://tripkey.example.com/alerts/test%3A1#playbook"),
+            "{text}"
+        );
+        let document = parse(message["sqs"].as_str().unwrap());
+        assert_eq!(
+            document["links"]["playbook"],
+            "https://tripkey.example.com/alerts/test%3A1#playbook"
+        );
+        let smallest = minimal(&document);
+        assert_eq!(
+            smallest["links"], document["links"],
+            "the smallest form keeps them"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! All of them show the same facts ([`facts`]), raw; each format escapes every value itself,
 //! because every value but the rule and severity can come from an attacker.
 
-use detect::{Details, Rule};
+use detect::{Details, Playbook, Rule};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -13,6 +13,9 @@ use crate::{Digest, Notification};
 
 /// The longest value a notification shows; the webhook and JSON lines carry everything.
 const MAX_VALUE: usize = 600;
+/// The longest line of the playbook a notification shows (a denial burst's meaning lists the
+/// calls denied, as many as the attacker tried).
+const MAX_PLAYBOOK_LINE: usize = 1_000;
 
 /// One labelled fact of an alert, raw.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,8 +149,29 @@ pub fn facts(notification: &Notification) -> Vec<Fact> {
         push(&mut facts, "Digest", Some(digest_text(digest)));
     }
     push(&mut facts, "Dashboard", notification.link.as_deref());
+    push(&mut facts, "Playbook", playbook_link(notification));
     push(&mut facts, "Dedup key", Some(alert.dedup_key.as_str()));
     facts
+}
+
+/// The playbook's place on the alert's dashboard page, when `[serve] public_url` is set.
+pub fn playbook_link(notification: &Notification) -> Option<String> {
+    notification
+        .link
+        .as_ref()
+        .map(|link| format!("{link}#playbook"))
+}
+
+/// The alert's playbook, with where its canary was planted filled in. Raw: every format
+/// escapes it like the facts.
+pub fn playbook(notification: &Notification) -> Playbook {
+    let planted: Vec<String> = notification
+        .placements
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let placement = (!planted.is_empty()).then(|| planted.join("; "));
+    detect::playbook(&notification.alert, placement.as_deref())
 }
 
 fn delay_text(notification: &Notification) -> String {
@@ -215,9 +239,19 @@ struct Document<'a> {
     detected_at: trail::EventTime,
     delay_ms: u128,
     link: Option<&'a str>,
+    /// Only when `[serve] public_url` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    links: Option<Links<'a>>,
     digest: Option<&'a Digest>,
     placements: &'a [crate::PlacementNote],
     alert: &'a detect::Alert,
+}
+
+/// Where the alert and its playbook are in the dashboard.
+#[derive(Serialize)]
+struct Links<'a> {
+    alert: &'a str,
+    playbook: String,
 }
 
 fn document(notification: &Notification) -> Document<'_> {
@@ -237,6 +271,10 @@ fn document(notification: &Notification) -> Document<'_> {
         detected_at: notification.detected_at,
         delay_ms: notification.delay().as_millis(),
         link: notification.link.as_deref(),
+        links: notification.link.as_deref().map(|alert| Links {
+            alert,
+            playbook: format!("{alert}#playbook"),
+        }),
         digest: notification.digest.as_ref(),
         placements: &notification.placements,
         alert: &notification.alert,
@@ -314,14 +352,30 @@ pub fn slack_payload(notification: &Notification) -> Value {
             "text": {"type": "mrkdwn", "text": lines.join("\n")}
         }));
     }
+    // Escaped as mrkdwn like the fallback text: no mention or link in it can come alive.
+    let playbook = playbook(notification);
+    blocks.push(json!({
+        "type": "section",
+        "text": {
+            "type": "mrkdwn",
+            "text": slack_text_within(&playbook_text(&playbook), SLACK_SUMMARY),
+        }
+    }));
     if let Some(link) = &notification.link {
         blocks.push(json!({
             "type": "actions",
-            "elements": [{
-                "type": "button",
-                "text": {"type": "plain_text", "text": "Open in tripkey"},
-                "url": link,
-            }]
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Open in tripkey"},
+                    "url": link,
+                },
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Playbook"},
+                    "url": format!("{link}#playbook"),
+                },
+            ]
         }));
     }
     json!({
@@ -332,12 +386,44 @@ pub fn slack_payload(notification: &Notification) -> Value {
     })
 }
 
+/// What the alert means and the first three checks' titles, one line each, with every line
+/// break an attacker may have put in them made visible: none can start a line of its own.
+fn playbook_text(playbook: &Playbook) -> String {
+    let mut lines = vec![
+        format!("What it means: {}", playbook.meaning),
+        String::new(),
+        "First checks:".to_owned(),
+    ];
+    for (number, check) in playbook.checks.iter().enumerate() {
+        lines.push(format!("{}. {}", number + 1, check.title));
+    }
+    lines
+        .iter()
+        .map(|line| crate::escape::for_terminal(&truncate(line, MAX_PLAYBOOK_LINE)).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Slack's own escapes, of `&`, `<` and `>`, over text with its controls made visible.
 fn slack_text(text: &str) -> String {
     crate::escape::for_terminal(text)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// [`slack_text`] of at most `max` characters: the text is cut before escaping, as far as
+/// needed, so that no entity is cut in half.
+fn slack_text_within(text: &str, max: usize) -> String {
+    let mut keep = text.chars().count();
+    loop {
+        let escaped = slack_text(&truncate(text, keep));
+        let length = escaped.chars().count();
+        if length <= max || keep <= 1 {
+            return escaped;
+        }
+        keep = (keep * max / length).min(keep - 1);
+    }
 }
 
 /// Slack's limit on a field is 2,000 characters, with the label in bold before the value.
@@ -364,6 +450,8 @@ pub fn email_text(notification: &Notification) -> String {
     text.push_str(&crate::escape::for_terminal(&title(notification)));
     text.push_str("\n\n");
     text.push_str(&crate::escape::for_terminal(&notification.alert.summary));
+    text.push_str("\n\n");
+    text.push_str(&playbook_text(&playbook(notification)));
     text.push_str("\n\n");
     for fact in facts(notification) {
         text.push_str(&format!(
@@ -403,15 +491,28 @@ pub fn email_html(notification: &Notification) -> String {
     let link = notification
         .link
         .as_ref()
-        .map(|link| format!("<p><a href=\"{}\">Open in tripkey</a></p>\n", html(link)))
+        .map(|link| {
+            format!(
+                "<p><a href=\"{link}\">Open in tripkey</a> · <a href=\"{link}#playbook\">Playbook</a></p>\n",
+                link = html(link)
+            )
+        })
         .unwrap_or_default();
+    let playbook = playbook(notification);
+    let checks: String = playbook
+        .checks
+        .iter()
+        .map(|check| format!("<li>{}</li>\n", html(&check.title)))
+        .collect();
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\n\
-         <h2>{title}</h2>\n<p>{summary}</p>\n<table cellpadding=\"4\">\n{rows}</table>\n{digest}{link}\
+         <h2>{title}</h2>\n<p>{summary}</p>\n<p>{meaning}</p>\n<h3>First checks</h3>\n<ol>\n{checks}</ol>\n\
+         <table cellpadding=\"4\">\n{rows}</table>\n{digest}{link}\
          <p><small>Sent by tripkey. Every value above comes from CloudTrail and may have been written by the attacker.</small></p>\n\
          </body></html>\n",
         title = html(&title(notification)),
         summary = html(&notification.alert.summary),
+        meaning = html(&playbook.meaning),
     )
 }
 
@@ -492,5 +593,109 @@ mod tests {
             body["placements"][0]["host"], "<img src=x>",
             "JSON carries it as data"
         );
+    }
+
+    #[test]
+    fn links_to_the_alert_and_its_playbook_only_when_configured() {
+        let mut notification = sample_notification(EventTime(1_764_000_000_000));
+        let body: Value = serde_json::from_slice(&webhook_body(&notification)).unwrap();
+        assert!(body.get("links").is_none(), "{body}");
+        assert!(!email_text(&notification).contains("Playbook:"));
+        assert!(!slack_payload(&notification)
+            .to_string()
+            .contains("#playbook"));
+
+        let page = "https://tripkey.example.com/alerts/test%3A1";
+        notification.link = Some(page.to_owned());
+        let body: Value = serde_json::from_slice(&json_line(&notification)).unwrap();
+        assert_eq!(body["links"]["alert"], page);
+        assert_eq!(body["links"]["playbook"], format!("{page}#playbook"));
+        assert!(email_text(&notification).contains(&format!("Playbook:      {page}#playbook")));
+        assert!(email_html(&notification)
+            .contains(&format!("<a href=\"{page}#playbook\">Playbook</a>")));
+        let slack = slack_payload(&notification);
+        let buttons = slack["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|block| block["type"] == "actions")
+            .unwrap();
+        assert_eq!(buttons["elements"][1]["url"], format!("{page}#playbook"));
+    }
+
+    #[test]
+    fn email_and_slack_say_what_the_alert_means_and_what_to_check_first() {
+        let notification = sample_notification(EventTime(1_764_000_000_000));
+        let playbook = playbook(&notification);
+        assert!(playbook.checks[2].title.contains("test:tripkey alert test"));
+        let text = email_text(&notification);
+        let page = email_html(&notification);
+        let slack = slack_payload(&notification).to_string();
+        assert!(
+            text.contains(&format!("What it means: {}", playbook.meaning)),
+            "{text}"
+        );
+        for (number, check) in playbook.checks.iter().enumerate() {
+            assert!(
+                text.contains(&format!("\n{}. {}\n", number + 1, check.title)),
+                "{text}"
+            );
+            assert!(
+                page.contains(&format!("<li>{}</li>", html(&check.title))),
+                "{page}"
+            );
+            assert!(slack.contains(&check.title), "{slack}");
+        }
+        assert!(page.contains(&html(&playbook.meaning)));
+    }
+
+    #[test]
+    fn hostile_text_in_the_playbook_and_links_is_inert() {
+        let mut notification = hostile();
+        notification.link = Some("https://t.example/alerts/x\"><script>".to_owned());
+        let page = email_html(&notification);
+        assert!(
+            !page.contains("<script>") && !page.contains("<img"),
+            "{page}"
+        );
+        assert!(
+            page.contains("x&quot;&gt;&lt;script&gt;#playbook"),
+            "{page}"
+        );
+        let text = email_text(&notification);
+        assert!(
+            !text.lines().any(|line| line.starts_with("Bcc")),
+            "no attacker line break survives in the playbook: {text}"
+        );
+        let slack = slack_payload(&notification);
+        let section = slack["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|block| {
+                block["text"]["text"]
+                    .as_str()
+                    .is_some_and(|text| text.starts_with("What it means"))
+            })
+            .unwrap();
+        let shown = section["text"]["text"].as_str().unwrap();
+        assert!(shown.contains("svc\\u{d}\\u{a}Bcc"), "{shown}");
+        assert!(shown.contains("&lt;img src=x&gt;"), "{shown}");
+        assert!(!shown.contains('\r') && !shown.contains('<'));
+        let body: Value = serde_json::from_slice(&webhook_body(&notification)).unwrap();
+        assert_eq!(
+            body["links"]["playbook"], "https://t.example/alerts/x\"><script>#playbook",
+            "JSON carries it as data"
+        );
+    }
+
+    #[test]
+    fn slack_text_fits_its_limit_with_whole_entities() {
+        let text = "<&>".repeat(400);
+        let cut = slack_text_within(&text, 100);
+        assert!(cut.chars().count() <= 100, "{cut}");
+        assert!(cut.ends_with('…'), "{cut}");
+        assert!(!cut.contains('<') && !cut.contains("&a…") && !cut.contains("&l…"));
+        assert_eq!(slack_text_within("a<b", 100), "a&lt;b");
     }
 }

@@ -180,10 +180,18 @@ async fn slack_gets_block_kit_with_nothing_live_from_the_attacker() {
         .as_str()
         .unwrap()
         .starts_with("Canary credential used"));
-    assert!(
-        blocks.iter().any(|b| b["type"] == "actions"),
-        "a button to the dashboard"
+    let buttons = blocks.iter().find(|b| b["type"] == "actions").unwrap();
+    assert_eq!(
+        buttons["elements"][0]["url"], "https://tripkey.example.com/alerts/test%3A1",
+        "a button to the alert's page"
     );
+    assert_eq!(
+        buttons["elements"][1]["url"], "https://tripkey.example.com/alerts/test%3A1#playbook",
+        "and one to its playbook"
+    );
+    assert!(blocks.iter().any(|b| b["text"]["text"]
+        .as_str()
+        .is_some_and(|text| text.starts_with("What it means: Someone used the canary"))));
     let text = String::from_utf8(received[0].body.to_vec()).unwrap();
     assert!(
         !text.contains("<!channel>"),
@@ -230,6 +238,14 @@ async fn json_lines_append_one_document_per_alert() {
     assert_eq!(
         keys,
         [first.alert.dedup_key.clone(), "test:second".to_owned()]
+    );
+    let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        line["links"],
+        serde_json::json!({
+            "alert": "https://tripkey.example.com/alerts/test%3A1",
+            "playbook": "https://tripkey.example.com/alerts/test%3A1#playbook",
+        })
     );
 
     let missing = build_sink(&spec(
