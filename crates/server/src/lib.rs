@@ -90,7 +90,30 @@ pub fn app(state: AppState, ingest_limit: usize, tls: bool) -> Router {
         .with_state(state)
         .merge(dashboard)
         .merge(api)
+        .fallback(not_found)
         .layer(axum::middleware::map_response(dashboard::security_headers))
+}
+
+/// An unknown path: the API's JSON error under `/api/`, where scripts call, and the
+/// dashboard's error page everywhere else, where people type addresses.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return api::error::ApiError::new(
+            api::error::ErrorCode::NotFound,
+            "no such route; the API's routes are under /api/v1",
+        )
+        .into_response();
+    }
+    dashboard::page::error_page(
+        None,
+        &api::error::ApiError::new(
+            api::error::ErrorCode::NotFound,
+            format!(
+                "there is no page at {}; start from the overview at /",
+                uri.path()
+            ),
+        ),
+    )
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -185,6 +185,27 @@ async fn every_answer_carries_the_security_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_page_is_an_html_page_and_an_unknown_api_route_is_json() {
+    let server = start().await;
+    let admin = Browser::login(&server, &server.tokens["admin"]).await;
+    let page = admin.get("/no-such-page").await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("there is no page at /no-such-page"));
+    let route = admin.get("/api/v1/no-such-route").await;
+    assert_eq!(route.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = route.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_without_the_session_csrf_token_changes_nothing() {
     let server = start().await;
     let admin = Browser::login(&server, &server.tokens["admin"]).await;
@@ -252,6 +273,12 @@ async fn a_viewer_sees_no_controls_and_is_refused_the_actions() {
     assert!(!detail.contains("id=\"revoke\"") && !detail.contains("id=\"rotate\""));
     let settings = viewer.page("/settings").await;
     assert!(!settings.contains("create-token") && !settings.contains("API tokens"));
+
+    for action in ["revoke", "rotate"] {
+        let confirm = viewer.get(&format!("{detail_path}/{action}")).await;
+        assert_eq!(confirm.status(), StatusCode::FORBIDDEN, "{action}");
+        assert!(confirm.text().await.unwrap().contains("admin token"));
+    }
 
     let csrf = viewer.csrf().await;
     let revoke = viewer

@@ -104,12 +104,6 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/sinks", get(sinks::list))
         .route("/api/v1/sinks/{name}/test", post(sinks::test))
         .route("/api/v1/openapi.json", get(openapi::document))
-        .fallback(|| async {
-            ApiError::new(
-                ErrorCode::NotFound,
-                "no such route; the API's routes are under /api/v1",
-            )
-        })
         .with_state(state)
 }
 

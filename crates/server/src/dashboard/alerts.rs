@@ -334,7 +334,7 @@ async fn change(
 ) -> Response {
     let form = match page.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let note = form.text("note");
     let api = State(state.app.api.clone());

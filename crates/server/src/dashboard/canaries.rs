@@ -293,7 +293,7 @@ fn profile_name(asked: Option<String>) -> Result<Option<String>, ApiError> {
 pub async fn create(State(state): State<DashboardState>, page: Page, body: Bytes) -> Response {
     let form = match page.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let profile = match profile_name(form.text("profile")) {
         Ok(profile) => profile,
@@ -347,6 +347,8 @@ pub async fn create(State(state): State<DashboardState>, page: Page, body: Bytes
 
 /// One entry of a canary's timeline.
 struct TimelineEntry {
+    /// Sorts the entries: their text forms need not sort as the times do.
+    at_ms: i64,
     at: String,
     what: String,
     detail: String,
@@ -417,6 +419,7 @@ pub async fn detail(
         .history
         .iter()
         .map(|event| TimelineEntry {
+            at_ms: event.at.0,
             at: event.at.to_string(),
             what: event.kind.to_string(),
             detail: event_detail(&event.detail),
@@ -424,12 +427,13 @@ pub async fn detail(
         })
         .collect();
     timeline.extend(view.placements.iter().map(|placement| TimelineEntry {
+        at_ms: placement.created_at.0,
         at: placement.created_at.to_string(),
         what: "planted".to_owned(),
         detail: placement_text(placement),
         is_use: false,
     }));
-    timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    timeline.sort_by_key(|entry| entry.at_ms);
     let canary = &view.canary;
     DetailPage {
         nav: page.nav("canaries"),
@@ -528,6 +532,12 @@ async fn confirm(
     id: String,
     action: &'static str,
 ) -> Response {
+    // The API refuses the action itself; the page asking for it should not pretend otherwise.
+    if !page.nav("canaries").is_admin {
+        return page.fail(&ApiError::forbidden(format!(
+            "to {action} a canary you need an admin token; sign in with one"
+        )));
+    }
     let canary = match find_visible(&state.app.api, page, &id).await {
         Ok(canary) => canary,
         Err(error) => return page.fail(&error),
@@ -577,7 +587,7 @@ pub async fn rotate(
 ) -> Response {
     let form = match page.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let profile = match profile_name(form.text("profile")) {
         Ok(profile) => profile,
@@ -605,7 +615,7 @@ pub async fn revoke(
 ) -> Response {
     let form = match page.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let reason = form
         .text("reason")

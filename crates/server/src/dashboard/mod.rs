@@ -12,7 +12,7 @@ mod alerts;
 mod assets;
 mod canaries;
 mod overview;
-mod page;
+pub(crate) mod page;
 pub mod session;
 mod settings;
 

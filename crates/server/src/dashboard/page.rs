@@ -133,17 +133,17 @@ impl Page {
 
     /// A submitted form, once its CSRF token is checked; a mismatch is a 403 page and nothing
     /// runs.
-    pub fn form(&self, body: &[u8]) -> Result<FormFields, Response> {
+    pub fn form(&self, body: &[u8]) -> Result<FormFields, Box<Response>> {
         let fields = form_fields(body);
         let sent = fields.get("csrf").unwrap_or_default();
         if !same_secret(sent.as_bytes(), self.nav.csrf.as_bytes()) {
-            return Err(error_page(
+            return Err(Box::new(error_page(
                 Some(&self.nav),
                 &ApiError::forbidden(
                     "this form is out of date or came from another site; reload the page and \
                      try again",
                 ),
-            ));
+            )));
         }
         Ok(fields)
     }

@@ -220,7 +220,7 @@ pub async fn login(
 /// `POST /logout`.
 pub async fn logout(State(state): State<DashboardState>, page: Page, body: Bytes) -> Response {
     if let Err(refused) = page.form(&body) {
-        return refused;
+        return *refused;
     }
     if let Some(cookie) = &page.cookie {
         state.sessions.close(cookie);

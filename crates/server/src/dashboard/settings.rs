@@ -193,7 +193,7 @@ pub async fn test_sink(
     body: Bytes,
 ) -> Response {
     if let Err(refused) = page.form(&body) {
-        return refused;
+        return *refused;
     }
     let test = match crate::api::sinks::test(
         State(state.app.api.clone()),
@@ -233,7 +233,7 @@ pub async fn create_token(
 ) -> Response {
     let form = match page.form(&body) {
         Ok(form) => form,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let scopes: Vec<Scope> = match form.all("scope").map(str::parse).collect() {
         Ok(scopes) => scopes,
@@ -292,7 +292,7 @@ pub async fn revoke_token(
     body: Bytes,
 ) -> Response {
     if let Err(refused) = page.form(&body) {
-        return refused;
+        return *refused;
     }
     match crate::api::tokens::revoke(State(state.app.api.clone()), page.caller(), Path(name)).await
     {
