@@ -360,17 +360,6 @@ pub(crate) async fn run_with(
     let mut api = api_state(&config, &aws, &store, api_sinks).await?;
     api.engine = Some(engine.clone());
     announce_admin_token(&config, &store).await?;
-    let app = server::router(
-        server::AppState {
-            engine: engine.clone(),
-            store: store.clone(),
-            metrics: metrics.clone(),
-            ingest_source: "http".to_owned(),
-            api,
-            open_metrics: serve.open_metrics,
-        },
-        serve.ingest_limit.unwrap_or(server::DEFAULT_INGEST_LIMIT),
-    );
     let tls = match (&serve.tls_cert, &serve.tls_key) {
         (Some(cert), Some(key)) => Some(
             axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
@@ -387,6 +376,18 @@ pub(crate) async fn run_with(
         (None, None) => None,
         _ => anyhow::bail!("[serve] tls_cert and tls_key go together: give both, or neither"),
     };
+    let app = server::app(
+        server::AppState {
+            engine: engine.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            ingest_source: "http".to_owned(),
+            api,
+            open_metrics: serve.open_metrics,
+        },
+        serve.ingest_limit.unwrap_or(server::DEFAULT_INGEST_LIMIT),
+        tls.is_some(),
+    );
     eprintln!(
         "tripkey serve: listening on {}://{} with {} and {}",
         if tls.is_some() { "https" } else { "http" },

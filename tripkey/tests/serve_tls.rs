@@ -1,5 +1,5 @@
 //! `tripkey serve` over TLS (`[serve] tls_cert` and `tls_key`): the API answers HTTPS with
-//! the configured certificate, and only HTTPS.
+//! the configured certificate, and only HTTPS; the dashboard's session cookie is `Secure`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -47,6 +47,7 @@ async fn serve_answers_https_with_the_configured_certificate() {
 
     let trusting = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let answer = trusting
@@ -62,6 +63,19 @@ async fn serve_answers_https_with_the_configured_certificate() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    let login = trusting
+        .post(format!("https://localhost:{port}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={admin}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "over TLS the session cookie never travels in the clear: {cookie}"
+    );
 
     let plain = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/healthz"))
