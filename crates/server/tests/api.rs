@@ -1,24 +1,28 @@
 //! `/api/v1` on a real socket over a real SQLite store with the offline issuer: every route
 //! against every scope, label pinning, idempotency, paging, bad input, and the audit log.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+mod support;
+
 use std::sync::Arc;
 
-use keys::AccountId;
-use pipeline::{Ingestor, Metrics};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
-use store::{AlertRow, BatchCommit, CanaryKind, NewApiToken, Store};
+use store::{AlertRow, BatchCommit, Store};
 
-const ACCOUNT: &str = "111122223333";
+use support::{TestServer, ACCOUNT};
 
+/// A server and a client without cookies that speaks to it.
 struct Api {
-    address: SocketAddr,
+    server: TestServer,
     client: Client,
-    store: Store,
-    tokens: BTreeMap<&'static str, String>,
-    _folder: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Api {
+    type Target = TestServer;
+
+    fn deref(&self) -> &TestServer {
+        &self.server
+    }
 }
 
 impl Api {
@@ -27,114 +31,9 @@ impl Api {
     }
 
     async fn start_with(sinks: Vec<Arc<dyn notify::Sink>>, failures_allowed: u32) -> Api {
-        let folder = tempfile::tempdir().unwrap();
-        let store = Store::open(folder.path().join("tripkey.db")).await.unwrap();
-        let account: AccountId = ACCOUNT.parse().unwrap();
-        let mut issuers = registry::IssuerSet::new();
-        issuers.add(registry::SharedIssuer::new(
-            registry::OfflineIssuer::new(account),
-            account,
-            CanaryKind::ALL.to_vec(),
-        ));
-        let metrics = Arc::new(Metrics::default());
-        let ingestor = Ingestor::open(
-            store.clone(),
-            Default::default(),
-            Arc::new(|_| Vec::new()),
-            metrics.clone(),
-        )
-        .await
-        .unwrap();
-        let (engine, _task) =
-            pipeline::spawn_engine(ingestor, Arc::new(tokio::sync::Notify::new()));
-        let app = server::router(
-            server::AppState {
-                engine,
-                store: store.clone(),
-                metrics,
-                ingest_source: "http".to_owned(),
-                api: server::api::ApiState {
-                    store: store.clone(),
-                    issuers,
-                    settings: registry::Settings::default(),
-                    throttle: Arc::new(server::api::auth::AuthThrottle::new(failures_allowed)),
-                    region: "eu-west-1".to_owned(),
-                    sinks: Arc::new(sinks),
-                    engine: None,
-                },
-                open_metrics: false,
-            },
-            1_000_000,
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap()
-        });
-
-        let mut tokens = BTreeMap::new();
-        let now = store::now();
-        let labels = |pairs: &[(&str, &str)]| -> store::Labels {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
-        for (name, scopes, pinned, allowed, expires_at) in [
-            ("admin", &["admin"][..], labels(&[]), labels(&[]), None),
-            ("viewer", &["viewer"][..], labels(&[]), labels(&[]), None),
-            (
-                "issuer",
-                &["issuer"][..],
-                labels(&[("team", "platform")]),
-                labels(&[("host", "laptop-*"), ("owner", "*")]),
-                None,
-            ),
-            (
-                "other-issuer",
-                &["issuer"][..],
-                labels(&[]),
-                labels(&[("host", "*")]),
-                None,
-            ),
-            ("ingest", &["ingest"][..], labels(&[]), labels(&[]), None),
-            (
-                "expired",
-                &["admin"][..],
-                labels(&[]),
-                labels(&[]),
-                Some(now.offset(-1)),
-            ),
-            ("revoked", &["admin"][..], labels(&[]), labels(&[]), None),
-        ] {
-            let (token, digest) = server::tokens::generate();
-            store
-                .create_api_token(&NewApiToken {
-                    name,
-                    sha256_hex: &digest,
-                    scopes,
-                    pinned_labels: pinned,
-                    allowed_labels: allowed,
-                    created_at: now.offset(-10),
-                    expires_at,
-                })
-                .await
-                .unwrap();
-            tokens.insert(name, token);
-        }
-        store.revoke_api_token("revoked", now).await.unwrap();
-        tokens.insert("wrong", "tk_not-a-token-anyone-was-given".to_owned());
         Api {
-            address,
+            server: TestServer::start(sinks, failures_allowed).await,
             client: Client::new(),
-            store,
-            tokens,
-            _folder: folder,
         }
     }
 
