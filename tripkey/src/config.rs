@@ -36,6 +36,25 @@ pub struct Config {
     /// own credentials (none: the `[aws]` credentials' account).
     #[serde(rename = "issuer")]
     pub issuers: Vec<IssuerConfig>,
+    /// `tripkey plant` on a host: the server, token and defaults.
+    pub plant: PlantConfig,
+}
+
+/// The `[plant]` table, for hosts where `tripkey plant` runs from a script or timer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlantConfig {
+    /// The tripkey server's URL.
+    pub server: Option<String>,
+    /// An `issuer` token; write `token = "${TRIPKEY_TOKEN}"` to keep it out of the file.
+    pub token: Option<String>,
+    /// The kind of canary to plant: `iam-user`, `federation` or `role-session`.
+    pub kind: Option<String>,
+    /// Where the record of what was planted and the backups are kept. Relative to the
+    /// config file.
+    pub state_dir: Option<PathBuf>,
+    /// Labels every canary planted from this host gets.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// One `[[issuer]]` table: an AWS account canaries can be issued in through the API. Issuing
@@ -293,6 +312,7 @@ impl Config {
                 &mut config.serve.admin_token_file,
                 &mut config.serve.tls_cert,
                 &mut config.serve.tls_key,
+                &mut config.plant.state_dir,
             ] {
                 if let Some(file) = relative.as_mut() {
                     *file = folder.join(&*file);

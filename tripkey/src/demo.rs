@@ -274,6 +274,7 @@ async fn plant(store: &Store, canary: &Created, profile: &str, path: &Path) -> a
             access_key_id: &credentials.access_key_id,
             secret_access_key: credentials.secret_access_key.expose(),
             session_token: credentials.session_token.as_ref().map(|t| t.expose()),
+            expiration: None,
             region: REGION,
         },
         profile,

@@ -9,6 +9,7 @@ mod demo;
 mod init;
 mod key;
 mod output;
+mod plant;
 mod remote;
 mod scan;
 mod serve;
@@ -173,6 +174,33 @@ enum Command {
   tripkey init --source sqs --sink slack
   tripkey init --offline --source dir --sink json-lines --output trial.toml")]
     Init(init::InitArgs),
+    /// Plant a canary on this host: ask the server for one and write it where an attacker
+    /// looks, as a named profile of ~/.aws/credentials (with its region in ~/.aws/config) or
+    /// in another format with --format and --output.
+    ///
+    /// The files are read and checked before anything is issued; a file the AWS CLI could not
+    /// read is left untouched, with the line named. Only a new profile is added, at the end;
+    /// every other byte (comments, blank lines, CRLF, a BOM, a missing final newline) stays.
+    /// Writes are locked and atomic and keep owner, mode and one backup. The placement is
+    /// recorded on the server once the write succeeded, with host, user, OS and path.
+    ///
+    /// Exit status: 0 planted, 1 planted but not recorded on the server (--refresh retries),
+    /// 2 nothing planted.
+    #[command(after_help = "Examples:
+  tripkey plant --server https://tripkey.corp:8470 --token \"$TOKEN\" --kind federation
+  tripkey plant --profile legacy-deploy --label team=payments
+  tripkey plant --format kubernetes --output secret.yaml
+  tripkey plant --install-timer
+  tripkey plant --refresh
+  tripkey plant --list")]
+    Plant(Box<plant::PlantArgs>),
+    /// Take out what `tripkey plant` planted on this host, byte for byte, and tell the server.
+    ///
+    /// A profile tripkey did not plant, or one changed since, is never removed.
+    #[command(after_help = "Examples:
+  tripkey unplant --profile legacy-deploy
+  tripkey unplant --all")]
+    Unplant(plant::UnplantArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   tripkey completions bash > ~/.local/share/bash-completion/completions/tripkey
@@ -379,6 +407,8 @@ fn main() -> ExitCode {
         }),
         Command::Demo(args) => demo::run(args, stderr_colour),
         Command::Init(args) => init::run(args),
+        Command::Plant(args) => plant::run(*args),
+        Command::Unplant(args) => plant::unplant(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

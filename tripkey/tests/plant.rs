@@ -1,0 +1,496 @@
+//! `tripkey plant` and `unplant` end to end, against a running `serve` with the offline
+//! issuer, in a temporary HOME whose AWS files hold real-looking profiles, comments, CRLF
+//! line endings and no final line break: the AWS CLI and botocore read what was planted,
+//! `--refresh` renews only what is near expiry, `unplant` gives back the files byte for byte,
+//! and the placement appears and disappears on the server. Also: the refusals, and two
+//! writers at once (two plants; plant and `aws configure set`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+mod common;
+use common::Serve;
+
+const ACCOUNT: &str = "111122223333";
+const ADMIN: &str = "tk_plant_test_admin_token_0123456789abcdefgh";
+
+/// The user's own credentials file: CRLF, comments of both kinds, odd spacing, a blank line
+/// with spaces, no final line break.
+const CREDENTIALS: &str = "# work laptop, rotated 2026-11\r\n[default]\r\n\
+    aws_access_key_id = AKIAZ7Q3EXAMPLE4WXYZ\r\n\
+    aws_secret_access_key = 9dL2r8ExampleSecretKeyOfTheUser/+abcdEFGH\r\n\
+    \r\n  \r\n; the old prod key, do not delete\r\n[prod-admin]\r\n\
+    aws_access_key_id=AKIAZ7Q3EXAMPLE5PROD\r\n\
+    aws_secret_access_key   =   aL1ceExampleSecretKeyOfProdAdmin0+/XYZw\r\n\
+    region = eu-west-1";
+
+const CONFIG: &str =
+    "[default]\nregion = us-east-1\n\n[profile prod-admin]\nregion = eu-west-1\noutput = table\n";
+
+fn tripkey() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tripkey"));
+    for name in [
+        "TRIPKEY_CONFIG",
+        "TRIPKEY_DB",
+        "TRIPKEY_SERVER",
+        "TRIPKEY_TOKEN",
+        "TRIPKEY_PLANT_STATE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CONFIG_FILE",
+        "AWS_PROFILE",
+    ] {
+        command.env_remove(name);
+    }
+    command.env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+struct Host {
+    home: PathBuf,
+    server: String,
+    token: String,
+}
+
+impl Host {
+    fn credentials(&self) -> PathBuf {
+        self.home.join(".aws/credentials")
+    }
+
+    fn config(&self) -> PathBuf {
+        self.home.join(".aws/config")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = tripkey();
+        command
+            .args(args)
+            .env("HOME", &self.home)
+            .env("XDG_STATE_HOME", self.home.join(".local/state"))
+            .env("XDG_CONFIG_HOME", self.home.join(".config"));
+        command
+    }
+
+    fn plant(&self, args: &[&str]) -> Output {
+        self.command(&["plant", "--server", &self.server, "--token", &self.token])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn aws(&self, args: &[&str]) -> Output {
+        let cli = std::env::var_os("TRIPKEY_TEST_AWS_CLI")
+            .expect("TRIPKEY_TEST_AWS_CLI is unset: run through scripts/test");
+        Command::new(cli)
+            .args(args)
+            .env("HOME", &self.home)
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+            .env_remove("AWS_CONFIG_FILE")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_DEFAULT_REGION")
+            .output()
+            .unwrap()
+    }
+
+    /// What botocore's own loader makes of the two files: every profile with its values.
+    fn botocore_profiles(&self) -> Value {
+        let cli = PathBuf::from(std::env::var_os("TRIPKEY_TEST_AWS_CLI").unwrap());
+        let python = cli.with_file_name("python");
+        let output = Command::new(python)
+            .arg("-c")
+            .arg(
+                "import json, sys\n\
+                 from botocore.configloader import raw_config_parse, load_config\n\
+                 config = load_config(sys.argv[2])\n\
+                 creds = raw_config_parse(sys.argv[1])\n\
+                 print(json.dumps({'credentials': creds, 'config': config['profiles']}))",
+            )
+            .arg(self.credentials())
+            .arg(self.config())
+            .output()
+            .unwrap();
+        json(&output)
+    }
+}
+
+fn json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A serve with the offline issuer (role sessions of 1 hour, so always due for refresh;
+/// federation tokens of 12), and an issuer token made through its API.
+fn start(folder: &Path) -> (Serve, Host) {
+    let config = folder.join("tripkey.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[canary]\noffline_account = \"{ACCOUNT}\"\nrole_session_duration = \"1h\"\n\
+             federation_duration = \"12h\"\n[store]\npath = \"tripkey.db\"\n"
+        ),
+    )
+    .unwrap();
+    let mut command = tripkey();
+    command
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0"])
+        .env("TRIPKEY_ADMIN_TOKEN", ADMIN)
+        .env("HOME", folder);
+    let serve = Serve::spawn(command);
+    let server = format!("http://{}", serve.address());
+    let created = tripkey()
+        .args(["token", "create", "laptop-planter", "--scope", "issuer"])
+        .args(["--allow-label", "host=*", "--allow-label", "user=*"])
+        .args(["--allow-label", "os=*", "--allow-label", "location=*"])
+        .args(["--server", &server, "--token", ADMIN])
+        .env("HOME", folder)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", stderr(&created));
+    let token = String::from_utf8(created.stdout)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let home = folder.join("home");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(home.join(".aws/credentials"), CREDENTIALS).unwrap();
+    std::fs::write(home.join(".aws/config"), CONFIG).unwrap();
+    (
+        serve,
+        Host {
+            home,
+            server,
+            token,
+        },
+    )
+}
+
+fn canary(host: &Host, id: &str) -> Value {
+    json(&host.run(&[
+        "canary",
+        "show",
+        id,
+        "--format",
+        "json",
+        "--server",
+        &host.server,
+        "--token",
+        ADMIN,
+    ]))
+}
+
+fn canary_count(host: &Host) -> usize {
+    json(&host.run(&[
+        "canary",
+        "list",
+        "--format",
+        "json",
+        "--server",
+        &host.server,
+        "--token",
+        ADMIN,
+    ]))["canaries"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn plant_refresh_and_unplant_leave_the_users_files_as_they_were() {
+    let folder = tempfile::tempdir().unwrap();
+    let (_serve, host) = start(folder.path());
+
+    // A federation token (12 h) as a named profile.
+    let first = json(&host.plant(&[
+        "--kind",
+        "federation",
+        "--profile",
+        "legacy-deploy",
+        "--json",
+    ]));
+    let first_id = first["planting"]["canary_id"].as_str().unwrap().to_owned();
+    let first_key = first["planting"]["access_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(first["placement_pending"].is_null(), "{first}");
+    let planted = std::fs::read_to_string(host.credentials()).unwrap();
+    assert!(
+        planted.starts_with(CREDENTIALS),
+        "no byte of the user's changes"
+    );
+    assert!(
+        planted.ends_with("\r\n"),
+        "the profile is written in the file's CRLF style: {planted:?}"
+    );
+    assert!(planted[CREDENTIALS.len()..].starts_with("\r\n\r\n[legacy-deploy]\r\n"));
+    let config = std::fs::read_to_string(host.config()).unwrap();
+    assert!(config.starts_with(CONFIG));
+    assert!(config.ends_with("[profile legacy-deploy]\nregion = us-east-1\noutput = json\n"));
+
+    // The AWS CLI and botocore read it, and the user's profiles as before.
+    let listed = host.aws(&["configure", "list", "--profile", "legacy-deploy"]);
+    let listed_text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(listed_text.contains(&first_key[16..]), "{listed_text}");
+    assert!(
+        listed_text.contains("shared-credentials-file"),
+        "{listed_text}"
+    );
+    assert!(listed_text.contains("us-east-1"), "{listed_text}");
+    let token = host.aws(&[
+        "configure",
+        "get",
+        "aws_session_token",
+        "--profile",
+        "legacy-deploy",
+    ]);
+    assert!(!String::from_utf8_lossy(&token.stdout).trim().is_empty());
+    let profiles = host.botocore_profiles();
+    assert_eq!(
+        profiles["credentials"]["prod-admin"]["aws_access_key_id"],
+        "AKIAZ7Q3EXAMPLE5PROD"
+    );
+    assert_eq!(profiles["credentials"]["prod-admin"]["region"], "eu-west-1");
+    assert_eq!(
+        profiles["credentials"]["legacy-deploy"]["aws_access_key_id"],
+        first_key.as_str()
+    );
+    assert_eq!(profiles["config"]["prod-admin"]["output"], "table");
+    assert_eq!(profiles["credentials"].as_object().unwrap().len(), 3);
+
+    // The placement is on the server, with where it is.
+    let shown = canary(&host, &first_id);
+    let placement = &shown["placements"][0];
+    assert!(
+        placement["path"]
+            .as_str()
+            .unwrap()
+            .ends_with(".aws/credentials [legacy-deploy]"),
+        "{shown}"
+    );
+    assert_eq!(placement["format"], "credentials-profile");
+    assert_eq!(shown["canary"]["labels"]["os"], std::env::consts::OS);
+    assert!(shown["canary"]["labels"]["location"]
+        .as_str()
+        .unwrap()
+        .ends_with(".aws/credentials"));
+
+    // Nothing is due: --refresh is silent and touches nothing.
+    let before = std::fs::read(host.credentials()).unwrap();
+    let quiet = host.run(&["plant", "--refresh"]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(
+        quiet.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stdout)
+    );
+    assert_eq!(std::fs::read(host.credentials()).unwrap(), before);
+
+    // A role session of an hour, with a name the server suggests.
+    let second = json(&host.plant(&["--kind", "role-session", "--json"]));
+    let profile = second["planting"]["target"]["profile"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second_key = second["planting"]["access_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!["default", "prod-admin", "legacy-deploy"].contains(&profile.as_str()));
+    assert!(std::fs::read_to_string(host.credentials())
+        .unwrap()
+        .starts_with(&planted));
+
+    // --refresh (remembering the server and token, as a timer runs it) renews only it, in
+    // place.
+    let refreshed = json(&host.run(&["plant", "--refresh", "--json"]));
+    let renewed = refreshed["renewed"].as_array().unwrap();
+    assert_eq!(renewed.len(), 1, "{refreshed}");
+    let new_key = renewed[0]["access_key_id"].as_str().unwrap();
+    assert_ne!(new_key, second_key);
+    let text = std::fs::read_to_string(host.credentials()).unwrap();
+    assert!(text.starts_with(&planted), "the rest stays as it was");
+    assert!(text.contains(&format!("[{profile}]\r\naws_access_key_id = {new_key}\r\n")));
+    assert!(!text.contains(&second_key));
+    let listed = host.aws(&[
+        "configure",
+        "get",
+        "aws_access_key_id",
+        "--profile",
+        &profile,
+    ]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), new_key);
+
+    // Unplanting gives back both files byte for byte, and the server forgets the placements.
+    let removed = json(&host.run(&["unplant", "--profile", "legacy-deploy", "--json"]));
+    assert_eq!(removed["removed"].as_array().unwrap().len(), 1, "{removed}");
+    assert!(canary(&host, &first_id)["placements"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let removed = json(&host.run(&["unplant", "--all", "--json"]));
+    assert_eq!(removed["removed"].as_array().unwrap().len(), 1, "{removed}");
+    assert_eq!(
+        std::fs::read_to_string(host.credentials()).unwrap(),
+        CREDENTIALS
+    );
+    assert_eq!(std::fs::read_to_string(host.config()).unwrap(), CONFIG);
+    let listed = json(&host.run(&["plant", "--list", "--json"]));
+    assert_eq!(listed["planted"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn the_users_profiles_and_unreadable_files_are_refused_before_anything_is_issued() {
+    let folder = tempfile::tempdir().unwrap();
+    let (_serve, host) = start(folder.path());
+
+    for (args, says) in [
+        (&["--profile", "prod-admin"][..], "never overwritten"),
+        (&["--default"][..], "never overwritten"),
+        (&["--profile", "bad name"][..], "profile name may hold"),
+    ] {
+        let refused = host.plant(args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&refused).contains(says),
+            "{args:?}: {}",
+            stderr(&refused)
+        );
+    }
+    std::fs::write(
+        host.credentials(),
+        "[default]\naws_access_key_id = AKIA\nnot a key line\n",
+    )
+    .unwrap();
+    let refused = host.plant(&[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("line 3"), "{}", stderr(&refused));
+    assert_eq!(
+        std::fs::read_to_string(host.credentials()).unwrap(),
+        "[default]\naws_access_key_id = AKIA\nnot a key line\n"
+    );
+    assert_eq!(
+        canary_count(&host),
+        0,
+        "no canary is issued for a file that cannot take it"
+    );
+    let unknown = host.run(&["unplant", "--profile", "prod-admin"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("never removed"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+#[test]
+fn a_new_credentials_file_is_private_and_formats_go_to_new_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let folder = tempfile::tempdir().unwrap();
+    let (_serve, host) = start(folder.path());
+    std::fs::remove_dir_all(host.home.join(".aws")).unwrap();
+
+    json(&host.plant(&["--json"]));
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&host.credentials()), 0o600);
+    assert_eq!(mode(&host.home.join(".aws")), 0o700);
+
+    let manifest = folder.path().join("k8s/secret.yaml");
+    std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
+    let planted = json(&host.plant(&[
+        "--format",
+        "kubernetes",
+        "--output",
+        manifest.to_str().unwrap(),
+        "--json",
+    ]));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.starts_with("apiVersion: v1\nkind: Secret\n"), "{text}");
+    assert!(text.contains(planted["planting"]["access_key_id"].as_str().unwrap()));
+    assert_eq!(mode(&manifest), 0o600);
+    let again = host.plant(&[
+        "--format",
+        "kubernetes",
+        "--output",
+        manifest.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "an existing file is not replaced"
+    );
+    json(&host.run(&["unplant", "--output", manifest.to_str().unwrap(), "--json"]));
+    assert!(!manifest.exists());
+}
+
+#[test]
+fn concurrent_writers_leave_one_valid_file_holding_every_profile() {
+    let folder = tempfile::tempdir().unwrap();
+    let (_serve, host) = start(folder.path());
+    for round in 0..3 {
+        let racer = format!("racer-{round}");
+        let mut plants: Vec<_> = (0..2)
+            .map(|n| {
+                host.command(&["plant", "--server", &host.server, "--token", &host.token])
+                    .args(["--profile", &format!("planted-{round}-{n}"), "--quiet"])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let cli = std::env::var_os("TRIPKEY_TEST_AWS_CLI").unwrap();
+        let configure = Command::new(cli)
+            .args([
+                "configure",
+                "set",
+                "aws_access_key_id",
+                "AKIAZ7Q3EXAMPLERACER",
+                "--profile",
+                &racer,
+            ])
+            .env("HOME", &host.home)
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+            .env_remove("AWS_CONFIG_FILE")
+            .status()
+            .unwrap();
+        assert!(configure.success());
+        for plant in &mut plants {
+            assert!(plant.wait().unwrap().success());
+        }
+        let profiles = host.botocore_profiles();
+        let credentials = profiles["credentials"].as_object().unwrap();
+        for name in [
+            "default",
+            "prod-admin",
+            &racer,
+            &format!("planted-{round}-0"),
+            &format!("planted-{round}-1"),
+        ] {
+            assert!(
+                credentials.contains_key(name),
+                "round {round}: {name} is missing: {profiles}"
+            );
+        }
+    }
+    let text = std::fs::read_to_string(host.credentials()).unwrap();
+    assert!(text.starts_with(CREDENTIALS), "{text:?}");
+}
