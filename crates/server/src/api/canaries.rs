@@ -50,6 +50,16 @@ pub struct CanaryRequest {
     /// A name instead of a generated one.
     #[schema(pattern = "^[A-Za-z0-9_+=,.@-]{2,32}$")]
     pub name: Option<String>,
+    /// Placement formats to render the credentials in, in this answer: `credentials-profile`,
+    /// `config-profile`, `env`, `fish`, `powershell`, `dotenv`, `json`, `sts-json`,
+    /// `secrets-manager`, `kubernetes`, `github-actions`, `gitlab-ci`, `terraform`.
+    #[serde(default)]
+    #[schema(max_items = 13)]
+    pub formats: Vec<String>,
+    /// The profile name (and Kubernetes Secret name) the rendered formats use [default: the
+    /// first of `profile_suggestions`].
+    #[schema(pattern = "^[A-Za-z0-9_.@+=,-]{1,64}$")]
+    pub profile: Option<String>,
 }
 
 /// Credentials, in the one answer that carries them.
@@ -68,6 +78,20 @@ pub struct Credentials {
     pub region: String,
 }
 
+/// The credentials rendered in one placement format.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RenderedPlacement {
+    /// The format's id, as asked.
+    pub format: String,
+    /// The format's name for people.
+    pub title: String,
+    /// The text to plant.
+    pub text: String,
+}
+
+/// How many profile names an issue answer suggests.
+const PROFILE_SUGGESTIONS: u32 = 8;
+
 /// A canary with the credentials just issued for it.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuedCanary {
@@ -75,11 +99,65 @@ pub struct IssuedCanary {
     pub canary: CanaryRecord,
     /// Its credentials: this answer is the only one that holds them.
     pub credentials: Credentials,
+    /// Plausible profile names for planting it, such as `billing-admin`; a planter takes the
+    /// first its file does not hold yet.
+    pub profile_suggestions: Vec<String>,
+    /// The credentials in each format the request asked for, in the order asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rendered: Vec<RenderedPlacement>,
+}
+
+/// The formats a request names, refusing an unknown one before anything is issued.
+fn parse_formats(ids: &[String]) -> Result<Vec<placement::Format>, ApiError> {
+    ids.iter()
+        .map(|id| {
+            id.parse()
+                .map_err(|error| ApiError::invalid("formats", error))
+        })
+        .collect()
+}
+
+impl IssuedCanary {
+    /// Adds the credentials rendered in `formats`, under `profile` or the first suggestion.
+    pub fn render(mut self, formats: &[placement::Format], profile: Option<&str>) -> IssuedCanary {
+        let profile = profile
+            .or(self.profile_suggestions.first().map(String::as_str))
+            .unwrap_or("default")
+            .to_owned();
+        let expiration = self.credentials.expiration.map(|at| at.to_string());
+        let credentials = placement::Credentials {
+            access_key_id: &self.credentials.access_key_id,
+            secret_access_key: &self.credentials.secret_access_key,
+            session_token: self.credentials.session_token.as_deref(),
+            expiration: expiration.as_deref(),
+            region: &self.credentials.region,
+        };
+        let rendered = formats
+            .iter()
+            .map(|&format| RenderedPlacement {
+                format: format.id().to_owned(),
+                title: format.title().to_owned(),
+                text: placement::render(format, &credentials, &profile),
+            })
+            .collect();
+        self.rendered = rendered;
+        self
+    }
 }
 
 fn issued(state: &ApiState, canary: CanaryRecord, credentials: &registry::Issued) -> IssuedCanary {
+    let profile_suggestions = (0..PROFILE_SUGGESTIONS)
+        .map(|attempt| keys::profile_name(canary.id.as_str(), attempt))
+        .fold(Vec::new(), |mut names, name| {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+            names
+        });
     IssuedCanary {
         canary,
+        profile_suggestions,
+        rendered: Vec::new(),
         credentials: Credentials {
             access_key_id: credentials.access_key_id.clone(),
             secret_access_key: credentials.secret_access_key.expose().to_owned(),
@@ -164,7 +242,7 @@ pub async fn create(
         |JsonBody(body)| {
             json!({
                 "kind": body.kind, "labels": body.labels, "account": body.account,
-                "name": body.name, "memo": body.memo.is_some(),
+                "name": body.name, "memo": body.memo.is_some(), "formats": body.formats,
             })
         },
     );
@@ -213,6 +291,10 @@ async fn issue(
 ) -> Result<IssuedCanary, ApiError> {
     let idempotency_key = idempotency_key?;
     let kind = parse_kind(body.kind.as_deref())?;
+    let formats = parse_formats(&body.formats)?;
+    if let Some(profile) = &body.profile {
+        placement::check_profile_name(profile).map_err(|why| ApiError::invalid("profile", why))?;
+    }
     let labels = principal.labels_for_issue(body.labels)?;
     let issuer = pick_issuer(state, body.account.as_deref())?;
     if !issuer.kinds().contains(&kind) {
@@ -270,7 +352,8 @@ async fn issue(
             return Err(repeated(&winner));
         }
     }
-    Ok(issued(state, created.record, &created.credentials))
+    Ok(issued(state, created.record, &created.credentials)
+        .render(&formats, body.profile.as_deref()))
 }
 
 fn repeated(first: &store::CanaryId) -> ApiError {

@@ -227,34 +227,31 @@ struct RevealPage {
 /// The one page that shows credentials: never cached, never shown again.
 fn reveal(
     page: &Page,
-    issued: &IssuedCanary,
+    issued: IssuedCanary,
     what: &'static str,
     profile: Option<String>,
 ) -> Response {
-    let profile = profile.unwrap_or_else(|| keys::profile_name(issued.canary.id.as_str(), 0));
-    let profile = profile.as_str();
-    let credentials = &issued.credentials;
-    let plain = placement::Credentials {
-        access_key_id: &credentials.access_key_id,
-        secret_access_key: &credentials.secret_access_key,
-        session_token: credentials.session_token.as_deref(),
-        region: &credentials.region,
-    };
-    let formats = placement::Format::ALL
-        .iter()
-        .map(|&format| Rendered {
-            id: format!("credentials-{}", format.id()),
-            title: format.title().to_owned(),
-            text: placement::render(format, &plain, profile),
+    let expiration = issued.credentials.expiration.map(|at| at.to_string());
+    let issued = issued.render(&placement::Format::ALL, profile.as_deref());
+    let profile = profile
+        .or_else(|| issued.profile_suggestions.first().cloned())
+        .unwrap_or_default();
+    let formats = issued
+        .rendered
+        .into_iter()
+        .map(|rendered| Rendered {
+            id: format!("credentials-{}", rendered.format),
+            title: rendered.title,
+            text: rendered.text,
         })
         .collect();
     let mut response = RevealPage {
         nav: page.nav("canaries"),
         canary: CanaryRow::of(&issued.canary),
         what,
-        profile: profile.to_owned(),
+        profile,
         formats,
-        expiration: credentials.expiration.map(|at| at.to_string()),
+        expiration,
     }
     .into_response();
     response
@@ -263,28 +260,13 @@ fn reveal(
     response
 }
 
-/// The longest profile name taken.
-const MAX_PROFILE: usize = 64;
-
 /// The profile name the reveal uses: what the form asked, when it is a usable section name
 /// of a credentials file; `None` when it asked none, for a plausible generated one.
 fn profile_name(asked: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(name) = asked else {
         return Ok(None);
     };
-    let usable = name.len() <= MAX_PROFILE
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.@+=,".contains(c));
-    if !usable {
-        return Err(ApiError::invalid(
-            "profile",
-            format!(
-                "{name:?}: give 1 to {MAX_PROFILE} letters, digits or -_.@+=, (it becomes \
-                 [name] in a credentials file)"
-            ),
-        ));
-    }
+    placement::check_profile_name(&name).map_err(|why| ApiError::invalid("profile", why))?;
     Ok(Some(name))
 }
 
@@ -324,6 +306,8 @@ pub async fn create(State(state): State<DashboardState>, page: Page, body: Bytes
         memo: form.text("memo"),
         account: form.text("account"),
         name: form.text("name"),
+        formats: Vec::new(),
+        profile: None,
     };
     let mut headers = HeaderMap::new();
     if let Some(key) = form
@@ -340,7 +324,7 @@ pub async fn create(State(state): State<DashboardState>, page: Page, body: Bytes
     )
     .await
     {
-        Ok((_, Json(issued))) => reveal(&page, &issued, "issued", profile),
+        Ok((_, Json(issued))) => reveal(&page, issued, "issued", profile),
         Err(error) => page.fail(&error),
     }
 }
@@ -601,7 +585,7 @@ pub async fn rotate(
         crate::api::canaries::rotate(api, page.caller(), Path(id)).await
     };
     match result {
-        Ok(Json(issued)) => reveal(&page, &issued, "rotated", profile),
+        Ok(Json(issued)) => reveal(&page, issued, "rotated", profile),
         Err(error) => page.fail(&error),
     }
 }
