@@ -585,6 +585,43 @@ async fn a_repeated_idempotency_key_issues_nothing_new_and_names_the_first_canar
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issue_answer_renders_the_asked_formats_and_suggests_profile_names() {
+    let api = Api::start().await;
+    let issued = api
+        .issue(
+            "admin",
+            json!({"formats": ["kubernetes", "credentials-profile"], "profile": "ops-deploy"}),
+        )
+        .await;
+    let key = issued["credentials"]["access_key_id"].as_str().unwrap();
+    let rendered = issued["rendered"].as_array().unwrap();
+    assert_eq!(rendered.len(), 2, "{issued}");
+    assert_eq!(rendered[0]["format"], "kubernetes");
+    let manifest = rendered[0]["text"].as_str().unwrap();
+    assert!(manifest.contains("name: ops-deploy\n"), "{manifest}");
+    assert!(manifest.contains(&format!("AWS_ACCESS_KEY_ID: \"{key}\"")));
+    assert!(rendered[1]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("[ops-deploy]\naws_access_key_id = {key}\n")));
+    let suggestions = issued["profile_suggestions"].as_array().unwrap();
+    assert!(suggestions.len() >= 4, "{issued}");
+    for name in suggestions {
+        let name = name.as_str().unwrap();
+        assert!(placement::check_profile_name(name).is_ok(), "{name}");
+        assert!(
+            keys::check_name(name).is_empty(),
+            "{name} looks like a canary"
+        );
+    }
+    let plain = api.issue("admin", json!({})).await;
+    assert!(
+        plain.get("rendered").is_none(),
+        "no formats asked, none rendered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_a_400_naming_the_field_and_creates_nothing() {
     let api = Api::start().await;
     let long_key = "k".repeat(129);
@@ -603,6 +640,8 @@ async fn bad_input_is_a_400_naming_the_field_and_creates_nothing() {
         (json!({"account": "not-an-account"}), "account"),
         (json!({"kind": "iam-user", "colour": "blue"}), "body"),
         (json!({"labels": ["host", "x"]}), "body"),
+        (json!({"formats": ["yaml"]}), "formats"),
+        (json!({"formats": ["env"], "profile": "a]b"}), "profile"),
     ];
     for (body, field) in cases {
         let (status, answer) = api
