@@ -5,6 +5,8 @@
 // Each test binary that includes this module uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod planting;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
