@@ -291,3 +291,40 @@ fn concurrent_writers_leave_one_valid_file_holding_every_profile() {
     let text = std::fs::read_to_string(host.credentials()).unwrap();
     assert!(text.starts_with(CREDENTIALS), "{text:?}");
 }
+
+#[test]
+fn a_write_that_fails_half_way_leaves_the_file_intact_and_says_so() {
+    let folder = tempfile::tempdir().unwrap();
+    let (_serve, host) = start(folder.path());
+    // A credentials file bigger than the file-size limit below: writing its new version
+    // fails part way, as on a full disk.
+    let big = format!("{CREDENTIALS}\r\n{}", "# padding\r\n".repeat(400));
+    std::fs::write(host.credentials(), &big).unwrap();
+    let limited = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 2; exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_tripkey"))
+        .args(["plant", "--server", &host.server, "--token", &host.token])
+        .env("HOME", &host.home)
+        .env("XDG_STATE_HOME", host.home.join(".local/state"))
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .env_remove("AWS_CONFIG_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(limited.status.code(), Some(2), "{}", stderr(&limited));
+    let message = stderr(&limited);
+    assert!(message.contains("File too large"), "{message}");
+    assert!(message.contains("nothing was changed"), "{message}");
+    assert!(message.contains("issued but not planted"), "{message}");
+    assert_eq!(std::fs::read_to_string(host.credentials()).unwrap(), big);
+    let leftovers: Vec<_> = std::fs::read_dir(host.home.join(".aws"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "no temporary file is left: {leftovers:?}"
+    );
+}

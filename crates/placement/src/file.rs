@@ -30,7 +30,7 @@ const MAX_LINKS: usize = 40;
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     /// An operation on the file or its folder failed.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {source} (nothing was changed)", path.display())]
     Io {
         /// What was being done, such as `write the new version of`.
         action: &'static str,

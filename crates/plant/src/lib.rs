@@ -65,6 +65,17 @@ pub enum PlantError {
     /// The server's answer is not what this version expects.
     #[error("the server's answer {0}")]
     Answer(String),
+    /// A canary was issued but could not be planted.
+    #[error(
+        "canary {canary} was issued but not planted: {error}; it has no placement, so an \
+         admin may revoke it (`tripkey canary revoke {canary}`)"
+    )]
+    NotPlanted {
+        /// The canary's name.
+        canary: String,
+        /// Why.
+        error: Box<PlantError>,
+    },
     /// The state file cannot be read or written.
     #[error("the plant state {}: {detail}", path.display())]
     State {
@@ -134,7 +145,6 @@ pub struct Planted {
     pub planting: Planting,
     /// Why the placement is not recorded on the server yet, if it is not; `--refresh`
     /// tries again.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub placement_pending: Option<String>,
 }
 
@@ -295,53 +305,59 @@ impl Planter {
         let answer = client.post("/api/v1/canaries", &body).await?;
         let issued = Issued::from_answer(&answer)?;
         let now = EventTime::from(std::time::SystemTime::now());
-        let (target, format) = match &request.destination {
-            Destination::Profile {
-                profile,
-                default,
-                credentials_file,
-                config_file,
-            } => {
-                let taken = taken.expect("checked above");
-                let profile = match (profile, default) {
-                    (_, true) => "default".to_owned(),
-                    (Some(profile), false) => profile.clone(),
-                    (None, false) => issued
-                        .profile_suggestions
-                        .iter()
-                        .find(|name| !taken.contains(name))
-                        .cloned()
-                        .ok_or_else(|| {
-                            PlantError::Answer(
-                                "suggests no profile name the files do not hold already; give \
-                                 one with --profile"
-                                    .to_owned(),
-                            )
-                        })?,
-                };
-                let target = self.write_profile(
-                    &issued,
-                    &profile,
+        let written = (|| -> Result<(Target, Format), PlantError> {
+            Ok(match &request.destination {
+                Destination::Profile {
+                    profile,
+                    default,
                     credentials_file,
-                    config_file.as_deref(),
-                )?;
-                (target, Format::CredentialsProfile)
-            }
-            Destination::File { format, path, name } => {
-                let name = name
-                    .clone()
-                    .or_else(|| issued.profile_suggestions.first().cloned())
-                    .unwrap_or_else(|| "aws-credentials".to_owned());
-                let text = placement::render(*format, &issued.credentials(), &name);
-                write_new_file(path, &text)?;
-                let target = Target::File {
-                    path: path.clone(),
-                    format: format.id().to_owned(),
-                    length: text.len() as u64,
-                };
-                (target, *format)
-            }
-        };
+                    config_file,
+                } => {
+                    let taken = taken.expect("checked above");
+                    let profile = match (profile, default) {
+                        (_, true) => "default".to_owned(),
+                        (Some(profile), false) => profile.clone(),
+                        (None, false) => issued
+                            .profile_suggestions
+                            .iter()
+                            .find(|name| !taken.contains(name))
+                            .cloned()
+                            .ok_or_else(|| {
+                                PlantError::Answer(
+                                    "suggests no profile name the files do not hold already; give \
+                                 one with --profile"
+                                        .to_owned(),
+                                )
+                            })?,
+                    };
+                    let target = self.write_profile(
+                        &issued,
+                        &profile,
+                        credentials_file,
+                        config_file.as_deref(),
+                    )?;
+                    (target, Format::CredentialsProfile)
+                }
+                Destination::File { format, path, name } => {
+                    let name = name
+                        .clone()
+                        .or_else(|| issued.profile_suggestions.first().cloned())
+                        .unwrap_or_else(|| "aws-credentials".to_owned());
+                    let text = placement::render(*format, &issued.credentials(), &name);
+                    write_new_file(path, &text)?;
+                    let target = Target::File {
+                        path: path.clone(),
+                        format: format.id().to_owned(),
+                        length: text.len() as u64,
+                    };
+                    (target, *format)
+                }
+            })
+        })();
+        let (target, format) = written.map_err(|error| PlantError::NotPlanted {
+            canary: issued.canary_name.clone(),
+            error: Box::new(error),
+        })?;
         let mut planting = Planting {
             canary_id: issued.canary_id.clone(),
             canary_name: issued.canary_name.clone(),

@@ -42,12 +42,12 @@ pub struct Planting {
     /// `iam-user`, `federation` or `role-session`.
     pub kind: String,
     /// When the planted credentials run out; `None` for an IAM user's key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub expires_at: Option<EventTime>,
     /// Where it is.
     pub target: Target,
     /// The placement's id on the server, once recorded there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub placement_id: Option<String>,
     /// When it was planted.
     pub planted_at: EventTime,
@@ -86,7 +86,7 @@ pub enum Target {
         /// The line breaks put before the section.
         separator: String,
         /// The config file's section, when one was written.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default)]
         config: Option<ConfigSection>,
     },
     /// A whole file in another placement format.
