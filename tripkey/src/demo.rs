@@ -10,6 +10,7 @@
 //! credentials used away from the instance, and the burst of AccessDenied errors that probe
 //! causes.
 
+use placement::ini::{FileKind, SharedFile};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -279,16 +280,11 @@ async fn plant(store: &Store, canary: &Created, profile: &str, path: &Path) -> a
         },
         profile,
     );
-    std::fs::create_dir_all(path.parent().expect("the credentials file is in a folder"))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
+    // The same locked, atomic, 0600 write `tripkey plant` makes.
+    placement::file::edit(path, None, |existing| -> anyhow::Result<Option<String>> {
+        let file = SharedFile::parse(existing.unwrap_or_default(), FileKind::Credentials)?;
+        Ok(Some(file.plant(profile, &text)?.text))
+    })?;
     store
         .add_placement(
             &canary.record.id,

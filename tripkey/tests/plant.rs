@@ -328,3 +328,63 @@ fn a_write_that_fails_half_way_leaves_the_file_intact_and_says_so() {
         "no temporary file is left: {leftovers:?}"
     );
 }
+
+#[test]
+fn default_is_planted_only_where_absent_and_then_replaced_only_as_tripkeys_own() {
+    let folder = tempfile::tempdir().unwrap();
+    let (_serve, host) = start(folder.path());
+    let mine = "[prod-admin]\naws_access_key_id = AKIAZ7Q3EXAMPLE5PROD\n";
+    std::fs::write(host.credentials(), mine).unwrap();
+
+    let first = json(&host.plant(&["--default", "--json"]));
+    assert_eq!(first["planting"]["target"]["profile"], "default");
+    assert!(
+        first["planting"]["target"]["config"].is_null(),
+        "the user's [default] of the config file stays theirs: {first}"
+    );
+    assert_eq!(std::fs::read_to_string(host.config()).unwrap(), CONFIG);
+    let key = first["planting"]["access_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let text = std::fs::read_to_string(host.credentials()).unwrap();
+    assert!(
+        text.starts_with(mine) && text.contains(&format!("[default]\naws_access_key_id = {key}\n"))
+    );
+
+    // tripkey's own default is replaced in place by a new canary; the old placement goes.
+    let second = json(&host.plant(&["--default", "--json"]));
+    let new_key = second["planting"]["access_key_id"].as_str().unwrap();
+    assert_ne!(new_key, key);
+    let text = std::fs::read_to_string(host.credentials()).unwrap();
+    assert!(
+        text.contains(&format!("[default]\naws_access_key_id = {new_key}\n"))
+            && !text.contains(&key)
+    );
+    let listed = json(&host.run(&["plant", "--list", "--json"]));
+    assert_eq!(listed["planted"].as_array().unwrap().len(), 1, "{listed}");
+    let old = first["planting"]["canary_id"].as_str().unwrap();
+    assert!(canary(&host, old)["placements"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Once the user has changed it, it is theirs.
+    std::fs::write(
+        host.credentials(),
+        text.replace(new_key, "AKIAZ7Q3EXAMPLEMINE0"),
+    )
+    .unwrap();
+    let refused = host.plant(&["--default"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("changed"), "{}", stderr(&refused));
+    let left = host.run(&["unplant", "--all", "--json"]);
+    assert_eq!(
+        left.status.code(),
+        Some(1),
+        "a changed profile is not taken out"
+    );
+    assert!(std::fs::read_to_string(host.credentials())
+        .unwrap()
+        .contains("AKIAZ7Q3EXAMPLEMINE0"));
+}

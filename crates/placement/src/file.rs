@@ -413,6 +413,25 @@ mod tests {
     }
 
     #[test]
+    fn a_file_of_another_user_keeps_its_owner_when_root_edits_it() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("credentials");
+        fs::write(&path, "[theirs]\n").unwrap();
+        if fs::metadata(&path).unwrap().uid() != 0 {
+            // Only root can give a file away; as anyone else this is the common case, the
+            // file's owner editing it, which the other tests cover.
+            return;
+        }
+        std::os::unix::fs::chown(&path, Some(65_534), Some(65_534)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        edit(&path, None, append("[a]\n")).unwrap();
+        let metadata = fs::metadata(&path).unwrap();
+        assert_eq!((metadata.uid(), metadata.gid()), (65_534, 65_534));
+        assert_eq!(metadata.mode() & 0o777, 0o640);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "[theirs]\n[a]\n");
+    }
+
+    #[test]
     fn a_symlink_is_followed_and_stays_a_symlink() {
         let root = tempfile::tempdir().unwrap();
         let real = root.path().join("dotfiles/aws-credentials");

@@ -1,5 +1,5 @@
 //! The rendered formats read back by the tools that consume them: the AWS CLI's own parser for
-//! the profiles and the credential_process JSON, sh, bash and fish for the exports, PyYAML for
+//! the profiles and the credential_process JSON, sh, bash, zsh and fish for the exports, PyYAML for
 //! the Kubernetes and CI snippets, python-hcl2 for `.tfvars`, python-dotenv for `.env`, and a
 //! JSON parser for the JSON documents. (PowerShell has no parser on this machine; its
 //! quoting is checked by the unit tests.)
@@ -203,7 +203,7 @@ fn sourced(shell: &str, format: Format, credentials: &Credentials) -> String {
         .env_clear()
         .env("HOME", home.path())
         .output()
-        .unwrap_or_else(|error| panic!("{shell}: {error} (scripts/test installs fish)"));
+        .unwrap_or_else(|error| panic!("{shell}: {error} (scripts/test installs fish and zsh)"));
     assert!(output.status.success(), "{shell}: {output:?}");
     String::from_utf8(output.stdout).unwrap()
 }
@@ -220,6 +220,7 @@ fn shells_sourcing_the_exports_see_the_exact_values() {
     );
     assert_eq!(sourced("sh", Format::EnvExports, &HOSTILE), expected);
     assert_eq!(sourced("bash", Format::EnvExports, &HOSTILE), expected);
+    assert_eq!(sourced("zsh", Format::EnvExports, &HOSTILE), expected);
     assert_eq!(sourced("fish", Format::Fish, &HOSTILE), expected);
 }
 

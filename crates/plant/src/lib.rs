@@ -259,7 +259,7 @@ impl Planter {
     pub async fn plant(&self, request: &PlantRequest) -> Result<Planted, PlantError> {
         let client = self.client()?;
         let state = self.state()?;
-        let taken = match &request.destination {
+        let plan = match &request.destination {
             Destination::Profile {
                 profile,
                 default,
@@ -305,6 +305,7 @@ impl Planter {
         let answer = client.post("/api/v1/canaries", &body).await?;
         let issued = Issued::from_answer(&answer)?;
         let now = EventTime::from(std::time::SystemTime::now());
+        let replaced = plan.as_ref().and_then(|plan| plan.replacing.clone());
         let written = (|| -> Result<(Target, Format), PlantError> {
             Ok(match &request.destination {
                 Destination::Profile {
@@ -313,7 +314,12 @@ impl Planter {
                     credentials_file,
                     config_file,
                 } => {
-                    let taken = taken.expect("checked above");
+                    let plan = plan.expect("checked above");
+                    if let Some(old) = &plan.replacing {
+                        let target = self.replace_profile(&issued, old)?;
+                        return Ok((target, Format::CredentialsProfile));
+                    }
+                    let taken = plan.taken;
                     let profile = match (profile, default) {
                         (_, true) => "default".to_owned(),
                         (Some(profile), false) => profile.clone(),
@@ -377,11 +383,53 @@ impl Planter {
             Err(error) => Some(error.to_string()),
         };
         let saved = planting.clone();
-        PlantState::update(&self.state_path, |state| state.planted.push(saved.clone()))?;
+        PlantState::update(&self.state_path, |state| {
+            if let Some(old) = &replaced {
+                state.planted.retain(|entry| entry != old);
+            }
+            state.planted.push(saved.clone());
+        })?;
+        if let Some(old) = &replaced {
+            // The old canary is out of the file; its placement record goes too.
+            let _ = self.tell_removed(old).await;
+        }
         Ok(Planted {
             planting,
             placement_pending,
         })
+    }
+
+    /// Replaces the keys of the `default` profile tripkey planted earlier with the new
+    /// canary's, in place; its config section stays as it is.
+    fn replace_profile(&self, issued: &Issued, old: &Planting) -> Result<Target, PlantError> {
+        let Target::Profile {
+            profile,
+            credentials_file,
+            ..
+        } = &old.target
+        else {
+            unreachable!("only a profile is replaced")
+        };
+        let old_section = planted_section(credentials_file, profile, &old.access_key_id)?;
+        let new_section = ini::credentials_section(profile, &issued.credentials());
+        file::edit(
+            credentials_file,
+            Some(&self.backup_of(credentials_file)),
+            |text| {
+                parse(
+                    credentials_file,
+                    text.unwrap_or_default(),
+                    FileKind::Credentials,
+                )?
+                .replace(profile, &old_section, &new_section)
+                .map(Some)
+                .map_err(|error| PlantError::Edit {
+                    path: credentials_file.clone(),
+                    error,
+                })
+            },
+        )?;
+        Ok(old.target.clone())
     }
 
     /// Writes the profile into the credentials file, then its region and output into the
@@ -789,15 +837,22 @@ fn read_shared(path: &Path, kind: FileKind) -> Result<SharedFile, PlantError> {
     parse(path, &text, kind)
 }
 
-/// Checks, before anything is issued, that both files parse and the profile can be planted;
-/// returns every profile name the two files hold.
+/// What planting a profile will do, found before anything is issued.
+struct ProfilePlan {
+    /// Every profile name the two files hold.
+    taken: Vec<String>,
+    /// The `default` profile tripkey planted earlier, which `--default` replaces in place.
+    replacing: Option<Planting>,
+}
+
+/// Checks, before anything is issued, that both files parse and the profile can be planted.
 fn check_profile_target(
     state: &PlantState,
     profile: Option<&str>,
     default: bool,
     credentials_file: &Path,
     config_file: Option<&Path>,
-) -> Result<Vec<String>, PlantError> {
+) -> Result<ProfilePlan, PlantError> {
     let credentials = read_shared(credentials_file, FileKind::Credentials)?;
     let config = config_file
         .map(|path| read_shared(path, FileKind::Config))
@@ -820,8 +875,16 @@ fn check_profile_target(
         let ours = state
             .planted
             .iter()
-            .any(|planting| planting.profile() == Some(name));
-        if ours {
+            .find(|planting| planting.profile() == Some(name));
+        if let (Some(ours), true) = (ours, default) {
+            // Checked now, so no canary is issued for a default the user has changed since.
+            planted_section(credentials_file, name, &ours.access_key_id)?;
+            return Ok(ProfilePlan {
+                taken,
+                replacing: Some(ours.clone()),
+            });
+        }
+        if ours.is_some() {
             return Err(PlantError::Refused(format!(
                 "tripkey already planted the profile {name:?} here; `tripkey plant --refresh` \
                  renews it, `tripkey unplant --profile {name}` takes it out"
@@ -848,7 +911,10 @@ fn check_profile_target(
             }
         }
     }
-    Ok(taken)
+    Ok(ProfilePlan {
+        taken,
+        replacing: None,
+    })
 }
 
 /// The config file's section for `profile`.
