@@ -65,6 +65,13 @@ pub struct PlantArgs {
     /// List what tripkey planted on this host.
     #[arg(long)]
     list: bool,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+/// What `plant` and `unplant` share: where the state is, the config file, and the output.
+#[derive(clap::Args, Debug)]
+pub struct HostArgs {
     /// Where the record of what was planted, and the backups, are kept [default:
     /// ~/.local/state/tripkey; config: [plant] state_dir].
     #[arg(long, value_name = "DIR", env = "TRIPKEY_PLANT_STATE")]
@@ -98,18 +105,8 @@ pub struct UnplantArgs {
     /// The token to tell it with [default: the one plant used].
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
-    /// Where plant keeps its record [default: ~/.local/state/tripkey].
-    #[arg(long, value_name = "DIR", env = "TRIPKEY_PLANT_STATE")]
-    state_dir: Option<PathBuf>,
-    /// Print nothing but errors.
-    #[arg(long, short)]
-    quiet: bool,
-    /// Print what was done as JSON.
-    #[arg(long)]
-    json: bool,
-    /// Configuration file (tripkey.toml): its [plant] table applies.
-    #[arg(long, value_name = "FILE", env = "TRIPKEY_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    host: HostArgs,
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -171,13 +168,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Runs `tripkey plant`. Exit status 0 when everything was done, 1 when some planting could
 /// not be refreshed or recorded (the rest was).
 pub fn run(args: PlantArgs) -> anyhow::Result<u8> {
-    let config = Config::load_optional(args.config.as_deref())?;
-    let dir = state_dir(args.state_dir.clone(), &config)?;
+    let HostArgs {
+        state_dir: state_flag,
+        quiet,
+        json,
+        config,
+    } = args.host;
+    let config = Config::load_optional(config.as_deref())?;
+    let dir = state_dir(state_flag, &config)?;
     let offline = Planter::new(&dir, None);
     let remembered = offline.state()?;
     let out = &mut std::io::stdout().lock();
     if args.list {
-        return list(out, &remembered.planted, args.json);
+        return list(out, &remembered.planted, json);
     }
     if args.install_timer || args.uninstall_timer {
         let scheduler = plant::timer::Scheduler::detect();
@@ -187,10 +190,9 @@ pub fn run(args: PlantArgs) -> anyhow::Result<u8> {
         } else {
             plant::timer::uninstall(scheduler)?
         };
-        if args.json {
-            serde_json::to_writer_pretty(&mut *out, &report)?;
-            writeln!(out)?;
-        } else if !args.quiet {
+        if json {
+            print_json(out, &report)?;
+        } else if !quiet {
             let verb = if args.install_timer {
                 "runs `tripkey plant --refresh` hourly"
             } else {
@@ -212,10 +214,9 @@ pub fn run(args: PlantArgs) -> anyhow::Result<u8> {
         let planter = Planter::new(&dir, client);
         let now = store::now();
         let report = runtime()?.block_on(planter.refresh(now))?;
-        if args.json {
-            serde_json::to_writer_pretty(&mut *out, &report)?;
-            writeln!(out)?;
-        } else if !args.quiet {
+        if json {
+            print_json(out, &report)?;
+        } else if !quiet {
             for planting in &report.renewed {
                 writeln!(out, "renewed {}", describe(planting))?;
             }
@@ -269,10 +270,9 @@ pub fn run(args: PlantArgs) -> anyhow::Result<u8> {
     let planter = Planter::new(&dir, client);
     let planted = runtime()?.block_on(planter.plant(&request))?;
     planter.remember_server(&server, &token)?;
-    if args.json {
-        serde_json::to_writer_pretty(&mut *out, &planted)?;
-        writeln!(out)?;
-    } else if !args.quiet {
+    if json {
+        print_json(out, &planted)?;
+    } else if !quiet {
         writeln!(out, "planted {}", describe(&planted.planting))?;
         if let Some(expires) = planted.planting.expires_at {
             writeln!(
@@ -295,8 +295,14 @@ pub fn run(args: PlantArgs) -> anyhow::Result<u8> {
 /// Runs `tripkey unplant`. Exit status 0 when everything asked was taken out and the server
 /// told, 1 otherwise (what could be done was).
 pub fn unplant(args: UnplantArgs) -> anyhow::Result<u8> {
-    let config = Config::load_optional(args.config.as_deref())?;
-    let dir = state_dir(args.state_dir, &config)?;
+    let HostArgs {
+        state_dir: state_flag,
+        quiet,
+        json,
+        config,
+    } = args.host;
+    let config = Config::load_optional(config.as_deref())?;
+    let dir = state_dir(state_flag, &config)?;
     let remembered = Planter::new(&dir, None).state()?;
     let client = connection(args.server, args.token, &config, &remembered)
         .map(|(server, token)| ApiClient::new(&server, &token))
@@ -310,10 +316,9 @@ pub fn unplant(args: UnplantArgs) -> anyhow::Result<u8> {
     let planter = Planter::new(&dir, client);
     let report = runtime()?.block_on(planter.unplant(&selection))?;
     let out = &mut std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
-    } else if !args.quiet {
+    if json {
+        print_json(out, &report)?;
+    } else if !quiet {
         for planting in &report.removed {
             writeln!(out, "removed {}", describe(planting))?;
         }
@@ -358,10 +363,15 @@ fn print_failures(failures: &[Failure]) {
     }
 }
 
+fn print_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 fn list(out: &mut impl Write, planted: &[Planting], json: bool) -> anyhow::Result<u8> {
     if json {
-        serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "planted": planted }))?;
-        writeln!(out)?;
+        print_json(out, &serde_json::json!({ "planted": planted }))?;
         return Ok(0);
     }
     if planted.is_empty() {

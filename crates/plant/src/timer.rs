@@ -141,17 +141,23 @@ pub struct TimerReport {
     pub commands: Vec<String>,
 }
 
+impl TimerReport {
+    fn of(scheduler: Scheduler) -> TimerReport {
+        TimerReport {
+            scheduler,
+            files: Vec::new(),
+            commands: Vec::new(),
+        }
+    }
+}
+
 /// Installs the hourly refresh with `scheduler`.
 pub fn install(
     scheduler: Scheduler,
     exe: &Path,
     state_dir: &Path,
 ) -> Result<TimerReport, PlantError> {
-    let mut report = TimerReport {
-        scheduler,
-        files: Vec::new(),
-        commands: Vec::new(),
-    };
+    let mut report = TimerReport::of(scheduler);
     match scheduler {
         Scheduler::Systemd => {
             for unit in systemd_units(&config_home()?, exe, state_dir) {
@@ -183,11 +189,7 @@ pub fn install(
 
 /// Removes the hourly refresh, whichever scheduler holds it.
 pub fn uninstall(scheduler: Scheduler) -> Result<TimerReport, PlantError> {
-    let mut report = TimerReport {
-        scheduler,
-        files: Vec::new(),
-        commands: Vec::new(),
-    };
+    let mut report = TimerReport::of(scheduler);
     match scheduler {
         Scheduler::Systemd => {
             let _ = run(

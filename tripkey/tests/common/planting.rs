@@ -190,31 +190,30 @@ pub fn start(folder: &Path) -> (Serve, Host) {
     )
 }
 
+/// An admin command through the server, as JSON.
+fn admin(host: &Host, args: &[&str]) -> Value {
+    json(
+        &host
+            .command(args)
+            .args([
+                "--format",
+                "json",
+                "--server",
+                &host.server,
+                "--token",
+                ADMIN,
+            ])
+            .output()
+            .unwrap(),
+    )
+}
+
 pub fn canary(host: &Host, id: &str) -> Value {
-    json(&host.run(&[
-        "canary",
-        "show",
-        id,
-        "--format",
-        "json",
-        "--server",
-        &host.server,
-        "--token",
-        ADMIN,
-    ]))
+    admin(host, &["canary", "show", id])
 }
 
 pub fn canary_count(host: &Host) -> usize {
-    json(&host.run(&[
-        "canary",
-        "list",
-        "--format",
-        "json",
-        "--server",
-        &host.server,
-        "--token",
-        ADMIN,
-    ]))["canaries"]
+    admin(host, &["canary", "list"])["canaries"]
         .as_array()
         .unwrap()
         .len()
