@@ -244,44 +244,50 @@ fn a_new_credentials_file_is_private_and_formats_go_to_new_files() {
 fn concurrent_writers_leave_one_valid_file_holding_every_profile() {
     let folder = tempfile::tempdir().unwrap();
     let (_serve, host) = start(folder.path());
+    let cli = std::env::var_os("TRIPKEY_TEST_AWS_CLI").unwrap();
     for round in 0..3 {
+        // `aws configure set` spends about a second starting Python before its read, change
+        // and in-place rewrite; plants start every 80 ms across that second, two at a time,
+        // so that some of them write while it does.
         let racer = format!("racer-{round}");
-        let mut plants: Vec<_> = (0..2)
-            .map(|n| {
-                host.command(&["plant", "--server", &host.server, "--token", &host.token])
-                    .args(["--profile", &format!("planted-{round}-{n}"), "--quiet"])
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        let cli = std::env::var_os("TRIPKEY_TEST_AWS_CLI").unwrap();
-        let configure = Command::new(cli)
+        let mut configure = Command::new(&cli)
             .args([
                 "configure",
                 "set",
                 "aws_access_key_id",
                 "AKIAZ7Q3EXAMPLERACER",
-                "--profile",
-                &racer,
             ])
+            .args(["--profile", &racer])
             .env("HOME", &host.home)
             .env_remove("AWS_SHARED_CREDENTIALS_FILE")
             .env_remove("AWS_CONFIG_FILE")
-            .status()
+            .spawn()
             .unwrap();
-        assert!(configure.success());
+        let mut planted = Vec::new();
+        let mut plants = Vec::new();
+        for step in 0..10 {
+            for n in 0..2 {
+                let name = format!("planted-{round}-{step}-{n}");
+                plants.push(
+                    host.command(&["plant", "--server", &host.server, "--token", &host.token])
+                        .args(["--profile", &name, "--quiet"])
+                        .spawn()
+                        .unwrap(),
+                );
+                planted.push(name);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(80));
+        }
+        assert!(configure.wait().unwrap().success());
         for plant in &mut plants {
             assert!(plant.wait().unwrap().success());
         }
         let profiles = host.botocore_profiles();
         let credentials = profiles["credentials"].as_object().unwrap();
-        for name in [
-            "default",
-            "prod-admin",
-            &racer,
-            &format!("planted-{round}-0"),
-            &format!("planted-{round}-1"),
-        ] {
+        for name in ["default", "prod-admin", racer.as_str()]
+            .into_iter()
+            .chain(planted.iter().map(String::as_str))
+        {
             assert!(
                 credentials.contains_key(name),
                 "round {round}: {name} is missing: {profiles}"

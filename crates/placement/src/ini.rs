@@ -297,6 +297,13 @@ impl SharedFile {
         Ok(text)
     }
 
+    /// True when the section of `profile` is exactly `section` (rendered with `\n` line
+    /// breaks) and nothing more: an edit that was already made, for instance by an earlier
+    /// attempt that another writer raced.
+    pub fn holds(&self, profile: &str, section: &str) -> bool {
+        self.planted_range(profile, section).is_ok()
+    }
+
     /// Where the planted `section` of `profile` is, checking that it is all of the profile's
     /// keys and still the text that was written.
     fn planted_range(&self, profile: &str, section: &str) -> Result<Range<usize>, EditError> {

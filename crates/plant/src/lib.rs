@@ -412,22 +412,12 @@ impl Planter {
         };
         let old_section = planted_section(credentials_file, profile, &old.access_key_id)?;
         let new_section = ini::credentials_section(profile, &issued.credentials());
-        file::edit(
+        replace_section(
             credentials_file,
-            Some(&self.backup_of(credentials_file)),
-            |text| {
-                parse(
-                    credentials_file,
-                    text.unwrap_or_default(),
-                    FileKind::Credentials,
-                )?
-                .replace(profile, &old_section, &new_section)
-                .map(Some)
-                .map_err(|error| PlantError::Edit {
-                    path: credentials_file.clone(),
-                    error,
-                })
-            },
+            profile,
+            &old_section,
+            &new_section,
+            &self.backup_of(credentials_file),
         )?;
         Ok(old.target.clone())
     }
@@ -636,17 +626,13 @@ impl Planter {
                 Some(old),
             ) => {
                 let new = ini::credentials_section(profile, &issued.credentials());
-                let path = credentials_file.clone();
-                file::edit(&path, Some(&self.backup_of(&path)), |text| {
-                    let parsed = parse(&path, text.unwrap_or_default(), FileKind::Credentials)?;
-                    parsed
-                        .replace(profile, &old, &new)
-                        .map(Some)
-                        .map_err(|error| PlantError::Edit {
-                            path: path.clone(),
-                            error,
-                        })
-                })?;
+                replace_section(
+                    credentials_file,
+                    profile,
+                    &old,
+                    &new,
+                    &self.backup_of(credentials_file),
+                )?;
             }
             (
                 Target::File {
@@ -946,6 +932,11 @@ fn add_section(
             separator = None;
             return Ok(None);
         }
+        // Another writer rewrote the file after this edit landed, and what it left holds the
+        // section: done, with the separator of the attempt that wrote it.
+        if parsed.holds(profile, section) {
+            return Ok(None);
+        }
         let planted = parsed
             .plant(profile, section)
             .map_err(|error| PlantError::Edit {
@@ -956,6 +947,31 @@ fn add_section(
         Ok(Some(planted.text))
     })?;
     Ok(separator)
+}
+
+/// Replaces the planted credentials section `old` of `profile` with `new`, in place.
+fn replace_section(
+    path: &Path,
+    profile: &str,
+    old: &str,
+    new: &str,
+    backup: &Path,
+) -> Result<(), PlantError> {
+    file::edit(path, Some(backup), |text| {
+        let parsed = parse(path, text.unwrap_or_default(), FileKind::Credentials)?;
+        // An earlier attempt's replacement stood, and a racing writer kept it so.
+        if parsed.holds(profile, new) {
+            return Ok(None);
+        }
+        parsed
+            .replace(profile, old, new)
+            .map(Some)
+            .map_err(|error| PlantError::Edit {
+                path: path.to_owned(),
+                error,
+            })
+    })?;
+    Ok(())
 }
 
 /// Removes the planted `section` of `profile` and its separator from the file.
@@ -969,6 +985,10 @@ fn remove_section(
 ) -> Result<(), PlantError> {
     file::edit(path, Some(backup), |text| {
         let parsed = parse(path, text.unwrap_or_default(), kind)?;
+        // Gone already: an earlier attempt's removal stood, and a racing writer kept it so.
+        if parsed.profile(profile).is_none() {
+            return Ok(None);
+        }
         parsed
             .remove(profile, section, separator)
             .map(Some)
