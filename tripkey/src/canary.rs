@@ -38,6 +38,11 @@ pub struct AwsArgs {
 }
 
 impl AwsArgs {
+    /// The region the flags, the environment or `[aws]` name, for planted credentials.
+    pub fn region(&self, config: &AwsConfig) -> Option<String> {
+        self.region.clone().or_else(|| config.region.clone())
+    }
+
     /// The connection options for `tripkey-aws`: flags and environment, else `[aws]`.
     pub fn options_with(&self, config: &AwsConfig) -> tripkey_aws::AwsOptions {
         tripkey_aws::AwsOptions {
@@ -586,12 +591,14 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             for finding in &created.name_findings {
                 eprintln!("warning: {}", for_terminal(finding));
             }
+            let region = issuer.aws.aws.region(&config.aws);
             print_credentials(
                 out,
                 &created.record,
                 &created.credentials,
                 format,
                 profile_name.as_deref(),
+                region.as_deref().unwrap_or(DEFAULT_REGION),
             )?;
             eprintln!(
                 "issued {} canary {} ({}){}",
@@ -621,12 +628,14 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             let connected =
                 connect_for(&record, &aws, &config, store, settings(None, &config)).await?;
             let replaced = with_service!(&connected, service => service.rotate(&canary).await?);
+            let region = aws.aws.region(&config.aws);
             print_credentials(
                 out,
                 &replaced.record,
                 &replaced.credentials,
                 format,
                 profile_name.as_deref(),
+                region.as_deref().unwrap_or(DEFAULT_REGION),
             )?;
             for key in &replaced.deleted_early {
                 eprintln!(
@@ -827,12 +836,19 @@ fn check_profile_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The region planted credentials name when neither the server, the flags nor `[aws]` give
+/// one: the region `serve` defaults to as well.
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
+
+/// Prints fresh credentials: a profile or shell exports rendered by crate placement (the
+/// renderer the API, the dashboard and `plant` use), or the JSON document.
 pub(crate) fn print_credentials(
     out: &mut dyn Write,
     record: &CanaryRecord,
     credentials: &registry::Issued,
     format: CredentialFormat,
     profile: Option<&str>,
+    region: &str,
 ) -> anyhow::Result<()> {
     let key = &credentials.access_key_id;
     let secret = credentials.secret_access_key.expose();
@@ -840,6 +856,14 @@ pub(crate) fn print_credentials(
         .session_token
         .as_ref()
         .map(|token| token.expose());
+    let expiration = record.expires_at.map(|at| at.to_string());
+    let planted = placement::Credentials {
+        access_key_id: key,
+        secret_access_key: secret,
+        session_token: token,
+        expiration: expiration.as_deref(),
+        region,
+    };
     match format {
         CredentialFormat::Credentials => {
             let profile = match profile {
@@ -850,19 +874,12 @@ pub(crate) fn print_credentials(
             // The blank line first: appended to a file whose last line has no line break, the
             // section header still starts a line of its own.
             writeln!(out)?;
-            writeln!(out, "[{profile}]")?;
-            writeln!(out, "aws_access_key_id = {key}")?;
-            writeln!(out, "aws_secret_access_key = {secret}")?;
-            if let Some(token) = token {
-                writeln!(out, "aws_session_token = {token}")?;
-            }
+            let text = placement::render(placement::Format::CredentialsProfile, &planted, &profile);
+            out.write_all(text.as_bytes())?;
         }
         CredentialFormat::Env => {
-            writeln!(out, "export AWS_ACCESS_KEY_ID={key}")?;
-            writeln!(out, "export AWS_SECRET_ACCESS_KEY={secret}")?;
-            if let Some(token) = token {
-                writeln!(out, "export AWS_SESSION_TOKEN={token}")?;
-            }
+            let text = placement::render(placement::Format::EnvExports, &planted, "");
+            out.write_all(text.as_bytes())?;
         }
         CredentialFormat::Json => {
             let document = serde_json::json!({

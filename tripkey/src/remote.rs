@@ -145,7 +145,17 @@ pub async fn canary(client: ApiClient, command: CanaryCommand) -> anyhow::Result
             });
             let answer = client.post("/api/v1/canaries", &body).await?;
             let (record, credentials) = issued(&answer)?;
-            canary::print_credentials(out, &record, &credentials, format, profile_name.as_deref())?;
+            let region = answer["credentials"]["region"]
+                .as_str()
+                .unwrap_or(canary::DEFAULT_REGION);
+            canary::print_credentials(
+                out,
+                &record,
+                &credentials,
+                format,
+                profile_name.as_deref(),
+                region,
+            )?;
             eprintln!(
                 "issued {} canary {} ({}) through {}",
                 record.kind,
@@ -181,7 +191,17 @@ pub async fn canary(client: ApiClient, command: CanaryCommand) -> anyhow::Result
                 )
                 .await?;
             let (record, credentials) = issued(&answer)?;
-            canary::print_credentials(out, &record, &credentials, format, profile_name.as_deref())?;
+            let region = answer["credentials"]["region"]
+                .as_str()
+                .unwrap_or(canary::DEFAULT_REGION);
+            canary::print_credentials(
+                out,
+                &record,
+                &credentials,
+                format,
+                profile_name.as_deref(),
+                region,
+            )?;
             eprintln!("{verb}ed {} through the server", for_terminal(&record.name));
             Ok(0)
         }
