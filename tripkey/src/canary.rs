@@ -874,11 +874,12 @@ pub(crate) fn print_credentials(
             // The blank line first: appended to a file whose last line has no line break, the
             // section header still starts a line of its own.
             writeln!(out)?;
-            let text = placement::render(placement::Format::CredentialsProfile, &planted, &profile);
+            let text =
+                placement::render(placement::Format::CREDENTIALS_PROFILE, &planted, &profile);
             out.write_all(text.as_bytes())?;
         }
         CredentialFormat::Env => {
-            let text = placement::render(placement::Format::EnvExports, &planted, "");
+            let text = placement::render(placement::Format::ENV, &planted, "");
             out.write_all(text.as_bytes())?;
         }
         CredentialFormat::Json => {

@@ -270,7 +270,7 @@ async fn issue(service: &CanaryService<OfflineIssuer>, spot: &Spot) -> anyhow::R
 async fn plant(store: &Store, canary: &Created, profile: &str, path: &Path) -> anyhow::Result<()> {
     let credentials = &canary.credentials;
     let text = placement::render(
-        placement::Format::CredentialsProfile,
+        placement::Format::CREDENTIALS_PROFILE,
         &placement::Credentials {
             access_key_id: &credentials.access_key_id,
             secret_access_key: credentials.secret_access_key.expose(),
@@ -291,7 +291,7 @@ async fn plant(store: &Store, canary: &Created, profile: &str, path: &Path) -> a
             &NewPlacement {
                 host: canary.record.labels.get("host").cloned(),
                 path: Some(path.display().to_string()),
-                format: Some(placement::Format::CredentialsProfile.id().to_owned()),
+                format: Some(placement::Format::CREDENTIALS_PROFILE.id().to_owned()),
                 os: None,
                 user: None,
             },

@@ -121,10 +121,12 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 
 fn parse_format(text: &str) -> Result<placement::Format, String> {
     let format: placement::Format = text.parse().map_err(|error| format!("{error}"))?;
-    if matches!(
-        format,
-        placement::Format::CredentialsProfile | placement::Format::ConfigProfile
-    ) {
+    if [
+        placement::Format::CREDENTIALS_PROFILE,
+        placement::Format::CONFIG_PROFILE,
+    ]
+    .contains(&format)
+    {
         return Err(
             "profiles go into the AWS files without --format: use --profile NAME".to_owned(),
         );

@@ -15,7 +15,8 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::format::{profile_keys, Credentials};
+use crate::format::text::profile_keys;
+use crate::format::Credentials;
 
 /// The byte-order mark some Windows editors put at the start of a UTF-8 file.
 const BOM: &str = "\u{feff}";
@@ -346,7 +347,7 @@ impl SharedFile {
 /// parsed section would render it: the text [`SharedFile::remove`] and
 /// [`SharedFile::replace`] expect to find.
 pub fn credentials_section(profile: &str, credentials: &Credentials) -> String {
-    crate::render(crate::Format::CredentialsProfile, credentials, profile)
+    crate::render(crate::Format::CREDENTIALS_PROFILE, credentials, profile)
 }
 
 /// The section `plant` would have written for the keys `section` holds now, if it holds the

@@ -19,9 +19,9 @@
 //!     expiration: None,
 //!     region: "us-east-1",
 //! };
-//! let profile = render(Format::CredentialsProfile, &credentials, "billing-admin");
+//! let profile = render(Format::CREDENTIALS_PROFILE, &credentials, "billing-admin");
 //! assert!(profile.starts_with("[billing-admin]\naws_access_key_id = AKIARTX3GSDS5ZZ46JLN\n"));
-//! assert_eq!("dotenv".parse::<Format>()?, Format::DotEnv);
+//! assert_eq!("dotenv".parse::<Format>()?.title(), ".env file");
 //! # Ok::<(), placement::UnknownFormat>(())
 //! ```
 

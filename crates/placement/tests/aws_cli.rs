@@ -9,6 +9,11 @@ use std::process::{Command, Output};
 
 use placement::{render, Credentials, Format};
 
+/// The format of `id`.
+fn format(id: &str) -> Format {
+    id.parse().unwrap()
+}
+
 const SHORT_TERM: Credentials<'static> = Credentials {
     access_key_id: "ASIARTX3GSDS5ZZ46JLN",
     secret_access_key: "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
@@ -113,14 +118,14 @@ fn the_aws_cli_reads_every_value_of_a_rendered_profile() {
     // Two profiles in each file, the second appended after a blank line as a planter would.
     let text = format!(
         "{}\n{}",
-        render(Format::CredentialsProfile, &long_term, "billing-admin"),
-        render(Format::CredentialsProfile, &SHORT_TERM, "ops-deploy")
+        render(format("credentials-profile"), &long_term, "billing-admin"),
+        render(format("credentials-profile"), &SHORT_TERM, "ops-deploy")
     );
     std::fs::write(home.path().join("credentials"), text).unwrap();
     let text = format!(
         "{}\n{}",
-        render(Format::ConfigProfile, &long_term, "billing-admin"),
-        render(Format::ConfigProfile, &SHORT_TERM, "ops-deploy")
+        render(format("config-profile"), &long_term, "billing-admin"),
+        render(format("config-profile"), &SHORT_TERM, "ops-deploy")
     );
     std::fs::write(home.path().join("config"), text).unwrap();
 
@@ -155,7 +160,7 @@ fn the_aws_cli_reads_every_value_of_a_rendered_profile() {
 fn the_aws_cli_takes_the_json_from_a_credential_process() {
     let home = tempfile::tempdir().unwrap();
     let document = home.path().join("canary.json");
-    std::fs::write(&document, render(Format::Json, &SHORT_TERM, "unused")).unwrap();
+    std::fs::write(&document, render(format("json"), &SHORT_TERM, "unused")).unwrap();
     std::fs::write(home.path().join("credentials"), "").unwrap();
     std::fs::write(
         home.path().join("config"),
@@ -218,16 +223,16 @@ fn shells_sourcing_the_exports_see_the_exact_values() {
         HOSTILE.region,
         HOSTILE.region
     );
-    assert_eq!(sourced("sh", Format::EnvExports, &HOSTILE), expected);
-    assert_eq!(sourced("bash", Format::EnvExports, &HOSTILE), expected);
-    assert_eq!(sourced("zsh", Format::EnvExports, &HOSTILE), expected);
-    assert_eq!(sourced("fish", Format::Fish, &HOSTILE), expected);
+    assert_eq!(sourced("sh", format("env"), &HOSTILE), expected);
+    assert_eq!(sourced("bash", format("env"), &HOSTILE), expected);
+    assert_eq!(sourced("zsh", format("env"), &HOSTILE), expected);
+    assert_eq!(sourced("fish", format("fish"), &HOSTILE), expected);
 }
 
 #[test]
 fn yaml_hcl_and_dotenv_readers_find_the_exact_values() {
     let expected = expected_environment(&HOSTILE);
-    for format in [Format::GitHubActions, Format::GitLabCi] {
+    for format in [format("github-actions"), format("gitlab-ci")] {
         assert_eq!(
             read_with_python(format, &HOSTILE, "x"),
             expected,
@@ -243,7 +248,7 @@ fn yaml_hcl_and_dotenv_readers_find_the_exact_values() {
             ..SHORT_TERM
         };
         assert_eq!(
-            read_with_python(Format::DotEnv, &odd, "x"),
+            read_with_python(format("dotenv"), &odd, "x"),
             expected_environment(&odd),
             "{region}"
         );
@@ -251,18 +256,18 @@ fn yaml_hcl_and_dotenv_readers_find_the_exact_values() {
     let mut manifest = expected.clone();
     manifest["metadata.name"] = "ops-deploy".into();
     assert_eq!(
-        read_with_python(Format::Kubernetes, &HOSTILE, "Ops_Deploy"),
+        read_with_python(format("kubernetes"), &HOSTILE, "Ops_Deploy"),
         manifest
     );
     let mut tfvars = expected;
     tfvars.as_object_mut().unwrap().remove("AWS_REGION");
-    assert_eq!(read_with_python(Format::Terraform, &HOSTILE, "x"), tfvars);
+    assert_eq!(read_with_python(format("terraform"), &HOSTILE, "x"), tfvars);
 }
 
 #[test]
 fn json_documents_parse_into_their_tools_shapes() {
     let sts: serde_json::Value =
-        serde_json::from_str(&render(Format::StsJson, &HOSTILE, "x")).unwrap();
+        serde_json::from_str(&render(format("sts-json"), &HOSTILE, "x")).unwrap();
     assert_eq!(
         sts,
         serde_json::json!({"Credentials": {
@@ -273,10 +278,10 @@ fn json_documents_parse_into_their_tools_shapes() {
         }})
     );
     let secret: serde_json::Value =
-        serde_json::from_str(&render(Format::SecretsManager, &HOSTILE, "x")).unwrap();
+        serde_json::from_str(&render(format("secrets-manager"), &HOSTILE, "x")).unwrap();
     assert_eq!(secret, expected_environment(&HOSTILE));
     let process: serde_json::Value =
-        serde_json::from_str(&render(Format::Json, &HOSTILE, "x")).unwrap();
+        serde_json::from_str(&render(format("json"), &HOSTILE, "x")).unwrap();
     assert_eq!(process["Version"], 1);
     assert_eq!(process["SessionToken"], HOSTILE.session_token.unwrap());
 }

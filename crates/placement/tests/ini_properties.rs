@@ -231,7 +231,7 @@ proptest! {
             expiration: None,
             region: "eu-west-1",
         };
-        let section = render(Format::ConfigProfile, &credentials, &profile);
+        let section = render(Format::CONFIG_PROFILE, &credentials, &profile);
         let planted = before.plant(&profile, &section).unwrap();
         prop_assert!(planted.text.starts_with(&original));
         let after = SharedFile::parse(&planted.text, FileKind::Config).unwrap();

@@ -317,7 +317,7 @@ impl Planter {
                     let plan = plan.expect("checked above");
                     if let Some(old) = &plan.replacing {
                         let target = self.replace_profile(&issued, old)?;
-                        return Ok((target, Format::CredentialsProfile));
+                        return Ok((target, Format::CREDENTIALS_PROFILE));
                     }
                     let taken = plan.taken;
                     let profile = match (profile, default) {
@@ -342,7 +342,7 @@ impl Planter {
                         credentials_file,
                         config_file.as_deref(),
                     )?;
-                    (target, Format::CredentialsProfile)
+                    (target, Format::CREDENTIALS_PROFILE)
                 }
                 Destination::File { format, path, name } => {
                     let name = name
@@ -556,9 +556,9 @@ impl Planter {
             }
             if current.placement_id.is_none() {
                 let format = match &current.target {
-                    Target::Profile { .. } => Format::CredentialsProfile,
+                    Target::Profile { .. } => Format::CREDENTIALS_PROFILE,
                     Target::File { format, .. } => {
-                        format.parse().unwrap_or(Format::CredentialsProfile)
+                        format.parse().unwrap_or(Format::CREDENTIALS_PROFILE)
                     }
                 };
                 match self.record_placement(client, &current, format).await {
@@ -912,7 +912,7 @@ fn config_text(profile: &str, region: &str) -> String {
         expiration: None,
         region,
     };
-    placement::render(Format::ConfigProfile, &credentials, profile)
+    placement::render(Format::CONFIG_PROFILE, &credentials, profile)
 }
 
 /// Adds `section` for `profile` to the file, returning the separator put before it; `None`
