@@ -9,12 +9,14 @@
 # Environment:
 #   RECORDS=N      corpus size in records (default 640000, about 1 GB of JSON; 50000 with --small)
 #   SEED=S         corpus seed (default 1)
+#   MAX_LATENESS=M deliver files up to M minutes late (default 0), as lagging trails do; the
+#                  correctness check then shows what arrival order costs the detectors
 #   RUNS=K         timed runs per command, best taken (default 3)
 #   STRICT=1       exit 1 when a target or the correctness check fails
 #   TRIPKEY=PATH   the tripkey binary to measure (default: the release build)
 #
-# The corpus is generated once and reused while its manifest matches RECORDS and SEED and the
-# generator binary is not newer than it.
+# The corpus is generated once and reused while its manifest matches RECORDS, SEED and
+# MAX_LATENESS and the generator binary is not newer than it.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,7 +26,7 @@ small=0
 for arg in "$@"; do
     case "$arg" in
         --small) small=1 ;;
-        -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "scan.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -37,6 +39,7 @@ else
     corpus=$root/target/bench-corpus
 fi
 seed=${SEED:-1}
+max_lateness=${MAX_LATENESS:-0}
 runs=${RUNS:-3}
 threads=$(nproc)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
@@ -68,9 +71,11 @@ manifest_value() {
         "$corpus/manifest.json" "$1" 2>/dev/null
 }
 if [[ "$(manifest_value records)" != "$records" || "$(manifest_value seed)" != "$seed" \
+    || "$(manifest_value max_lateness_minutes)" != "$max_lateness" \
     || "$generator" -nt "$corpus/manifest.json" ]]; then
     say "generating $records records into $corpus ..."
-    "$generator" --records "$records" --seed "$seed" --out "$corpus" --force >&2 || exit 2
+    "$generator" --records "$records" --seed "$seed" --max-lateness "$max_lateness" \
+        --out "$corpus" --force >&2 || exit 2
 fi
 logs=$corpus/AWSLogs
 bytes=$(manifest_value bytes_uncompressed)

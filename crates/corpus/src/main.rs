@@ -49,6 +49,10 @@ struct Args {
     /// Writer threads [default: all cores].
     #[arg(long)]
     jobs: Option<usize>,
+    /// Deliver late, as lagging organisation trails do: one account's region an hour behind
+    /// by this many minutes, and one file in twenty late by up to it [default: 0, punctual].
+    #[arg(long, value_name = "MINUTES", default_value_t = 0)]
+    max_lateness: u32,
     /// Replace OUT/AWSLogs if it exists.
     #[arg(long)]
     force: bool,
@@ -84,7 +88,10 @@ fn main() -> Result<()> {
     };
     let plan = plan::plan(&params)?;
     let planned = began.elapsed();
-    let stats = write::write_corpus(&plan, &args.out, args.seed, jobs)?;
+    let lateness = write::Lateness {
+        max_secs: i64::from(args.max_lateness) * 60,
+    };
+    let stats = write::write_corpus(&plan, &args.out, args.seed, jobs, lateness)?;
 
     let truth = truth::ground_truth(&plan, args.seed);
     fs::write(
@@ -95,6 +102,7 @@ fn main() -> Result<()> {
     let manifest = serde_json::json!({
         "generator": concat!("tripkey-corpus ", env!("CARGO_PKG_VERSION")),
         "seed": args.seed,
+        "max_lateness_minutes": args.max_lateness,
         "records": stats.records,
         "files": stats.files,
         "digest_files": stats.digests,

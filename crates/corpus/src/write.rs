@@ -3,6 +3,11 @@
 //! five minutes after the calls it holds, sometimes fifteen, never twenty, so a file holds
 //! calls from several minutes, slightly out of order, and a call can land in a later file than
 //! a call made after it. Hourly digest objects sit beside the logs, as in a real trail bucket.
+//!
+//! With a lateness of L minutes, delivery also lags as real organisation trails do: one
+//! stream (an account's region) falls behind by L for an hour, and one file in twenty comes
+//! late by up to L on its own, so files land interleaved across accounts and regions in no
+//! useful order. A file is named, and so sorted, by when it was delivered.
 
 use std::fs;
 use std::io::Write as _;
@@ -24,6 +29,11 @@ use crate::world::REGIONS;
 const DELIVERY_STREAM: u64 = 0x6465_6c69_7665_7279;
 const FILE_STREAM: u64 = 0x6669_6c65_0000_0000;
 const DIGEST_STREAM: u64 = 0x6469_6765_7374_0000;
+const LATE_STREAM: u64 = 0x6c61_7465_0000_0000;
+/// The share of files that come late on their own, with a lateness set.
+const LATE_FILE_SHARE: f64 = 0.05;
+/// How long the lagging stream lags.
+const LAG_INTERVALS: i64 = 3_600 / INTERVAL;
 /// CloudTrail splits busy intervals into several objects.
 const MAX_RECORDS_PER_FILE: usize = 2500;
 const INTERVAL: i64 = 300;
@@ -55,9 +65,44 @@ struct LogFile {
     newest: i64,
 }
 
+/// How late delivery may be beyond CloudTrail's usual minutes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lateness {
+    /// The most a file is delayed, in seconds; 0 for punctual delivery.
+    pub max_secs: i64,
+}
+
+impl Lateness {
+    /// The extra delay of the file of `stream` for `interval`: the lagging stream's hour, a
+    /// file in twenty, or none.
+    fn delay(self, seed: u64, stream: usize, interval: i64, lag: Option<(usize, i64)>) -> i64 {
+        if self.max_secs <= 0 {
+            return 0;
+        }
+        if let Some((lag_stream, lag_start)) = lag {
+            if stream == lag_stream && (lag_start..lag_start + LAG_INTERVALS).contains(&interval) {
+                return self.max_secs;
+            }
+        }
+        let key = ids::mix(stream as u64, interval as u64);
+        let rng = &mut ids::rng_for(ids::mix(seed, LATE_STREAM), key);
+        if rng.random::<f64>() < LATE_FILE_SHARE {
+            rng.random_range(self.max_secs.min(INTERVAL)..=self.max_secs)
+        } else {
+            0
+        }
+    }
+}
+
 /// Writes the corpus under `out/AWSLogs/`, with `jobs` threads.
-pub fn write_corpus(plan: &Plan, out: &Path, seed: u64, jobs: usize) -> Result<Stats> {
-    let (order, files) = deliver(plan, out, seed);
+pub fn write_corpus(
+    plan: &Plan,
+    out: &Path,
+    seed: u64,
+    jobs: usize,
+    lateness: Lateness,
+) -> Result<Stats> {
+    let (order, files) = deliver(plan, out, seed, lateness);
     let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.path.parent()).collect();
     dirs.sort();
     dirs.dedup();
@@ -132,7 +177,7 @@ fn prefix(plan: &Plan, account: usize) -> String {
 
 /// Assigns every record a delivery time and groups records into objects. Returns record
 /// indices in object order and the objects, sorted by delivery time.
-fn deliver(plan: &Plan, out: &Path, seed: u64) -> (Vec<usize>, Vec<LogFile>) {
+fn deliver(plan: &Plan, out: &Path, seed: u64, lateness: Lateness) -> (Vec<usize>, Vec<LogFile>) {
     let streams = REGIONS.len();
     let phase = |stream: usize| {
         (ids::mix(ids::mix(seed, DELIVERY_STREAM), stream as u64) % INTERVAL as u64) as i64
@@ -163,6 +208,9 @@ fn deliver(plan: &Plan, out: &Path, seed: u64) -> (Vec<usize>, Vec<LogFile>) {
         })
         .collect();
     keyed.sort_unstable();
+    // The stream that lags: the one of the record in the middle of the corpus, for the hour
+    // from its interval on.
+    let lag = keyed.get(keyed.len() / 2).map(|k| (k.0, k.1));
 
     let mut files = Vec::new();
     let mut start = 0;
@@ -179,7 +227,10 @@ fn deliver(plan: &Plan, out: &Path, seed: u64) -> (Vec<usize>, Vec<LogFile>) {
             let hi = (lo + per_chunk).min(end);
             let account = stream / streams;
             let region = (stream % streams) as u8;
-            let delivered = (interval + 1) * INTERVAL + phase(stream) + 20 * c as i64;
+            let delivered = (interval + 1) * INTERVAL
+                + phase(stream)
+                + 20 * c as i64
+                + lateness.delay(seed, stream, interval, lag);
             let times = keyed[lo..hi].iter().map(|k| plan.events[k.3].time);
             let (oldest, newest) =
                 times.fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)));
@@ -324,8 +375,8 @@ mod tests {
         };
         let p = plan(&params).unwrap();
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let stats = write_corpus(&p, a.path(), 42, 1).unwrap();
-        write_corpus(&p, b.path(), 42, 3).unwrap();
+        let stats = write_corpus(&p, a.path(), 42, 1, Lateness::default()).unwrap();
+        write_corpus(&p, b.path(), 42, 3, Lateness::default()).unwrap();
         let (fa, fb) = (files_under(a.path()), files_under(b.path()));
         assert_eq!(fa, fb);
         assert_eq!(fa.len(), stats.files + stats.digests);
@@ -354,5 +405,46 @@ mod tests {
             assert!(key.ends_with(".json.gz"));
         }
         assert_eq!(records, 4000);
+    }
+
+    #[test]
+    fn late_delivery_interleaves_files_up_to_the_lateness_and_no_further() {
+        let params = Params {
+            records: 20_000,
+            accounts: 2,
+            span_hours: 6,
+            start: ids::parse_iso("2025-06-02T22:00:00Z").unwrap(),
+            seed: 7,
+        };
+        let p = plan(&params).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let punctual = deliver(&p, dir.path(), 7, Lateness::default()).1;
+        let lateness = Lateness { max_secs: 75 * 60 };
+        let late = deliver(&p, dir.path(), 7, lateness).1;
+        assert_eq!(
+            late.len(),
+            punctual.len(),
+            "the same files, delivered later"
+        );
+        // CloudTrail's own delay is under 20 minutes; the lateness comes on top.
+        let worst = late.iter().map(|f| f.delivered - f.newest).max().unwrap();
+        assert!(worst > 60 * 60, "some file is over an hour late: {worst} s");
+        assert!(worst <= 20 * 60 + 75 * 60, "{worst} s");
+        let lagging = late
+            .iter()
+            .filter(|f| f.delivered - f.oldest >= 75 * 60)
+            .count();
+        assert!(lagging >= 6, "the lagging stream's hour: {lagging} files");
+        // Files land interleaved: a file delivered later holds calls older than one before it.
+        let overtaken = late
+            .windows(2)
+            .filter(|pair| pair[1].oldest + 30 * 60 < pair[0].newest)
+            .count();
+        assert!(overtaken > 0);
+        let again = deliver(&p, dir.path(), 7, lateness).1;
+        assert!(late
+            .iter()
+            .zip(&again)
+            .all(|(a, b)| (a.delivered, &a.key) == (b.delivered, &b.key)));
     }
 }
