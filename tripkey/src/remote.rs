@@ -67,6 +67,22 @@ fn issued(answer: &Value) -> anyhow::Result<(CanaryRecord, registry::Issued)> {
     Ok((canary, issued))
 }
 
+/// Prints the credentials of an issue, rotate or renew answer, in the region the server
+/// names; returns the canary.
+fn print_issued(
+    out: &mut dyn Write,
+    answer: &Value,
+    format: canary::CredentialFormat,
+    profile_name: Option<&str>,
+) -> anyhow::Result<CanaryRecord> {
+    let (record, credentials) = issued(answer)?;
+    let region = answer["credentials"]["region"]
+        .as_str()
+        .unwrap_or(canary::DEFAULT_REGION);
+    canary::print_credentials(out, &record, &credentials, format, profile_name, region)?;
+    Ok(record)
+}
+
 /// Runs a `tripkey canary` command through the API.
 pub async fn canary(client: ApiClient, command: CanaryCommand) -> anyhow::Result<u8> {
     let stdout = std::io::stdout();
@@ -144,18 +160,7 @@ pub async fn canary(client: ApiClient, command: CanaryCommand) -> anyhow::Result
                 "name": name,
             });
             let answer = client.post("/api/v1/canaries", &body).await?;
-            let (record, credentials) = issued(&answer)?;
-            let region = answer["credentials"]["region"]
-                .as_str()
-                .unwrap_or(canary::DEFAULT_REGION);
-            canary::print_credentials(
-                out,
-                &record,
-                &credentials,
-                format,
-                profile_name.as_deref(),
-                region,
-            )?;
+            let record = print_issued(out, &answer, format, profile_name.as_deref())?;
             eprintln!(
                 "issued {} canary {} ({}) through {}",
                 record.kind,
@@ -190,18 +195,7 @@ pub async fn canary(client: ApiClient, command: CanaryCommand) -> anyhow::Result
                     &json!({}),
                 )
                 .await?;
-            let (record, credentials) = issued(&answer)?;
-            let region = answer["credentials"]["region"]
-                .as_str()
-                .unwrap_or(canary::DEFAULT_REGION);
-            canary::print_credentials(
-                out,
-                &record,
-                &credentials,
-                format,
-                profile_name.as_deref(),
-                region,
-            )?;
+            let record = print_issued(out, &answer, format, profile_name.as_deref())?;
             eprintln!("{verb}ed {} through the server", for_terminal(&record.name));
             Ok(0)
         }
