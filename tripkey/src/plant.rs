@@ -154,10 +154,31 @@ fn connection(
     Some((server, token))
 }
 
-fn state_dir(flag: Option<PathBuf>, config: &Config) -> anyhow::Result<PathBuf> {
-    flag.or_else(|| config.plant.state_dir.clone())
-        .or_else(plant::state::default_dir)
-        .context("no home folder to keep the plant state in: pass --state-dir DIR")
+/// The shared flags, resolved: the config file read and the state folder chosen.
+struct Host {
+    config: Config,
+    dir: PathBuf,
+    quiet: bool,
+    json: bool,
+}
+
+impl HostArgs {
+    /// Reads the config file and picks the state folder: the flag or `TRIPKEY_PLANT_STATE`,
+    /// else `[plant] state_dir`, else the per-user default.
+    fn open(self) -> anyhow::Result<Host> {
+        let config = Config::load_optional(self.config.as_deref())?;
+        let dir = self
+            .state_dir
+            .or_else(|| config.plant.state_dir.clone())
+            .or_else(plant::state::default_dir)
+            .context("no home folder to keep the plant state in: pass --state-dir DIR")?;
+        Ok(Host {
+            config,
+            dir,
+            quiet: self.quiet,
+            json: self.json,
+        })
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -170,16 +191,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Runs `tripkey plant`. Exit status 0 when everything was done, 1 when some planting could
 /// not be refreshed or recorded (the rest was).
 pub fn run(args: PlantArgs) -> anyhow::Result<u8> {
-    let HostArgs {
-        state_dir: state_flag,
+    let Host {
+        config,
+        dir,
         quiet,
         json,
-        config,
-    } = args.host;
-    let config = Config::load_optional(config.as_deref())?;
-    let dir = state_dir(state_flag, &config)?;
-    let offline = Planter::new(&dir, None);
-    let remembered = offline.state()?;
+    } = args.host.open()?;
+    let remembered = Planter::new(&dir, None).state()?;
     let out = &mut std::io::stdout().lock();
     if args.list {
         return list(out, &remembered.planted, json);
@@ -297,14 +315,12 @@ pub fn run(args: PlantArgs) -> anyhow::Result<u8> {
 /// Runs `tripkey unplant`. Exit status 0 when everything asked was taken out and the server
 /// told, 1 otherwise (what could be done was).
 pub fn unplant(args: UnplantArgs) -> anyhow::Result<u8> {
-    let HostArgs {
-        state_dir: state_flag,
+    let Host {
+        config,
+        dir,
         quiet,
         json,
-        config,
-    } = args.host;
-    let config = Config::load_optional(config.as_deref())?;
-    let dir = state_dir(state_flag, &config)?;
+    } = args.host.open()?;
     let remembered = Planter::new(&dir, None).state()?;
     let client = connection(args.server, args.token, &config, &remembered)
         .map(|(server, token)| ApiClient::new(&server, &token))

@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 mod common;
-use common::Serve;
+use common::{json, Serve};
 
 const ACCOUNT: &str = "111122223333";
 const ADMIN: &str = "tk_remote_cli_admin_token_0123456789abcdefgh";
@@ -32,16 +32,6 @@ fn remote(address: &str, home: &Path, args: &[&str]) -> Output {
         .env("XDG_DATA_HOME", home.join("share"))
         .output()
         .unwrap()
-}
-
-fn json(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 #[test]

@@ -915,6 +915,25 @@ fn config_text(profile: &str, region: &str) -> String {
     placement::render(Format::CONFIG_PROFILE, &credentials, profile)
 }
 
+/// Edits a shared file under [`file::edit`]: `change` gets its parsed text and returns the new
+/// text, or `None` when there is nothing (left) to do. It may run again on a racing writer's
+/// text, so it must recognise its own edit already made.
+fn edit_shared(
+    path: &Path,
+    kind: FileKind,
+    backup: &Path,
+    mut change: impl FnMut(&SharedFile) -> Result<Option<String>, EditError>,
+) -> Result<(), PlantError> {
+    file::edit(path, Some(backup), |text| {
+        let parsed = parse(path, text.unwrap_or_default(), kind)?;
+        change(&parsed).map_err(|error| PlantError::Edit {
+            path: path.to_owned(),
+            error,
+        })
+    })?;
+    Ok(())
+}
+
 /// Adds `section` for `profile` to the file, returning the separator put before it; `None`
 /// when the config file has a `[default]` already, which is left as it is: the user's region
 /// stands.
@@ -926,8 +945,7 @@ fn add_section(
     backup: &Path,
 ) -> Result<Option<String>, PlantError> {
     let mut separator = None;
-    file::edit(path, Some(backup), |text| -> Result<_, PlantError> {
-        let parsed = parse(path, text.unwrap_or_default(), kind)?;
+    edit_shared(path, kind, backup, |parsed| {
         if kind == FileKind::Config && profile == "default" && parsed.profile(profile).is_some() {
             separator = None;
             return Ok(None);
@@ -937,12 +955,7 @@ fn add_section(
         if parsed.holds(profile, section) {
             return Ok(None);
         }
-        let planted = parsed
-            .plant(profile, section)
-            .map_err(|error| PlantError::Edit {
-                path: path.to_owned(),
-                error,
-            })?;
+        let planted = parsed.plant(profile, section)?;
         separator = Some(planted.separator);
         Ok(Some(planted.text))
     })?;
@@ -957,21 +970,13 @@ fn replace_section(
     new: &str,
     backup: &Path,
 ) -> Result<(), PlantError> {
-    file::edit(path, Some(backup), |text| {
-        let parsed = parse(path, text.unwrap_or_default(), FileKind::Credentials)?;
+    edit_shared(path, FileKind::Credentials, backup, |parsed| {
         // An earlier attempt's replacement stood, and a racing writer kept it so.
         if parsed.holds(profile, new) {
             return Ok(None);
         }
-        parsed
-            .replace(profile, old, new)
-            .map(Some)
-            .map_err(|error| PlantError::Edit {
-                path: path.to_owned(),
-                error,
-            })
-    })?;
-    Ok(())
+        parsed.replace(profile, old, new).map(Some)
+    })
 }
 
 /// Removes the planted `section` of `profile` and its separator from the file.
@@ -983,21 +988,13 @@ fn remove_section(
     separator: &str,
     backup: &Path,
 ) -> Result<(), PlantError> {
-    file::edit(path, Some(backup), |text| {
-        let parsed = parse(path, text.unwrap_or_default(), kind)?;
+    edit_shared(path, kind, backup, |parsed| {
         // Gone already: an earlier attempt's removal stood, and a racing writer kept it so.
         if parsed.profile(profile).is_none() {
             return Ok(None);
         }
-        parsed
-            .remove(profile, section, separator)
-            .map(Some)
-            .map_err(|error| PlantError::Edit {
-                path: path.to_owned(),
-                error,
-            })
-    })?;
-    Ok(())
+        parsed.remove(profile, section, separator).map(Some)
+    })
 }
 
 /// The text of the planted profile as the file holds it now, checked to be the key tripkey

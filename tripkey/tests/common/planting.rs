@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+pub use super::json;
 use super::Serve;
 
 pub const ACCOUNT: &str = "111122223333";
@@ -115,16 +116,6 @@ impl Host {
             .unwrap();
         json(&output)
     }
-}
-
-pub fn json(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 pub fn stderr(output: &Output) -> String {

@@ -13,9 +13,7 @@ pub(super) const SPEC: Spec = Spec {
 fn render(credentials: &Credentials, _name: &str) -> String {
     let mut fields = vec![("Version", "1".to_owned())];
     fields.extend(sts_fields(credentials));
-    let mut out = String::new();
-    json_object(&mut out, &fields, 2, 0);
-    out
+    json_object(&fields, 2, 0)
 }
 
 #[cfg(test)]

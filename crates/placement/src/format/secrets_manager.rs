@@ -16,9 +16,7 @@ fn render(credentials: &Credentials, _name: &str) -> String {
         .into_iter()
         .map(|(key, value)| (key, json_string(value)))
         .collect();
-    let mut out = String::new();
-    json_object(&mut out, &fields, 2, 0);
-    out
+    json_object(&fields, 2, 0)
 }
 
 #[cfg(test)]

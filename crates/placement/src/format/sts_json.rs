@@ -12,10 +12,8 @@ pub(super) const SPEC: Spec = Spec {
 
 fn render(credentials: &Credentials, _name: &str) -> String {
     // The AWS CLI indents its JSON by four spaces.
-    let mut out = String::from("{\n    \"Credentials\": ");
-    json_object(&mut out, &sts_fields(credentials), 4, 4);
-    out.push_str("}\n");
-    out
+    let credentials = json_object(&sts_fields(credentials), 4, 4);
+    format!("{{\n    \"Credentials\": {credentials}}}\n")
 }
 
 #[cfg(test)]

@@ -49,10 +49,10 @@ pub(super) fn sts_fields(credentials: &Credentials) -> Vec<(&'static str, String
     fields
 }
 
-/// Writes a JSON object of already-encoded values, its members indented by `outer + step`
-/// spaces and its closing brace by `outer`, then a line break.
-pub(super) fn json_object(out: &mut String, fields: &[(&str, String)], step: usize, outer: usize) {
-    out.push_str("{\n");
+/// A JSON object of already-encoded values, its members indented by `outer + step` spaces
+/// and its closing brace by `outer`, then a line break.
+pub(super) fn json_object(fields: &[(&str, String)], step: usize, outer: usize) -> String {
+    let mut out = String::from("{\n");
     for (n, (key, value)) in fields.iter().enumerate() {
         let comma = if n + 1 < fields.len() { "," } else { "" };
         let _ = writeln!(
@@ -64,6 +64,7 @@ pub(super) fn json_object(out: &mut String, fields: &[(&str, String)], step: usi
         );
     }
     let _ = writeln!(out, "{:outer$}}}", "");
+    out
 }
 
 /// The environment variables as a YAML block mapping indented by two spaces. Values are
