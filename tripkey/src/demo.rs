@@ -45,6 +45,8 @@ const ATTACK_AFTER: Duration = Duration::from_secs(1);
 const POLL: Span = Span(250);
 /// The notification rate window of the demo's sinks.
 const RATE_WINDOW: Span = Span(5_000);
+/// How long serve waits, quiet, before it releases exfiltration decisions.
+const SETTLE: Span = Span(1_000);
 
 /// `tripkey demo` options.
 #[derive(clap::Args)]
@@ -232,6 +234,13 @@ fn config(paths: &Paths) -> Config {
             // the instance alert, out of the alerts file for most of the demo's first minute.
             rate_window: Some(RATE_WINDOW),
             ..ServeConfig::default()
+        },
+        // The attack's calls all land in one file, so an exfiltration decision has nothing to
+        // wait for: a second of quiet releases it (the default waits five minutes for calls
+        // still on their way in other regions' files).
+        detect: detect::DetectConfig {
+            settle: SETTLE,
+            ..detect::DetectConfig::default()
         },
         sinks: vec![notify::SinkSpec {
             name: "alerts-file".to_owned(),

@@ -348,9 +348,12 @@ struct ScanArgs {
     /// The denial burst window, e.g. 5m [default: 5m].
     #[arg(long, value_name = "DURATION", env = "TRIPKEY_DENIAL_WINDOW")]
     denial_window: Option<Span>,
-    /// How far records may be out of event-time order across files [default: 20m].
-    #[arg(long, value_name = "DURATION", env = "TRIPKEY_REORDER_WINDOW")]
-    reorder_window: Option<Span>,
+    /// The lateness horizon: how far behind the newest record a file may arrive and still give
+    /// the alerts event-time order gives; later records are used where they can be and
+    /// counted in the summary [default: 2h]. The order of the inputs does not otherwise
+    /// matter. A longer horizon keeps more in memory while a scan runs.
+    #[arg(long, value_name = "DURATION", env = "TRIPKEY_HORIZON")]
+    horizon: Option<Span>,
     /// How long an instance session is tracked after EC2 assumes its role [default: 6h].
     #[arg(long, value_name = "DURATION", env = "TRIPKEY_INSTANCE_TTL")]
     instance_ttl: Option<Span>,
@@ -479,8 +482,8 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     if let Some(window) = args.denial_window {
         detect.denial.window = window;
     }
-    if let Some(window) = args.reorder_window {
-        detect.reorder_window = window;
+    if let Some(horizon) = args.horizon {
+        detect.horizon = horizon;
     }
     if let Some(ttl) = args.instance_ttl {
         detect.exfiltration.ttl = ttl;

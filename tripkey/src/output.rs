@@ -59,6 +59,16 @@ pub fn write_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()>
     writeln!(out)
 }
 
+/// Seconds as a person reads a lateness: `45 s`, `12 min`, `1 h 15 min`.
+fn duration_text(seconds: f64) -> String {
+    let seconds = seconds.round() as i64;
+    match seconds {
+        ..60 => format!("{seconds} s"),
+        60..3600 => format!("{} min", seconds / 60),
+        _ => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
 /// "1 record", "2 records".
 pub fn count(n: impl Into<u64>, noun: &str) -> String {
     let n = n.into();
@@ -237,12 +247,20 @@ pub fn write_summary(out: &mut dyn Write, stats: &ScanStats) -> io::Result<()> {
         megabytes / seconds,
         stats.records as f64 / seconds,
     )?;
-    if stats.late_records > 0 {
+    if stats.beyond_horizon_records > 0 || stats.unplaced_denials > 0 {
         writeln!(
             out,
-            "{} arrived later than the reorder window; {} examined out of order (raise --reorder-window if that matters).",
-            count(stats.late_records, "record"),
-            if stats.late_records == 1 { "it was" } else { "they were" }
+            "{} came more than the lateness horizon behind the newest record (up to {} behind); {} denied calls could not be counted. Alerts they touch may differ from a run in event-time order: raise --horizon to cover them.",
+            count(stats.beyond_horizon_records, "record"),
+            duration_text(stats.max_lateness_seconds),
+            stats.unplaced_denials,
+        )?;
+    } else if stats.out_of_order_records > 0 {
+        writeln!(
+            out,
+            "{} came out of event-time order (up to {} behind), all within the lateness horizon.",
+            count(stats.out_of_order_records, "record"),
+            duration_text(stats.max_lateness_seconds),
         )?;
     }
     if stats.canaries == 0 {

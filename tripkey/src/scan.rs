@@ -1,9 +1,9 @@
-//! `tripkey scan`: read a pile of CloudTrail logs in parallel, put the records back in
-//! event-time order, and run the detectors over them.
+//! `tripkey scan`: read a pile of CloudTrail logs in parallel and run the detectors over them.
 //!
 //! Worker threads each read whole files (decompress, parse, and keep only the records some
-//! detector can act on). The main thread takes their results in input order, feeds them through
-//! the reorder buffer into the engine, and so gives the same alerts for any thread count.
+//! detector can act on). The main thread takes their results in input order and feeds them to
+//! the engine, whose alerts do not depend on the order (up to the lateness horizon); taking
+//! them in input order also makes the run the same for any thread count.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use detect::{Alert, CanaryRegistry, DetectConfig, Engine, MemoryState, RelevanceFilter, Rule};
+use detect::{
+    Alert, AlertStatus, CanaryRegistry, DetectConfig, Engine, MemoryState, RelevanceFilter, Rule,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use trail::{Discovery, EventTime, Input, InputSource, Record};
@@ -45,8 +47,16 @@ pub struct ScanStats {
     pub records: u64,
     /// Records some detector acted on.
     pub relevant_records: u64,
-    /// Records that arrived later than the reorder window allows; they were still examined.
-    pub late_records: u64,
+    /// Records the detectors looked at that came after a newer one (out of event-time order).
+    pub out_of_order_records: u64,
+    /// Of those, records more than the lateness horizon behind the newest seen before them:
+    /// they were used where they could be, but the alerts they touch may differ from a run in
+    /// event-time order.
+    pub beyond_horizon_records: u64,
+    /// Denials that came too late to be counted in their principal's bursts.
+    pub unplaced_denials: u64,
+    /// The most a record came behind the newest seen before it, in seconds.
+    pub max_lateness_seconds: f64,
     /// Bytes read from disk.
     pub bytes_read: u64,
     /// Bytes after decompression.
@@ -149,9 +159,8 @@ fn read_input(input: &Input, filter: &RelevanceFilter) -> FileOutcome {
     outcome
 }
 
-/// Feeds file outcomes, in input order, through the reorder buffer into the engine.
+/// Feeds file outcomes, in input order, into the engine.
 struct Merger {
-    buffer: detect::ReorderBuffer<Record<'static>>,
     engine: Engine<MemoryState>,
     fresh: Vec<Alert>,
     alerts: BTreeMap<String, Alert>,
@@ -176,14 +185,11 @@ impl Merger {
             self.report(&problem);
             self.problems.push(problem);
         }
-        for record in outcome.relevant {
-            self.buffer.push(record.fields.event_time, record);
+        for record in &outcome.relevant {
+            self.engine.process(record, &mut self.fresh);
         }
         if let Some(newest) = outcome.newest {
-            self.buffer.observe(newest);
-        }
-        while let Some((_, record)) = self.buffer.pop_ready() {
-            self.engine.process(&record, &mut self.fresh);
+            self.engine.advance_to(newest, &mut self.fresh);
         }
         self.collect();
         if let Some(bar) = &self.progress {
@@ -218,17 +224,22 @@ impl Merger {
         }
     }
 
-    /// Later versions of an alert (a burst's final form) replace earlier ones.
+    /// Later versions of an alert (a burst's final form) replace earlier ones, and the keys
+    /// they replace; a withdrawn alert goes.
     fn collect(&mut self) {
         for alert in self.fresh.drain(..) {
-            self.alerts.insert(alert.dedup_key.clone(), alert);
+            for replaced in &alert.replaces {
+                self.alerts.remove(replaced);
+            }
+            if alert.status == AlertStatus::Withdrawn {
+                self.alerts.remove(&alert.dedup_key);
+            } else {
+                self.alerts.insert(alert.dedup_key.clone(), alert);
+            }
         }
     }
 
     fn finish(mut self, started: Instant) -> ScanReport {
-        while let Some((_, record)) = self.buffer.pop() {
-            self.engine.process(&record, &mut self.fresh);
-        }
         self.engine.finish(&mut self.fresh);
         self.collect();
         if let Some(bar) = &self.progress {
@@ -237,7 +248,11 @@ impl Merger {
         let mut alerts: Vec<Alert> = self.alerts.into_values().collect();
         alerts.sort_by(|a, b| (a.event_time, &a.dedup_key).cmp(&(b.event_time, &b.dedup_key)));
         let mut stats = self.stats;
-        stats.late_records = self.buffer.late();
+        let lateness = self.engine.lateness();
+        stats.out_of_order_records = lateness.out_of_order;
+        stats.beyond_horizon_records = lateness.beyond_horizon;
+        stats.max_lateness_seconds = lateness.max_behind_millis as f64 / 1000.0;
+        stats.unplaced_denials = self.engine.unplaced_denials();
         stats.seconds = started.elapsed().as_secs_f64();
         for alert in &alerts {
             *stats.alerts_by_rule.entry(alert.rule).or_default() += 1;
@@ -296,7 +311,6 @@ pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
         bar
     });
     let mut merger = Merger {
-        buffer: detect::ReorderBuffer::new(options.detect.reorder_window),
         engine: Engine::new(
             &options.detect,
             Arc::clone(&options.canaries),

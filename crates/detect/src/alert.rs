@@ -73,8 +73,22 @@ impl fmt::Display for Severity {
 pub enum AlertStatus {
     /// Raised, and may be updated under the same dedup key (an open denial burst).
     Open,
-    /// In its final form.
+    /// In its final form: no record that arrives within the lateness horizon can change it.
     Final,
+    /// Taken back: records that arrived late showed it rested on a wrong premise (see
+    /// [`Alert::withdrawn_because`]).
+    Withdrawn,
+}
+
+impl AlertStatus {
+    /// The status as written in output and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Final => "final",
+            AlertStatus::Withdrawn => "withdrawn",
+        }
+    }
 }
 
 /// One alert. Alerts with the same `dedup_key` are versions of the same alert; the later one
@@ -104,6 +118,14 @@ pub struct Alert {
     /// The triggering record, unchanged.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub record: Box<RawValue>,
+    /// Why the alert was withdrawn, when its status is [`AlertStatus::Withdrawn`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn_because: Option<String>,
+    /// Dedup keys this alert takes the place of: late records showed that what was raised
+    /// under them is this same detection (a denial burst that started earlier than first
+    /// seen, or two bursts that were one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
 }
 
 /// The facts of the call that raised an alert, copied from the record.

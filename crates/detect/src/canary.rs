@@ -217,6 +217,8 @@ impl CanaryRegistry {
                 memo: canary.memo.clone(),
             }),
             record: record.raw_one_line(),
+            withdrawn_because: None,
+            replaces: Vec::new(),
         })
     }
 }
@@ -281,6 +283,8 @@ impl Canary {
             }),
             record: serde_json::value::to_raw_value(&record)
                 .expect("a JSON value always serialises"),
+            withdrawn_because: None,
+            replaces: Vec::new(),
         }
     }
 }

@@ -105,10 +105,15 @@ impl<'de> Deserialize<'de> for Span {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectConfig {
-    /// How far records may arrive out of event-time order (across files) and still be put back
-    /// in order before the stateful detectors see them. CloudTrail delivers files about 5
-    /// minutes after the call, sometimes 15–20.
-    pub reorder_window: Span,
+    /// The lateness horizon: a record that arrives no more than this far behind the newest
+    /// record seen gives the alerts it would have given in event-time order. CloudTrail
+    /// delivers most files about 5 minutes after the call, but a lagging region or account
+    /// can be an hour behind. Later records are still used where they can be, and counted.
+    pub horizon: Span,
+    /// How long, in event time, an exfiltration decision waits for other addresses of the
+    /// same instance that may have been used earlier but not yet delivered. Longer means
+    /// fewer alerts withdrawn after the fact; shorter means faster alerts.
+    pub settle: Span,
     /// Denial burst settings.
     pub denial: DenialConfig,
     /// Instance credential exfiltration settings.
@@ -118,7 +123,8 @@ pub struct DetectConfig {
 impl Default for DetectConfig {
     fn default() -> Self {
         DetectConfig {
-            reorder_window: Span::minutes(20),
+            horizon: Span::hours(2),
+            settle: Span::minutes(5),
             denial: DenialConfig::default(),
             exfiltration: ExfiltrationConfig::default(),
         }
@@ -232,7 +238,7 @@ mod tests {
     fn config_reads_from_toml_with_defaults() {
         let config: DetectConfig = toml::from_str(
             r#"
-            reorder_window = "10m"
+            horizon = "3h"
             [denial]
             threshold = 15
             window = 600
@@ -244,7 +250,8 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(config.reorder_window, Span::minutes(10));
+        assert_eq!(config.horizon, Span::hours(3));
+        assert_eq!(config.settle, Span::minutes(5));
         assert_eq!(config.denial.threshold, 15);
         assert_eq!(config.denial.window, Span::minutes(10));
         assert_eq!(config.exfiltration.ttl, Span::hours(6));

@@ -2,16 +2,24 @@
 //!
 //! Per principal (ARN, else access key), across regions, a burst opens when the sliding window
 //! of W holds N denials, stays open while denials keep coming with gaps of at most W, and
-//! closes after more than W of quiet. The alert is raised when the burst opens and keeps its
-//! dedup key as it grows; its final form is emitted when the burst closes.
+//! closes after more than W of quiet. The bursts are defined on the principal's denials sorted
+//! by event time, whatever order they arrive in: each principal keeps its denials since the
+//! watermark in order, and the state of the sequence before it. A late denial is put in its
+//! place and the bursts are worked out again; what changed is raised (a burst that opens),
+//! updated (one that grows, or that turns out to have started earlier, under its new dedup key
+//! with the old one in [`Alert::replaces`]) or withdrawn. A burst is final once the watermark
+//! is past its last denial plus W.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use trail::{EventTime, Record};
 
 use crate::alert::{Alert, AlertStatus, CallContext, DenialBurstDetails, Details, Rule, Severity};
+use crate::clock::{EventClock, Lane};
 use crate::config::DenialConfig;
-use crate::state::{Burst, DenialMark, DenialTrack, DetectorState};
+use crate::revision::{raise_changes, Revision};
 
 /// True for the error codes that mean "not allowed": `AccessDenied*`, `*UnauthorizedOperation`
 /// (EC2 writes `Client.UnauthorizedOperation`), `AuthorizationError`, `AuthorizationFailure`
@@ -25,7 +33,181 @@ pub fn is_denial_code(code: &str) -> bool {
         )
 }
 
-/// The denial burst detector.
+/// The most denials a principal keeps in event-time order. Past it the oldest are settled
+/// early, so a flood of denials costs bounded memory; a denial that arrives later than those
+/// cannot be placed and is counted as such.
+pub const MAX_LIVE_DENIALS: usize = 10_000;
+
+/// One denied call, kept while late records may still arrive before it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Denial {
+    /// When the call was made.
+    pub time: EventTime,
+    /// Orders denials of the same millisecond the same way whatever their arrival order.
+    pub tiebreak: u64,
+    /// The denied action.
+    pub event_name: String,
+    /// The error code.
+    pub error_code: String,
+    /// The region called.
+    pub region: String,
+    /// The call, should it open a burst.
+    pub call: CallContext,
+    /// The record, should it open a burst.
+    pub record: Box<RawValue>,
+}
+
+impl Denial {
+    fn of(record: &Record<'_>) -> Denial {
+        let fields = &record.fields;
+        Denial {
+            time: fields.event_time,
+            tiebreak: tiebreak(record),
+            event_name: fields.event_name.to_string(),
+            error_code: fields.error_code.as_deref().unwrap_or_default().to_owned(),
+            region: fields.aws_region.to_string(),
+            call: CallContext::of(record),
+            record: record.raw_one_line(),
+        }
+    }
+
+    fn position(&self) -> (EventTime, u64) {
+        (self.time, self.tiebreak)
+    }
+}
+
+/// A stable order for records of the same millisecond: their event ID, else their text.
+pub(crate) fn tiebreak(record: &Record<'_>) -> u64 {
+    match record.fields.event_id.as_deref() {
+        Some(id) => crate::fingerprint(id),
+        None => crate::fingerprint(record.raw.get()),
+    }
+}
+
+/// A denial in a quiet principal's sliding window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct WindowMark {
+    time: EventTime,
+    event_name: String,
+    error_code: String,
+    region: String,
+}
+
+/// A burst of denials as the sorted sequence defines it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Burst {
+    first_time: EventTime,
+    trigger_time: EventTime,
+    last_time: EventTime,
+    count: u64,
+    event_names: BTreeSet<String>,
+    error_codes: BTreeSet<String>,
+    regions: BTreeSet<String>,
+    trigger_call: CallContext,
+    trigger_record: Box<RawValue>,
+    /// Its final form has been raised.
+    #[serde(default)]
+    final_raised: bool,
+}
+
+impl Burst {
+    fn open(window: &VecDeque<WindowMark>, trigger: &Denial) -> Burst {
+        let names = |pick: fn(&WindowMark) -> &String| -> BTreeSet<String> {
+            window.iter().map(|mark| pick(mark).clone()).collect()
+        };
+        Burst {
+            first_time: window.front().map_or(trigger.time, |mark| mark.time),
+            trigger_time: trigger.time,
+            last_time: trigger.time,
+            count: window.len() as u64,
+            event_names: names(|mark| &mark.event_name),
+            error_codes: names(|mark| &mark.error_code),
+            regions: names(|mark| &mark.region),
+            trigger_call: trigger.call.clone(),
+            trigger_record: trigger.record.clone(),
+            final_raised: false,
+        }
+    }
+
+    fn add(&mut self, denial: &Denial) {
+        self.count += 1;
+        self.last_time = self.last_time.max(denial.time);
+        self.event_names.insert(denial.event_name.clone());
+        self.error_codes.insert(denial.error_code.clone());
+        self.regions.insert(denial.region.clone());
+    }
+}
+
+/// Where a principal's sorted sequence of denials stands: quiet (with the denials of the
+/// sliding window) or in a burst.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Phase {
+    Quiet(VecDeque<WindowMark>),
+    InBurst(Box<Burst>),
+}
+
+impl Default for Phase {
+    fn default() -> Self {
+        Phase::Quiet(VecDeque::new())
+    }
+}
+
+impl Phase {
+    fn burst(&self) -> Option<&Burst> {
+        match self {
+            Phase::InBurst(burst) => Some(burst),
+            Phase::Quiet(_) => None,
+        }
+    }
+}
+
+/// The bursts of a stretch of the sequence: those it closed, and the phase at its end.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Replay {
+    closed: Vec<Burst>,
+    tip: Phase,
+}
+
+/// One principal's denials: the state of the sequence before the watermark, the denials since
+/// in event-time order, and the versions of its bursts already raised.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PrincipalDenials {
+    /// The sequence's state after every denial folded in.
+    folded: Phase,
+    /// The last denial folded in (time and tiebreak): one before it can no longer be put in
+    /// order.
+    folded_through: Option<(EventTime, u64)>,
+    /// The principal's own newest denial, and whether it came beyond the horizon.
+    lane: Lane,
+    /// Denials not yet folded, sorted by time and tiebreak.
+    live: Vec<Denial>,
+    /// The sequence from `folded` through `live`.
+    replay: Replay,
+    /// The latest version raised of each burst that is not yet final.
+    raised: Vec<Alert>,
+}
+
+impl PrincipalDenials {
+    /// False once nothing kept can matter to a later denial or alert.
+    pub fn is_needed(&self) -> bool {
+        !(self.live.is_empty()
+            && self.raised.is_empty()
+            && matches!(&self.folded, Phase::Quiet(marks) if marks.is_empty()))
+    }
+}
+
+/// What placing a denial did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placed {
+    /// Put in its place in the principal's sequence.
+    InOrder,
+    /// The same call was already counted (a file delivered twice).
+    Duplicate,
+    /// Older than what the principal has already settled: it could not be counted.
+    TooLate,
+}
+
+/// The denial burst detector: its settings; each principal's memory is a [`PrincipalDenials`].
 #[derive(Clone, Debug)]
 pub struct DenialBurstDetector {
     config: DenialConfig,
@@ -56,97 +238,201 @@ impl DenialBurstDetector {
             .filter(|principal| !principal.is_empty())
     }
 
-    /// Counts one record, in event-time order; raises the alert when a burst opens, and the
-    /// final form of an earlier burst that this denial proves closed.
-    pub fn process(
+    /// Places a denial in its principal's sequence and raises what changed.
+    pub fn place(
         &self,
+        principal: &str,
+        denials: &mut PrincipalDenials,
         record: &Record<'_>,
-        state: &mut dyn DetectorState,
+        clock: &EventClock,
+        updates: bool,
+        alerts: &mut Vec<Alert>,
+    ) -> Placed {
+        let denial = Denial::of(record);
+        if denials
+            .folded_through
+            .is_some_and(|through| denial.position() <= through)
+        {
+            return Placed::TooLate;
+        }
+        denials.lane.observe(denial.time, clock);
+        let position = denials
+            .live
+            .partition_point(|kept| kept.position() < denial.position());
+        if denials.live.get(position).is_some_and(|kept| {
+            kept.position() == denial.position() && kept.call.event_id == denial.call.event_id
+        }) {
+            return Placed::Duplicate;
+        }
+        if position == denials.live.len() {
+            self.step(&mut denials.replay, &denial);
+        } else {
+            denials.replay = Replay {
+                closed: Vec::new(),
+                tip: denials.folded.clone(),
+            };
+            for kept in denials.live[..position]
+                .iter()
+                .chain(std::iter::once(&denial))
+                .chain(&denials.live[position..])
+            {
+                self.step(&mut denials.replay, kept);
+            }
+        }
+        denials.live.insert(position, denial);
+        self.settle(principal, denials, clock, updates, alerts);
+        Placed::InOrder
+    }
+
+    /// Folds what the watermark has passed and raises what changed. Call it when
+    /// [`Self::wake_at`] comes.
+    pub fn settle(
+        &self,
+        principal: &str,
+        denials: &mut PrincipalDenials,
+        clock: &EventClock,
+        updates: bool,
         alerts: &mut Vec<Alert>,
     ) {
-        let Some(principal) = Self::counted_principal(record) else {
-            return;
-        };
-        let fields = &record.fields;
-        let now = fields.event_time;
+        let watermark = clock.in_lane(&denials.lane).watermark();
+        let mut fold_through = denials.live.partition_point(|kept| kept.time < watermark);
+        let over_cap = denials.live.len().saturating_sub(MAX_LIVE_DENIALS);
+        fold_through = fold_through.max(over_cap);
+        let mut finished = Vec::new();
+        if fold_through > 0 {
+            let mut folded = Replay {
+                closed: Vec::new(),
+                tip: std::mem::take(&mut denials.folded),
+            };
+            for kept in denials.live.drain(..fold_through) {
+                self.step(&mut folded, &kept);
+                denials.folded_through = Some(kept.position());
+            }
+            denials.folded = folded.tip;
+            // The same sequence from the same start closes the same bursts first; the
+            // replay's copies know whether their final form was raised.
+            finished = denials.replay.closed.drain(..folded.closed.len()).collect();
+        }
         let window = self.config.window.millis();
-        let mut track = state.remove_denial_track(principal).unwrap_or_default();
-
-        if let Some(burst) = &track.burst {
-            if now.millis() - burst.last_time.millis() > window {
-                let closed = track.burst.take().expect("checked above");
-                alerts.push(self.burst_alert(principal, &closed, AlertStatus::Final));
-                track.window.clear();
+        let is_over = |burst: &Burst| watermark.millis() - burst.last_time.millis() > window;
+        if denials.live.is_empty()
+            && matches!(&denials.folded, Phase::InBurst(burst) if is_over(burst))
+        {
+            // No later denial can join it: it is over, as the next denial would find.
+            if let Phase::InBurst(burst) = std::mem::take(&mut denials.folded) {
+                finished.push(*burst);
             }
+            denials.replay = Replay::default();
         }
-
-        let mark = DenialMark {
-            time: now,
-            event_name: fields.event_name.to_string(),
-            error_code: fields.error_code.as_deref().unwrap_or_default().to_owned(),
-            region: fields.aws_region.to_string(),
-        };
-        match &mut track.burst {
-            Some(burst) => {
-                burst.count += 1;
-                burst.last_time = burst.last_time.max(now);
-                burst.first_time = burst.first_time.min(now);
-                burst.event_names.insert(mark.event_name);
-                burst.error_codes.insert(mark.error_code);
-                burst.regions.insert(mark.region);
-            }
-            None => {
-                // Records arrive in event-time order within the reorder window; a later
-                // straggler is still placed where it belongs.
-                let position = track.window.partition_point(|m| m.time <= now);
-                track.window.insert(position, mark);
-                let newest = track.window.back().map(|m| m.time).unwrap_or(now);
-                while track
-                    .window
-                    .front()
-                    .is_some_and(|m| newest.millis() - m.time.millis() > window)
-                {
-                    track.window.pop_front();
-                }
-                let threshold = self.config.threshold.max(1) as usize;
-                while track.window.len() > threshold {
-                    track.window.pop_front();
-                }
-                if track.window.len() >= threshold {
-                    let burst = open_burst(&track, record);
-                    alerts.push(self.burst_alert(principal, &burst, AlertStatus::Open));
-                    track.window.clear();
-                    track.burst = Some(burst);
-                }
-            }
-        }
-        state.put_denial_track(principal, track);
-    }
-
-    /// Closes the bursts that have been quiet for more than W at `now`, emitting their final
-    /// form, and forgets principals whose windows hold nothing recent.
-    pub fn expire(&self, now: EventTime, state: &mut dyn DetectorState, alerts: &mut Vec<Alert>) {
-        let cutoff = now.offset(-self.config.window.millis());
-        for principal in state.denial_principals_idle_since(cutoff) {
-            if let Some(track) = state.remove_denial_track(&principal) {
-                if let Some(burst) = track.burst {
-                    alerts.push(self.burst_alert(&principal, &burst, AlertStatus::Final));
-                }
-            }
-        }
-    }
-
-    /// Closes every open burst (the end of a scan), emitting their final form.
-    pub fn finish(&self, state: &mut dyn DetectorState, alerts: &mut Vec<Alert>) {
-        let mut principals = state.denial_principals();
-        principals.sort();
-        for principal in principals {
-            if let Some(burst) = state
-                .remove_denial_track(&principal)
-                .and_then(|track| track.burst)
+        if let Phase::Quiet(marks) = &mut denials.folded {
+            while marks
+                .front()
+                .is_some_and(|mark| watermark.millis() - mark.time.millis() > window)
             {
-                alerts.push(self.burst_alert(&principal, &burst, AlertStatus::Final));
+                marks.pop_front();
             }
+        }
+
+        let mut current: Vec<Alert> = finished
+            .iter()
+            .filter(|burst| !burst.final_raised)
+            .map(|burst| self.burst_alert(principal, burst, AlertStatus::Final))
+            .collect();
+        for burst in &mut denials.replay.closed {
+            if burst.final_raised {
+                continue;
+            }
+            let status = if is_over(burst) {
+                burst.final_raised = true;
+                AlertStatus::Final
+            } else {
+                AlertStatus::Open
+            };
+            current.push(self.burst_alert(principal, burst, status));
+        }
+        if let Phase::InBurst(burst) = &denials.replay.tip {
+            current.push(self.burst_alert(principal, burst, AlertStatus::Open));
+        }
+        denials.raised = raise_changes(
+            std::mem::take(&mut denials.raised),
+            current,
+            &Revision {
+                updates,
+                replaces: &|earlier, later| {
+                    let (first, last) = burst_span(later);
+                    let (earlier_first, earlier_last) = burst_span(earlier);
+                    earlier_first <= last && first <= earlier_last
+                },
+                withdrawn_because: &|_| {
+                    "the denials that arrived late, put in event-time order, do not make this \
+                     a burst"
+                        .to_owned()
+                },
+            },
+            alerts,
+        );
+    }
+
+    /// The newest event time at which [`Self::settle`] has something to do for the principal.
+    pub fn wake_at(&self, denials: &PrincipalDenials, clock: &EventClock) -> Option<EventTime> {
+        if denials.lane.is_late() {
+            // Settled by its own records, and when the input goes quiet or ends.
+            return None;
+        }
+        let window = self.config.window.millis();
+        let fold = denials.live.first().map(|first| clock.final_at(first.time));
+        let close = |burst: &Burst| clock.final_at(burst.last_time.offset(window));
+        let bursts = denials
+            .replay
+            .closed
+            .iter()
+            .filter(|burst| !burst.final_raised)
+            .chain(denials.replay.tip.burst())
+            .chain(denials.folded.burst())
+            .map(close)
+            .min();
+        let forget = match &denials.folded {
+            Phase::Quiet(marks) => marks
+                .front()
+                .map(|mark| clock.final_at(mark.time.offset(window))),
+            Phase::InBurst(_) => None,
+        };
+        [fold, bursts, forget].into_iter().flatten().min()
+    }
+
+    /// One step of the sorted sequence.
+    fn step(&self, replay: &mut Replay, denial: &Denial) {
+        let window = self.config.window.millis();
+        if let Phase::InBurst(burst) = &mut replay.tip {
+            if denial.time.millis() - burst.last_time.millis() <= window {
+                burst.add(denial);
+                return;
+            }
+            if let Phase::InBurst(closed) = std::mem::take(&mut replay.tip) {
+                replay.closed.push(*closed);
+            }
+        }
+        let Phase::Quiet(marks) = &mut replay.tip else {
+            unreachable!("a burst was closed above")
+        };
+        marks.push_back(WindowMark {
+            time: denial.time,
+            event_name: denial.event_name.clone(),
+            error_code: denial.error_code.clone(),
+            region: denial.region.clone(),
+        });
+        while marks
+            .front()
+            .is_some_and(|mark| denial.time.millis() - mark.time.millis() > window)
+        {
+            marks.pop_front();
+        }
+        let threshold = self.config.threshold.max(1) as usize;
+        while marks.len() > threshold {
+            marks.pop_front();
+        }
+        if marks.len() >= threshold {
+            replay.tip = Phase::InBurst(Box::new(Burst::open(marks, denial)));
         }
     }
 
@@ -183,26 +469,16 @@ impl DenialBurstDetector {
             call: burst.trigger_call.clone(),
             details: Details::DenialBurst(details),
             record: burst.trigger_record.clone(),
+            withdrawn_because: None,
+            replaces: Vec::new(),
         }
     }
 }
 
-fn open_burst(track: &DenialTrack, trigger: &Record<'_>) -> Burst {
-    let names = |pick: fn(&DenialMark) -> &String| -> BTreeSet<String> {
-        track.window.iter().map(|m| pick(m).clone()).collect()
-    };
-    let first_time = track.window.front().map(|m| m.time).unwrap_or_default();
-    let last_time = track.window.back().map(|m| m.time).unwrap_or_default();
-    Burst {
-        first_time,
-        trigger_time: trigger.fields.event_time,
-        last_time,
-        count: track.window.len() as u64,
-        event_names: names(|m| &m.event_name),
-        error_codes: names(|m| &m.error_code),
-        regions: names(|m| &m.region),
-        trigger_call: CallContext::of(trigger),
-        trigger_record: trigger.raw_one_line(),
+fn burst_span(alert: &Alert) -> (EventTime, EventTime) {
+    match &alert.details {
+        Details::DenialBurst(burst) => (burst.first_time, burst.last_time),
+        _ => (alert.event_time, alert.event_time),
     }
 }
 

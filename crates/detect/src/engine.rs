@@ -1,4 +1,4 @@
-//! The engine: runs every detector on each record, in event-time order, over one state.
+//! The engine: runs every detector on each record, in any arrival order, over one state.
 
 use std::sync::Arc;
 
@@ -8,66 +8,129 @@ use trail::{EventTime, Record};
 
 use crate::alert::Alert;
 use crate::canary::CanaryRegistry;
+use crate::clock::{EventClock, Lateness};
 use crate::config::DetectConfig;
-use crate::denial::DenialBurstDetector;
-use crate::exfiltration::ExfiltrationDetector;
-use crate::state::{DetectorState, MemoryState};
+use crate::denial::{DenialBurstDetector, Placed};
+use crate::exfiltration::{ExfiltrationDetector, Observation};
+use crate::state::{DetectorState, MemoryState, StateKey};
 
-/// How often, in event time, the engine expires old state and closes quiet bursts.
-const SWEEP_INTERVAL_MILLIS: i64 = 60_000;
-
-/// All detectors over one state. Feed it records in event-time order (see
-/// [`crate::ReorderBuffer`]); it never reads the wall clock, so a replay gives the same alerts.
+/// All detectors over one state. Feed it records in any order: the alerts depend on the
+/// records, not on the order they arrive in, as long as each arrives within the lateness
+/// horizon of the newest one seen before it. It never reads the wall clock, so a replay gives
+/// the same alerts.
 pub struct Engine<S: DetectorState = MemoryState> {
+    config: DetectConfig,
     canaries: Arc<CanaryRegistry>,
     exfiltration: ExfiltrationDetector,
     denials: DenialBurstDetector,
     state: S,
-    clock: Option<EventTime>,
-    next_sweep: Option<EventTime>,
+    newest: Option<EventTime>,
+    lateness: Lateness,
+    unplaced_denials: u64,
+    updates: bool,
 }
 
 impl<S: DetectorState> Engine<S> {
     /// An engine with the given configuration, canaries and state.
     pub fn new(config: &DetectConfig, canaries: Arc<CanaryRegistry>, state: S) -> Engine<S> {
         Engine {
+            config: config.clone(),
             canaries,
             exfiltration: ExfiltrationDetector::new(config.exfiltration.clone()),
             denials: DenialBurstDetector::new(config.denial.clone()),
             state,
-            clock: None,
-            next_sweep: None,
+            newest: None,
+            lateness: Lateness::default(),
+            unplaced_denials: 0,
+            updates: false,
         }
     }
 
-    /// Runs every detector on one record, appending any alerts.
+    /// Raise every change to an open alert as it happens (a burst growing), as a live service
+    /// shows them, instead of only new alerts and final forms.
+    pub fn raise_updates(&mut self, updates: bool) {
+        self.updates = updates;
+    }
+
+    /// Runs every detector on one record, appending any alerts (new ones, revised ones and
+    /// withdrawn ones).
     pub fn process(&mut self, record: &Record<'_>, alerts: &mut Vec<Alert>) {
-        self.advance_to(record.fields.event_time, alerts);
+        let time = record.fields.event_time;
+        self.lateness
+            .observe(time, self.newest, self.config.horizon.millis());
+        self.newest = Some(self.newest.map_or(time, |newest| newest.max(time)));
+        let clock = self.clock();
         if let Some(alert) = self.canaries.detect(record) {
             alerts.push(alert);
         }
-        self.exfiltration.process(record, &mut self.state, alerts);
-        self.denials.process(record, &mut self.state, alerts);
+        if let Some(observation) = self.exfiltration.observe(record) {
+            self.apply_exfiltration(&observation, record, &clock, alerts);
+        }
+        if let Some(principal) = DenialBurstDetector::counted_principal(record) {
+            let mut denials = self.state.take_principal(principal).unwrap_or_default();
+            let placed = self.denials.place(
+                principal,
+                &mut denials,
+                record,
+                &clock,
+                self.updates,
+                alerts,
+            );
+            if placed == Placed::TooLate {
+                self.unplaced_denials += 1;
+            }
+            self.keep_principal(principal, denials, &clock);
+        }
+        self.settle_due(&clock, alerts);
     }
 
-    /// Moves event time forward (it never moves back), expiring state and closing bursts that
-    /// have gone quiet.
-    pub fn advance_to(&mut self, now: EventTime, alerts: &mut Vec<Alert>) {
-        let now = self.clock.map_or(now, |clock| clock.max(now));
-        self.clock = Some(now);
-        let next_sweep = *self
-            .next_sweep
-            .get_or_insert(now.offset(SWEEP_INTERVAL_MILLIS));
-        if now >= next_sweep {
-            self.exfiltration.expire(now, &mut self.state);
-            self.denials.expire(now, &mut self.state, alerts);
-            self.next_sweep = Some(now.offset(SWEEP_INTERVAL_MILLIS));
+    /// Notes that the input has reached `time` (a file whose records were all irrelevant), so
+    /// that what is due by then is settled.
+    pub fn advance_to(&mut self, time: EventTime, alerts: &mut Vec<Alert>) {
+        self.newest = Some(self.newest.map_or(time, |newest| newest.max(time)));
+        let clock = self.clock();
+        self.settle_due(&clock, alerts);
+    }
+
+    /// Releases every exfiltration decision still waiting for its settle time, and settles
+    /// the keys whose records came beyond the horizon by the stream's clock: the input has gone
+    /// quiet (`serve` idle for the settle time), so nothing earlier is on its way.
+    pub fn settle_pending(&mut self, alerts: &mut Vec<Alert>) {
+        let clock = self.clock().settling_everything();
+        for key in self.state.keys() {
+            self.settle_key(&key, &clock, alerts);
         }
     }
 
-    /// The end of input: closes every open burst so its final form is emitted.
+    /// The end of input: every decision is final, every burst closed; their final forms are
+    /// raised.
     pub fn finish(&mut self, alerts: &mut Vec<Alert>) {
-        self.denials.finish(&mut self.state, alerts);
+        let Some(newest) = self.newest else { return };
+        let beyond_everything = self.config.horizon.millis()
+            + self.config.denial.window.millis()
+            + self.config.exfiltration.ttl.millis()
+            + 1;
+        let clock =
+            EventClock::new(newest.offset(beyond_everything), &self.config).settling_everything();
+        for key in self.state.keys() {
+            self.settle_key(&key, &clock, alerts);
+        }
+    }
+
+    /// How late records arrived, and how many denials came too late to be placed.
+    pub fn lateness(&self) -> Lateness {
+        self.lateness
+    }
+
+    /// Denials that arrived after their principal's memory of that time was settled, and so
+    /// could not be counted.
+    pub fn unplaced_denials(&self) -> u64 {
+        self.unplaced_denials
+    }
+
+    /// The newest event time seen.
+    pub fn newest(&self) -> Option<EventTime> {
+        self.newest
     }
 
     /// The detector state.
@@ -87,8 +150,9 @@ impl<S: DetectorState> Engine<S> {
     {
         serde_json::to_string(&Snapshot {
             state: &self.state,
-            clock: self.clock,
-            next_sweep: self.next_sweep,
+            newest: self.newest,
+            lateness: self.lateness,
+            unplaced_denials: self.unplaced_denials,
         })
         .expect("detector state is plain data and always serialises")
     }
@@ -104,9 +168,106 @@ impl<S: DetectorState> Engine<S> {
     {
         let saved: Snapshot<S> = serde_json::from_str(snapshot)?;
         let mut engine = Engine::new(config, canaries, saved.state);
-        engine.clock = saved.clock;
-        engine.next_sweep = saved.next_sweep;
+        engine.newest = saved.newest;
+        engine.lateness = saved.lateness;
+        engine.unplaced_denials = saved.unplaced_denials;
         Ok(engine)
+    }
+
+    fn clock(&self) -> EventClock {
+        EventClock::new(self.newest.unwrap_or_default(), &self.config)
+    }
+
+    fn apply_exfiltration(
+        &mut self,
+        observation: &Observation<'_>,
+        record: &Record<'_>,
+        clock: &EventClock,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let instance_id = match observation {
+            Observation::Seed { instance_id, .. }
+            | Observation::Credit { instance_id }
+            | Observation::Use { instance_id } => *instance_id,
+        };
+        if let Observation::Use { .. } = observation {
+            if self
+                .state
+                .instance(instance_id)
+                .is_some_and(|history| self.exfiltration.adds_nothing(history, record))
+            {
+                return;
+            }
+        }
+        let mut history = self.state.take_instance(instance_id).unwrap_or_default();
+        let keep = self.exfiltration.apply(
+            observation,
+            &mut history,
+            record,
+            clock,
+            self.updates,
+            alerts,
+        );
+        self.keep_instance(instance_id, history, keep, clock);
+    }
+
+    fn keep_instance(
+        &mut self,
+        instance_id: &str,
+        history: crate::exfiltration::InstanceHistory,
+        keep: bool,
+        clock: &EventClock,
+    ) {
+        let key = StateKey::Instance(instance_id.to_owned());
+        if keep {
+            let wake = self.exfiltration.wake_at(&history, clock);
+            self.state.put_instance(instance_id, history);
+            self.state.set_wake(&key, wake);
+        } else {
+            self.state.set_wake(&key, None);
+        }
+    }
+
+    fn keep_principal(
+        &mut self,
+        principal: &str,
+        denials: crate::denial::PrincipalDenials,
+        clock: &EventClock,
+    ) {
+        let key = StateKey::Principal(principal.to_owned());
+        if denials.is_needed() {
+            let wake = self.denials.wake_at(&denials, clock);
+            self.state.put_principal(principal, denials);
+            self.state.set_wake(&key, wake);
+        } else {
+            self.state.set_wake(&key, None);
+        }
+    }
+
+    fn settle_due(&mut self, clock: &EventClock, alerts: &mut Vec<Alert>) {
+        for key in self.state.take_due(clock.newest) {
+            self.settle_key(&key, clock, alerts);
+        }
+    }
+
+    fn settle_key(&mut self, key: &StateKey, clock: &EventClock, alerts: &mut Vec<Alert>) {
+        match key {
+            StateKey::Instance(instance_id) => {
+                if let Some(mut history) = self.state.take_instance(instance_id) {
+                    let keep = self
+                        .exfiltration
+                        .settle(&mut history, clock, self.updates, alerts);
+                    self.keep_instance(instance_id, history, keep, clock);
+                }
+            }
+            StateKey::Principal(principal) => {
+                if let Some(mut denials) = self.state.take_principal(principal) {
+                    self.denials
+                        .settle(principal, &mut denials, clock, self.updates, alerts);
+                    self.keep_principal(principal, denials, clock);
+                }
+            }
+        }
     }
 }
 
@@ -114,8 +275,11 @@ impl<S: DetectorState> Engine<S> {
 #[derive(Serialize, Deserialize)]
 struct Snapshot<S> {
     state: S,
-    clock: Option<EventTime>,
-    next_sweep: Option<EventTime>,
+    newest: Option<EventTime>,
+    #[serde(default)]
+    lateness: Lateness,
+    #[serde(default)]
+    unplaced_denials: u64,
 }
 
 /// Decides, without state, whether a record can matter to any detector, so that parallel

@@ -1,20 +1,22 @@
 //! The detection core of tripkey: canary use, instance credential exfiltration and denial
 //! bursts.
 //!
-//! Pure: it takes CloudTrail [`trail::Record`]s, in event-time order, and returns [`Alert`]s. It
-//! does no I/O and never reads the wall clock, so replaying old logs gives the alerts the live
-//! run gave. Stateful detectors keep their memory behind [`DetectorState`].
+//! Pure: it takes CloudTrail [`trail::Record`]s, in any arrival order, and returns [`Alert`]s.
+//! It does no I/O and never reads the wall clock: the alerts are a function of the records
+//! (up to the lateness horizon, see docs/detection-order.md), so replaying old logs gives the
+//! alerts the live run gave. Stateful detectors keep their memory behind [`DetectorState`].
 
 #![warn(missing_docs)]
 
 pub mod alert;
 pub mod canary;
+pub mod clock;
 pub mod config;
 pub mod denial;
 pub mod engine;
 pub mod exfiltration;
 pub mod playbook;
-pub mod reorder;
+pub(crate) mod revision;
 pub mod state;
 
 pub use alert::{
@@ -22,11 +24,11 @@ pub use alert::{
     ExfiltrationDetails, ExfiltrationReason, ForeignVpcEndpointDetails, Rule, Severity,
 };
 pub use canary::{Canary, CanaryRegistry, RegistryError, ReportedUse};
+pub use clock::{EventClock, Lane, Lateness};
 pub use config::{DetectConfig, Span};
 pub use engine::{Engine, RelevanceFilter};
 pub use playbook::{playbook, Check, Playbook};
-pub use reorder::ReorderBuffer;
-pub use state::{DetectorState, MemoryState};
+pub use state::{DetectorState, MemoryState, StateKey};
 
 /// A stable 64-bit FNV-1a hash, for dedup keys that must not change between runs or versions
 /// (std's hasher is randomly seeded and may change).

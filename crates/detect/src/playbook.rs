@@ -580,6 +580,8 @@ mod tests {
             call,
             details,
             record: RawValue::from_string("{}".to_owned()).unwrap(),
+            withdrawn_because: None,
+            replaces: Vec::new(),
         }
     }
 

@@ -1,182 +1,153 @@
 //! The stateful detectors' memory, behind a trait so that the same detectors run on an
-//! in-memory table (`scan`) and on a database-backed one (`serve`, which must survive restarts).
+//! in-memory table (`scan`) and on a database-backed one.
 //!
+//! Memory is kept per key: an instance (its role session name) for the exfiltration
+//! detector, a principal for denial bursts. Each key also has a wake time: the newest event
+//! time at which its detector has something to settle (a decision to release, a burst to
+//! close, memory to forget), so that advancing event time touches only the keys that are due.
 //! Values are plain data (serde) so that a database implementation can store them as they are.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use trail::EventTime;
 
-use crate::alert::CallContext;
+use crate::denial::PrincipalDenials;
+use crate::exfiltration::InstanceHistory;
 
-/// What is known about one EC2 instance's role session (a row of the instance credential
-/// table).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InstanceSession {
-    /// The instance the credentials were issued to (the AssumeRole session name).
-    pub instance_id: String,
-    /// The instance role's ARN.
-    pub role_arn: String,
-    /// When the row stops being trusted unless EC2 assumes the role again.
-    pub expires_at: EventTime,
-    /// The IPs the session is locked to.
-    pub locked_ips: Vec<IpAddr>,
-    /// Discriminators of alerts already raised for this session, so that repeated calls from
-    /// the same address raise one alert rather than one per call.
-    pub alerted: BTreeSet<String>,
+/// A key of the detectors' memory.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StateKey {
+    /// An instance, by its id (the role session name of its credentials).
+    Instance(String),
+    /// A principal whose denials are counted.
+    Principal(String),
 }
 
-/// IP-change credits of one instance: each successful `AssociateAddress` or
-/// `AttachNetworkInterface` naming the instance lets its session take one new public IP.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IpChangeCredits {
-    /// Credits not yet used.
-    pub unused: u32,
-    /// When unused credits lapse.
-    pub expires_at: EventTime,
-}
-
-/// One denial remembered in a principal's sliding window.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DenialMark {
-    /// When the denied call was made.
-    pub time: EventTime,
-    /// The denied action.
-    pub event_name: String,
-    /// The error code.
-    pub error_code: String,
-    /// The region called.
-    pub region: String,
-}
-
-/// An open (or just closed) burst of denials from one principal.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Burst {
-    /// The first denial of the burst.
-    pub first_time: EventTime,
-    /// The denial that opened the burst.
-    pub trigger_time: EventTime,
-    /// The latest denial of the burst.
-    pub last_time: EventTime,
-    /// Denials in the burst.
-    pub count: u64,
-    /// Distinct denied actions.
-    pub event_names: BTreeSet<String>,
-    /// Distinct error codes.
-    pub error_codes: BTreeSet<String>,
-    /// Distinct regions.
-    pub regions: BTreeSet<String>,
-    /// The call that opened the burst.
-    pub trigger_call: CallContext,
-    /// The record that opened the burst.
-    pub trigger_record: Box<RawValue>,
-}
-
-/// A principal's denial history: the sliding window, and the burst it is in, if any.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct DenialTrack {
-    /// Recent denials, oldest first, at most the threshold's worth.
-    pub window: VecDeque<DenialMark>,
-    /// The burst in progress.
-    pub burst: Option<Burst>,
-}
-
-impl DenialTrack {
-    /// The time of the newest denial seen.
-    pub fn last_time(&self) -> Option<EventTime> {
-        let window_last = self.window.back().map(|mark| mark.time);
-        let burst_last = self.burst.as_ref().map(|burst| burst.last_time);
-        window_last.max(burst_last)
-    }
-}
-
-/// Storage for the stateful detectors. Keys are session ARNs, instance IDs and principal keys.
+/// Storage for the stateful detectors.
 pub trait DetectorState {
-    /// The instance session row for a role session ARN.
-    fn instance_session(&self, session_arn: &str) -> Option<&InstanceSession>;
-    /// Inserts or replaces a session row.
-    fn put_instance_session(&mut self, session_arn: &str, session: InstanceSession);
-    /// Drops every session row for which `keep` returns false.
-    fn retain_instance_sessions(&mut self, keep: &mut dyn FnMut(&str, &InstanceSession) -> bool);
-
-    /// The IP-change credits of an instance.
-    fn ip_change_credits(&self, instance_id: &str) -> Option<&IpChangeCredits>;
-    /// Inserts or replaces an instance's credits.
-    fn put_ip_change_credits(&mut self, instance_id: &str, credits: IpChangeCredits);
-    /// Drops every credit entry for which `keep` returns false.
-    fn retain_ip_change_credits(&mut self, keep: &mut dyn FnMut(&str, &IpChangeCredits) -> bool);
-
-    /// A principal's denial track.
-    fn denial_track(&self, principal: &str) -> Option<&DenialTrack>;
-    /// Inserts or replaces a principal's denial track.
-    fn put_denial_track(&mut self, principal: &str, track: DenialTrack);
-    /// Removes and returns a principal's denial track.
-    fn remove_denial_track(&mut self, principal: &str) -> Option<DenialTrack>;
-    /// The principals whose newest denial is older than `before`.
-    fn denial_principals_idle_since(&self, before: EventTime) -> Vec<String>;
-    /// Every principal with a denial track.
-    fn denial_principals(&self) -> Vec<String>;
+    /// What is kept about an instance.
+    fn instance(&self, instance_id: &str) -> Option<&InstanceHistory>;
+    /// Removes and returns what is kept about an instance, to change it.
+    fn take_instance(&mut self, instance_id: &str) -> Option<InstanceHistory>;
+    /// Keeps an instance's memory.
+    fn put_instance(&mut self, instance_id: &str, history: InstanceHistory);
+    /// Removes and returns a principal's denials, to change them.
+    fn take_principal(&mut self, principal: &str) -> Option<PrincipalDenials>;
+    /// Keeps a principal's denials.
+    fn put_principal(&mut self, principal: &str, denials: PrincipalDenials);
+    /// Sets (or, with `None`, clears) the newest event time at which a key must be settled.
+    fn set_wake(&mut self, key: &StateKey, at: Option<EventTime>);
+    /// Removes and returns the keys whose wake time is at or before `newest`, earliest first.
+    fn take_due(&mut self, newest: EventTime) -> Vec<StateKey>;
+    /// Every key with memory.
+    fn keys(&self) -> Vec<StateKey>;
 }
 
 /// Detector state held in memory, for `scan` and tests; `serve` persists it as JSON with each
 /// committed batch.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "SavedState")]
 pub struct MemoryState {
-    sessions: HashMap<String, InstanceSession>,
-    credits: HashMap<String, IpChangeCredits>,
-    denials: HashMap<String, DenialTrack>,
+    instances: HashMap<String, InstanceHistory>,
+    principals: HashMap<String, PrincipalDenials>,
+    wakes: BTreeSet<(EventTime, StateKey)>,
+    #[serde(skip_serializing)]
+    wake_of: HashMap<StateKey, EventTime>,
+}
+
+/// [`MemoryState`] as saved: the wake index is rebuilt from the wakes.
+#[derive(Deserialize)]
+struct SavedState {
+    instances: HashMap<String, InstanceHistory>,
+    principals: HashMap<String, PrincipalDenials>,
+    wakes: BTreeSet<(EventTime, StateKey)>,
+}
+
+impl From<SavedState> for MemoryState {
+    fn from(saved: SavedState) -> MemoryState {
+        let wake_of = saved
+            .wakes
+            .iter()
+            .map(|(at, key)| (key.clone(), *at))
+            .collect();
+        MemoryState {
+            instances: saved.instances,
+            principals: saved.principals,
+            wakes: saved.wakes,
+            wake_of,
+        }
+    }
+}
+
+impl MemoryState {
+    /// Instances and principals kept.
+    pub fn len(&self) -> usize {
+        self.instances.len() + self.principals.len()
+    }
+
+    /// True when nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl DetectorState for MemoryState {
-    fn instance_session(&self, session_arn: &str) -> Option<&InstanceSession> {
-        self.sessions.get(session_arn)
+    fn instance(&self, instance_id: &str) -> Option<&InstanceHistory> {
+        self.instances.get(instance_id)
     }
 
-    fn put_instance_session(&mut self, session_arn: &str, session: InstanceSession) {
-        self.sessions.insert(session_arn.to_owned(), session);
+    fn take_instance(&mut self, instance_id: &str) -> Option<InstanceHistory> {
+        self.instances.remove(instance_id)
     }
 
-    fn retain_instance_sessions(&mut self, keep: &mut dyn FnMut(&str, &InstanceSession) -> bool) {
-        self.sessions.retain(|arn, session| keep(arn, session));
+    fn put_instance(&mut self, instance_id: &str, history: InstanceHistory) {
+        self.instances.insert(instance_id.to_owned(), history);
     }
 
-    fn ip_change_credits(&self, instance_id: &str) -> Option<&IpChangeCredits> {
-        self.credits.get(instance_id)
+    fn take_principal(&mut self, principal: &str) -> Option<PrincipalDenials> {
+        self.principals.remove(principal)
     }
 
-    fn put_ip_change_credits(&mut self, instance_id: &str, credits: IpChangeCredits) {
-        self.credits.insert(instance_id.to_owned(), credits);
+    fn put_principal(&mut self, principal: &str, denials: PrincipalDenials) {
+        self.principals.insert(principal.to_owned(), denials);
     }
 
-    fn retain_ip_change_credits(&mut self, keep: &mut dyn FnMut(&str, &IpChangeCredits) -> bool) {
-        self.credits
-            .retain(|instance, credits| keep(instance, credits));
+    fn set_wake(&mut self, key: &StateKey, at: Option<EventTime>) {
+        if let Some(previous) = self.wake_of.remove(key) {
+            self.wakes.remove(&(previous, key.clone()));
+        }
+        if let Some(at) = at {
+            self.wake_of.insert(key.clone(), at);
+            self.wakes.insert((at, key.clone()));
+        }
     }
 
-    fn denial_track(&self, principal: &str) -> Option<&DenialTrack> {
-        self.denials.get(principal)
+    fn take_due(&mut self, newest: EventTime) -> Vec<StateKey> {
+        let mut due = Vec::new();
+        while let Some((at, _)) = self.wakes.first() {
+            if *at > newest {
+                break;
+            }
+            let (_, key) = self.wakes.pop_first().expect("looked at above");
+            self.wake_of.remove(&key);
+            due.push(key);
+        }
+        due
     }
 
-    fn put_denial_track(&mut self, principal: &str, track: DenialTrack) {
-        self.denials.insert(principal.to_owned(), track);
-    }
-
-    fn remove_denial_track(&mut self, principal: &str) -> Option<DenialTrack> {
-        self.denials.remove(principal)
-    }
-
-    fn denial_principals_idle_since(&self, before: EventTime) -> Vec<String> {
-        self.denials
-            .iter()
-            .filter(|(_, track)| track.last_time().is_none_or(|last| last < before))
-            .map(|(principal, _)| principal.clone())
-            .collect()
-    }
-
-    fn denial_principals(&self) -> Vec<String> {
-        self.denials.keys().cloned().collect()
+    fn keys(&self) -> Vec<StateKey> {
+        let mut keys: Vec<StateKey> = self
+            .instances
+            .keys()
+            .map(|id| StateKey::Instance(id.clone()))
+            .chain(
+                self.principals
+                    .keys()
+                    .map(|principal| StateKey::Principal(principal.clone())),
+            )
+            .collect();
+        keys.sort();
+        keys
     }
 }

@@ -65,6 +65,8 @@ pub fn sample_notification(now: EventTime) -> Notification {
             memo: Some("A sample alert: nothing was planted and nothing was used.".to_owned()),
         }),
         record,
+        withdrawn_because: None,
+        replaces: Vec::new(),
     };
     Notification {
         alert,

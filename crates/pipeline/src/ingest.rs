@@ -69,6 +69,9 @@ pub struct Ingestor {
     filter: RelevanceFilter,
     route: Route,
     metrics: Arc<Metrics>,
+    /// The source of the latest batch: alerts released when the input goes quiet are
+    /// credited to it.
+    last_source: Option<String>,
 }
 
 impl Ingestor {
@@ -81,8 +84,17 @@ impl Ingestor {
         metrics: Arc<Metrics>,
     ) -> Result<Ingestor, PipelineError> {
         let canaries = load_canaries(&store).await?;
-        let committed_state = store.detector_state().await?;
-        let engine = restore(&config, canaries.clone(), committed_state.as_deref())?;
+        let mut committed_state = store.detector_state().await?;
+        let engine = match restore(&config, canaries.clone(), committed_state.as_deref()) {
+            Ok(engine) => engine,
+            Err(error) => {
+                // Saved by an earlier version, in another shape. What it held is relearned
+                // from the records to come (a session's addresses, a principal's denials).
+                tracing::warn!(%error, "the saved detector state cannot be read; starting afresh");
+                committed_state = None;
+                restore(&config, canaries.clone(), None)?
+            }
+        };
         Ok(Ingestor {
             filter: RelevanceFilter::new(canaries.clone()),
             store,
@@ -92,7 +104,41 @@ impl Ingestor {
             canaries,
             route,
             metrics,
+            last_source: None,
         })
+    }
+
+    /// How long the input must be quiet before decisions still waiting for their settle time
+    /// are released ([`Ingestor::settle_pending`]).
+    pub fn settle_time(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.config.settle.millis().max(0) as u64)
+    }
+
+    /// The input has been quiet for the settle time: releases what the detectors held back
+    /// for records that may still have been on their way, and commits it. Returns the dedup
+    /// keys that are new.
+    pub async fn settle_pending(&mut self) -> Result<Vec<String>, PipelineError> {
+        let mut alerts = Vec::new();
+        self.engine.settle_pending(&mut alerts);
+        let source = self
+            .last_source
+            .clone()
+            .unwrap_or_else(|| "engine".to_owned());
+        let result = self.commit(&source, None, &alerts).await;
+        match result {
+            Ok(new) => {
+                self.metrics.alerts_committed(&source, alerts.len());
+                Ok(new)
+            }
+            Err(error) => {
+                self.engine = restore(
+                    &self.config,
+                    self.canaries.clone(),
+                    self.committed_state.as_deref(),
+                )?;
+                Err(error)
+            }
+        }
     }
 
     /// Reads the canaries again from the store, so ones issued since are watched too.
@@ -109,6 +155,7 @@ impl Ingestor {
     /// commit fails, the engine goes back to the last committed state, so the batch can be
     /// tried again without counting anything twice.
     pub async fn ingest(&mut self, batch: &Batch) -> Result<Ingested, PipelineError> {
+        self.last_source = Some(batch.source.clone());
         let mut done = Ingested::default();
         let mut loaded = Vec::with_capacity(batch.items.len());
         for item in &batch.items {
@@ -189,17 +236,26 @@ impl Ingestor {
         checkpoint: Option<&str>,
         alerts: &[Alert],
     ) -> Result<Vec<String>, PipelineError> {
-        // A burst that grew within the batch appears in several versions: keep the last.
-        let mut latest: HashMap<&str, &Alert> = HashMap::new();
+        // A burst that grew within the batch appears in several versions: keep the last, with
+        // every key an earlier version replaced.
+        let mut latest: HashMap<&str, (&Alert, Vec<String>)> = HashMap::new();
         let mut order = Vec::new();
         for alert in alerts {
-            if latest.insert(&alert.dedup_key, alert).is_none() {
+            let (version, replaces) = latest.entry(&alert.dedup_key).or_insert_with(|| {
                 order.push(alert.dedup_key.as_str());
-            }
+                (alert, Vec::new())
+            });
+            *version = alert;
+            replaces.extend(alert.replaces.iter().cloned());
         }
         let rows: Vec<AlertRow> = order
             .iter()
-            .map(|key| alert_row(latest[key], &self.route))
+            .map(|key| {
+                let (alert, replaces) = &latest[key];
+                let mut row = alert_row(alert, &self.route);
+                row.replaces = replaces.clone();
+                row
+            })
             .collect();
         let state = self.engine.snapshot();
         let new = self
@@ -227,11 +283,14 @@ fn restore(
     canaries: Arc<CanaryRegistry>,
     snapshot: Option<&str>,
 ) -> Result<Engine<MemoryState>, PipelineError> {
-    match snapshot {
+    let mut engine = match snapshot {
         Some(snapshot) => Engine::restore(config, canaries, snapshot)
-            .map_err(|error| PipelineError::State(error.to_string())),
-        None => Ok(Engine::new(config, canaries, MemoryState::default())),
-    }
+            .map_err(|error| PipelineError::State(error.to_string()))?,
+        None => Engine::new(config, canaries, MemoryState::default()),
+    };
+    // serve shows alerts as they change: a burst's count as it grows.
+    engine.raise_updates(true);
+    Ok(engine)
 }
 
 /// The canary or principal an alert is about: notifications repeat at most once per window
@@ -250,11 +309,9 @@ fn alert_row(alert: &Alert, route: &Route) -> AlertRow {
         dedup_key: alert.dedup_key.clone(),
         rule: alert.rule.to_string(),
         severity: alert.severity.to_string(),
-        status: match alert.status {
-            detect::AlertStatus::Open => "open",
-            detect::AlertStatus::Final => "final",
-        }
-        .to_owned(),
+        status: alert.status.as_str().to_owned(),
+        withdrawn_because: alert.withdrawn_because.clone(),
+        replaces: alert.replaces.clone(),
         summary: alert.summary.clone(),
         event_time: alert.event_time,
         limit_key: limit_key(alert),

@@ -85,7 +85,16 @@ pub fn spawn_engine(
         let mut reload = tokio::time::interval(CANARY_RELOAD);
         reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         reload.tick().await;
+        // When the input has been quiet for the settle time, decisions still waiting for
+        // records that may have been on their way are released.
+        let mut settle_at: Option<tokio::time::Instant> = None;
         loop {
+            let quiet = async {
+                match settle_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 job = queue.recv() => {
                     let Some(job) = job else { break };
@@ -94,6 +103,9 @@ pub fn spawn_engine(
                             let result = ingestor.ingest(&batch).await;
                             if result.as_ref().is_ok_and(|done| !done.new_alerts.is_empty()) {
                                 new_alerts.notify_one();
+                            }
+                            if result.as_ref().is_ok_and(|done| done.records > 0) {
+                                settle_at = Some(tokio::time::Instant::now() + ingestor.settle_time());
                             }
                             let _ = reply.send(result);
                         }
@@ -106,6 +118,17 @@ pub fn spawn_engine(
                         }
                         Job::ReloadCanaries(reply) => {
                             let _ = reply.send(ingestor.reload_canaries().await);
+                        }
+                    }
+                }
+                () = quiet => {
+                    settle_at = None;
+                    match ingestor.settle_pending().await {
+                        Ok(new) if !new.is_empty() => new_alerts.notify_one(),
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!(%error, "could not commit the alerts released after a quiet spell; trying again");
+                            settle_at = Some(tokio::time::Instant::now() + ingestor.settle_time());
                         }
                     }
                 }

@@ -239,6 +239,8 @@ mod tests {
                         rule: "canary-use".to_owned(),
                         severity: "critical".to_owned(),
                         status: "final".to_owned(),
+                        withdrawn_because: None,
+                        replaces: Vec::new(),
                         summary: key.to_owned(),
                         event_time: detected_at.offset(-4_000),
                         limit_key: key.to_owned(),

@@ -177,6 +177,8 @@ fn main() {
                         rule: "canary-use".to_owned(),
                         severity: "critical".to_owned(),
                         status: "final".to_owned(),
+                        withdrawn_because: None,
+                        replaces: Vec::new(),
                         summary: "used".to_owned(),
                         event_time: now,
                         limit_key: format!("bench-{n}"),

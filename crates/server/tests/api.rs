@@ -110,6 +110,8 @@ impl Api {
                     rule: "canary-use".to_owned(),
                     severity: "critical".to_owned(),
                     status: "final".to_owned(),
+                    withdrawn_because: None,
+                    replaces: Vec::new(),
                     summary: "used".to_owned(),
                     event_time: store::now(),
                     limit_key: canary.to_owned(),

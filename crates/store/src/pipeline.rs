@@ -17,8 +17,15 @@ pub struct AlertRow {
     pub rule: String,
     /// `low`, `medium`, `high` or `critical`.
     pub severity: String,
-    /// `open` while the alert may still change, `final` after.
+    /// `open` while the alert may still change, `final` after, `withdrawn` when it was taken
+    /// back.
     pub status: String,
+    /// Why it was withdrawn.
+    pub withdrawn_because: Option<String>,
+    /// Dedup keys this alert takes the place of: the first of them still stored is renamed to
+    /// this alert's key (its handling and deliveries kept), the others are withdrawn as merged
+    /// into it.
+    pub replaces: Vec<String>,
     /// One line for a person.
     pub summary: String,
     /// Event time of the record that raised it.
@@ -59,8 +66,10 @@ pub struct StoredAlert {
     pub rule: String,
     /// The severity.
     pub severity: String,
-    /// `open` or `final`.
+    /// `open`, `final` or `withdrawn`.
     pub status: String,
+    /// Why it was withdrawn.
+    pub withdrawn_because: Option<String>,
     /// One line for a person (attacker-controlled text: escape it for the output).
     pub summary: String,
     /// Event time of the record that raised it.
@@ -208,7 +217,7 @@ macro_rules! select_alert {
             "SELECT a.dedup_key, a.rule, a.severity, a.status, a.summary, a.event_time, \
              a.detected_at, a.updated_at, a.source, a.limit_key, a.body, a.state, a.state_note, \
              a.state_by, a.state_at, a.canary, a.acknowledged_at, a.resolved_at, \
-             a.false_positive FROM alerts a ",
+             a.false_positive, a.withdrawn_because FROM alerts a ",
             $rest
         )
     };
@@ -220,6 +229,7 @@ fn alert_from(row: &sqlx::sqlite::SqliteRow) -> StoredAlert {
         rule: row.get("rule"),
         severity: row.get("severity"),
         status: row.get("status"),
+        withdrawn_because: row.get("withdrawn_because"),
         summary: row.get("summary"),
         event_time: EventTime(row.get("event_time")),
         detected_at: EventTime(row.get("detected_at")),
@@ -258,7 +268,7 @@ macro_rules! select_delivery {
              o.next_attempt_at, a.dedup_key, a.rule, a.severity, a.status, a.summary, \
              a.event_time, a.detected_at, a.updated_at, a.source, a.limit_key, a.body, \
              a.state, a.state_note, a.state_by, a.state_at, a.canary, a.acknowledged_at, \
-             a.resolved_at, a.false_positive \
+             a.resolved_at, a.false_positive, a.withdrawn_because \
              FROM outbox o JOIN alerts a ON a.dedup_key = o.dedup_key ",
             $rest
         )
@@ -298,6 +308,98 @@ async fn record_trigger(
     .await
 }
 
+/// The columns of `alerts` a renamed alert keeps, after its key.
+macro_rules! kept_alert_columns {
+    () => {
+        "rule, severity, status, summary, event_time, detected_at, updated_at, source, \
+         limit_key, body, canary, state, state_note, state_by, state_at, acknowledged_at, \
+         resolved_at, false_positive, withdrawn_because"
+    };
+}
+
+/// Applies an alert's `replaces`: the first replaced alert still stored takes the alert's key
+/// (unless an alert has it already), keeping its handling, deliveries and detection time; the
+/// others are withdrawn as merged into it.
+async fn revise(
+    tx: &mut sqlx::SqliteConnection,
+    alert: &AlertRow,
+    at: EventTime,
+) -> Result<(), sqlx::Error> {
+    for replaced in alert.replaces.iter().filter(|key| **key != alert.dedup_key) {
+        let taken: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM alerts WHERE dedup_key = ?")
+            .bind(&alert.dedup_key)
+            .fetch_one(&mut *tx)
+            .await?;
+        if taken {
+            let reason = format!("merged into {}", alert.dedup_key);
+            withdraw(tx, replaced, &reason, None, at).await?;
+            continue;
+        }
+        let copied = sqlx::query(concat!(
+            "INSERT INTO alerts (dedup_key, ",
+            kept_alert_columns!(),
+            ") SELECT ?, ",
+            kept_alert_columns!(),
+            " FROM alerts WHERE dedup_key = ?"
+        ))
+        .bind(&alert.dedup_key)
+        .bind(replaced)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if copied == 1 {
+            sqlx::query("UPDATE outbox SET dedup_key = ? WHERE dedup_key = ?")
+                .bind(&alert.dedup_key)
+                .bind(replaced)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM alerts WHERE dedup_key = ?")
+                .bind(replaced)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Marks a stored alert withdrawn, with the reason (and its last version, when given), and
+/// tells every sink that was told of it. An alert never stored needs nothing.
+async fn withdraw(
+    tx: &mut sqlx::SqliteConnection,
+    dedup_key: &str,
+    reason: &str,
+    body: Option<&str>,
+    at: EventTime,
+) -> Result<(), sqlx::Error> {
+    let changed = sqlx::query(
+        "UPDATE alerts SET status = 'withdrawn', withdrawn_because = ?, \
+         body = COALESCE(?, body), updated_at = ? WHERE dedup_key = ? AND status <> 'withdrawn'",
+    )
+    .bind(reason)
+    .bind(body)
+    .bind(at.0)
+    .bind(dedup_key)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 1 {
+        // A sink still waiting to deliver the alert will show it withdrawn; one that has
+        // delivered it is told again.
+        sqlx::query(
+            "INSERT INTO outbox (dedup_key, sink, kind, limit_key, created_at, next_attempt_at) \
+             SELECT dedup_key, sink, 'withdrawn', limit_key, ?, ? FROM outbox \
+             WHERE dedup_key = ? AND kind = 'raised' AND delivered_at IS NOT NULL \
+             ON CONFLICT (dedup_key, sink, kind) DO NOTHING",
+        )
+        .bind(at.0)
+        .bind(at.0)
+        .bind(dedup_key)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Commits one batch: its alerts (new ones with an outbox row per routed sink; known ones
     /// updated unless already final), the source's checkpoint and the detectors' state, in
@@ -307,6 +409,21 @@ impl Store {
         let mut tx = self.write().await?;
         let mut fresh = Vec::new();
         for alert in batch.alerts {
+            revise(&mut tx, alert, batch.at)
+                .await
+                .map_err(|e| self.db(e))?;
+            if alert.status == "withdrawn" {
+                withdraw(
+                    &mut tx,
+                    &alert.dedup_key,
+                    alert.withdrawn_because.as_deref().unwrap_or_default(),
+                    Some(&alert.body),
+                    batch.at,
+                )
+                .await
+                .map_err(|e| self.db(e))?;
+                continue;
+            }
             let inserted = sqlx::query(
                 "INSERT INTO alerts (dedup_key, rule, severity, status, summary, event_time, \
                  detected_at, updated_at, source, limit_key, body, canary) \
@@ -334,7 +451,7 @@ impl Store {
                     sqlx::query(
                         "INSERT INTO outbox (dedup_key, sink, limit_key, created_at, \
                          next_attempt_at) VALUES (?, ?, ?, ?, ?) \
-                         ON CONFLICT (dedup_key, sink) DO NOTHING",
+                         ON CONFLICT (dedup_key, sink, kind) DO NOTHING",
                     )
                     .bind(&alert.dedup_key)
                     .bind(sink)
@@ -352,16 +469,20 @@ impl Store {
                 }
                 fresh.push(alert.dedup_key.clone());
             } else {
-                // A final alert stays as it was: a replay may bring an earlier, open version.
+                // A final alert is not taken back to open: a replay may bring an earlier,
+                // open version. A later final version (revised by late records) replaces it.
                 sqlx::query(
-                    "UPDATE alerts SET status = ?, summary = ?, body = ?, updated_at = ? \
-                     WHERE dedup_key = ? AND status <> 'final'",
+                    "UPDATE alerts SET status = ?, summary = ?, body = ?, updated_at = ?, \
+                     event_time = ?, withdrawn_because = NULL \
+                     WHERE dedup_key = ? AND NOT (status = 'final' AND ? = 'open')",
                 )
                 .bind(&alert.status)
                 .bind(&alert.summary)
                 .bind(&alert.body)
                 .bind(batch.at.0)
+                .bind(alert.event_time.0)
                 .bind(&alert.dedup_key)
+                .bind(&alert.status)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| self.db(e))?;

@@ -16,6 +16,8 @@ fn alert(key: &str, status: &str, sinks: &[&str]) -> AlertRow {
         rule: "canary-use".to_owned(),
         severity: "critical".to_owned(),
         status: status.to_owned(),
+        withdrawn_because: None,
+        replaces: Vec::new(),
         summary: format!("{key} {status}"),
         event_time: at(-300),
         limit_key: "svc-billing-sync".to_owned(),

@@ -174,6 +174,8 @@ impl TestServer {
                     rule: "canary-use".to_owned(),
                     severity: "critical".to_owned(),
                     status: "final".to_owned(),
+                    withdrawn_because: None,
+                    replaces: Vec::new(),
                     summary: format!("canary {canary} used by {principal}"),
                     event_time: store::now().offset(-2_000),
                     limit_key: canary.to_owned(),
