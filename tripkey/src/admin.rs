@@ -292,6 +292,21 @@ fn write_status(
             )?;
         }
     }
+    let lateness = &report.lateness;
+    writeln!(
+        out,
+        "\nLATENESS  {} records out of event-time order (up to {} behind); {} beyond the horizon; {} denials unplaced",
+        lateness.out_of_order,
+        crate::output::duration_text(lateness.max_behind_millis as f64 / 1_000.0),
+        lateness.beyond_horizon,
+        lateness.unplaced_denials,
+    )?;
+    if lateness.beyond_horizon > 0 {
+        writeln!(
+            out,
+            "          records came later than [detect] horizon: raise it to cover the lag, or their alerts may differ from event-time order"
+        )?;
+    }
     writeln!(out, "\nSOURCES (committed positions)")?;
     let configured: Vec<&str> = config.sources.iter().map(|s| s.name()).collect();
     for source in &config.sources {

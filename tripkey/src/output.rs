@@ -60,7 +60,7 @@ pub fn write_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()>
 }
 
 /// Seconds as a person reads a lateness: `45 s`, `12 min`, `1 h 15 min`.
-fn duration_text(seconds: f64) -> String {
+pub fn duration_text(seconds: f64) -> String {
     let seconds = seconds.round() as i64;
     match seconds {
         ..60 => format!("{seconds} s"),

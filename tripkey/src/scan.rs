@@ -252,7 +252,7 @@ impl Merger {
         stats.out_of_order_records = lateness.out_of_order;
         stats.beyond_horizon_records = lateness.beyond_horizon;
         stats.max_lateness_seconds = lateness.max_behind_millis as f64 / 1000.0;
-        stats.unplaced_denials = self.engine.unplaced_denials();
+        stats.unplaced_denials = lateness.unplaced_denials;
         stats.seconds = started.elapsed().as_secs_f64();
         for alert in &alerts {
             *stats.alerts_by_rule.entry(alert.rule).or_default() += 1;

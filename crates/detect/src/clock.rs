@@ -106,6 +106,7 @@ impl Lane {
 
 /// How late records arrived, for the scan summary, `/metrics` and `status`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Lateness {
     /// Records that arrived behind the newest record seen (out of event-time order).
     pub out_of_order: u64,
@@ -114,6 +115,10 @@ pub struct Lateness {
     pub beyond_horizon: u64,
     /// The most any record arrived behind the newest record seen before it, in milliseconds.
     pub max_behind_millis: i64,
+    /// Denials that came after their principal's memory of that time was settled, and so
+    /// could not be counted in a burst.
+    #[serde(default)]
+    pub unplaced_denials: u64,
 }
 
 impl Lateness {

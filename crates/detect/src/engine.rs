@@ -26,7 +26,6 @@ pub struct Engine<S: DetectorState = MemoryState> {
     state: S,
     newest: Option<EventTime>,
     lateness: Lateness,
-    unplaced_denials: u64,
     updates: bool,
 }
 
@@ -41,7 +40,6 @@ impl<S: DetectorState> Engine<S> {
             state,
             newest: None,
             lateness: Lateness::default(),
-            unplaced_denials: 0,
             updates: false,
         }
     }
@@ -77,7 +75,7 @@ impl<S: DetectorState> Engine<S> {
                 alerts,
             );
             if placed == Placed::TooLate {
-                self.unplaced_denials += 1;
+                self.lateness.unplaced_denials += 1;
             }
             self.keep_principal(principal, denials, &clock);
         }
@@ -122,10 +120,16 @@ impl<S: DetectorState> Engine<S> {
         self.lateness
     }
 
-    /// Denials that arrived after their principal's memory of that time was settled, and so
-    /// could not be counted.
-    pub fn unplaced_denials(&self) -> u64 {
-        self.unplaced_denials
+    /// The lateness counters kept in a [`Engine::snapshot`], without reading the rest.
+    pub fn snapshot_lateness(snapshot: &str) -> Option<Lateness> {
+        #[derive(Deserialize)]
+        struct Counters {
+            #[serde(default)]
+            lateness: Lateness,
+        }
+        serde_json::from_str::<Counters>(snapshot)
+            .ok()
+            .map(|counters| counters.lateness)
     }
 
     /// The newest event time seen.
@@ -152,7 +156,6 @@ impl<S: DetectorState> Engine<S> {
             state: &self.state,
             newest: self.newest,
             lateness: self.lateness,
-            unplaced_denials: self.unplaced_denials,
         })
         .expect("detector state is plain data and always serialises")
     }
@@ -170,7 +173,6 @@ impl<S: DetectorState> Engine<S> {
         let mut engine = Engine::new(config, canaries, saved.state);
         engine.newest = saved.newest;
         engine.lateness = saved.lateness;
-        engine.unplaced_denials = saved.unplaced_denials;
         Ok(engine)
     }
 
@@ -278,8 +280,6 @@ struct Snapshot<S> {
     newest: Option<EventTime>,
     #[serde(default)]
     lateness: Lateness,
-    #[serde(default)]
-    unplaced_denials: u64,
 }
 
 /// Decides, without state, whether a record can matter to any detector, so that parallel

@@ -4,7 +4,7 @@
 //! All of them show the same facts ([`facts`]), raw; each format escapes every value itself,
 //! because every value but the rule and severity can come from an attacker.
 
-use detect::{Details, Playbook, Rule};
+use detect::{AlertStatus, Details, Playbook, Rule};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -40,6 +40,18 @@ pub fn facts(notification: &Notification) -> Vec<Fact> {
     let alert = &notification.alert;
     let call = &alert.call;
     let mut facts = Vec::new();
+    if alert.status == AlertStatus::Withdrawn {
+        push(
+            &mut facts,
+            "Withdrawn because",
+            Some(
+                alert
+                    .withdrawn_because
+                    .as_deref()
+                    .unwrap_or("records that arrived late"),
+            ),
+        );
+    }
     push(&mut facts, "Rule", Some(alert.rule.as_str()));
     push(&mut facts, "Severity", Some(alert.severity.to_string()));
     match &alert.details {
@@ -214,7 +226,12 @@ fn subject_of(notification: &Notification) -> String {
 /// digest.
 pub fn title(notification: &Notification) -> String {
     let base = format!(
-        "{}: {}",
+        "{}{}: {}",
+        if notification.alert.status == AlertStatus::Withdrawn {
+            "Withdrawn: "
+        } else {
+            ""
+        },
         rule_title(notification.alert.rule),
         subject_of(notification)
     );
@@ -259,6 +276,8 @@ fn document(notification: &Notification) -> Document<'_> {
         version: 1,
         kind: if notification.digest.is_some() {
             "digest"
+        } else if notification.alert.status == AlertStatus::Withdrawn {
+            "withdrawal"
         } else {
             "alert"
         },
@@ -558,6 +577,32 @@ mod tests {
         ] {
             assert!(labels.contains(&needed), "{needed} missing from {labels:?}");
         }
+    }
+
+    #[test]
+    fn a_withdrawal_says_so_and_why_in_every_format() {
+        let mut notification = sample_notification(EventTime(1_764_000_000_000));
+        notification.alert.status = detect::AlertStatus::Withdrawn;
+        notification.alert.withdrawn_because =
+            Some("a call from 54.1.2.3 that arrived late shows it was the first address".into());
+        assert!(title(&notification).starts_with("Withdrawn: "));
+        assert!(email_subject(&notification).contains("Withdrawn: "));
+        let reason = facts(&notification)
+            .into_iter()
+            .find(|fact| fact.label == "Withdrawn because")
+            .expect("the reason is a fact");
+        assert!(reason.value.contains("arrived late"));
+        let body: Value = serde_json::from_slice(&webhook_body(&notification)).unwrap();
+        assert_eq!(body["kind"], "withdrawal");
+        assert_eq!(body["alert"]["status"], "withdrawn");
+        assert!(body["alert"]["withdrawn_because"]
+            .as_str()
+            .unwrap()
+            .contains("arrived late"));
+        assert!(email_text(&notification).contains("Withdrawn because"));
+        assert!(slack_payload(&notification)
+            .to_string()
+            .contains("Withdrawn because"));
     }
 
     #[test]

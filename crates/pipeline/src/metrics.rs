@@ -99,6 +99,9 @@ pub struct Report {
     pub alerts_by_rule: Vec<(String, u64)>,
     /// Delivery health by sink.
     pub sinks: Vec<SinkHealthReport>,
+    /// How late the records the detectors used arrived, all time (kept with their state).
+    #[serde(default)]
+    pub lateness: detect::Lateness,
 }
 
 /// A sink's health as reported.
@@ -151,6 +154,12 @@ impl Report {
             sources,
             checkpoints: store.checkpoints().await?,
             alerts_by_rule: store.alert_counts().await?,
+            lateness: store
+                .detector_state()
+                .await?
+                .as_deref()
+                .and_then(detect::Engine::<detect::MemoryState>::snapshot_lateness)
+                .unwrap_or_default(),
             sinks: store
                 .sink_health()
                 .await?
@@ -225,6 +234,31 @@ impl Report {
                     ))
                 })
                 .collect(),
+        );
+        let lateness = &self.lateness;
+        family(
+            "tripkey_records_out_of_order_total",
+            "counter",
+            "Records the detectors used that came behind a newer one (out of event-time order).",
+            vec![(String::new(), lateness.out_of_order as f64)],
+        );
+        family(
+            "tripkey_records_beyond_horizon_total",
+            "counter",
+            "Records that came more than the lateness horizon behind the newest one: used where they could be, but their alerts may differ from event-time order.",
+            vec![(String::new(), lateness.beyond_horizon as f64)],
+        );
+        family(
+            "tripkey_denials_unplaced_total",
+            "counter",
+            "Denied calls that came too late to be counted in their principal's bursts.",
+            vec![(String::new(), lateness.unplaced_denials as f64)],
+        );
+        family(
+            "tripkey_record_lateness_max_seconds",
+            "gauge",
+            "The most a record came behind the newest one seen before it.",
+            vec![(String::new(), lateness.max_behind_millis as f64 / 1_000.0)],
         );
         family(
             "tripkey_alerts_total",

@@ -236,3 +236,121 @@ async fn a_batch_whose_commit_failed_is_counted_once_when_read_again() {
     assert_eq!(body["rule"], "access-denied-burst");
     assert_eq!(body["details"]["count"], 5, "{body}");
 }
+
+fn instance_record(time: &str, ip: &str, event_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.09", "eventTime": time, "eventSource": "s3.amazonaws.com",
+        "eventName": "ListBuckets", "awsRegion": "us-east-1", "sourceIPAddress": ip,
+        "userAgent": "aws-sdk-go/1.44.0", "eventID": event_id,
+        "userIdentity": {"type": "AssumedRole", "accountId": "123456789012",
+            "arn": "arn:aws:sts::123456789012:assumed-role/web/i-0abc1234"}
+    })
+}
+
+/// The attacker-first race, in serve: the attacker's file arrives first, so the instance's own
+/// address alerts; the instance's earlier call arrives in a late file and shows its address was
+/// the first. The wrong alert is withdrawn with the reason, the sink that was told of it is told
+/// again, and the attacker's address alerts instead.
+#[tokio::test]
+async fn an_alert_a_late_file_disproves_is_withdrawn_and_the_true_one_raised() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let metrics = Arc::new(Metrics::default());
+    let mut engine = Ingestor::open(
+        store.clone(),
+        Default::default(),
+        route_to(&["hook"]),
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
+    let seed = serde_json::json!({
+        "eventVersion": "1.09", "eventTime": "2026-11-30T10:00:00Z",
+        "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1",
+        "sourceIPAddress": "ec2.amazonaws.com", "eventID": "seed",
+        "userIdentity": {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"},
+        "requestParameters": {"roleArn": "arn:aws:iam::123456789012:role/web",
+            "roleSessionName": "i-0abc1234"}
+    });
+    let first_file = trail_object(&[
+        seed,
+        instance_record("2026-11-30T10:01:00Z", "203.0.113.9", "attacker"),
+        instance_record("2026-11-30T10:02:00Z", "54.1.2.3", "instance-2"),
+        canary_use(30, "later"),
+    ]);
+    let done = engine
+        .ingest(&batch("trail", "AWSLogs/a.json.gz", first_file, "a"))
+        .await
+        .unwrap();
+    let wrong = "instance-credential-exfiltration:arn:aws:sts::123456789012:assumed-role/web/i-0abc1234:ip:54.1.2.3";
+    assert!(
+        done.new_alerts.iter().any(|key| key == wrong),
+        "{:?}",
+        done.new_alerts
+    );
+    let told: Vec<i64> = store
+        .due_deliveries(store::now(), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|delivery| delivery.id)
+        .collect();
+    store
+        .deliveries_done("hook", &told, store::now())
+        .await
+        .unwrap();
+
+    let late_file = trail_object(&[instance_record(
+        "2026-11-30T10:00:30Z",
+        "54.1.2.3",
+        "instance-1",
+    )]);
+    let done = engine
+        .ingest(&batch("trail", "AWSLogs/b.json.gz", late_file, "b"))
+        .await
+        .unwrap();
+    let right = "instance-credential-exfiltration:arn:aws:sts::123456789012:assumed-role/web/i-0abc1234:ip:203.0.113.9";
+    assert_eq!(done.new_alerts, [right]);
+    let withdrawn = store.alert(wrong).await.unwrap().unwrap();
+    assert_eq!(withdrawn.status, "withdrawn");
+    assert!(
+        withdrawn
+            .withdrawn_because
+            .as_deref()
+            .unwrap()
+            .contains("shows it was the session's first address"),
+        "{withdrawn:?}"
+    );
+    let raised: serde_json::Value =
+        serde_json::from_str(&store.alert(right).await.unwrap().unwrap().body).unwrap();
+    assert_eq!(
+        raised["details"]["locked_ips"],
+        serde_json::json!(["54.1.2.3"])
+    );
+    let due = store.due_deliveries(store::now(), 100).await.unwrap();
+    let mut notices: Vec<(&str, &str)> = due
+        .iter()
+        .map(|delivery| {
+            (
+                delivery.alert.dedup_key.as_str(),
+                delivery.alert.status.as_str(),
+            )
+        })
+        .collect();
+    notices.sort();
+    assert_eq!(notices, [(right, "open"), (wrong, "withdrawn")]);
+
+    let report = pipeline::Report::gather(&store, metrics.sources())
+        .await
+        .unwrap();
+    assert_eq!(report.lateness.out_of_order, 1);
+    assert_eq!(report.lateness.beyond_horizon, 0);
+    assert_eq!(report.lateness.max_behind_millis, 29 * 60_000 + 30_000);
+    let text = report.prometheus();
+    assert!(
+        text.contains("tripkey_records_out_of_order_total 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("tripkey_records_beyond_horizon_total 0\n"));
+    assert!(text.contains("tripkey_record_lateness_max_seconds 1770\n"));
+}

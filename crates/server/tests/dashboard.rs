@@ -351,6 +351,61 @@ async fn attacker_text_in_an_alert_is_shown_as_text_with_its_playbook() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_alert_shows_why_in_the_api_and_on_its_page() {
+    let server = start().await;
+    server
+        .add_alert(
+            "canary-use:late",
+            "svc-billing",
+            "aws-cli/2",
+            "arn:aws:iam::1:user/x",
+        )
+        .await;
+    let reason = "a call from <54.1.2.3> that arrived late shows it was the first address";
+    server
+        .store
+        .commit_batch(&store::BatchCommit {
+            source: "test",
+            checkpoint: None,
+            state: None,
+            alerts: &[store::AlertRow {
+                dedup_key: "canary-use:late".to_owned(),
+                rule: "canary-use".to_owned(),
+                severity: "critical".to_owned(),
+                status: "withdrawn".to_owned(),
+                withdrawn_because: Some(reason.to_owned()),
+                replaces: Vec::new(),
+                summary: String::new(),
+                event_time: store::now(),
+                limit_key: "svc-billing".to_owned(),
+                body: String::new(),
+                sinks: Vec::new(),
+                canary: None,
+            }],
+            at: store::now(),
+        })
+        .await
+        .unwrap();
+    let answer: serde_json::Value = reqwest::Client::new()
+        .get(server.url("/api/v1/alerts/canary-use%3Alate"))
+        .bearer_auth(&server.tokens["viewer"])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["status"], "withdrawn", "{answer}");
+    assert_eq!(answer["withdrawn_because"], reason);
+    let viewer = Browser::login(&server, &server.tokens["viewer"]).await;
+    let detail = viewer.page("/alerts/canary-use%3Alate").await;
+    assert!(detail.contains("id=\"withdrawn\""), "{detail}");
+    assert!(detail.contains("a call from &#60;54.1.2.3&#62; that arrived late"));
+    let list = viewer.page("/alerts").await;
+    assert!(list.contains("class=\"withdrawn-row\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledging_and_resolving_on_the_page_moves_the_response_figures() {
     let server = start().await;
     server

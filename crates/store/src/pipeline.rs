@@ -332,7 +332,7 @@ async fn revise(
             .await?;
         if taken {
             let reason = format!("merged into {}", alert.dedup_key);
-            withdraw(tx, replaced, &reason, None, at).await?;
+            withdraw(tx, replaced, &reason, at).await?;
             continue;
         }
         let copied = sqlx::query(concat!(
@@ -362,18 +362,27 @@ async fn revise(
     Ok(())
 }
 
-/// Marks a stored alert withdrawn, with the reason (and its last version, when given), and
-/// tells every sink that was told of it. An alert never stored needs nothing.
+/// Marks a stored alert withdrawn, with the reason, and tells every sink that was told of it.
+/// The body stays the version last committed, marked withdrawn. An alert never stored needs
+/// nothing.
 async fn withdraw(
     tx: &mut sqlx::SqliteConnection,
     dedup_key: &str,
     reason: &str,
-    body: Option<&str>,
     at: EventTime,
 ) -> Result<(), sqlx::Error> {
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT body FROM alerts WHERE dedup_key = ? AND status <> 'withdrawn'")
+            .bind(dedup_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(stored) = stored else {
+        return Ok(());
+    };
+    let body = withdrawn_body(&stored, reason);
     let changed = sqlx::query(
-        "UPDATE alerts SET status = 'withdrawn', withdrawn_because = ?, \
-         body = COALESCE(?, body), updated_at = ? WHERE dedup_key = ? AND status <> 'withdrawn'",
+        "UPDATE alerts SET status = 'withdrawn', withdrawn_because = ?, body = ?, \
+         updated_at = ? WHERE dedup_key = ? AND status <> 'withdrawn'",
     )
     .bind(reason)
     .bind(body)
@@ -400,6 +409,19 @@ async fn withdraw(
     Ok(())
 }
 
+/// A stored alert's JSON, marked withdrawn with the reason, so that every reader of the body
+/// (the API, notifications) sees what the row says.
+fn withdrawn_body(body: &str, reason: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut alert)) => {
+            alert.insert("status".to_owned(), "withdrawn".into());
+            alert.insert("withdrawn_because".to_owned(), reason.into());
+            serde_json::Value::Object(alert).to_string()
+        }
+        _ => body.to_owned(),
+    }
+}
+
 impl Store {
     /// Commits one batch: its alerts (new ones with an outbox row per routed sink; known ones
     /// updated unless already final), the source's checkpoint and the detectors' state, in
@@ -417,7 +439,6 @@ impl Store {
                     &mut tx,
                     &alert.dedup_key,
                     alert.withdrawn_because.as_deref().unwrap_or_default(),
-                    Some(&alert.body),
                     batch.at,
                 )
                 .await

@@ -518,3 +518,123 @@ async fn the_migration_fills_handling_times_from_the_last_change() {
     assert_eq!(handled("a").await, (Some(at(60)), None, false));
     assert_eq!(handled("r").await, (Some(at(90)), Some(at(90)), false));
 }
+
+#[tokio::test]
+async fn a_replacing_alert_takes_over_the_row_it_replaces_and_merges_the_rest() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder).await;
+    assert_eq!(
+        commit(
+            &store,
+            &[
+                alert("burst:100", "open", &["hook"]),
+                alert("burst:900", "open", &["hook"])
+            ],
+            0
+        )
+        .await,
+        ["burst:100", "burst:900"]
+    );
+    let due = store.due_deliveries(at(1), 10).await.unwrap();
+    let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
+    store.deliveries_done("hook", &ids, at(1)).await.unwrap();
+    store
+        .set_alert_state(
+            "burst:100",
+            store::AlertStateChange::Acknowledge,
+            Some("on it"),
+            "alice",
+            at(2),
+        )
+        .await
+        .unwrap();
+
+    // Late denials show one burst, starting earlier than either was first seen.
+    let merged = AlertRow {
+        replaces: vec!["burst:100".to_owned(), "burst:900".to_owned()],
+        ..alert("burst:50", "open", &["hook"])
+    };
+    assert!(
+        commit(&store, &[merged], 10).await.is_empty(),
+        "a renamed alert is not a new one"
+    );
+    assert!(store.alert("burst:100").await.unwrap().is_none());
+    let renamed = store.alert("burst:50").await.unwrap().unwrap();
+    assert_eq!(renamed.state, "acknowledged", "its handling is kept");
+    assert_eq!(renamed.state_note.as_deref(), Some("on it"));
+    assert_eq!(renamed.detected_at, at(0), "and when it was first detected");
+    assert_eq!(renamed.summary, "burst:50 open");
+    let absorbed = store.alert("burst:900").await.unwrap().unwrap();
+    assert_eq!(absorbed.status, "withdrawn");
+    assert_eq!(
+        absorbed.withdrawn_because.as_deref(),
+        Some("merged into burst:50")
+    );
+    let body: serde_json::Value = serde_json::from_str(&absorbed.body).unwrap();
+    assert_eq!(
+        body["status"], "withdrawn",
+        "the body says what the row says"
+    );
+    assert_eq!(body["withdrawn_because"], "merged into burst:50");
+
+    // The sink that was told of the absorbed alert is told it was withdrawn; the renamed
+    // alert's delivery moved with it and is not repeated.
+    let due = store.due_deliveries(at(20), 10).await.unwrap();
+    let told: Vec<(&str, &str)> = due
+        .iter()
+        .map(|d| (d.alert.dedup_key.as_str(), d.alert.status.as_str()))
+        .collect();
+    assert_eq!(told, [("burst:900", "withdrawn")]);
+}
+
+#[tokio::test]
+async fn a_withdrawn_alert_is_marked_with_its_reason_and_told_once_to_sinks_that_knew_it() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = open(&folder).await;
+    assert_eq!(
+        commit(&store, &[alert("exfil", "open", &["hook", "mail"])], 0).await,
+        ["exfil"]
+    );
+    let hook: Vec<i64> = store
+        .due_deliveries(at(1), 10)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|d| d.sink == "hook")
+        .map(|d| d.id)
+        .collect();
+    store.deliveries_done("hook", &hook, at(1)).await.unwrap();
+
+    let withdrawn = AlertRow {
+        withdrawn_because: Some("a late call shows 54.1.2.3 was the first address".to_owned()),
+        ..alert("exfil", "withdrawn", &["hook", "mail"])
+    };
+    assert!(commit(&store, std::slice::from_ref(&withdrawn), 10).await.is_empty());
+    assert!(
+        commit(&store, &[withdrawn], 11).await.is_empty(),
+        "withdrawing twice changes nothing"
+    );
+    let stored = store.alert("exfil").await.unwrap().unwrap();
+    assert_eq!(stored.status, "withdrawn");
+    assert_eq!(
+        stored.withdrawn_because.as_deref(),
+        Some("a late call shows 54.1.2.3 was the first address")
+    );
+    let due = store.due_deliveries(at(20), 10).await.unwrap();
+    let mut sinks: Vec<&str> = due.iter().map(|d| d.sink.as_str()).collect();
+    sinks.sort();
+    // mail had not delivered the alert yet: its pending delivery now shows it withdrawn.
+    // hook had: it gets one withdrawal notice.
+    assert_eq!(sinks, ["hook", "mail"]);
+    assert!(due.iter().all(|d| d.alert.status == "withdrawn"));
+
+    assert!(
+        commit(&store, &[alert("never-stored", "withdrawn", &["hook"])], 30)
+            .await
+            .is_empty()
+    );
+    assert!(
+        store.alert("never-stored").await.unwrap().is_none(),
+        "an alert withdrawn before it was ever committed leaves nothing"
+    );
+}

@@ -38,6 +38,8 @@ pub struct AlertRow {
     pub source_ip: String,
     /// Its handling state.
     pub state: String,
+    /// Records that arrived late took it back.
+    pub withdrawn: bool,
 }
 
 impl AlertRow {
@@ -58,6 +60,7 @@ impl AlertRow {
                 .unwrap_or_default(),
             source_ip: alert.call.source_ip.clone().unwrap_or_default(),
             state: view.handling.state.clone(),
+            withdrawn: alert.status == detect::AlertStatus::Withdrawn,
         }
     }
 }
@@ -251,6 +254,7 @@ struct DetailPage {
     key: String,
     action_base: String,
     status: String,
+    withdrawn_because: Option<String>,
     event: Vec<Fact>,
     details: Vec<Fact>,
     canary_href: Option<String>,
@@ -299,7 +303,13 @@ pub async fn detail(
         action_base: row.href.clone(),
         alert: row,
         key: view.alert.dedup_key.clone(),
-        status: format!("{:?}", view.alert.status).to_lowercase(),
+        status: view.alert.status.as_str().to_owned(),
+        withdrawn_because: (view.alert.status == detect::AlertStatus::Withdrawn).then(|| {
+            view.alert
+                .withdrawn_because
+                .clone()
+                .unwrap_or_else(|| "records that arrived late took it back".to_owned())
+        }),
         event,
         details,
         canary_href,
