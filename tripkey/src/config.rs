@@ -110,6 +110,9 @@ pub struct ServeConfig {
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of `tls_cert`. Relative to the config file.
     pub tls_key: Option<PathBuf>,
+    /// A canaries file (as `scan --canaries` reads) whose canaries are watched beside those of
+    /// the database. Relative to the config file.
+    pub canaries: Option<PathBuf>,
 }
 
 /// One `[[source]]` table.
@@ -312,6 +315,7 @@ impl Config {
                 &mut config.serve.admin_token_file,
                 &mut config.serve.tls_cert,
                 &mut config.serve.tls_key,
+                &mut config.serve.canaries,
                 &mut config.plant.state_dir,
             ] {
                 if let Some(file) = relative.as_mut() {

@@ -72,6 +72,11 @@ pub struct ServeArgs {
     /// the database) and exit without starting: 0 when serve would start.
     #[arg(long)]
     check: bool,
+    /// Also watch for the canaries of this file (TOML `[[canary]]` tables or a JSON list, as
+    /// `scan --canaries` reads): keys planted by other tools or by hand, beside those of the
+    /// database [default: `[serve] canaries`].
+    #[arg(long, value_name = "FILE")]
+    canaries: Option<PathBuf>,
     /// AWS connection for the S3 and SQS sources, SNS and the canary chores.
     #[command(flatten)]
     aws: AwsArgs,
@@ -181,6 +186,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     config
         .check_sources()
         .context("--sqs, --s3 and --dir add sources")?;
+    if let Some(file) = &args.canaries {
+        config.serve.canaries = Some(file.clone());
+    }
     let database = config.store_path(args.db.clone())?;
     let aws = args.aws.options_with(&config.aws);
     if args.check {
@@ -215,6 +223,9 @@ async fn check(
     let sinks = crate::sinks::build_all(config, aws).await?;
     let names: Vec<String> = sinks.iter().map(|s| s.name().to_owned()).collect();
     notify::Router::new(config.routes.clone(), &names).context("a [[route]] table is wrong")?;
+    if let Some(file) = &config.serve.canaries {
+        crate::canaries::load(file)?;
+    }
     // A check must leave nothing behind: an existing database is opened to see that it is
     // usable, a missing one is only reported.
     let database_state = if database.exists() {
@@ -262,9 +273,16 @@ pub(crate) async fn run_with(
     }
 
     let metrics = Arc::new(Metrics::default());
-    let ingestor = Ingestor::open(store.clone(), config.detect.clone(), route, metrics.clone())
+    let mut ingestor = Ingestor::open(store.clone(), config.detect.clone(), route, metrics.clone())
         .await
         .context("cannot start the detection engine")?;
+    if let Some(file) = config.serve.canaries.as_deref() {
+        let from_file = crate::canaries::load(file)?;
+        ingestor
+            .watch_also(from_file.canaries().to_vec())
+            .await
+            .with_context(|| format!("cannot watch the canaries of {}", file.display()))?;
+    }
     let wake = Arc::new(Notify::new());
     let (engine, engine_task) = pipeline::spawn_engine(ingestor, wake.clone());
     let (stop, shutdown) = watch::channel(false);

@@ -282,11 +282,15 @@ fn write_config(folder: &Path, body: &str) -> PathBuf {
     path
 }
 
+/// Serve on an SQS queue, delivering to a webhook. The test's trail objects hold every call of
+/// their story, so nothing else is on its way: a second of quiet releases the exfiltration
+/// decision that the default settle time would hold for five minutes.
 fn sqs_webhook_config(folder: &Path, queue: &str, hook: &str) -> PathBuf {
     write_config(
         folder,
         &format!(
             "[serve]\nretry_cap = \"2s\"\nrate_window = \"1s\"\npublic_url = \"https://tripkey.example.com\"\n\n\
+             [detect]\nsettle = \"1s\"\n\n\
              [[source]]\ntype = \"sqs\"\nname = \"trail-objects\"\nqueue_url = \"{queue}\"\n\
              visibility = \"6s\"\n\n\
              [[sink]]\nname = \"soc-hook\"\ntype = \"webhook\"\nurl = \"{hook}\"\n\

@@ -62,6 +62,9 @@ pub struct Event {
     pub arg: u32,
     /// The planted episode this record belongs to (0 = background).
     pub episode: u16,
+    /// How late the file holding this record is delivered, in percent of the corpus's
+    /// lateness (`--max-lateness`); 0 for the usual delivery.
+    pub late_percent: u8,
 }
 
 impl Event {
@@ -86,6 +89,7 @@ impl Event {
             key_lag: 0,
             arg: 0,
             episode: 0,
+            late_percent: 0,
         }
     }
 
@@ -110,6 +114,12 @@ impl Event {
     /// Sets the API-specific subject.
     pub fn arg(mut self, arg: usize) -> Event {
         self.arg = arg as u32;
+        self
+    }
+
+    /// Has the file holding this record delivered `percent` of the corpus's lateness late.
+    pub fn late(mut self, percent: u8) -> Event {
+        self.late_percent = percent;
         self
     }
 

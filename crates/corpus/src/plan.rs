@@ -124,6 +124,7 @@ pub fn plan(params: &Params) -> Result<Plan> {
     p.canaries();
     p.exfiltration();
     p.bursts();
+    p.late_deliveries();
     p.public_first_calls();
     let planted = p.events.len() as u64;
     if planted > params.records {
@@ -960,6 +961,130 @@ impl Planner {
         if let Some(first) = self.events[from..].iter_mut().min_by_key(|e| e.time) {
             first.flags |= EXPECT_EXFILTRATION;
         }
+    }
+
+    /// Episodes whose truth holds only when the detectors do not depend on delivery order:
+    /// their files come late by a planted share of `--max-lateness` (with 75 minutes: 20, 65
+    /// and 75), in an order that misleads a detector deciding in arrival order.
+    fn late_deliveries(&mut self) {
+        use Outcome::Denied;
+
+        // L1: one principal's denials split over three regions whose files come 20, 65 and 75
+        // minutes late; no region alone holds five within five minutes.
+        let Some(user) = (0..self.world.users.len()).find(|&u| {
+            let user = &self.world.users[u];
+            !user.quiet && user.class == UserClass::Person
+        }) else {
+            return;
+        };
+        self.world.users[user].quiet = true;
+        let actor = Actor::User(user as u32);
+        let ep = self.episode(None, "a stolen key probes three regions at once; each region's file comes late (20, 65 and 75 minutes with --max-lateness 75) and none alone holds a burst");
+        let t = self.slot(5 * MINUTE, 0);
+        let ip = self.foreign_ip();
+        let account = self.world.users[user].account;
+        let apis = [
+            Api::Ec2DescribeInstances,
+            Api::SecretsListSecrets,
+            Api::LambdaListFunctions,
+        ];
+        for (k, (region, late)) in [(0u8, 27u8), (1, 87), (2, 100)]
+            .into_iter()
+            .cycle()
+            .take(6)
+            .enumerate()
+        {
+            let ev = Event::new(t + 15 * k as i64, actor, apis[k % 3], account, region)
+                .outcome(Denied)
+                .ip(ip)
+                .agent(agents::ATTACKER[1])
+                .late(late);
+            self.push(ep, ev);
+        }
+        self.mark_burst(ep, actor, t);
+
+        let fresh: Vec<usize> = (0..self.world.instances.len())
+            .filter(|&i| {
+                let instance = &self.world.instances[i];
+                instance.own_public && !instance.quiet
+            })
+            .take(2)
+            .collect();
+        let [first, credited] = fresh[..] else {
+            return;
+        };
+        for &i in &fresh {
+            self.world.instances[i].quiet = true;
+            self.world.instances[i].vpce = false;
+        }
+
+        // L2: the attacker's calls are in a file delivered before the one holding the
+        // instance's own earlier calls.
+        let ep = self.episode(None, "instance credentials used from a foreign address; the instance's own earlier calls come in a file delivered later (attacker first in arrival order, not in event time)");
+        let t = self.instance_slot(first, 10 * MINUTE);
+        let inst = &self.world.instances[first];
+        let (account, region) = (inst.account, inst.region);
+        let actor = Actor::Instance(first as u32);
+        for (offset, api) in [
+            (0, Api::SsmUpdateInstanceInformation),
+            (40, Api::Ec2DescribeTags),
+        ] {
+            let ev = Event::new(t + offset, actor, api, account, region).late(100);
+            self.push(ep, ev);
+        }
+        let other_region = if region == US_EAST_1 { 1 } else { US_EAST_1 };
+        let from = self.events.len();
+        let ip = self.foreign_ip();
+        self.run(
+            ep,
+            actor,
+            t + 90,
+            Some(ip),
+            Some(agents::ATTACKER[0]),
+            (10, 40),
+            &[
+                (Api::StsGetCallerIdentity, other_region, Outcome::Ok),
+                (Api::S3ListBuckets, other_region, Outcome::Ok),
+            ],
+        );
+        self.mark_stolen(from, t - 5 * MINUTE);
+
+        // L3: the AssociateAddress that explains an instance's new address comes after the
+        // calls from that address.
+        let ep = self.episode(Some(Rule::Exfiltration), "AssociateAddress gives the instance a new address, but its file comes 75 minutes late, after the instance's calls from the new address: the credit applies from its event time");
+        let t = self.instance_slot(credited, 30 * MINUTE);
+        let lock = t - gap(&mut self.rng, 25 * MINUTE, 40 * MINUTE);
+        self.lock_calls(ep, credited, lock);
+        let inst = &self.world.instances[credited];
+        let (account, region) = (inst.account, inst.region);
+        let terraform = self.user_named(account, "terraform-ci");
+        let ci = world::ci_ip(&mut self.rng);
+        let ev = Event::new(
+            t,
+            Actor::User(terraform as u32),
+            Api::Ec2AssociateAddress,
+            account,
+            region,
+        )
+        .ip(ci)
+        .agent(agents::CI[0])
+        .arg(credited)
+        .late(100);
+        self.push(ep, ev);
+        let eip = world::aws_ip(&mut self.rng);
+        self.world.instances[credited].ip_switch = Some((t + MINUTE, eip));
+        self.run(
+            ep,
+            Actor::Instance(credited as u32),
+            t + 10 * MINUTE,
+            None,
+            None,
+            (20, 90),
+            &[
+                (Api::SsmUpdateInstanceInformation, region, Outcome::Ok),
+                (Api::S3GetObject, region, Outcome::Ok),
+            ],
+        );
     }
 
     fn bursts(&mut self) {

@@ -7,7 +7,8 @@
 //! With a lateness of L minutes, delivery also lags as real organisation trails do: one
 //! stream (an account's region) falls behind by L for an hour, and one file in twenty comes
 //! late by up to L on its own, so files land interleaved across accounts and regions in no
-//! useful order. A file is named, and so sorted, by when it was delivered.
+//! useful order. A file is named, and so sorted, by when it was delivered. Planted episodes
+//! may ask for their records' files to come a given share of L late (see `plan`).
 
 use std::fs;
 use std::io::Write as _;
@@ -234,6 +235,13 @@ fn deliver(plan: &Plan, out: &Path, seed: u64, lateness: Lateness) -> (Vec<usize
             let times = keyed[lo..hi].iter().map(|k| plan.events[k.3].time);
             let (oldest, newest) =
                 times.fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)));
+            let planted_late = keyed[lo..hi]
+                .iter()
+                .map(|k| lateness.max_secs * i64::from(plan.events[k.3].late_percent) / 100)
+                .max()
+                .unwrap_or(0);
+            let delivered = delivered
+                .max((interval + 1) * INTERVAL + phase(stream) + 20 * c as i64 + planted_late);
             files.push(LogFile {
                 account,
                 region,

@@ -256,10 +256,7 @@ impl ExfiltrationDetector {
     /// True when the record can matter to this detector: a seed, a credit grant, or a call
     /// made with role session credentials.
     pub fn is_relevant(record: &Record<'_>) -> bool {
-        let fields = &record.fields;
-        fields.user_identity.identity_type.as_deref() == Some("AssumedRole")
-            || is_seed_shape(record)
-            || is_credit_shape(record)
+        instance_session_call(record).is_some() || is_seed_shape(record) || is_credit_shape(record)
     }
 
     /// What the record is to this detector, and which instance it is about.
@@ -270,16 +267,7 @@ impl ExfiltrationDetector {
         if let Some(instance_id) = credit_grant(record) {
             return Some(Observation::Credit { instance_id });
         }
-        let fields = &record.fields;
-        if fields.user_identity.identity_type.as_deref() != Some("AssumedRole") {
-            return None;
-        }
-        let session_arn = fields.user_identity.arn.as_deref()?;
-        let instance_id = session_arn
-            .rsplit('/')
-            .next()
-            .filter(|name| !name.is_empty())?;
-        Some(Observation::Use { instance_id })
+        instance_session_call(record).map(|instance_id| Observation::Use { instance_id })
     }
 
     /// True when the record would change nothing the instance already knows: a call from an
@@ -909,6 +897,25 @@ impl SessionHistory {
             }
         }
     }
+}
+
+/// The instance whose role session made the call, when the caller is a role session named
+/// like an instance: EC2 names an instance profile's session after the instance, so no other
+/// session (Lambda, SSO, a person's) can be one the detector tracks.
+fn instance_session_call<'r>(record: &'r Record<'_>) -> Option<&'r str> {
+    let identity = &record.fields.user_identity;
+    if identity.identity_type.as_deref() != Some("AssumedRole") {
+        return None;
+    }
+    let session_name = identity.arn.as_deref()?.rsplit('/').next()?;
+    is_instance_id(session_name).then_some(session_name)
+}
+
+/// `i-` and hexadecimal digits, as EC2 writes instance IDs (8 or 17 digits today).
+fn is_instance_id(name: &str) -> bool {
+    name.strip_prefix("i-").is_some_and(|digits| {
+        !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_hexdigit())
+    })
 }
 
 /// The instance a role session ARN names: its session name.

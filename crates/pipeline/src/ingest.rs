@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use detect::{Alert, CanaryRegistry, Details, DetectConfig, Engine, MemoryState, RelevanceFilter};
+use detect::{
+    Alert, Canary, CanaryRegistry, Details, DetectConfig, Engine, MemoryState, RelevanceFilter,
+};
 use store::{AlertRow, BatchCommit, Store};
 use trail::{EventTime, Record, TrailObjectKey};
 
@@ -72,6 +74,8 @@ pub struct Ingestor {
     /// The source of the latest batch: alerts released when the input goes quiet are
     /// credited to it.
     last_source: Option<String>,
+    /// Canaries watched beside the store's (a canaries file).
+    extra_canaries: Vec<Canary>,
 }
 
 impl Ingestor {
@@ -83,7 +87,7 @@ impl Ingestor {
         route: Route,
         metrics: Arc<Metrics>,
     ) -> Result<Ingestor, PipelineError> {
-        let canaries = load_canaries(&store).await?;
+        let canaries = load_canaries(&store, &[]).await?;
         let mut committed_state = store.detector_state().await?;
         let engine = match restore(&config, canaries.clone(), committed_state.as_deref()) {
             Ok(engine) => engine,
@@ -105,7 +109,14 @@ impl Ingestor {
             route,
             metrics,
             last_source: None,
+            extra_canaries: Vec::new(),
         })
+    }
+
+    /// Watches these canaries too, beside the store's, from now on and after every reload.
+    pub async fn watch_also(&mut self, canaries: Vec<Canary>) -> Result<(), PipelineError> {
+        self.extra_canaries = canaries;
+        self.reload_canaries().await
     }
 
     /// How long the input must be quiet before decisions still waiting for their settle time
@@ -143,7 +154,7 @@ impl Ingestor {
 
     /// Reads the canaries again from the store, so ones issued since are watched too.
     pub async fn reload_canaries(&mut self) -> Result<(), PipelineError> {
-        let canaries = load_canaries(&self.store).await?;
+        let canaries = load_canaries(&self.store, &self.extra_canaries).await?;
         self.filter = RelevanceFilter::new(canaries.clone());
         self.engine.set_canaries(canaries.clone());
         self.canaries = canaries;
@@ -273,8 +284,12 @@ impl Ingestor {
     }
 }
 
-async fn load_canaries(store: &Store) -> Result<Arc<CanaryRegistry>, PipelineError> {
-    let canaries = registry::watch_list(store).await?;
+async fn load_canaries(
+    store: &Store,
+    extra: &[Canary],
+) -> Result<Arc<CanaryRegistry>, PipelineError> {
+    let mut canaries = registry::watch_list(store).await?;
+    canaries.extend(extra.iter().cloned());
     Ok(Arc::new(CanaryRegistry::new(canaries)?))
 }
 

@@ -609,7 +609,9 @@ async fn a_withdrawn_alert_is_marked_with_its_reason_and_told_once_to_sinks_that
         withdrawn_because: Some("a late call shows 54.1.2.3 was the first address".to_owned()),
         ..alert("exfil", "withdrawn", &["hook", "mail"])
     };
-    assert!(commit(&store, std::slice::from_ref(&withdrawn), 10).await.is_empty());
+    assert!(commit(&store, std::slice::from_ref(&withdrawn), 10)
+        .await
+        .is_empty());
     assert!(
         commit(&store, &[withdrawn], 11).await.is_empty(),
         "withdrawing twice changes nothing"
