@@ -1736,8 +1736,9 @@ mod tests {
     fn every_expected_alert_is_planted_once() {
         let p = plan(&params(8000, 5)).unwrap();
         let flagged = |bit| p.events.iter().filter(|e| e.flags & bit != 0).count();
-        assert_eq!(flagged(EXPECT_EXFILTRATION), 4);
-        assert_eq!(flagged(EXPECT_BURST), 8);
+        // Planted on time, plus the late episodes (L1's burst, L2's exfiltration).
+        assert_eq!(flagged(EXPECT_EXFILTRATION), 5);
+        assert_eq!(flagged(EXPECT_BURST), 9);
         let canary_actors: Vec<Actor> = p.world.canaries.iter().map(|c| c.actor).collect();
         let uses = p
             .events
