@@ -51,8 +51,8 @@ pub struct Denial {
     pub error_code: String,
     /// The region called.
     pub region: String,
-    /// The call, should it open a burst.
-    pub call: CallContext,
+    /// The record's event ID, to know a file delivered twice.
+    pub event_id: Option<String>,
     /// The record, should it open a burst.
     pub record: Box<RawValue>,
 }
@@ -66,7 +66,7 @@ impl Denial {
             event_name: fields.event_name.to_string(),
             error_code: fields.error_code.as_deref().unwrap_or_default().to_owned(),
             region: fields.aws_region.to_string(),
-            call: CallContext::of(record),
+            event_id: fields.event_id.as_deref().map(str::to_owned),
             record: record.raw_one_line(),
         }
     }
@@ -123,7 +123,10 @@ impl Burst {
             event_names: names(|mark| &mark.event_name),
             error_codes: names(|mark| &mark.error_code),
             regions: names(|mark| &mark.region),
-            trigger_call: trigger.call.clone(),
+            // Read back from the record only when a burst opens: most denials never do.
+            trigger_call: Record::from_raw(&trigger.record)
+                .map(|record| CallContext::of(&record))
+                .unwrap_or_default(),
             trigger_record: trigger.record.clone(),
             final_raised: false,
         }
@@ -132,9 +135,15 @@ impl Burst {
     fn add(&mut self, denial: &Denial) {
         self.count += 1;
         self.last_time = self.last_time.max(denial.time);
-        self.event_names.insert(denial.event_name.clone());
-        self.error_codes.insert(denial.error_code.clone());
-        self.regions.insert(denial.region.clone());
+        for (set, value) in [
+            (&mut self.event_names, &denial.event_name),
+            (&mut self.error_codes, &denial.error_code),
+            (&mut self.regions, &denial.region),
+        ] {
+            if !set.contains(value) {
+                set.insert(value.clone());
+            }
+        }
     }
 }
 
@@ -161,11 +170,27 @@ impl Phase {
     }
 }
 
-/// The bursts of a stretch of the sequence: those it closed, and the phase at its end.
+/// How often the replay keeps the sequence's state, so that a late denial is placed by
+/// replaying from the nearest kept state before it rather than from the start.
+const CHECKPOINT_EVERY: usize = 64;
+
+/// The bursts of a stretch of the sequence: those it closed, the phase at its end, and the
+/// state before every [`CHECKPOINT_EVERY`]th denial.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Replay {
     closed: Vec<Burst>,
     tip: Phase,
+    #[serde(default)]
+    checkpoints: Vec<Checkpoint>,
+}
+
+/// The sequence's state before the live denial at `at`: its phase and how many bursts had
+/// closed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Checkpoint {
+    at: usize,
+    tip: Phase,
+    closed: usize,
 }
 
 /// One principal's denials: the state of the sequence before the watermark, the denials since
@@ -260,26 +285,16 @@ impl DenialBurstDetector {
             .live
             .partition_point(|kept| kept.position() < denial.position());
         if denials.live.get(position).is_some_and(|kept| {
-            kept.position() == denial.position() && kept.call.event_id == denial.call.event_id
+            kept.position() == denial.position() && kept.event_id == denial.event_id
         }) {
             return Placed::Duplicate;
         }
-        if position == denials.live.len() {
-            self.step(&mut denials.replay, &denial);
-        } else {
-            denials.replay = Replay {
-                closed: Vec::new(),
-                tip: denials.folded.clone(),
-            };
-            for kept in denials.live[..position]
-                .iter()
-                .chain(std::iter::once(&denial))
-                .chain(&denials.live[position..])
-            {
-                self.step(&mut denials.replay, kept);
-            }
-        }
         denials.live.insert(position, denial);
+        if position + 1 == denials.live.len() {
+            self.step_live(denials, position);
+        } else {
+            self.replay_from(denials, position);
+        }
         self.settle(principal, denials, clock, updates, alerts);
         Placed::InOrder
     }
@@ -296,13 +311,16 @@ impl DenialBurstDetector {
     ) {
         let watermark = clock.in_lane(&denials.lane).watermark();
         let mut fold_through = denials.live.partition_point(|kept| kept.time < watermark);
-        let over_cap = denials.live.len().saturating_sub(MAX_LIVE_DENIALS);
-        fold_through = fold_through.max(over_cap);
+        if denials.live.len() > MAX_LIVE_DENIALS {
+            // Down to three quarters, so that a flood folds in chunks, not one by one.
+            fold_through = fold_through.max(denials.live.len() - MAX_LIVE_DENIALS * 3 / 4);
+        }
         let mut finished = Vec::new();
         if fold_through > 0 {
             let mut folded = Replay {
                 closed: Vec::new(),
                 tip: std::mem::take(&mut denials.folded),
+                checkpoints: Vec::new(),
             };
             for kept in denials.live.drain(..fold_through) {
                 self.step(&mut folded, &kept);
@@ -312,6 +330,14 @@ impl DenialBurstDetector {
             // The same sequence from the same start closes the same bursts first; the
             // replay's copies know whether their final form was raised.
             finished = denials.replay.closed.drain(..folded.closed.len()).collect();
+            let replay = &mut denials.replay;
+            replay
+                .checkpoints
+                .retain(|checkpoint| checkpoint.at >= fold_through);
+            for checkpoint in &mut replay.checkpoints {
+                checkpoint.at -= fold_through;
+                checkpoint.closed -= folded.closed.len();
+            }
         }
         let window = self.config.window.millis();
         let is_over = |burst: &Burst| watermark.millis() - burst.last_time.millis() > window;
@@ -338,23 +364,41 @@ impl DenialBurstDetector {
             .filter(|burst| !burst.final_raised)
             .map(|burst| self.burst_alert(principal, burst, AlertStatus::Final))
             .collect();
+        // Without updates, an open burst already raised under its key stays as raised: it is
+        // not worth building again only to be compared.
+        let mut unchanged = Vec::new();
+        let mut raised = std::mem::take(&mut denials.raised);
+        let mut still_open = |burst: &Burst, unchanged: &mut Vec<Alert>| {
+            let key = burst_key(principal, burst);
+            let at = raised
+                .iter()
+                .position(|alert| alert.dedup_key == key && alert.status == AlertStatus::Open);
+            match at {
+                Some(at) if !updates => {
+                    unchanged.push(raised.remove(at));
+                    true
+                }
+                _ => false,
+            }
+        };
         for burst in &mut denials.replay.closed {
             if burst.final_raised {
                 continue;
             }
-            let status = if is_over(burst) {
+            if is_over(burst) {
                 burst.final_raised = true;
-                AlertStatus::Final
-            } else {
-                AlertStatus::Open
-            };
-            current.push(self.burst_alert(principal, burst, status));
+                current.push(self.burst_alert(principal, burst, AlertStatus::Final));
+            } else if !still_open(burst, &mut unchanged) {
+                current.push(self.burst_alert(principal, burst, AlertStatus::Open));
+            }
         }
         if let Phase::InBurst(burst) = &denials.replay.tip {
-            current.push(self.burst_alert(principal, burst, AlertStatus::Open));
+            if !still_open(burst, &mut unchanged) {
+                current.push(self.burst_alert(principal, burst, AlertStatus::Open));
+            }
         }
         denials.raised = raise_changes(
-            std::mem::take(&mut denials.raised),
+            raised,
             current,
             &Revision {
                 updates,
@@ -371,6 +415,7 @@ impl DenialBurstDetector {
             },
             alerts,
         );
+        denials.raised.extend(unchanged);
     }
 
     /// The newest event time at which [`Self::settle`] has something to do for the principal.
@@ -398,6 +443,50 @@ impl DenialBurstDetector {
             Phase::InBurst(_) => None,
         };
         [fold, bursts, forget].into_iter().flatten().min()
+    }
+
+    /// Steps the replay over the live denial at `index`, keeping a checkpoint before it when
+    /// its turn comes.
+    fn step_live(&self, denials: &mut PrincipalDenials, index: usize) {
+        let replay = &mut denials.replay;
+        if index.is_multiple_of(CHECKPOINT_EVERY) {
+            replay.checkpoints.push(Checkpoint {
+                at: index,
+                tip: replay.tip.clone(),
+                closed: replay.closed.len(),
+            });
+        }
+        self.step(replay, &denials.live[index]);
+    }
+
+    /// Works the sequence out again from the last checkpoint at or before `position` (where a
+    /// late denial was just put). Bursts whose final form was raised keep that mark.
+    fn replay_from(&self, denials: &mut PrincipalDenials, position: usize) {
+        let replay = &mut denials.replay;
+        let kept = replay
+            .checkpoints
+            .partition_point(|checkpoint| checkpoint.at <= position);
+        let (start, tip, closed) = match kept.checked_sub(1) {
+            Some(last) => {
+                let checkpoint = &replay.checkpoints[last];
+                (checkpoint.at, checkpoint.tip.clone(), checkpoint.closed)
+            }
+            None => (0, denials.folded.clone(), 0),
+        };
+        replay.checkpoints.truncate(kept.saturating_sub(1));
+        let finals: Vec<(EventTime, EventTime, u64)> = replay
+            .closed
+            .drain(closed.min(replay.closed.len())..)
+            .filter(|burst| burst.final_raised)
+            .map(|burst| (burst.first_time, burst.last_time, burst.count))
+            .collect();
+        replay.tip = tip;
+        for index in start..denials.live.len() {
+            self.step_live(denials, index);
+        }
+        for burst in &mut denials.replay.closed[closed..] {
+            burst.final_raised = finals.contains(&(burst.first_time, burst.last_time, burst.count));
+        }
     }
 
     /// One step of the sorted sequence.
@@ -456,11 +545,7 @@ impl DenialBurstDetector {
             details.error_codes.join(", "),
         );
         Alert {
-            dedup_key: format!(
-                "{}:{principal}:{}",
-                Rule::AccessDeniedBurst,
-                burst.first_time.millis()
-            ),
+            dedup_key: burst_key(principal, burst),
             rule: Rule::AccessDeniedBurst,
             severity: Severity::Medium,
             status,
@@ -473,6 +558,15 @@ impl DenialBurstDetector {
             replaces: Vec::new(),
         }
     }
+}
+
+/// A burst's dedup key: its principal and first denial.
+fn burst_key(principal: &str, burst: &Burst) -> String {
+    format!(
+        "{}:{principal}:{}",
+        Rule::AccessDeniedBurst,
+        burst.first_time.millis()
+    )
 }
 
 fn burst_span(alert: &Alert) -> (EventTime, EventTime) {

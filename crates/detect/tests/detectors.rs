@@ -612,3 +612,59 @@ fn an_engine_restored_from_its_snapshot_goes_on_as_if_never_stopped() {
     );
     assert_eq!(summary(&run_restarting(&records)), summary(&straight));
 }
+
+/// Memory stays bounded whatever the record rate: a principal keeps at most
+/// `MAX_LIVE_DENIALS` denials in order, a session at most `MAX_ADDRESSES_PER_SESSION`
+/// addresses per period, and non-instance sessions nothing at all.
+#[test]
+fn floods_keep_bounded_memory() {
+    let config = DetectConfig::default();
+    let mut engine = Engine::new(
+        &config,
+        Arc::new(CanaryRegistry::default()),
+        MemoryState::default(),
+    );
+    let mut alerts = Vec::new();
+    let mut feed = |engine: &mut Engine, value: Value| {
+        let raw = serde_json::value::RawValue::from_string(value.to_string()).unwrap();
+        engine.process(&Record::from_raw(&raw).unwrap(), &mut alerts);
+    };
+    // 15,000 denials within half an hour, all inside the horizon, each minute's out of order.
+    for n in 0..15_000i64 {
+        let mut value = denial(
+            n / 500,
+            (n * 7) % 60,
+            ALICE,
+            "AccessDenied",
+            &format!("Call{}", n % 40),
+        );
+        value["eventID"] = json!(format!("flood-{n}"));
+        feed(&mut engine, value);
+    }
+    let denials_only = engine.snapshot().len();
+    assert!(
+        denials_only < detect::denial::MAX_LIVE_DENIALS * 2_000,
+        "{denials_only} bytes for one principal's flood"
+    );
+    // One session calling from 500 addresses, and a Lambda session from as many.
+    feed(&mut engine, seed(0));
+    for n in 0..500 {
+        feed(
+            &mut engine,
+            session_call(
+                1,
+                &format!("54.0.{}.{}", n / 250, n % 250),
+                &format!("u{n}"),
+            ),
+        );
+        let mut lambda = session_call(1, &format!("3.0.{}.{}", n / 250, n % 250), &format!("l{n}"));
+        lambda["userIdentity"]["arn"] =
+            json!("arn:aws:sts::123456789012:assumed-role/worker/billing-export-fn");
+        feed(&mut engine, lambda);
+    }
+    let grown = engine.snapshot().len() - denials_only;
+    assert!(
+        grown < detect::exfiltration::MAX_ADDRESSES_PER_SESSION * 4_000,
+        "{grown} bytes for a session's 500 addresses and a Lambda's"
+    );
+}

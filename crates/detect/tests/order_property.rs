@@ -223,7 +223,7 @@ const SPAN_SECONDS: i64 = 4 * 3600;
 
 fn denials() -> impl Strategy<Value = Vec<Event>> {
     // Clusters of denials, so that bursts form and are split and joined by late ones.
-    prop::collection::vec((0u8..2, 0i64..SPAN_SECONDS, 1usize..7, 1i64..60), 1..12).prop_map(
+    prop::collection::vec((0u8..2, 0i64..SPAN_SECONDS, 1usize..12, 1i64..60), 1..30).prop_map(
         |clusters| {
             clusters
                 .into_iter()
