@@ -142,6 +142,47 @@ impl<S: DetectorState> Engine<S> {
         &self.state
     }
 
+    /// The keys of the state a record may read or change: what a batch must load (and lock)
+    /// before the engine sees it, when the state lives in a database.
+    pub fn state_keys(&self, record: &Record<'_>) -> Vec<StateKey> {
+        let mut keys = Vec::new();
+        if let Some(observation) = self.exfiltration.observe(record) {
+            keys.push(StateKey::Instance(observation.instance_id().to_owned()));
+        }
+        if let Some(principal) = DenialBurstDetector::counted_principal(record) {
+            keys.push(StateKey::Principal(principal.to_owned()));
+        }
+        keys
+    }
+
+    /// Where event time stands and how late records came: with the state, all an engine
+    /// needs to go on ([`Engine::resume`]).
+    pub fn position(&self) -> Position {
+        Position {
+            newest: self.newest,
+            lateness: self.lateness,
+        }
+    }
+
+    /// An engine that goes on from a position over a state: a batch's engine over the keys it
+    /// loaded.
+    pub fn resume(
+        config: &DetectConfig,
+        canaries: Arc<CanaryRegistry>,
+        state: S,
+        position: Position,
+    ) -> Engine<S> {
+        let mut engine = Engine::new(config, canaries, state);
+        engine.newest = position.newest;
+        engine.lateness = position.lateness;
+        engine
+    }
+
+    /// The state, once the engine is done with it.
+    pub fn into_state(self) -> S {
+        self.state
+    }
+
     /// Replaces the canaries to look for (one was issued or revoked while running).
     pub fn set_canaries(&mut self, canaries: Arc<CanaryRegistry>) {
         self.canaries = canaries;
@@ -187,11 +228,7 @@ impl<S: DetectorState> Engine<S> {
         clock: &EventClock,
         alerts: &mut Vec<Alert>,
     ) {
-        let instance_id = match observation {
-            Observation::Seed { instance_id, .. }
-            | Observation::Credit { instance_id }
-            | Observation::Use { instance_id } => *instance_id,
-        };
+        let instance_id = observation.instance_id();
         if let Observation::Use { .. } = observation {
             if self
                 .state
@@ -271,6 +308,16 @@ impl<S: DetectorState> Engine<S> {
             }
         }
     }
+}
+
+/// Where an engine's event time stands, and how late its records came.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The newest event time seen.
+    pub newest: Option<EventTime>,
+    /// How late records arrived.
+    #[serde(default)]
+    pub lateness: Lateness,
 }
 
 /// What an engine keeps across restarts: its state and where event time stands.

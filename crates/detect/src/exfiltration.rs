@@ -240,6 +240,17 @@ pub enum Observation<'r> {
     },
 }
 
+impl<'r> Observation<'r> {
+    /// The instance the record is about.
+    pub fn instance_id(&self) -> &'r str {
+        match self {
+            Observation::Seed { instance_id, .. }
+            | Observation::Credit { instance_id }
+            | Observation::Use { instance_id } => instance_id,
+        }
+    }
+}
+
 /// The exfiltration detector: configuration plus the rules; each instance's memory is an
 /// [`InstanceHistory`].
 #[derive(Clone, Debug)]

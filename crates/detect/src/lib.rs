@@ -26,9 +26,9 @@ pub use alert::{
 pub use canary::{Canary, CanaryRegistry, RegistryError, ReportedUse};
 pub use clock::{EventClock, Lane, Lateness};
 pub use config::{DetectConfig, Span};
-pub use engine::{Engine, RelevanceFilter};
+pub use engine::{Engine, Position, RelevanceFilter};
 pub use playbook::{playbook, Check, Playbook};
-pub use state::{DetectorState, MemoryState, StateKey};
+pub use state::{DetectorState, MemoryState, StateKey, StoredKey};
 
 /// A stable 64-bit FNV-1a hash, for dedup keys that must not change between runs or versions
 /// (std's hasher is randomly seeded and may change).

@@ -24,6 +24,49 @@ pub enum StateKey {
     Principal(String),
 }
 
+impl StateKey {
+    const INSTANCE: &'static str = "instance:";
+    const PRINCIPAL: &'static str = "principal:";
+}
+
+/// `instance:ID` or `principal:ARN`: the key as a database stores it.
+impl std::fmt::Display for StateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateKey::Instance(id) => write!(f, "{}{id}", StateKey::INSTANCE),
+            StateKey::Principal(arn) => write!(f, "{}{arn}", StateKey::PRINCIPAL),
+        }
+    }
+}
+
+impl std::str::FromStr for StateKey {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<StateKey, String> {
+        if let Some(id) = text.strip_prefix(StateKey::INSTANCE) {
+            Ok(StateKey::Instance(id.to_owned()))
+        } else if let Some(arn) = text.strip_prefix(StateKey::PRINCIPAL) {
+            Ok(StateKey::Principal(arn.to_owned()))
+        } else {
+            Err(format!(
+                "{text:?} is not a detector state key (instance:ID or principal:ARN)"
+            ))
+        }
+    }
+}
+
+/// One key's memory in the form a database keeps it: the detector's value as JSON, and the
+/// event time at which the key is next due to be settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredKey {
+    /// The key.
+    pub key: StateKey,
+    /// What the key's detector keeps, as JSON.
+    pub value: String,
+    /// When the key is next due ([`DetectorState::set_wake`]); `None` when nothing is.
+    pub wake_at: Option<EventTime>,
+}
+
 /// Storage for the stateful detectors.
 pub trait DetectorState {
     /// What is kept about an instance.
@@ -81,6 +124,38 @@ impl From<SavedState> for MemoryState {
 }
 
 impl MemoryState {
+    /// Adds one key's memory as a database kept it ([`MemoryState::stored`]), so that a batch
+    /// can run on only the keys it touches.
+    pub fn load(&mut self, stored: &StoredKey) -> Result<(), serde_json::Error> {
+        match &stored.key {
+            StateKey::Instance(id) => {
+                self.instances
+                    .insert(id.clone(), serde_json::from_str(&stored.value)?);
+            }
+            StateKey::Principal(arn) => {
+                self.principals
+                    .insert(arn.clone(), serde_json::from_str(&stored.value)?);
+            }
+        }
+        self.set_wake(&stored.key, stored.wake_at);
+        Ok(())
+    }
+
+    /// The key's memory in the form a database keeps it; `None` when the detectors have
+    /// forgotten the key (its row can go).
+    pub fn stored(&self, key: &StateKey) -> Option<StoredKey> {
+        let value = match key {
+            StateKey::Instance(id) => serde_json::to_string(self.instances.get(id)?),
+            StateKey::Principal(arn) => serde_json::to_string(self.principals.get(arn)?),
+        }
+        .expect("detector state is plain data and always serialises");
+        Some(StoredKey {
+            key: key.clone(),
+            value,
+            wake_at: self.wake_of.get(key).copied(),
+        })
+    }
+
     /// Instances and principals kept.
     pub fn len(&self) -> usize {
         self.instances.len() + self.principals.len()

@@ -2,12 +2,16 @@
 //! each record arrives within the lateness horizon of the newest one before it gives the alerts
 //! (dedup keys and final content) that event-time order gives, for each detector and for the
 //! engine as a whole, whether the engine raises only final forms (`scan`) or every change and
-//! settles early when idle (`serve`).
+//! settles early when idle (`serve`), and whether it keeps one state or runs batch by batch on
+//! the keys each batch touches (`serve` with its state in a database).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use detect::{Alert, AlertStatus, Canary, CanaryRegistry, DetectConfig, Engine, MemoryState, Span};
+use detect::{
+    Alert, AlertStatus, Canary, CanaryRegistry, DetectConfig, Engine, MemoryState, Position, Span,
+    StateKey, StoredKey,
+};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use trail::{EventTime, Record};
@@ -146,27 +150,132 @@ enum Mode {
     /// Every change raised, and pending decisions settled early every few records, as `serve`
     /// runs it when its input goes quiet.
     Serve { settle_every: usize },
+    /// As `Serve`, but in batches that each load only the keys their records touch and at most
+    /// `due_limit` of the keys that are due, from a table of rows per key, as `serve` does
+    /// with its state in a database.
+    Keyed {
+        batch: usize,
+        due_limit: usize,
+        settle_every: usize,
+    },
+}
+
+/// The detectors' memory as a database keeps it: a row per key, and where event time stands.
+#[derive(Default)]
+struct KeyTable {
+    rows: BTreeMap<StateKey, StoredKey>,
+    position: Position,
+}
+
+impl KeyTable {
+    /// An engine over the given keys' rows (those that exist).
+    fn engine(&self, keys: &BTreeSet<StateKey>) -> Engine {
+        let mut state = MemoryState::default();
+        for key in keys {
+            if let Some(row) = self.rows.get(key) {
+                state.load(row).unwrap();
+            }
+        }
+        let mut engine = Engine::resume(&config(), canaries(), state, self.position);
+        engine.raise_updates(true);
+        engine
+    }
+
+    /// Writes back what the engine did to the keys it loaded.
+    fn save(&mut self, engine: Engine, keys: &BTreeSet<StateKey>) {
+        self.position = engine.position();
+        let state = engine.into_state();
+        for key in keys {
+            match state.stored(key) {
+                Some(row) => self.rows.insert(key.clone(), row),
+                None => self.rows.remove(key),
+            };
+        }
+    }
+
+    /// The keys due by `newest`, earliest first, at most `limit`.
+    fn due(&self, newest: Option<EventTime>, limit: usize) -> Vec<StateKey> {
+        let mut due: Vec<(EventTime, &StateKey)> = self
+            .rows
+            .values()
+            .filter_map(|row| Some((row.wake_at?, &row.key)))
+            .filter(|(wake, _)| Some(*wake) <= newest)
+            .collect();
+        due.sort();
+        due.into_iter()
+            .take(limit)
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+
+    fn waiting(&self) -> BTreeSet<StateKey> {
+        self.rows
+            .values()
+            .filter(|row| row.wake_at.is_some())
+            .map(|row| row.key.clone())
+            .collect()
+    }
+}
+
+fn parsed(value: &Value) -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string(value.to_string()).unwrap()
+}
+
+/// The alerts of the engine driven batch by batch over a [`KeyTable`].
+fn keyed_alerts(
+    records: &[Value],
+    batch: usize,
+    due_limit: usize,
+    settle_every: usize,
+) -> Vec<Alert> {
+    let mut table = KeyTable::default();
+    let mut alerts = Vec::new();
+    for (number, chunk) in records.chunks(batch).enumerate() {
+        let raws: Vec<_> = chunk.iter().map(parsed).collect();
+        let parsed: Vec<Record> = raws
+            .iter()
+            .map(|raw| Record::from_raw(raw).unwrap())
+            .collect();
+        let probe = table.engine(&BTreeSet::new());
+        let mut keys: BTreeSet<StateKey> = parsed
+            .iter()
+            .flat_map(|record| probe.state_keys(record))
+            .collect();
+        let newest = parsed
+            .iter()
+            .map(|record| record.fields.event_time)
+            .chain(table.position.newest)
+            .max();
+        keys.extend(table.due(newest, due_limit));
+        let mut engine = table.engine(&keys);
+        for record in &parsed {
+            engine.process(record, &mut alerts);
+        }
+        table.save(engine, &keys);
+        if number % settle_every == settle_every - 1 {
+            let waiting = table.waiting();
+            let mut engine = table.engine(&waiting);
+            engine.settle_pending(&mut alerts);
+            table.save(engine, &waiting);
+        }
+    }
+    let everything: BTreeSet<StateKey> = table.rows.keys().cloned().collect();
+    let mut engine = table.engine(&everything);
+    engine.finish(&mut alerts);
+    alerts
 }
 
 /// The alerts a consumer ends with: later versions replace earlier ones, replaced keys and
 /// withdrawn alerts go.
 fn outcome(records: &[Value], mode: Mode) -> BTreeMap<String, Value> {
-    let config = config();
-    let mut engine = Engine::new(&config, canaries(), MemoryState::default());
-    if let Mode::Serve { .. } = mode {
-        engine.raise_updates(true);
-    }
-    let mut alerts: Vec<Alert> = Vec::new();
-    for (index, value) in records.iter().enumerate() {
-        let raw = serde_json::value::RawValue::from_string(value.to_string()).unwrap();
-        engine.process(&Record::from_raw(&raw).unwrap(), &mut alerts);
-        if let Mode::Serve { settle_every } = mode {
-            if index % settle_every == settle_every - 1 {
-                engine.settle_pending(&mut alerts);
-            }
-        }
-    }
-    engine.finish(&mut alerts);
+    let alerts = match mode {
+        Mode::Keyed {
+            batch,
+            due_limit,
+            settle_every,
+        } => keyed_alerts(records, batch, due_limit, settle_every),
+        Mode::Scan | Mode::Serve { .. } => whole_state_alerts(records, mode),
+    };
     let mut standing: BTreeMap<String, Alert> = BTreeMap::new();
     for alert in alerts {
         for replaced in &alert.replaces {
@@ -193,6 +302,26 @@ fn outcome(records: &[Value], mode: Mode) -> BTreeMap<String, Value> {
             (key, content)
         })
         .collect()
+}
+
+/// The alerts of one engine over all the state, as `scan` (and, before state per key,
+/// `serve`) drives it.
+fn whole_state_alerts(records: &[Value], mode: Mode) -> Vec<Alert> {
+    let mut engine = Engine::new(&config(), canaries(), MemoryState::default());
+    if let Mode::Serve { .. } = mode {
+        engine.raise_updates(true);
+    }
+    let mut alerts: Vec<Alert> = Vec::new();
+    for (index, value) in records.iter().enumerate() {
+        engine.process(&Record::from_raw(&parsed(value)).unwrap(), &mut alerts);
+        if let Mode::Serve { settle_every } = mode {
+            if index % settle_every == settle_every - 1 {
+                engine.settle_pending(&mut alerts);
+            }
+        }
+    }
+    engine.finish(&mut alerts);
+    alerts
 }
 
 /// The records in event-time order, and in the order a delivery with the given delays (each
@@ -310,6 +439,17 @@ proptest! {
         events in instances(), delays in delays(), settle_every in 1usize..20,
     ) {
         same_alerts_in_any_order(&events, &delays, settle_every);
+    }
+
+    #[test]
+    fn state_per_key_gives_the_alerts_of_one_state(
+        denials in denials(), instances in instances(), canaries in canary_uses(),
+        delays in delays(), settle_every in 1usize..20, batch in 1usize..40, due_limit in 1usize..6,
+    ) {
+        let events: Vec<Event> = denials.into_iter().chain(instances).chain(canaries).collect();
+        let (sorted, delivered) = orders(&events, &delays);
+        let keyed = Mode::Keyed { batch, due_limit, settle_every };
+        prop_assert_eq!(outcome(&delivered, keyed), outcome(&sorted, Mode::Scan));
     }
 
     #[test]
