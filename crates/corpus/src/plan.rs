@@ -695,6 +695,29 @@ impl Planner {
         self.push(episode, ev);
     }
 
+    /// CI associates an Elastic IP with instance `i` at `t` (its file `late_percent` of the
+    /// corpus's lateness late); the instance calls from the new address a minute later.
+    fn associate_address(&mut self, episode: u16, i: usize, t: i64, late_percent: u8) {
+        let inst = &self.world.instances[i];
+        let (account, region) = (inst.account, inst.region);
+        let terraform = self.user_named(account, "terraform-ci");
+        let ci = world::ci_ip(&mut self.rng);
+        let ev = Event::new(
+            t,
+            Actor::User(terraform as u32),
+            Api::Ec2AssociateAddress,
+            account,
+            region,
+        )
+        .ip(ci)
+        .agent(agents::CI[0])
+        .arg(i)
+        .late(late_percent);
+        self.push(episode, ev);
+        let eip = world::aws_ip(&mut self.rng);
+        self.world.instances[i].ip_switch = Some((t + MINUTE, eip));
+    }
+
     /// When an episode on instance `i` lasting `duration` may start: late enough for a
     /// credential delivery and a lock 40 minutes before it.
     fn instance_slot(&mut self, i: usize, duration: i64) -> i64 {
@@ -837,23 +860,7 @@ impl Planner {
         let t = self.instance_slot(n1, 30 * MINUTE);
         let lock = t - gap(&mut self.rng, 25 * MINUTE, 40 * MINUTE);
         self.lock_calls(ep, n1, lock);
-        let inst = &self.world.instances[n1];
-        let (account, region) = (inst.account, inst.region);
-        let terraform = self.user_named(account, "terraform-ci");
-        let ci = world::ci_ip(&mut self.rng);
-        let ev = Event::new(
-            t,
-            Actor::User(terraform as u32),
-            Api::Ec2AssociateAddress,
-            account,
-            region,
-        )
-        .ip(ci)
-        .agent(agents::CI[0])
-        .arg(n1);
-        self.push(ep, ev);
-        let eip = world::aws_ip(&mut self.rng);
-        self.world.instances[n1].ip_switch = Some((t + MINUTE, eip));
+        self.associate_address(ep, n1, t, 0);
         let after = t + gap(&mut self.rng, 2 * MINUTE, 5 * MINUTE);
         self.run(
             ep,
@@ -1055,24 +1062,8 @@ impl Planner {
         let t = self.instance_slot(credited, 30 * MINUTE);
         let lock = t - gap(&mut self.rng, 25 * MINUTE, 40 * MINUTE);
         self.lock_calls(ep, credited, lock);
-        let inst = &self.world.instances[credited];
-        let (account, region) = (inst.account, inst.region);
-        let terraform = self.user_named(account, "terraform-ci");
-        let ci = world::ci_ip(&mut self.rng);
-        let ev = Event::new(
-            t,
-            Actor::User(terraform as u32),
-            Api::Ec2AssociateAddress,
-            account,
-            region,
-        )
-        .ip(ci)
-        .agent(agents::CI[0])
-        .arg(credited)
-        .late(100);
-        self.push(ep, ev);
-        let eip = world::aws_ip(&mut self.rng);
-        self.world.instances[credited].ip_switch = Some((t + MINUTE, eip));
+        self.associate_address(ep, credited, t, 100);
+        let region = self.world.instances[credited].region;
         self.run(
             ep,
             Actor::Instance(credited as u32),
