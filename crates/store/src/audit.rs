@@ -1,7 +1,6 @@
 //! The audit log: every mutating call, allowed or not, with who made it and from where.
 
 use serde::Serialize;
-use sqlx::Row;
 use trail::EventTime;
 
 use crate::{Store, StoreError};
@@ -87,25 +86,61 @@ pub struct NewAuditEntry<'a> {
     pub detail: serde_json::Value,
 }
 
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    scope: String,
+    action: String,
+    object: Option<String>,
+    address: Option<String>,
+    outcome: String,
+    detail: String,
+}
+
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = StoreError;
+
+    fn try_from(row: AuditRow) -> Result<AuditEntry, StoreError> {
+        let id = row.id.to_string();
+        Ok(AuditEntry {
+            id: row.id,
+            at: EventTime(row.at),
+            actor: row.actor,
+            scope: row.scope,
+            action: row.action,
+            object: row.object,
+            address: row.address,
+            outcome: AuditOutcome::parse(&row.outcome)
+                .ok_or_else(|| StoreError::corrupt(&id, "audit_log.outcome", &row.outcome))?,
+            detail: serde_json::from_str(&row.detail)
+                .map_err(|e| StoreError::corrupt(&id, "audit_log.detail", e))?,
+        })
+    }
+}
+
 impl Store {
     /// Appends an entry to the audit log.
     pub async fn audit(&self, entry: &NewAuditEntry<'_>) -> Result<i64, StoreError> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO audit_log (at, actor, scope, action, object, address, outcome, detail) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(entry.at.0)
-        .bind(entry.actor)
-        .bind(entry.scope)
-        .bind(entry.action)
-        .bind(entry.object)
-        .bind(entry.address)
-        .bind(entry.outcome.as_str())
-        .bind(entry.detail.to_string())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.db(e))?;
-        Ok(id)
+        let detail = entry.detail.to_string();
+        on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO audit_log (at, actor, scope, action, object, address, outcome, \
+                 detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .bind(entry.at.0)
+            .bind(entry.actor)
+            .bind(entry.scope)
+            .bind(entry.action)
+            .bind(entry.object)
+            .bind(entry.address)
+            .bind(entry.outcome.as_str())
+            .bind(&detail)
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(|e| self.db(e))
     }
 
     /// Up to `limit` entries, newest first, older than the entry `before` when given.
@@ -114,36 +149,17 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor, scope, action, object, address, outcome, detail \
-             FROM audit_log WHERE (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
-        )
-        .bind(before)
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<AuditRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, at, actor, scope, action, object, address, outcome, detail \
+                 FROM audit_log WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+            )
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
-        rows.iter()
-            .map(|row| {
-                let id: i64 = row.get("id");
-                let outcome: String = row.get("outcome");
-                let detail: String = row.get("detail");
-                Ok(AuditEntry {
-                    id,
-                    at: EventTime(row.get("at")),
-                    actor: row.get("actor"),
-                    scope: row.get("scope"),
-                    action: row.get("action"),
-                    object: row.get("object"),
-                    address: row.get("address"),
-                    outcome: AuditOutcome::parse(&outcome).ok_or_else(|| {
-                        StoreError::corrupt(&id.to_string(), "audit_log.outcome", &outcome)
-                    })?,
-                    detail: serde_json::from_str(&detail)
-                        .map_err(|e| StoreError::corrupt(&id.to_string(), "audit_log.detail", e))?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(AuditEntry::try_from).collect()
     }
 }

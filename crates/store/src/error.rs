@@ -7,7 +7,7 @@ use crate::model::CanaryId;
 /// An error from the canary store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Another process holds the database's write lock past the busy timeout.
+    /// Another process holds the SQLite database's write lock past the busy timeout.
     #[error(
         "the database {} is locked by another process (is another `tripkey serve` running on it?); \
          stop that process or point tripkey at another database",
@@ -17,7 +17,7 @@ pub enum StoreError {
         /// The database file.
         path: PathBuf,
     },
-    /// The file exists but is not SQLite, or is damaged.
+    /// The SQLite file exists but is not SQLite, or is damaged.
     #[error(
         "{} is not a tripkey database (it is not SQLite, or it is damaged); \
          pass the path of a tripkey database or of a file to create",
@@ -27,7 +27,7 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
-    /// A command that only reads was pointed at a database that does not exist.
+    /// A command that only reads was pointed at an SQLite database that does not exist.
     #[error(
         "there is no tripkey database at {} yet: create canaries with `tripkey canary create` \
          or start `tripkey serve` to make one there, or pass --db FILE (or set TRIPKEY_DB) to \
@@ -38,14 +38,15 @@ pub enum StoreError {
         /// Where the database was looked for.
         path: PathBuf,
     },
-    /// The file is an SQLite database of some other program.
+    /// The database holds another program's tables (for PostgreSQL, in the current schema)
+    /// and no record of tripkey's migrations.
     #[error(
-        "{} is an SQLite database of another program, not of tripkey; \
-         pass the path of a tripkey database or of a file to create",
+        "{} is a database of another program, not of tripkey; pass the path of a tripkey \
+         database or of a file to create (for PostgreSQL, a database that is tripkey's or empty)",
         path.display()
     )]
     ForeignDatabase {
-        /// The file.
+        /// The SQLite file, or the PostgreSQL URL without its password.
         path: PathBuf,
     },
     /// A newer tripkey has migrated the database past what this binary knows.
@@ -55,7 +56,7 @@ pub enum StoreError {
         path.display()
     )]
     NewerSchema {
-        /// The database file.
+        /// The SQLite file, or the PostgreSQL URL without its password.
         path: PathBuf,
         /// The newest migration applied to it.
         found: i64,
@@ -65,12 +66,12 @@ pub enum StoreError {
     /// Applying the schema migrations failed.
     #[error("could not bring the database {} up to date: {source}", path.display())]
     Migration {
-        /// The database file.
+        /// The SQLite file, or the PostgreSQL URL without its password.
         path: PathBuf,
         /// What the migrator reported.
         source: sqlx::migrate::MigrateError,
     },
-    /// The database file or its directory could not be created.
+    /// The SQLite file or its directory could not be created.
     #[error("could not create {}: {source}", path.display())]
     Create {
         /// The file or directory.
@@ -81,9 +82,9 @@ pub enum StoreError {
     /// Any other database failure.
     #[error("database error on {}: {source}", path.display())]
     Database {
-        /// The database file.
+        /// The SQLite file, or the PostgreSQL URL without its password.
         path: PathBuf,
-        /// What SQLite reported.
+        /// What the database or its driver reported.
         source: sqlx::Error,
     },
     /// No canary has that id.

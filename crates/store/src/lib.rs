@@ -1,6 +1,9 @@
-//! The canary registry's persistence: an embedded SQLite database holding every canary, the
-//! access keys it has held and its life-cycle history, with secrets kept only on request and
-//! then encrypted.
+//! The canary registry's persistence: a database holding every canary, the access keys it has
+//! held and its life-cycle history, with secrets kept only on request and then encrypted.
+//!
+//! The database is an embedded SQLite file by default, or PostgreSQL when [`Store::connect`] is
+//! given a `postgres://` URL. Both run the same queries and give the same results; each backend
+//! has its own migrations, with the same versions (see [`Backend`]).
 //!
 //! Records are never deleted: a revoked canary keeps its row and history, so an alert on one of
 //! its old keys can still be explained. Times are [`EventTime`] milliseconds, the unit the
@@ -40,6 +43,8 @@
 
 #![warn(missing_docs)]
 
+#[macro_use]
+mod backend;
 mod audit;
 mod error;
 mod model;
@@ -54,11 +59,15 @@ use std::time::Duration;
 
 use serde_json::json;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::QueryBuilder;
 pub use trail::EventTime;
 
+use backend::{Pool, Tx};
+
 pub use audit::{AuditEntry, AuditOutcome, NewAuditEntry};
+pub use backend::Backend;
 pub use error::StoreError;
 pub use model::{
     now, CanaryCursor, CanaryEvent, CanaryEventKind, CanaryFilter, CanaryId, CanaryKey, CanaryKind,
@@ -73,10 +82,14 @@ pub use placements::{NewPlacement, Placement};
 pub use secret::{Secret, SecretKey, SecretKeyError};
 pub use tokens::{ApiToken, NewApiToken};
 
-static MIGRATOR: Migrator = sqlx::migrate!();
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// How long a write waits for another connection or process to release the database.
+/// How long a write waits for another connection or process to release an SQLite database.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections to a PostgreSQL database: `serve`'s pipeline, API and pollers share them.
+const POSTGRES_CONNECTIONS: u32 = 8;
 
 /// The per-user default database: `$XDG_DATA_HOME/tripkey/tripkey.db`, else
 /// `~/.local/share/tripkey/tripkey.db` (the platform's data directory elsewhere). `None` when
@@ -85,10 +98,11 @@ pub fn default_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "tripkey").map(|dirs| dirs.data_dir().join("tripkey.db"))
 }
 
-/// The canary registry, backed by SQLite.
+/// The canary registry, backed by SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+    /// The SQLite file, or the PostgreSQL URL with its password redacted: what messages show.
     path: PathBuf,
     secret_key: Option<SecretKey>,
 }
@@ -198,8 +212,41 @@ enum KeyChange {
 }
 
 impl Store {
-    /// Opens the database at `path`, creating it and its parent directories (mode 0700) when
-    /// missing, and applies any migrations this binary carries that it lacks.
+    /// Opens the database `url` names and applies any migrations this binary carries that it
+    /// lacks: `postgres://…` or `postgresql://…` is a PostgreSQL database (which must exist;
+    /// tripkey creates its tables in the connection's current schema), `sqlite::memory:` a
+    /// fresh in-memory one (as [`Store::open_in_memory`]), and `sqlite:PATH`, `sqlite://PATH`
+    /// or a plain path an SQLite file (as [`Store::open`]).
+    ///
+    /// A PostgreSQL URL takes libpq's parameters, e.g. `?sslmode=verify-full&sslrootcert=FILE`
+    /// for TLS with the server's certificate checked against the CA certificates in `FILE`
+    /// (RDS publishes its bundle). Messages and [`Store::location`] show the URL with its
+    /// password replaced by `***`.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = store::Store::connect("postgres://tripkey:secret@db.internal/tripkey").await?;
+    /// assert_eq!(store.backend(), store::Backend::Postgres);
+    /// assert_eq!(store.location(), "postgres://tripkey:***@db.internal/tripkey");
+    /// # Ok::<(), store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if backend::is_postgres_url(url) {
+            return Store::open_postgres(url).await;
+        }
+        match url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            Some(":memory:") => Store::open_in_memory().await,
+            Some(path) => Store::open(path).await,
+            None => Store::open(url).await,
+        }
+    }
+
+    /// Opens the SQLite database at `path`, creating it and its parent directories (mode
+    /// 0700) when missing, and applies any migrations this binary carries that it lacks.
     ///
     /// The database runs in WAL mode (readers do not block the writer, so `serve` and a CLI
     /// command can share it) with foreign keys enforced and a busy timeout, so a write waits
@@ -217,13 +264,13 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| database_error(&path, e))?;
-        Store::start(pool, path).await
+            .map_err(|e| database_error(Backend::Sqlite, &path, e))?;
+        Store::start(Pool::Sqlite(pool), path).await
     }
 
-    /// Opens the database at `path` only if it exists, for commands that read: looking at an
-    /// inventory must not leave an empty database behind, which would later make a scan of
-    /// the wrong path look clean.
+    /// Opens the SQLite database at `path` only if it exists, for commands that read: looking
+    /// at an inventory must not leave an empty database behind, which would later make a scan
+    /// of the wrong path look clean.
     pub async fn open_existing(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref();
         if !path.exists() {
@@ -234,7 +281,8 @@ impl Store {
         Store::open(path).await
     }
 
-    /// A fresh database in memory, for tests and demos; it vanishes when the store is dropped.
+    /// A fresh SQLite database in memory, for tests and demos; it vanishes when the store is
+    /// dropped.
     pub async fn open_in_memory() -> Result<Store, StoreError> {
         let path = PathBuf::from(":memory:");
         // Each connection to `:memory:` is a database of its own, so the pool keeps exactly one
@@ -246,11 +294,23 @@ impl Store {
             .max_lifetime(None)
             .connect_with(SqliteConnectOptions::new().foreign_keys(true))
             .await
-            .map_err(|e| database_error(&path, e))?;
-        Store::start(pool, path).await
+            .map_err(|e| database_error(Backend::Sqlite, &path, e))?;
+        Store::start(Pool::Sqlite(pool), path).await
     }
 
-    async fn start(pool: SqlitePool, path: PathBuf) -> Result<Store, StoreError> {
+    async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let path = PathBuf::from(backend::redact(url));
+        let failed = |e| database_error(Backend::Postgres, &path, e);
+        let options: PgConnectOptions = url.parse().map_err(failed)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POSTGRES_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(failed)?;
+        Store::start(Pool::Postgres(pool), path).await
+    }
+
+    async fn start(pool: Pool, path: PathBuf) -> Result<Store, StoreError> {
         let store = Store {
             pool,
             path,
@@ -261,11 +321,18 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| self.db(e))?;
+        // The tables of the database, or of the current schema on PostgreSQL.
+        let tables: Vec<String> = on_pool!(self, |pool| {
+            let sql = match self.backend() {
+                Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table'",
+                Backend::Postgres => {
+                    "SELECT CAST(tablename AS TEXT) FROM pg_catalog.pg_tables \
+                     WHERE schemaname = current_schema()"
+                }
+            };
+            sqlx::query_scalar(sql).fetch_all(pool).await
+        })
+        .map_err(|e| self.db(e))?;
         let has_migrations = tables.iter().any(|t| t == "_sqlx_migrations");
         // Migrating another program's database would write tripkey's tables into it.
         if !tables.is_empty() && !has_migrations {
@@ -273,13 +340,18 @@ impl Store {
                 path: self.path.clone(),
             });
         }
-        let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let migrator = match self.backend() {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
         if has_migrations {
-            let found: Option<i64> =
+            let found: Option<i64> = on_pool!(self, |pool| {
                 sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                    .fetch_one(&self.pool)
+                    .fetch_one(pool)
                     .await
-                    .map_err(|e| self.db(e))?;
+            })
+            .map_err(|e| self.db(e))?;
             if let Some(found) = found.filter(|&found| found > known) {
                 return Err(StoreError::NewerSchema {
                     path: self.path.clone(),
@@ -288,7 +360,7 @@ impl Store {
                 });
             }
         }
-        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+        on_pool!(self, |pool| migrator.run(pool).await).map_err(|e| match e {
             MigrateError::Execute(e) => self.db(e),
             source => StoreError::Migration {
                 path: self.path.clone(),
@@ -303,28 +375,53 @@ impl Store {
         self
     }
 
-    /// Where the database lives (`:memory:` for an in-memory one).
+    /// Which database the store lives in.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Where the database lives, for messages: the SQLite file (`:memory:` for an in-memory
+    /// database), or the PostgreSQL URL with its password replaced by `***`.
+    pub fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Where an SQLite database lives (`:memory:` for an in-memory one). For PostgreSQL it is
+    /// [`Store::location`], the URL without its password, as a path: no file to open.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Closes every connection, checkpointing the write-ahead log into the database file.
+    /// Closes every connection; for SQLite, checkpointing the write-ahead log into the
+    /// database file.
     pub async fn close(self) {
-        self.pool.close().await;
+        on_pool!(self, |pool| pool.close().await);
     }
 
     fn db(&self, e: sqlx::Error) -> StoreError {
-        database_error(&self.path, e)
+        database_error(self.backend(), &self.path, e)
     }
 
-    /// A transaction that takes the write lock at its start: SQLite cannot upgrade a reading
+    /// A write transaction.
+    ///
+    /// On SQLite it takes the write lock at its start: SQLite cannot upgrade a reading
     /// transaction to a writing one while another connection writes (it fails at once, busy
     /// timeout or not), and most of ours read before they write.
-    async fn write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| self.db(e))
+    ///
+    /// On PostgreSQL it is an ordinary transaction (read committed), and writers run side by
+    /// side. A row read to decide a write is read with [`Backend::locking`], so a second
+    /// writer of that row waits for the first to commit; other writes are single statements
+    /// whose conditions PostgreSQL checks again on the row as committed (`UPDATE … WHERE`,
+    /// `INSERT … ON CONFLICT`), and decide by how many rows they changed.
+    async fn write(&self) -> Result<Tx, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite),
+            Pool::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
+        }
+        .map_err(|e| self.db(e))
     }
 
     /// Records a newly issued canary and its `issued` event, in one transaction.
@@ -342,28 +439,32 @@ impl Store {
         let labels = serde_json::to_string(&canary.labels)
             .expect("a map of strings always serializes to JSON");
         let mut tx = self.write().await?;
-        sqlx::query(
-            "INSERT INTO canaries (id, kind, issuer, account_id, access_key_id, principal_arn, \
-             name, path, labels, memo, created_at, expires_at, status, sealed_secret, issued_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.as_str())
-        .bind(canary.kind.as_str())
-        .bind(canary.issuer.as_str())
-        .bind(&canary.account_id)
-        .bind(&canary.access_key_id)
-        .bind(&canary.principal_arn)
-        .bind(&canary.name)
-        .bind(&canary.path)
-        .bind(labels)
-        .bind(&canary.memo)
-        .bind(canary.created_at.0)
-        .bind(canary.expires_at.map(|t| t.0))
-        .bind(CanaryStatus::Active.as_str())
-        .bind(sealed)
-        .bind(&canary.issued_by)
-        .execute(&mut *tx)
-        .await
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "INSERT INTO canaries (id, kind, issuer, account_id, access_key_id, \
+                 principal_arn, name, path, labels, memo, created_at, expires_at, status, \
+                 sealed_secret, issued_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(id.as_str())
+            .bind(canary.kind.as_str())
+            .bind(canary.issuer.as_str())
+            .bind(&canary.account_id)
+            .bind(&canary.access_key_id)
+            .bind(&canary.principal_arn)
+            .bind(&canary.name)
+            .bind(&canary.path)
+            .bind(&labels)
+            .bind(&canary.memo)
+            .bind(canary.created_at.0)
+            .bind(canary.expires_at.map(|t| t.0))
+            .bind(CanaryStatus::Active.as_str())
+            .bind(&sealed)
+            .bind(&canary.issued_by)
+            .execute(conn)
+            .await
+            .map(drop)
+        })
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyExists {
                 id: id.clone(),
@@ -405,11 +506,13 @@ impl Store {
 
     /// The canary with this id.
     pub async fn get(&self, id: &CanaryId) -> Result<Option<CanaryRecord>, StoreError> {
-        let row: Option<CanaryRow> = sqlx::query_as(select_canary!("WHERE c.id = ?"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.db(e))?;
+        let row: Option<CanaryRow> = on_pool!(self, |pool| {
+            sqlx::query_as(select_canary!("WHERE c.id = $1"))
+                .bind(id.as_str())
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(|e| self.db(e))?;
         row.map(CanaryRecord::try_from).transpose()
     }
 
@@ -427,24 +530,28 @@ impl Store {
         &self,
         access_key_id: &str,
     ) -> Result<Option<CanaryRecord>, StoreError> {
-        let row: Option<CanaryRow> = sqlx::query_as(select_canary!(
-            "JOIN canary_keys k ON k.canary_id = c.id WHERE k.access_key_id = ? \
-             ORDER BY k.issued_at DESC, c.created_at DESC LIMIT 1"
-        ))
-        .bind(access_key_id)
-        .fetch_optional(&self.pool)
-        .await
+        let row: Option<CanaryRow> = on_pool!(self, |pool| {
+            sqlx::query_as(select_canary!(
+                "JOIN canary_keys k ON k.canary_id = c.id WHERE k.access_key_id = $1 \
+                 ORDER BY k.issued_at DESC, c.created_at DESC LIMIT 1"
+            ))
+            .bind(access_key_id)
+            .fetch_optional(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
         row.map(CanaryRecord::try_from).transpose()
     }
 
     /// The canary with this IAM user, federated user or role session name.
     pub async fn get_by_name(&self, name: &str) -> Result<Option<CanaryRecord>, StoreError> {
-        let row: Option<CanaryRow> = sqlx::query_as(select_canary!("WHERE c.name = ?"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.db(e))?;
+        let row: Option<CanaryRow> = on_pool!(self, |pool| {
+            sqlx::query_as(select_canary!("WHERE c.name = $1"))
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(|e| self.db(e))?;
         row.map(CanaryRecord::try_from).transpose()
     }
 
@@ -470,64 +577,68 @@ impl Store {
         cursor: Option<&CanaryCursor>,
         limit: Option<u32>,
     ) -> Result<Vec<CanaryRecord>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new(select_canary!("WHERE 1 = 1"));
-        if let Some(status) = filter.status {
-            query.push(" AND c.status = ").push_bind(status.as_str());
-        }
-        if let Some(kind) = filter.kind {
-            query.push(" AND c.kind = ").push_bind(kind.as_str());
-        }
-        if let Some(account_id) = &filter.account_id {
-            query.push(" AND c.account_id = ").push_bind(account_id);
-        }
-        if let Some(issuer) = filter.issuer {
-            query.push(" AND c.issuer = ").push_bind(issuer.as_str());
-        }
-        if let Some(token) = &filter.issued_by {
-            query.push(" AND c.issued_by = ").push_bind(token);
-        }
-        if let Some(before) = filter.expiring_before {
-            query.push(" AND c.expires_at < ").push_bind(before.0);
-        }
-        if let Some(text) = &filter.text {
-            // instr, not LIKE: the text is matched as typed, `%` and `_` included.
-            query
-                .push(" AND (instr(c.name, ")
-                .push_bind(text)
-                .push(
-                    ") > 0 OR EXISTS (SELECT 1 FROM canary_keys k WHERE k.canary_id = c.id \
-                       AND instr(k.access_key_id, ",
-                )
-                .push_bind(text)
-                .push(") > 0))");
-        }
-        for (key, value) in &filter.labels {
-            query
-                .push(" AND EXISTS (SELECT 1 FROM json_each(c.labels) l WHERE l.key = ")
-                .push_bind(key)
-                .push(" AND l.value = ")
-                .push_bind(value)
-                .push(")");
-        }
-        if let Some(cursor) = cursor {
-            query
-                .push(" AND (c.created_at > ")
-                .push_bind(cursor.created_at.0)
-                .push(" OR (c.created_at = ")
-                .push_bind(cursor.created_at.0)
-                .push(" AND c.id > ")
-                .push_bind(cursor.id.as_str())
-                .push("))");
-        }
-        query.push(" ORDER BY c.created_at, c.id");
-        if let Some(limit) = limit {
-            query.push(" LIMIT ").push_bind(i64::from(limit));
-        }
-        let rows: Vec<CanaryRow> = query
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.db(e))?;
+        let dialect = self.backend();
+        let rows: Vec<CanaryRow> = on_pool!(self, |pool| {
+            let mut query = QueryBuilder::new(select_canary!("WHERE 1 = 1"));
+            if let Some(status) = filter.status {
+                query.push(" AND c.status = ").push_bind(status.as_str());
+            }
+            if let Some(kind) = filter.kind {
+                query.push(" AND c.kind = ").push_bind(kind.as_str());
+            }
+            if let Some(account_id) = &filter.account_id {
+                query.push(" AND c.account_id = ").push_bind(account_id);
+            }
+            if let Some(issuer) = filter.issuer {
+                query.push(" AND c.issuer = ").push_bind(issuer.as_str());
+            }
+            if let Some(token) = &filter.issued_by {
+                query.push(" AND c.issued_by = ").push_bind(token);
+            }
+            if let Some(before) = filter.expiring_before {
+                query.push(" AND c.expires_at < ").push_bind(before.0);
+            }
+            if let Some(text) = &filter.text {
+                // A position, not LIKE: the text is matched as typed, `%` and `_` included.
+                let position = dialect.position_function();
+                query
+                    .push(format_args!(" AND ({position}(c.name, "))
+                    .push_bind(text)
+                    .push(format_args!(
+                        ") > 0 OR EXISTS (SELECT 1 FROM canary_keys k WHERE k.canary_id = c.id \
+                         AND {position}(k.access_key_id, "
+                    ))
+                    .push_bind(text)
+                    .push(") > 0))");
+            }
+            for (key, value) in &filter.labels {
+                query
+                    .push(format_args!(
+                        " AND EXISTS (SELECT 1 FROM {} l WHERE l.key = ",
+                        dialect.label_pairs()
+                    ))
+                    .push_bind(key)
+                    .push(" AND l.value = ")
+                    .push_bind(value)
+                    .push(")");
+            }
+            if let Some(cursor) = cursor {
+                query
+                    .push(" AND (c.created_at > ")
+                    .push_bind(cursor.created_at.0)
+                    .push(" OR (c.created_at = ")
+                    .push_bind(cursor.created_at.0)
+                    .push(" AND c.id > ")
+                    .push_bind(cursor.id.as_str())
+                    .push("))");
+            }
+            query.push(" ORDER BY c.created_at, c.id");
+            if let Some(limit) = limit {
+                query.push(" LIMIT ").push_bind(i64::from(limit));
+            }
+            query.build_query_as().fetch_all(pool).await
+        })
+        .map_err(|e| self.db(e))?;
         rows.into_iter().map(CanaryRecord::try_from).collect()
     }
 
@@ -539,17 +650,18 @@ impl Store {
         account_id: &str,
         kind: Option<CanaryKind>,
     ) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM canaries WHERE account_id = ? AND status IN (?, ?) \
-             AND (? IS NULL OR kind = ?)",
-        )
-        .bind(account_id)
-        .bind(CanaryStatus::Active.as_str())
-        .bind(CanaryStatus::Triggered.as_str())
-        .bind(kind.map(CanaryKind::as_str))
-        .bind(kind.map(CanaryKind::as_str))
-        .fetch_one(&self.pool)
-        .await
+        let count: i64 = on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM canaries WHERE account_id = $1 AND status IN ($2, $3) \
+                 AND ($4 IS NULL OR kind = $4)",
+            )
+            .bind(account_id)
+            .bind(CanaryStatus::Active.as_str())
+            .bind(CanaryStatus::Triggered.as_str())
+            .bind(kind.map(CanaryKind::as_str))
+            .fetch_one(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
@@ -557,13 +669,15 @@ impl Store {
     /// A canary's history, oldest first (events recorded with the same time keep the order
     /// they were recorded in).
     pub async fn history(&self, id: &CanaryId) -> Result<Vec<CanaryEvent>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT canary_id, at, kind, detail FROM canary_events WHERE canary_id = ? \
-             ORDER BY at, seq",
-        )
-        .bind(id.as_str())
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<EventRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT canary_id, at, kind, detail FROM canary_events WHERE canary_id = $1 \
+                 ORDER BY at, seq",
+            )
+            .bind(id.as_str())
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
         // Every canary has at least its `issued` event.
         if rows.is_empty() {
@@ -587,13 +701,15 @@ impl Store {
 
     /// Every access key a canary has held, oldest first.
     pub async fn keys(&self, id: &CanaryId) -> Result<Vec<CanaryKey>, StoreError> {
-        let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT canary_id, access_key_id, issued_at, retired_at, deleted_at FROM canary_keys \
-             WHERE canary_id = ? ORDER BY issued_at, rowid",
-        )
-        .bind(id.as_str())
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<KeyRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT canary_id, access_key_id, issued_at, retired_at, deleted_at \
+                 FROM canary_keys WHERE canary_id = $1 ORDER BY issued_at, rowid",
+            )
+            .bind(id.as_str())
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
         rows.into_iter().map(CanaryKey::try_from).collect()
     }
@@ -601,12 +717,14 @@ impl Store {
     /// Every access key every canary has held, grouped by canary and oldest first: what a
     /// detector needs to recognise a use of any of them.
     pub async fn all_keys(&self) -> Result<Vec<CanaryKey>, StoreError> {
-        let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT canary_id, access_key_id, issued_at, retired_at, deleted_at FROM canary_keys \
-             ORDER BY canary_id, issued_at, rowid",
-        )
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<KeyRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT canary_id, access_key_id, issued_at, retired_at, deleted_at \
+                 FROM canary_keys ORDER BY canary_id, issued_at, rowid",
+            )
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
         rows.into_iter().map(CanaryKey::try_from).collect()
     }
@@ -617,16 +735,18 @@ impl Store {
         &self,
         retired_by: EventTime,
     ) -> Result<Vec<CanaryKey>, StoreError> {
-        let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT k.canary_id, k.access_key_id, k.issued_at, k.retired_at, k.deleted_at \
-             FROM canary_keys k JOIN canaries c ON c.id = k.canary_id \
-             WHERE c.kind = ? AND k.retired_at <= ? AND k.deleted_at IS NULL \
-             ORDER BY k.retired_at, k.rowid",
-        )
-        .bind(CanaryKind::IamUser.as_str())
-        .bind(retired_by.0)
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<KeyRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT k.canary_id, k.access_key_id, k.issued_at, k.retired_at, k.deleted_at \
+                 FROM canary_keys k JOIN canaries c ON c.id = k.canary_id \
+                 WHERE c.kind = $1 AND k.retired_at <= $2 AND k.deleted_at IS NULL \
+                 ORDER BY k.retired_at, k.rowid",
+            )
+            .bind(CanaryKind::IamUser.as_str())
+            .bind(retired_by.0)
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
         rows.into_iter().map(CanaryKey::try_from).collect()
     }
@@ -640,35 +760,40 @@ impl Store {
         at: EventTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        let deleted_at: Option<Option<i64>> = sqlx::query_scalar(
-            "SELECT deleted_at FROM canary_keys WHERE canary_id = ? AND access_key_id = ?",
-        )
-        .bind(id.as_str())
-        .bind(access_key_id)
-        .fetch_optional(&mut *tx)
-        .await
+        // Only the first deletion changes the row (on PostgreSQL a concurrent one waits for it,
+        // then finds the key deleted): it alone records the event.
+        let changed = on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE canary_keys SET deleted_at = $1, retired_at = COALESCE(retired_at, $1) \
+                 WHERE canary_id = $2 AND access_key_id = $3 AND deleted_at IS NULL",
+            )
+            .bind(at.0)
+            .bind(id.as_str())
+            .bind(access_key_id)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected())
+        })
         .map_err(|e| self.db(e))?;
-        match deleted_at {
-            None => {
-                return Err(StoreError::KeyNotFound {
+        if changed == 0 {
+            let known: Option<i64> = on_tx!(&mut tx, |conn| {
+                sqlx::query_scalar(
+                    "SELECT issued_at FROM canary_keys WHERE canary_id = $1 AND access_key_id = $2",
+                )
+                .bind(id.as_str())
+                .bind(access_key_id)
+                .fetch_optional(conn)
+                .await
+            })
+            .map_err(|e| self.db(e))?;
+            return match known {
+                Some(_) => Ok(()),
+                None => Err(StoreError::KeyNotFound {
                     id: id.clone(),
                     access_key_id: access_key_id.to_owned(),
-                })
-            }
-            Some(Some(_)) => return Ok(()),
-            Some(None) => {}
+                }),
+            };
         }
-        sqlx::query(
-            "UPDATE canary_keys SET deleted_at = ?, retired_at = COALESCE(retired_at, ?) \
-             WHERE canary_id = ? AND access_key_id = ?",
-        )
-        .bind(at.0)
-        .bind(at.0)
-        .bind(id.as_str())
-        .bind(access_key_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.db(e))?;
         let detail = json!({ "access_key_id": access_key_id });
         add_event(&mut tx, id, at, CanaryEventKind::KeyDeleted, &detail)
             .await
@@ -717,12 +842,18 @@ impl Store {
     ) -> Result<CanaryRecord, StoreError> {
         let sealed = self.seal(id, keep_secret)?;
         let mut tx = self.write().await?;
-        let current: Option<(String, String)> =
-            sqlx::query_as("SELECT status, access_key_id FROM canaries WHERE id = ?")
+        // Locked: a concurrent replacement must see the key this one puts in, or it would
+        // leave one of the two new keys unretired.
+        let current = tx.backend().locking(locking!(
+            "SELECT status, access_key_id FROM canaries WHERE id = $1"
+        ));
+        let current: Option<(String, String)> = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(current)
                 .bind(id.as_str())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(conn)
                 .await
-                .map_err(|e| self.db(e))?;
+        })
+        .map_err(|e| self.db(e))?;
         let (status, old_access_key_id) =
             current.ok_or_else(|| StoreError::NotFound(id.clone()))?;
         if status == CanaryStatus::Revoked.as_str() {
@@ -730,16 +861,19 @@ impl Store {
         }
         let (kind, detail) = match change {
             KeyChange::Rotate => {
-                sqlx::query(
-                    "UPDATE canaries SET access_key_id = ?, rotated_at = ?, sealed_secret = ? \
-                     WHERE id = ?",
-                )
-                .bind(new_access_key_id)
-                .bind(at.0)
-                .bind(sealed)
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
+                on_tx!(&mut tx, |conn| {
+                    sqlx::query(
+                        "UPDATE canaries SET access_key_id = $1, rotated_at = $2, \
+                         sealed_secret = $3 WHERE id = $4",
+                    )
+                    .bind(new_access_key_id)
+                    .bind(at.0)
+                    .bind(&sealed)
+                    .bind(id.as_str())
+                    .execute(conn)
+                    .await
+                    .map(drop)
+                })
                 .map_err(|e| self.db(e))?;
                 let detail = json!({
                     "old_access_key_id": old_access_key_id,
@@ -748,18 +882,22 @@ impl Store {
                 (CanaryEventKind::Rotated, detail)
             }
             KeyChange::Renew { expires_at } => {
-                sqlx::query(
-                    "UPDATE canaries SET access_key_id = ?, expires_at = ?, sealed_secret = ?, \
-                     status = CASE status WHEN ? THEN ? ELSE status END WHERE id = ?",
-                )
-                .bind(new_access_key_id)
-                .bind(expires_at.map(|t| t.0))
-                .bind(sealed)
-                .bind(CanaryStatus::Expired.as_str())
-                .bind(CanaryStatus::Active.as_str())
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
+                on_tx!(&mut tx, |conn| {
+                    sqlx::query(
+                        "UPDATE canaries SET access_key_id = $1, expires_at = $2, \
+                         sealed_secret = $3, status = CASE status WHEN $4 THEN $5 ELSE status END \
+                         WHERE id = $6",
+                    )
+                    .bind(new_access_key_id)
+                    .bind(expires_at.map(|t| t.0))
+                    .bind(&sealed)
+                    .bind(CanaryStatus::Expired.as_str())
+                    .bind(CanaryStatus::Active.as_str())
+                    .bind(id.as_str())
+                    .execute(conn)
+                    .await
+                    .map(drop)
+                })
                 .map_err(|e| self.db(e))?;
                 let detail = json!({
                     "old_access_key_id": old_access_key_id,
@@ -769,15 +907,18 @@ impl Store {
                 (CanaryEventKind::Renewed, detail)
             }
         };
-        sqlx::query(
-            "UPDATE canary_keys SET retired_at = ? \
-             WHERE canary_id = ? AND access_key_id = ? AND retired_at IS NULL",
-        )
-        .bind(at.0)
-        .bind(id.as_str())
-        .bind(&old_access_key_id)
-        .execute(&mut *tx)
-        .await
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE canary_keys SET retired_at = $1 \
+                 WHERE canary_id = $2 AND access_key_id = $3 AND retired_at IS NULL",
+            )
+            .bind(at.0)
+            .bind(id.as_str())
+            .bind(&old_access_key_id)
+            .execute(conn)
+            .await
+            .map(drop)
+        })
         .map_err(|e| self.db(e))?;
         add_key(&mut tx, id, new_access_key_id, at)
             .await
@@ -803,7 +944,7 @@ impl Store {
             at,
             CanaryEventKind::Triggered,
             &detail,
-            "UPDATE canaries SET status = 'triggered' WHERE id = ? AND status = 'active'",
+            "UPDATE canaries SET status = 'triggered' WHERE id = $1 AND status = 'active'",
         )
         .await
     }
@@ -820,7 +961,7 @@ impl Store {
             at,
             CanaryEventKind::Expired,
             &serde_json::Value::Null,
-            "UPDATE canaries SET status = 'expired' WHERE id = ? AND status <> 'revoked'",
+            "UPDATE canaries SET status = 'expired' WHERE id = $1 AND status <> 'revoked'",
         )
         .await
     }
@@ -835,26 +976,30 @@ impl Store {
         detail: serde_json::Value,
     ) -> Result<CanaryRecord, StoreError> {
         let mut tx = self.write().await?;
-        let changed = sqlx::query(
-            "UPDATE canaries SET status = 'revoked', revoked_at = ?, sealed_secret = NULL \
-             WHERE id = ? AND status <> 'revoked'",
-        )
-        .bind(at.0)
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.db(e))?
-        .rows_affected();
-        if changed == 1 {
+        let changed = on_tx!(&mut tx, |conn| {
             sqlx::query(
-                "UPDATE canary_keys SET retired_at = COALESCE(retired_at, ?), \
-                 deleted_at = COALESCE(deleted_at, ?) WHERE canary_id = ?",
+                "UPDATE canaries SET status = 'revoked', revoked_at = $1, sealed_secret = NULL \
+                 WHERE id = $2 AND status <> 'revoked'",
             )
             .bind(at.0)
-            .bind(at.0)
             .bind(id.as_str())
-            .execute(&mut *tx)
+            .execute(conn)
             .await
+            .map(|done| done.rows_affected())
+        })
+        .map_err(|e| self.db(e))?;
+        if changed == 1 {
+            on_tx!(&mut tx, |conn| {
+                sqlx::query(
+                    "UPDATE canary_keys SET retired_at = COALESCE(retired_at, $1), \
+                     deleted_at = COALESCE(deleted_at, $1) WHERE canary_id = $2",
+                )
+                .bind(at.0)
+                .bind(id.as_str())
+                .execute(conn)
+                .await
+                .map(drop)
+            })
             .map_err(|e| self.db(e))?;
             add_event(&mut tx, id, at, CanaryEventKind::Revoked, &detail)
                 .await
@@ -875,19 +1020,18 @@ impl Store {
         update: &'static str,
     ) -> Result<CanaryRecord, StoreError> {
         let mut tx = self.write().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM canaries WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| self.db(e))?;
-        if exists.is_none() {
+        let changed = on_tx!(&mut tx, |conn| {
+            sqlx::query(update)
+                .bind(id.as_str())
+                .execute(conn)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(|e| self.db(e))?;
+        // The update changes nothing when the status stays; the canary must exist all the same.
+        if changed == 0 && !canary_exists(&mut tx, id).await.map_err(|e| self.db(e))? {
             return Err(StoreError::NotFound(id.clone()));
         }
-        sqlx::query(update)
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.db(e))?;
         add_event(&mut tx, id, at, kind, detail)
             .await
             .map_err(|e| self.db(e))?;
@@ -898,16 +1042,19 @@ impl Store {
     /// Records that uses up to `at` have been alerted on. It only moves forward, so a late or
     /// replayed alert cannot make the last-used poller alert again on a use already reported.
     pub async fn set_last_alert_at(&self, id: &CanaryId, at: EventTime) -> Result<(), StoreError> {
-        let changed = sqlx::query(
-            "UPDATE canaries SET last_alert_at = MAX(COALESCE(last_alert_at, ?), ?) WHERE id = ?",
-        )
-        .bind(at.0)
-        .bind(at.0)
-        .bind(id.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.db(e))?
-        .rows_affected();
+        let changed = on_pool!(self, |pool| {
+            sqlx::query(concat!(
+                "UPDATE canaries SET ",
+                later_last_alert_at!("$1"),
+                " WHERE id = $2"
+            ))
+            .bind(at.0)
+            .bind(id.as_str())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })
+        .map_err(|e| self.db(e))?;
         if changed == 0 {
             return Err(StoreError::NotFound(id.clone()));
         }
@@ -916,12 +1063,13 @@ impl Store {
 
     /// The kept secret of the canary's current key, decrypted; `None` when none was kept.
     pub async fn secret(&self, id: &CanaryId) -> Result<Option<Secret>, StoreError> {
-        let sealed: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT sealed_secret FROM canaries WHERE id = ?")
+        let sealed: Option<Option<Vec<u8>>> = on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT sealed_secret FROM canaries WHERE id = $1")
                 .bind(id.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(pool)
                 .await
-                .map_err(|e| self.db(e))?;
+        })
+        .map_err(|e| self.db(e))?;
         let Some(sealed) = sealed.ok_or_else(|| StoreError::NotFound(id.clone()))? else {
             return Ok(None);
         };
@@ -935,43 +1083,66 @@ impl Store {
     }
 }
 
+async fn canary_exists(tx: &mut Tx, id: &CanaryId) -> Result<bool, sqlx::Error> {
+    let found: Option<String> = on_tx!(tx, |conn| {
+        sqlx::query_scalar("SELECT id FROM canaries WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(conn)
+            .await
+    })?;
+    Ok(found.is_some())
+}
+
 async fn add_key(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     id: &CanaryId,
     access_key_id: &str,
     at: EventTime,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO canary_keys (canary_id, access_key_id, issued_at) VALUES (?, ?, ?)")
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO canary_keys (canary_id, access_key_id, issued_at) VALUES ($1, $2, $3)",
+        )
         .bind(id.as_str())
         .bind(access_key_id)
         .bind(at.0)
         .execute(conn)
         .await
         .map(drop)
+    })
 }
 
 async fn add_event(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     id: &CanaryId,
     at: EventTime,
     kind: CanaryEventKind,
     detail: &serde_json::Value,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO canary_events (canary_id, at, kind, detail) VALUES (?, ?, ?, ?)")
+    let detail = detail.to_string();
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO canary_events (canary_id, at, kind, detail) VALUES ($1, $2, $3, $4)",
+        )
         .bind(id.as_str())
         .bind(at.0)
         .bind(kind.as_str())
-        .bind(detail.to_string())
+        .bind(&detail)
         .execute(conn)
         .await
         .map(drop)
+    })
 }
 
 /// Tells lock contention and files that are not databases apart from other failures, since
-/// those have a remedy the user can apply.
-fn database_error(path: &Path, source: sqlx::Error) -> StoreError {
-    let code = match &source {
-        sqlx::Error::Database(db) => db.code().and_then(|code| code.parse::<i32>().ok()),
+/// those have a remedy the user can apply. `path` is the SQLite file or the redacted URL.
+fn database_error(backend: Backend, path: &Path, source: sqlx::Error) -> StoreError {
+    let path = path.to_path_buf();
+    let code = match (&source, backend) {
+        (sqlx::Error::Database(db), Backend::Sqlite) => {
+            db.code().and_then(|code| code.parse::<i32>().ok())
+        }
+        // PostgreSQL's codes are SQLSTATEs, and its writers wait for each other.
         _ => None,
     };
     // Extended result codes carry the primary code in their low byte.
@@ -979,7 +1150,6 @@ fn database_error(path: &Path, source: sqlx::Error) -> StoreError {
     const LOCKED: i32 = 6;
     const CORRUPT: i32 = 11;
     const NOT_A_DB: i32 = 26;
-    let path = path.to_path_buf();
     match code.map(|code| code & 0xff) {
         Some(BUSY | LOCKED) => StoreError::Locked { path },
         Some(CORRUPT | NOT_A_DB) => StoreError::NotADatabase { path },

@@ -1,7 +1,5 @@
 //! Counts for the dashboard's overview, each one grouped query rather than a scan of rows.
 
-use sqlx::Row;
-
 use crate::{CanaryStatus, EventTime, Store, StoreError};
 
 /// How many canaries of one kind in one account hold live credentials.
@@ -18,21 +16,23 @@ pub struct CanaryCount {
 impl Store {
     /// Live canaries (active or triggered) by kind and account.
     pub async fn canary_counts(&self) -> Result<Vec<CanaryCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, account_id, COUNT(*) AS n FROM canaries WHERE status IN (?, ?) \
-             GROUP BY kind, account_id ORDER BY account_id, kind",
-        )
-        .bind(CanaryStatus::Active.as_str())
-        .bind(CanaryStatus::Triggered.as_str())
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<(String, String, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT kind, account_id, COUNT(*) FROM canaries WHERE status IN ($1, $2) \
+                 GROUP BY kind, account_id ORDER BY account_id, kind",
+            )
+            .bind(CanaryStatus::Active.as_str())
+            .bind(CanaryStatus::Triggered.as_str())
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
         Ok(rows
-            .iter()
-            .map(|row| CanaryCount {
-                kind: row.get("kind"),
-                account_id: row.get("account_id"),
-                count: row.get::<i64, _>("n").unsigned_abs(),
+            .into_iter()
+            .map(|(kind, account_id, n)| CanaryCount {
+                kind,
+                account_id,
+                count: n.unsigned_abs(),
             })
             .collect())
     }
@@ -42,17 +42,19 @@ impl Store {
         &self,
         since: EventTime,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT rule, COUNT(*) AS n FROM alerts WHERE detected_at >= ? \
-             GROUP BY rule ORDER BY rule",
-        )
-        .bind(since.0)
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<(String, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT rule, COUNT(*) FROM alerts WHERE detected_at >= $1 \
+                 GROUP BY rule ORDER BY rule",
+            )
+            .bind(since.0)
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
         Ok(rows
-            .iter()
-            .map(|row| (row.get("rule"), row.get::<i64, _>("n").unsigned_abs()))
+            .into_iter()
+            .map(|(rule, n)| (rule, n.unsigned_abs()))
             .collect())
     }
 }

@@ -2,9 +2,10 @@
 //! the source's checkpoint and the detectors' state; the outbox of deliveries to sinks; and the
 //! health of each sink.
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::QueryBuilder;
 use trail::EventTime;
 
+use crate::backend::Tx;
 use crate::{Store, StoreError};
 
 /// An alert to commit, with what the store needs to index and route it. The store keeps the
@@ -210,7 +211,7 @@ pub struct SinkHealth {
     pub refused: u64,
 }
 
-/// The columns [`alert_from`] reads, from `alerts a`, followed by `rest`.
+/// The columns of [`AlertColumns`], from `alerts a`, followed by `rest`.
 macro_rules! select_alert {
     ($rest:literal) => {
         concat!(
@@ -223,44 +224,59 @@ macro_rules! select_alert {
     };
 }
 
-fn alert_from(row: &sqlx::sqlite::SqliteRow) -> StoredAlert {
-    StoredAlert {
-        dedup_key: row.get("dedup_key"),
-        rule: row.get("rule"),
-        severity: row.get("severity"),
-        status: row.get("status"),
-        withdrawn_because: row.get("withdrawn_because"),
-        summary: row.get("summary"),
-        event_time: EventTime(row.get("event_time")),
-        detected_at: EventTime(row.get("detected_at")),
-        updated_at: EventTime(row.get("updated_at")),
-        source: row.get("source"),
-        limit_key: row.get("limit_key"),
-        body: row.get("body"),
-        state: row.get("state"),
-        state_note: row.get("state_note"),
-        state_by: row.get("state_by"),
-        state_at: row.get::<Option<i64>, _>("state_at").map(EventTime),
-        canary: row.get("canary"),
-        acknowledged_at: row.get::<Option<i64>, _>("acknowledged_at").map(EventTime),
-        resolved_at: row.get::<Option<i64>, _>("resolved_at").map(EventTime),
-        false_positive: row.get::<i64, _>("false_positive") != 0,
+/// A row of `alerts`, as [`select_alert!`] reads it.
+#[derive(sqlx::FromRow)]
+struct AlertColumns {
+    dedup_key: String,
+    rule: String,
+    severity: String,
+    status: String,
+    summary: String,
+    event_time: i64,
+    detected_at: i64,
+    updated_at: i64,
+    source: String,
+    limit_key: String,
+    body: String,
+    state: String,
+    state_note: Option<String>,
+    state_by: Option<String>,
+    state_at: Option<i64>,
+    canary: Option<String>,
+    acknowledged_at: Option<i64>,
+    resolved_at: Option<i64>,
+    false_positive: bool,
+    withdrawn_because: Option<String>,
+}
+
+impl From<AlertColumns> for StoredAlert {
+    fn from(row: AlertColumns) -> StoredAlert {
+        StoredAlert {
+            dedup_key: row.dedup_key,
+            rule: row.rule,
+            severity: row.severity,
+            status: row.status,
+            withdrawn_because: row.withdrawn_because,
+            summary: row.summary,
+            event_time: EventTime(row.event_time),
+            detected_at: EventTime(row.detected_at),
+            updated_at: EventTime(row.updated_at),
+            source: row.source,
+            limit_key: row.limit_key,
+            body: row.body,
+            state: row.state,
+            state_note: row.state_note,
+            state_by: row.state_by,
+            state_at: row.state_at.map(EventTime),
+            canary: row.canary,
+            acknowledged_at: row.acknowledged_at.map(EventTime),
+            resolved_at: row.resolved_at.map(EventTime),
+            false_positive: row.false_positive,
+        }
     }
 }
 
-fn delivery_from(row: &sqlx::sqlite::SqliteRow) -> Delivery {
-    Delivery {
-        id: row.get("id"),
-        sink: row.get("sink"),
-        limit_key: row.get("o_limit_key"),
-        attempts: row.get::<i64, _>("attempts").try_into().unwrap_or(u32::MAX),
-        created_at: EventTime(row.get("created_at")),
-        next_attempt_at: EventTime(row.get("next_attempt_at")),
-        alert: alert_from(row),
-    }
-}
-
-/// The columns [`delivery_from`] reads, from `outbox o` joined with its alert, then `rest`.
+/// The columns of [`DeliveryColumns`], from `outbox o` joined with its alert, then `rest`.
 macro_rules! select_delivery {
     ($rest:literal) => {
         concat!(
@@ -275,23 +291,71 @@ macro_rules! select_delivery {
     };
 }
 
+/// A row of `outbox` with its alert, as [`select_delivery!`] reads it.
+#[derive(sqlx::FromRow)]
+struct DeliveryColumns {
+    id: i64,
+    sink: String,
+    o_limit_key: String,
+    attempts: i64,
+    created_at: i64,
+    next_attempt_at: i64,
+    #[sqlx(flatten)]
+    alert: AlertColumns,
+}
+
+impl From<DeliveryColumns> for Delivery {
+    fn from(row: DeliveryColumns) -> Delivery {
+        Delivery {
+            id: row.id,
+            sink: row.sink,
+            limit_key: row.o_limit_key,
+            attempts: row.attempts.try_into().unwrap_or(u32::MAX),
+            created_at: EventTime(row.created_at),
+            next_attempt_at: EventTime(row.next_attempt_at),
+            alert: row.alert.into(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TimingColumns {
+    rule: String,
+    event_time: i64,
+    detected_at: i64,
+    acknowledged_at: Option<i64>,
+    resolved_at: Option<i64>,
+    false_positive: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct SinkHealthColumns {
+    sink: String,
+    delivered: i64,
+    failures: i64,
+    consecutive_failures: i64,
+    last_success_at: Option<i64>,
+    last_failure_at: Option<i64>,
+    last_error: Option<String>,
+    pending: i64,
+    refused: i64,
+}
+
 /// Marks the canary named `canary` triggered by `alert`. A canary unknown to the store (one
 /// from a canaries file) has nothing to update.
-async fn record_trigger(
-    conn: &mut sqlx::SqliteConnection,
-    canary: &str,
-    alert: &AlertRow,
-) -> Result<(), sqlx::Error> {
-    let id: Option<String> = sqlx::query_scalar(
-        "UPDATE canaries SET last_alert_at = MAX(COALESCE(last_alert_at, ?), ?), \
-         status = CASE status WHEN 'active' THEN 'triggered' ELSE status END \
-         WHERE name = ? RETURNING id",
-    )
-    .bind(alert.event_time.0)
-    .bind(alert.event_time.0)
-    .bind(canary)
-    .fetch_optional(&mut *conn)
-    .await?;
+async fn record_trigger(tx: &mut Tx, canary: &str, alert: &AlertRow) -> Result<(), sqlx::Error> {
+    let id: Option<String> = on_tx!(&mut *tx, |conn| {
+        sqlx::query_scalar(concat!(
+            "UPDATE canaries SET ",
+            later_last_alert_at!("$1"),
+            ", status = CASE status WHEN 'active' THEN 'triggered' ELSE status END \
+             WHERE name = $2 RETURNING id"
+        ))
+        .bind(alert.event_time.0)
+        .bind(canary)
+        .fetch_optional(conn)
+        .await
+    })?;
     let Some(id) = id else { return Ok(()) };
     let id = crate::CanaryId::try_from(id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     let detail = serde_json::json!({
@@ -299,7 +363,7 @@ async fn record_trigger(
         "summary": alert.summary,
     });
     crate::add_event(
-        conn,
+        tx,
         &id,
         alert.event_time,
         crate::CanaryEventKind::Triggered,
@@ -320,44 +384,47 @@ macro_rules! kept_alert_columns {
 /// Applies an alert's `replaces`: the first replaced alert still stored takes the alert's key
 /// (unless an alert has it already), keeping its handling, deliveries and detection time; the
 /// others are withdrawn as merged into it.
-async fn revise(
-    tx: &mut sqlx::SqliteConnection,
-    alert: &AlertRow,
-    at: EventTime,
-) -> Result<(), sqlx::Error> {
+async fn revise(tx: &mut Tx, alert: &AlertRow, at: EventTime) -> Result<(), sqlx::Error> {
     for replaced in alert.replaces.iter().filter(|key| **key != alert.dedup_key) {
-        let taken: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM alerts WHERE dedup_key = ?")
-            .bind(&alert.dedup_key)
-            .fetch_one(&mut *tx)
-            .await?;
+        let taken: bool = on_tx!(&mut *tx, |conn| {
+            sqlx::query_scalar("SELECT COUNT(*) > 0 FROM alerts WHERE dedup_key = $1")
+                .bind(&alert.dedup_key)
+                .fetch_one(conn)
+                .await
+        })?;
         if taken {
             let reason = format!("merged into {}", alert.dedup_key);
             withdraw(tx, replaced, &reason, at).await?;
             continue;
         }
-        let copied = sqlx::query(concat!(
-            "INSERT INTO alerts (dedup_key, ",
-            kept_alert_columns!(),
-            ") SELECT ?, ",
-            kept_alert_columns!(),
-            " FROM alerts WHERE dedup_key = ?"
-        ))
-        .bind(&alert.dedup_key)
-        .bind(replaced)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if copied == 1 {
-            sqlx::query("UPDATE outbox SET dedup_key = ? WHERE dedup_key = ?")
-                .bind(&alert.dedup_key)
-                .bind(replaced)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM alerts WHERE dedup_key = ?")
-                .bind(replaced)
-                .execute(&mut *tx)
-                .await?;
-        }
+        // On PostgreSQL a concurrent batch may take the key after the check: then this copy
+        // is skipped, as if it had been taken before.
+        on_tx!(&mut *tx, |conn| {
+            let copied = sqlx::query(concat!(
+                "INSERT INTO alerts (dedup_key, ",
+                kept_alert_columns!(),
+                ") SELECT $1, ",
+                kept_alert_columns!(),
+                " FROM alerts WHERE dedup_key = $2 ON CONFLICT (dedup_key) DO NOTHING"
+            ))
+            .bind(&alert.dedup_key)
+            .bind(replaced)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if copied == 1 {
+                sqlx::query("UPDATE outbox SET dedup_key = $1 WHERE dedup_key = $2")
+                    .bind(&alert.dedup_key)
+                    .bind(replaced)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM alerts WHERE dedup_key = $1")
+                    .bind(replaced)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok::<(), sqlx::Error>(())
+        })?;
     }
     Ok(())
 }
@@ -366,47 +433,53 @@ async fn revise(
 /// The body stays the version last committed, marked withdrawn. An alert never stored needs
 /// nothing.
 async fn withdraw(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Tx,
     dedup_key: &str,
     reason: &str,
     at: EventTime,
 ) -> Result<(), sqlx::Error> {
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT body FROM alerts WHERE dedup_key = ? AND status <> 'withdrawn'")
+    let stored = tx.backend().locking(locking!(
+        "SELECT body FROM alerts WHERE dedup_key = $1 AND status <> 'withdrawn'"
+    ));
+    let stored: Option<String> = on_tx!(&mut *tx, |conn| {
+        sqlx::query_scalar(stored)
             .bind(dedup_key)
-            .fetch_optional(&mut *tx)
-            .await?;
+            .fetch_optional(conn)
+            .await
+    })?;
     let Some(stored) = stored else {
         return Ok(());
     };
     let body = withdrawn_body(&stored, reason);
-    let changed = sqlx::query(
-        "UPDATE alerts SET status = 'withdrawn', withdrawn_because = ?, body = ?, \
-         updated_at = ? WHERE dedup_key = ? AND status <> 'withdrawn'",
-    )
-    .bind(reason)
-    .bind(body)
-    .bind(at.0)
-    .bind(dedup_key)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed == 1 {
-        // A sink still waiting to deliver the alert will show it withdrawn; one that has
-        // delivered it is told again.
-        sqlx::query(
-            "INSERT INTO outbox (dedup_key, sink, kind, limit_key, created_at, next_attempt_at) \
-             SELECT dedup_key, sink, 'withdrawn', limit_key, ?, ? FROM outbox \
-             WHERE dedup_key = ? AND kind = 'raised' AND delivered_at IS NOT NULL \
-             ON CONFLICT (dedup_key, sink, kind) DO NOTHING",
+    on_tx!(tx, |conn| {
+        let changed = sqlx::query(
+            "UPDATE alerts SET status = 'withdrawn', withdrawn_because = $1, body = $2, \
+             updated_at = $3 WHERE dedup_key = $4 AND status <> 'withdrawn'",
         )
-        .bind(at.0)
+        .bind(reason)
+        .bind(&body)
         .bind(at.0)
         .bind(dedup_key)
-        .execute(&mut *tx)
-        .await?;
-    }
-    Ok(())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            // A sink still waiting to deliver the alert will show it withdrawn; one that has
+            // delivered it is told again.
+            sqlx::query(
+                "INSERT INTO outbox (dedup_key, sink, kind, limit_key, created_at, \
+                 next_attempt_at) \
+                 SELECT dedup_key, sink, 'withdrawn', limit_key, $1, $1 FROM outbox \
+                 WHERE dedup_key = $2 AND kind = 'raised' AND delivered_at IS NOT NULL \
+                 ON CONFLICT (dedup_key, sink, kind) DO NOTHING",
+            )
+            .bind(at.0)
+            .bind(dedup_key)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    })
 }
 
 /// A stored alert's JSON, marked withdrawn with the reason, so that every reader of the body
@@ -420,6 +493,76 @@ fn withdrawn_body(body: &str, reason: &str) -> String {
         }
         _ => body.to_owned(),
     }
+}
+
+/// Commits one alert of a batch; `true` when it was stored for the first time.
+async fn commit_alert(
+    tx: &mut Tx,
+    batch: &BatchCommit<'_>,
+    alert: &AlertRow,
+) -> Result<bool, sqlx::Error> {
+    let inserted = on_tx!(&mut *tx, |conn| {
+        sqlx::query(
+            "INSERT INTO alerts (dedup_key, rule, severity, status, summary, event_time, \
+             detected_at, updated_at, source, limit_key, body, canary) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11) \
+             ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .bind(&alert.dedup_key)
+        .bind(&alert.rule)
+        .bind(&alert.severity)
+        .bind(&alert.status)
+        .bind(&alert.summary)
+        .bind(alert.event_time.0)
+        .bind(batch.at.0)
+        .bind(batch.source)
+        .bind(&alert.limit_key)
+        .bind(&alert.body)
+        .bind(&alert.canary)
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected())
+    })? == 1;
+    if !inserted {
+        // A final alert is not taken back to open: a replay may bring an earlier, open
+        // version. A later final version (revised by late records) replaces it.
+        on_tx!(&mut *tx, |conn| {
+            sqlx::query(
+                "UPDATE alerts SET status = $1, summary = $2, body = $3, updated_at = $4, \
+                 event_time = $5, withdrawn_because = NULL \
+                 WHERE dedup_key = $6 AND NOT (status = 'final' AND $1 = 'open')",
+            )
+            .bind(&alert.status)
+            .bind(&alert.summary)
+            .bind(&alert.body)
+            .bind(batch.at.0)
+            .bind(alert.event_time.0)
+            .bind(&alert.dedup_key)
+            .execute(conn)
+            .await
+            .map(drop)
+        })?;
+        return Ok(false);
+    }
+    for sink in &alert.sinks {
+        on_tx!(&mut *tx, |conn| {
+            sqlx::query(
+                "INSERT INTO outbox (dedup_key, sink, limit_key, created_at, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $4) ON CONFLICT (dedup_key, sink, kind) DO NOTHING",
+            )
+            .bind(&alert.dedup_key)
+            .bind(sink)
+            .bind(&alert.limit_key)
+            .bind(batch.at.0)
+            .execute(conn)
+            .await
+            .map(drop)
+        })?;
+    }
+    if let Some(canary) = &alert.canary {
+        record_trigger(tx, canary, alert).await?;
+    }
+    Ok(true)
 }
 
 impl Store {
@@ -445,93 +588,42 @@ impl Store {
                 .map_err(|e| self.db(e))?;
                 continue;
             }
-            let inserted = sqlx::query(
-                "INSERT INTO alerts (dedup_key, rule, severity, status, summary, event_time, \
-                 detected_at, updated_at, source, limit_key, body, canary) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
-            )
-            .bind(&alert.dedup_key)
-            .bind(&alert.rule)
-            .bind(&alert.severity)
-            .bind(&alert.status)
-            .bind(&alert.summary)
-            .bind(alert.event_time.0)
-            .bind(batch.at.0)
-            .bind(batch.at.0)
-            .bind(batch.source)
-            .bind(&alert.limit_key)
-            .bind(&alert.body)
-            .bind(&alert.canary)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.db(e))?
-            .rows_affected()
-                == 1;
-            if inserted {
-                for sink in &alert.sinks {
-                    sqlx::query(
-                        "INSERT INTO outbox (dedup_key, sink, limit_key, created_at, \
-                         next_attempt_at) VALUES (?, ?, ?, ?, ?) \
-                         ON CONFLICT (dedup_key, sink, kind) DO NOTHING",
-                    )
-                    .bind(&alert.dedup_key)
-                    .bind(sink)
-                    .bind(&alert.limit_key)
-                    .bind(batch.at.0)
-                    .bind(batch.at.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| self.db(e))?;
-                }
-                if let Some(canary) = &alert.canary {
-                    record_trigger(&mut tx, canary, alert)
-                        .await
-                        .map_err(|e| self.db(e))?;
-                }
-                fresh.push(alert.dedup_key.clone());
-            } else {
-                // A final alert is not taken back to open: a replay may bring an earlier,
-                // open version. A later final version (revised by late records) replaces it.
-                sqlx::query(
-                    "UPDATE alerts SET status = ?, summary = ?, body = ?, updated_at = ?, \
-                     event_time = ?, withdrawn_because = NULL \
-                     WHERE dedup_key = ? AND NOT (status = 'final' AND ? = 'open')",
-                )
-                .bind(&alert.status)
-                .bind(&alert.summary)
-                .bind(&alert.body)
-                .bind(batch.at.0)
-                .bind(alert.event_time.0)
-                .bind(&alert.dedup_key)
-                .bind(&alert.status)
-                .execute(&mut *tx)
+            if commit_alert(&mut tx, batch, alert)
                 .await
-                .map_err(|e| self.db(e))?;
+                .map_err(|e| self.db(e))?
+            {
+                fresh.push(alert.dedup_key.clone());
             }
         }
         if let Some(position) = batch.checkpoint {
-            sqlx::query(
-                "INSERT INTO checkpoints (source, position, updated_at) VALUES (?, ?, ?) \
-                 ON CONFLICT (source) DO UPDATE SET position = excluded.position, \
-                 updated_at = excluded.updated_at",
-            )
-            .bind(batch.source)
-            .bind(position)
-            .bind(batch.at.0)
-            .execute(&mut *tx)
-            .await
+            on_tx!(&mut tx, |conn| {
+                sqlx::query(
+                    "INSERT INTO checkpoints (source, position, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (source) DO UPDATE SET position = excluded.position, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(batch.source)
+                .bind(position)
+                .bind(batch.at.0)
+                .execute(conn)
+                .await
+                .map(drop)
+            })
             .map_err(|e| self.db(e))?;
         }
         if let Some(state) = batch.state {
-            sqlx::query(
-                "INSERT INTO detector_state (id, state, updated_at) VALUES (1, ?, ?) \
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
-                 updated_at = excluded.updated_at",
-            )
-            .bind(state)
-            .bind(batch.at.0)
-            .execute(&mut *tx)
-            .await
+            on_tx!(&mut tx, |conn| {
+                sqlx::query(
+                    "INSERT INTO detector_state (id, state, updated_at) VALUES (1, $1, $2) \
+                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(state)
+                .bind(batch.at.0)
+                .execute(conn)
+                .await
+                .map(drop)
+            })
             .map_err(|e| self.db(e))?;
         }
         tx.commit().await.map_err(|e| self.db(e))?;
@@ -540,60 +632,63 @@ impl Store {
 
     /// A source's committed position, if it has one.
     pub async fn checkpoint(&self, source: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT position FROM checkpoints WHERE source = ?")
-            .bind(source)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.db(e))
+        on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT position FROM checkpoints WHERE source = $1")
+                .bind(source)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(|e| self.db(e))
     }
 
     /// Every source's committed position and when it was committed.
     pub async fn checkpoints(&self) -> Result<Vec<(String, String, EventTime)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT source, position, updated_at FROM checkpoints ORDER BY source")
-                .fetch_all(&self.pool)
+        let rows: Vec<(String, String, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT source, position, updated_at FROM checkpoints ORDER BY source")
+                .fetch_all(pool)
                 .await
-                .map_err(|e| self.db(e))?;
+        })
+        .map_err(|e| self.db(e))?;
         Ok(rows
-            .iter()
-            .map(|row| {
-                (
-                    row.get("source"),
-                    row.get("position"),
-                    EventTime(row.get("updated_at")),
-                )
-            })
+            .into_iter()
+            .map(|(source, position, at)| (source, position, EventTime(at)))
             .collect())
     }
 
     /// The detectors' state as of the last committed batch.
     pub async fn detector_state(&self) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT state FROM detector_state WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.db(e))
+        on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT state FROM detector_state WHERE id = 1")
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(|e| self.db(e))
     }
 
     /// One alert by its dedup key.
     pub async fn alert(&self, dedup_key: &str) -> Result<Option<StoredAlert>, StoreError> {
-        let row = sqlx::query(select_alert!("WHERE a.dedup_key = ?"))
-            .bind(dedup_key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.db(e))?;
-        Ok(row.as_ref().map(alert_from))
+        let row: Option<AlertColumns> = on_pool!(self, |pool| {
+            sqlx::query_as(select_alert!("WHERE a.dedup_key = $1"))
+                .bind(dedup_key)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(|e| self.db(e))?;
+        Ok(row.map(StoredAlert::from))
     }
 
     /// The latest alerts, newest first.
     pub async fn recent_alerts(&self, limit: u32) -> Result<Vec<StoredAlert>, StoreError> {
-        let rows = sqlx::query(select_alert!(
-            "ORDER BY a.detected_at DESC, a.event_time DESC LIMIT ?"
-        ))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<AlertColumns> = on_pool!(self, |pool| {
+            sqlx::query_as(select_alert!(
+                "ORDER BY a.detected_at DESC, a.event_time DESC LIMIT $1"
+            ))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
-        Ok(rows.iter().map(alert_from).collect())
+        Ok(rows.into_iter().map(StoredAlert::from).collect())
     }
 
     /// Up to `limit` alerts matching `filter`, newest detected first, after `cursor`. Pages
@@ -604,44 +699,43 @@ impl Store {
         cursor: Option<&AlertCursor>,
         limit: u32,
     ) -> Result<Vec<StoredAlert>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new(select_alert!("WHERE 1 = 1"));
-        if let Some(rule) = &filter.rule {
-            query.push(" AND a.rule = ").push_bind(rule);
-        }
-        if let Some(severity) = &filter.severity {
-            query.push(" AND a.severity = ").push_bind(severity);
-        }
-        if let Some(state) = &filter.state {
-            query.push(" AND a.state = ").push_bind(state);
-        }
-        if let Some(canary) = &filter.canary {
-            query.push(" AND a.canary = ").push_bind(canary);
-        }
-        if let Some(since) = filter.since {
-            query.push(" AND a.detected_at >= ").push_bind(since.0);
-        }
-        if let Some(until) = filter.until {
-            query.push(" AND a.detected_at < ").push_bind(until.0);
-        }
-        if let Some(cursor) = cursor {
+        let rows: Vec<AlertColumns> = on_pool!(self, |pool| {
+            let mut query = QueryBuilder::new(select_alert!("WHERE 1 = 1"));
+            if let Some(rule) = &filter.rule {
+                query.push(" AND a.rule = ").push_bind(rule);
+            }
+            if let Some(severity) = &filter.severity {
+                query.push(" AND a.severity = ").push_bind(severity);
+            }
+            if let Some(state) = &filter.state {
+                query.push(" AND a.state = ").push_bind(state);
+            }
+            if let Some(canary) = &filter.canary {
+                query.push(" AND a.canary = ").push_bind(canary);
+            }
+            if let Some(since) = filter.since {
+                query.push(" AND a.detected_at >= ").push_bind(since.0);
+            }
+            if let Some(until) = filter.until {
+                query.push(" AND a.detected_at < ").push_bind(until.0);
+            }
+            if let Some(cursor) = cursor {
+                query
+                    .push(" AND (a.detected_at < ")
+                    .push_bind(cursor.detected_at.0)
+                    .push(" OR (a.detected_at = ")
+                    .push_bind(cursor.detected_at.0)
+                    .push(" AND a.dedup_key < ")
+                    .push_bind(&cursor.dedup_key)
+                    .push("))");
+            }
             query
-                .push(" AND (a.detected_at < ")
-                .push_bind(cursor.detected_at.0)
-                .push(" OR (a.detected_at = ")
-                .push_bind(cursor.detected_at.0)
-                .push(" AND a.dedup_key < ")
-                .push_bind(&cursor.dedup_key)
-                .push("))");
-        }
-        query
-            .push(" ORDER BY a.detected_at DESC, a.dedup_key DESC LIMIT ")
-            .push_bind(i64::from(limit));
-        let rows = query
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.db(e))?;
-        Ok(rows.iter().map(alert_from).collect())
+                .push(" ORDER BY a.detected_at DESC, a.dedup_key DESC LIMIT ")
+                .push_bind(i64::from(limit));
+            query.build_query_as().fetch_all(pool).await
+        })
+        .map_err(|e| self.db(e))?;
+        Ok(rows.into_iter().map(StoredAlert::from).collect())
     }
 
     /// Changes an alert's handling, recording who did it, when and their note; `None` when
@@ -662,25 +756,26 @@ impl Store {
             AlertStateChange::Acknowledge => (None, false),
             AlertStateChange::Resolve { false_positive } => (Some(at.0), false_positive),
         };
-        let done = sqlx::query(
-            "UPDATE alerts SET state = ?, state_note = ?, state_by = ?, state_at = ?, \
-             acknowledged_at = COALESCE(acknowledged_at, ?), \
-             resolved_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(resolved_at, ?) END, \
-             false_positive = ? WHERE dedup_key = ?",
-        )
-        .bind(change.state())
-        .bind(note)
-        .bind(by)
-        .bind(at.0)
-        .bind(at.0)
-        .bind(resolving)
-        .bind(resolving)
-        .bind(i64::from(false_positive))
-        .bind(dedup_key)
-        .execute(&self.pool)
-        .await
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE alerts SET state = $1, state_note = $2, state_by = $3, state_at = $4, \
+                 acknowledged_at = COALESCE(acknowledged_at, $4), \
+                 resolved_at = CASE WHEN $5 IS NULL THEN NULL ELSE COALESCE(resolved_at, $5) END, \
+                 false_positive = $6 WHERE dedup_key = $7",
+            )
+            .bind(change.state())
+            .bind(note)
+            .bind(by)
+            .bind(at.0)
+            .bind(resolving)
+            .bind(false_positive)
+            .bind(dedup_key)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })
         .map_err(|e| self.db(e))?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Ok(None);
         }
         self.alert(dedup_key).await
@@ -688,37 +783,40 @@ impl Store {
 
     /// The timings of every alert detected at or after `since`, oldest first.
     pub async fn alert_timings(&self, since: EventTime) -> Result<Vec<AlertTiming>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT rule, event_time, detected_at, acknowledged_at, resolved_at, false_positive \
-             FROM alerts WHERE detected_at >= ? ORDER BY detected_at",
-        )
-        .bind(since.0)
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<TimingColumns> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT rule, event_time, detected_at, acknowledged_at, resolved_at, \
+                 false_positive FROM alerts WHERE detected_at >= $1 ORDER BY detected_at",
+            )
+            .bind(since.0)
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|row| AlertTiming {
-                rule: row.get("rule"),
-                event_time: EventTime(row.get("event_time")),
-                detected_at: EventTime(row.get("detected_at")),
-                acknowledged_at: row.get::<Option<i64>, _>("acknowledged_at").map(EventTime),
-                resolved_at: row.get::<Option<i64>, _>("resolved_at").map(EventTime),
-                false_positive: row.get::<i64, _>("false_positive") != 0,
+                rule: row.rule,
+                event_time: EventTime(row.event_time),
+                detected_at: EventTime(row.detected_at),
+                acknowledged_at: row.acknowledged_at.map(EventTime),
+                resolved_at: row.resolved_at.map(EventTime),
+                false_positive: row.false_positive,
             })
             .collect())
     }
 
     /// How many alerts each rule has raised.
     pub async fn alert_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT rule, COUNT(*) AS n FROM alerts GROUP BY rule ORDER BY rule")
-                .fetch_all(&self.pool)
+        let rows: Vec<(String, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT rule, COUNT(*) FROM alerts GROUP BY rule ORDER BY rule")
+                .fetch_all(pool)
                 .await
-                .map_err(|e| self.db(e))?;
+        })
+        .map_err(|e| self.db(e))?;
         Ok(rows
-            .iter()
-            .map(|row| (row.get("rule"), row.get::<i64, _>("n").unsigned_abs()))
+            .into_iter()
+            .map(|(rule, n)| (rule, n.unsigned_abs()))
             .collect())
     }
 
@@ -740,29 +838,43 @@ impl Store {
         now: EventTime,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let sinks = serde_json::to_string(sinks).expect("a list of strings serialises");
         self.due(Some(sinks), now, limit).await
     }
 
-    /// Due deliveries; `sinks`, a JSON array of names, narrows them when given.
+    /// Due deliveries; `sinks` narrows them when given.
     async fn due(
         &self,
-        sinks: Option<String>,
+        sinks: Option<&[String]>,
         now: EventTime,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(select_delivery!(
-            "WHERE o.delivered_at IS NULL AND o.failed_at IS NULL \
-             AND (?1 IS NULL OR o.sink IN (SELECT value FROM json_each(?1))) \
-             AND o.next_attempt_at <= ?2 ORDER BY o.next_attempt_at, o.id LIMIT ?3"
-        ))
-        .bind(sinks)
-        .bind(now.0)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<DeliveryColumns> = on_pool!(self, |pool| {
+            let mut query = QueryBuilder::new(select_delivery!(
+                "WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= "
+            ));
+            query.push_bind(now.0);
+            match sinks {
+                // `IN ()` is SQLite's alone: no sink at all matches nothing.
+                Some([]) => {
+                    query.push(" AND 1 = 0");
+                }
+                Some(sinks) => {
+                    query.push(" AND o.sink IN (");
+                    let mut names = query.separated(", ");
+                    for sink in sinks {
+                        names.push_bind(sink);
+                    }
+                    query.push(")");
+                }
+                None => {}
+            }
+            query
+                .push(" ORDER BY o.next_attempt_at, o.id LIMIT ")
+                .push_bind(i64::from(limit));
+            query.build_query_as().fetch_all(pool).await
+        })
         .map_err(|e| self.db(e))?;
-        Ok(rows.iter().map(delivery_from).collect())
+        Ok(rows.into_iter().map(Delivery::from).collect())
     }
 
     /// Every pending delivery for one sink and rate-limit key, oldest first: the repeats a
@@ -772,16 +884,18 @@ impl Store {
         sink: &str,
         limit_key: &str,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(select_delivery!(
-            "WHERE o.delivered_at IS NULL AND o.failed_at IS NULL \
-             AND o.sink = ? AND o.limit_key = ? ORDER BY o.created_at, o.id"
-        ))
-        .bind(sink)
-        .bind(limit_key)
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<DeliveryColumns> = on_pool!(self, |pool| {
+            sqlx::query_as(select_delivery!(
+                "WHERE o.delivered_at IS NULL AND o.failed_at IS NULL \
+                 AND o.sink = $1 AND o.limit_key = $2 ORDER BY o.created_at, o.id"
+            ))
+            .bind(sink)
+            .bind(limit_key)
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
-        Ok(rows.iter().map(delivery_from).collect())
+        Ok(rows.into_iter().map(Delivery::from).collect())
     }
 
     /// When a notification for this sink and rate-limit key last went out.
@@ -790,13 +904,15 @@ impl Store {
         sink: &str,
         limit_key: &str,
     ) -> Result<Option<EventTime>, StoreError> {
-        let at: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(delivered_at) FROM outbox WHERE sink = ? AND limit_key = ?",
-        )
-        .bind(sink)
-        .bind(limit_key)
-        .fetch_one(&self.pool)
-        .await
+        let at: Option<i64> = on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT MAX(delivered_at) FROM outbox WHERE sink = $1 AND limit_key = $2",
+            )
+            .bind(sink)
+            .bind(limit_key)
+            .fetch_one(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
         Ok(at.map(EventTime))
     }
@@ -809,13 +925,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         for id in ids {
-            sqlx::query(
-                "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND delivered_at IS NULL",
-            )
-            .bind(until.0)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
+            on_tx!(&mut tx, |conn| {
+                sqlx::query(
+                    "UPDATE outbox SET next_attempt_at = $1 \
+                     WHERE id = $2 AND delivered_at IS NULL",
+                )
+                .bind(until.0)
+                .bind(id)
+                .execute(conn)
+                .await
+                .map(drop)
+            })
             .map_err(|e| self.db(e))?;
         }
         tx.commit().await.map_err(|e| self.db(e))
@@ -831,27 +951,33 @@ impl Store {
         let size = i64::try_from(ids.len()).unwrap_or(i64::MAX);
         let mut tx = self.write().await?;
         for id in ids {
-            sqlx::query(
-                "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, digest_size = ?, \
-                 last_error = NULL WHERE id = ?",
-            )
-            .bind(at.0)
-            .bind(size)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
+            on_tx!(&mut tx, |conn| {
+                sqlx::query(
+                    "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, \
+                     digest_size = $2, last_error = NULL WHERE id = $3",
+                )
+                .bind(at.0)
+                .bind(size)
+                .bind(id)
+                .execute(conn)
+                .await
+                .map(drop)
+            })
             .map_err(|e| self.db(e))?;
         }
-        sqlx::query(
-            "INSERT INTO sink_health (sink, delivered, consecutive_failures, last_success_at) \
-             VALUES (?, 1, 0, ?) ON CONFLICT (sink) DO UPDATE SET \
-             delivered = delivered + 1, consecutive_failures = 0, \
-             last_success_at = excluded.last_success_at",
-        )
-        .bind(sink)
-        .bind(at.0)
-        .execute(&mut *tx)
-        .await
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "INSERT INTO sink_health (sink, delivered, consecutive_failures, \
+                 last_success_at) VALUES ($1, 1, 0, $2) ON CONFLICT (sink) DO UPDATE SET \
+                 delivered = sink_health.delivered + 1, consecutive_failures = 0, \
+                 last_success_at = excluded.last_success_at",
+            )
+            .bind(sink)
+            .bind(at.0)
+            .execute(conn)
+            .await
+            .map(drop)
+        })
         .map_err(|e| self.db(e))?;
         tx.commit().await.map_err(|e| self.db(e))
     }
@@ -868,66 +994,72 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         for id in ids {
-            sqlx::query(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, \
-                 next_attempt_at = COALESCE(?, next_attempt_at), \
-                 failed_at = CASE WHEN ? IS NULL THEN ? END WHERE id = ?",
-            )
-            .bind(error)
-            .bind(retry_at.map(|t| t.0))
-            .bind(retry_at.map(|t| t.0))
-            .bind(at.0)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
+            on_tx!(&mut tx, |conn| {
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $1, \
+                     next_attempt_at = COALESCE($2, next_attempt_at), \
+                     failed_at = CASE WHEN $2 IS NULL THEN $3 END WHERE id = $4",
+                )
+                .bind(error)
+                .bind(retry_at.map(|t| t.0))
+                .bind(at.0)
+                .bind(id)
+                .execute(conn)
+                .await
+                .map(drop)
+            })
             .map_err(|e| self.db(e))?;
         }
-        sqlx::query(
-            "INSERT INTO sink_health (sink, failures, consecutive_failures, last_failure_at, \
-             last_error) VALUES (?, 1, 1, ?, ?) ON CONFLICT (sink) DO UPDATE SET \
-             failures = failures + 1, consecutive_failures = consecutive_failures + 1, \
-             last_failure_at = excluded.last_failure_at, last_error = excluded.last_error",
-        )
-        .bind(sink)
-        .bind(at.0)
-        .bind(error)
-        .execute(&mut *tx)
-        .await
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "INSERT INTO sink_health (sink, failures, consecutive_failures, \
+                 last_failure_at, last_error) VALUES ($1, 1, 1, $2, $3) \
+                 ON CONFLICT (sink) DO UPDATE SET failures = sink_health.failures + 1, \
+                 consecutive_failures = sink_health.consecutive_failures + 1, \
+                 last_failure_at = excluded.last_failure_at, last_error = excluded.last_error",
+            )
+            .bind(sink)
+            .bind(at.0)
+            .bind(error)
+            .execute(conn)
+            .await
+            .map(drop)
+        })
         .map_err(|e| self.db(e))?;
         tx.commit().await.map_err(|e| self.db(e))
     }
 
     /// Health and backlog of every sink that has a delivery or a recorded attempt.
     pub async fn sink_health(&self) -> Result<Vec<SinkHealth>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT s.sink, COALESCE(h.delivered, 0) AS delivered, \
-             COALESCE(h.failures, 0) AS failures, \
-             COALESCE(h.consecutive_failures, 0) AS consecutive_failures, \
-             h.last_success_at, h.last_failure_at, h.last_error, \
-             (SELECT COUNT(*) FROM outbox o WHERE o.sink = s.sink AND o.delivered_at IS NULL \
-              AND o.failed_at IS NULL) AS pending, \
-             (SELECT COUNT(*) FROM outbox o WHERE o.sink = s.sink AND o.failed_at IS NOT NULL) \
-              AS refused \
-             FROM (SELECT sink FROM sink_health UNION SELECT DISTINCT sink FROM outbox) s \
-             LEFT JOIN sink_health h ON h.sink = s.sink ORDER BY s.sink",
-        )
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<SinkHealthColumns> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT s.sink, COALESCE(h.delivered, 0) AS delivered, \
+                 COALESCE(h.failures, 0) AS failures, \
+                 COALESCE(h.consecutive_failures, 0) AS consecutive_failures, \
+                 h.last_success_at, h.last_failure_at, h.last_error, \
+                 (SELECT COUNT(*) FROM outbox o WHERE o.sink = s.sink AND o.delivered_at IS NULL \
+                  AND o.failed_at IS NULL) AS pending, \
+                 (SELECT COUNT(*) FROM outbox o WHERE o.sink = s.sink AND o.failed_at IS NOT NULL) \
+                  AS refused \
+                 FROM (SELECT sink FROM sink_health UNION SELECT DISTINCT sink FROM outbox) s \
+                 LEFT JOIN sink_health h ON h.sink = s.sink ORDER BY s.sink",
+            )
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
-        let count =
-            |row: &sqlx::sqlite::SqliteRow, column| row.get::<i64, _>(column).unsigned_abs();
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|row| SinkHealth {
-                sink: row.get("sink"),
-                delivered: count(row, "delivered"),
-                failures: count(row, "failures"),
-                consecutive_failures: count(row, "consecutive_failures"),
-                last_success_at: row.get::<Option<i64>, _>("last_success_at").map(EventTime),
-                last_failure_at: row.get::<Option<i64>, _>("last_failure_at").map(EventTime),
-                last_error: row.get("last_error"),
-                pending: count(row, "pending"),
-                refused: count(row, "refused"),
+                sink: row.sink,
+                delivered: row.delivered.unsigned_abs(),
+                failures: row.failures.unsigned_abs(),
+                consecutive_failures: row.consecutive_failures.unsigned_abs(),
+                last_success_at: row.last_success_at.map(EventTime),
+                last_failure_at: row.last_failure_at.map(EventTime),
+                last_error: row.last_error,
+                pending: row.pending.unsigned_abs(),
+                refused: row.refused.unsigned_abs(),
             })
             .collect())
     }

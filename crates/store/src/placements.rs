@@ -2,7 +2,6 @@
 //! succeeded, shown with the canary and carried by its alerts.
 
 use serde::Serialize;
-use sqlx::Row;
 use trail::EventTime;
 
 use crate::{CanaryId, Store, StoreError};
@@ -47,22 +46,46 @@ pub struct NewPlacement {
     pub user: Option<String>,
 }
 
-fn placement_from(row: &sqlx::sqlite::SqliteRow) -> Result<Placement, StoreError> {
-    let id: String = row.get("id");
-    let canary_id: String = row.get("canary_id");
-    Ok(Placement {
-        canary_id: canary_id
-            .parse()
-            .map_err(|e| StoreError::corrupt(&id, "placements.canary_id", e))?,
-        host: row.get("host"),
-        path: row.get("path"),
-        format: row.get("format"),
-        os: row.get("os"),
-        user: row.get("user_name"),
-        created_at: EventTime(row.get("created_at")),
-        created_by: row.get("created_by"),
-        id,
-    })
+/// A row of `placements`, as `placement_columns!` names its columns.
+#[derive(sqlx::FromRow)]
+struct PlacementRow {
+    id: String,
+    canary_id: String,
+    host: Option<String>,
+    path: Option<String>,
+    format: Option<String>,
+    os: Option<String>,
+    user_name: Option<String>,
+    created_at: i64,
+    created_by: Option<String>,
+}
+
+/// The columns of [`PlacementRow`].
+macro_rules! placement_columns {
+    () => {
+        "id, canary_id, host, path, format, os, user_name, created_at, created_by"
+    };
+}
+
+impl TryFrom<PlacementRow> for Placement {
+    type Error = StoreError;
+
+    fn try_from(row: PlacementRow) -> Result<Placement, StoreError> {
+        Ok(Placement {
+            canary_id: row
+                .canary_id
+                .parse()
+                .map_err(|e| StoreError::corrupt(&row.id, "placements.canary_id", e))?,
+            host: row.host,
+            path: row.path,
+            format: row.format,
+            os: row.os,
+            user: row.user_name,
+            created_at: EventTime(row.created_at),
+            created_by: row.created_by,
+            id: row.id,
+        })
+    }
 }
 
 impl Store {
@@ -74,15 +97,17 @@ impl Store {
         key: &str,
         since: EventTime,
     ) -> Result<Option<CanaryId>, StoreError> {
-        let id: Option<String> = sqlx::query_scalar(
-            "SELECT canary_id FROM idempotency_keys WHERE token = ? AND key = ? \
-             AND created_at >= ?",
-        )
-        .bind(token)
-        .bind(key)
-        .bind(since.0)
-        .fetch_optional(&self.pool)
-        .await
+        let id: Option<String> = on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT canary_id FROM idempotency_keys WHERE token = $1 AND key = $2 \
+                 AND created_at >= $3",
+            )
+            .bind(token)
+            .bind(key)
+            .bind(since.0)
+            .fetch_optional(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
         id.map(|id| {
             id.parse()
@@ -101,21 +126,24 @@ impl Store {
         at: EventTime,
         since: EventTime,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO idempotency_keys (token, key, canary_id, created_at) \
-             VALUES (?, ?, ?, ?) ON CONFLICT (token, key) DO UPDATE \
-             SET canary_id = excluded.canary_id, created_at = excluded.created_at \
-             WHERE idempotency_keys.created_at < ?",
-        )
-        .bind(token)
-        .bind(key)
-        .bind(canary.as_str())
-        .bind(at.0)
-        .bind(since.0)
-        .execute(&self.pool)
-        .await
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (token, key, canary_id, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (token, key) DO UPDATE \
+                 SET canary_id = excluded.canary_id, created_at = excluded.created_at \
+                 WHERE idempotency_keys.created_at < $5",
+            )
+            .bind(token)
+            .bind(key)
+            .bind(canary.as_str())
+            .bind(at.0)
+            .bind(since.0)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })
         .map_err(|e| self.db(e))?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Records that `canary` was planted as `placement` describes.
@@ -127,42 +155,49 @@ impl Store {
         at: EventTime,
     ) -> Result<Placement, StoreError> {
         let id = CanaryId::generate().as_str().to_owned();
-        let row = sqlx::query(
-            "INSERT INTO placements (id, canary_id, host, path, format, os, user_name, \
-             created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             RETURNING id, canary_id, host, path, format, os, user_name, created_at, created_by",
-        )
-        .bind(&id)
-        .bind(canary.as_str())
-        .bind(&placement.host)
-        .bind(&placement.path)
-        .bind(&placement.format)
-        .bind(&placement.os)
-        .bind(&placement.user)
-        .bind(at.0)
-        .bind(created_by)
-        .fetch_one(&self.pool)
-        .await
+        let row: PlacementRow = on_pool!(self, |pool| {
+            sqlx::query_as(concat!(
+                "INSERT INTO placements (",
+                placement_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
+                placement_columns!()
+            ))
+            .bind(&id)
+            .bind(canary.as_str())
+            .bind(&placement.host)
+            .bind(&placement.path)
+            .bind(&placement.format)
+            .bind(&placement.os)
+            .bind(&placement.user)
+            .bind(at.0)
+            .bind(created_by)
+            .fetch_one(pool)
+            .await
+        })
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
                 StoreError::NotFound(canary.clone())
             }
             _ => self.db(e),
         })?;
-        placement_from(&row)
+        Placement::try_from(row)
     }
 
     /// The current placements of a canary, oldest first.
     pub async fn placements(&self, canary: &CanaryId) -> Result<Vec<Placement>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, canary_id, host, path, format, os, user_name, created_at, created_by \
-             FROM placements WHERE canary_id = ? AND removed_at IS NULL ORDER BY created_at, id",
-        )
-        .bind(canary.as_str())
-        .fetch_all(&self.pool)
-        .await
+        let rows: Vec<PlacementRow> = on_pool!(self, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                placement_columns!(),
+                " FROM placements WHERE canary_id = $1 AND removed_at IS NULL \
+                 ORDER BY created_at, id"
+            ))
+            .bind(canary.as_str())
+            .fetch_all(pool)
+            .await
+        })
         .map_err(|e| self.db(e))?;
-        rows.iter().map(placement_from).collect()
+        rows.into_iter().map(Placement::try_from).collect()
     }
 
     /// Removes a placement record (it stays in the database, marked removed); `false` when
@@ -173,16 +208,19 @@ impl Store {
         id: &str,
         at: EventTime,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE placements SET removed_at = ? WHERE canary_id = ? AND id = ? \
-             AND removed_at IS NULL",
-        )
-        .bind(at.0)
-        .bind(canary.as_str())
-        .bind(id)
-        .execute(&self.pool)
-        .await
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE placements SET removed_at = $1 WHERE canary_id = $2 AND id = $3 \
+                 AND removed_at IS NULL",
+            )
+            .bind(at.0)
+            .bind(canary.as_str())
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })
         .map_err(|e| self.db(e))?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 }

@@ -1,6 +1,5 @@
 //! API tokens, kept as SHA-256 digests only.
 
-use sqlx::Row;
 use trail::EventTime;
 
 use crate::{Labels, Store, StoreError};
@@ -65,7 +64,7 @@ impl ApiToken {
 /// How often a token's last use is written: at most once in this many milliseconds.
 const LAST_USE_PRECISION_MS: i64 = 60_000;
 
-/// The columns [`token_from`] reads, followed by `rest`.
+/// The columns of [`TokenRow`], followed by `rest`.
 macro_rules! select_token {
     ($rest:literal) => {
         concat!(
@@ -76,23 +75,36 @@ macro_rules! select_token {
     };
 }
 
-fn token_from(row: &sqlx::sqlite::SqliteRow) -> Result<ApiToken, StoreError> {
-    let scopes: String = row.get("scopes");
-    let name: String = row.get("name");
-    let labels = |column: &str| -> Result<Labels, StoreError> {
-        let text: String = row.get(column);
-        serde_json::from_str(&text).map_err(|e| StoreError::corrupt(&name, "api_tokens", e))
-    };
-    Ok(ApiToken {
-        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
-        pinned_labels: labels("pinned_labels")?,
-        allowed_labels: labels("allowed_labels")?,
-        created_at: EventTime(row.get("created_at")),
-        expires_at: row.get::<Option<i64>, _>("expires_at").map(EventTime),
-        last_used_at: row.get::<Option<i64>, _>("last_used_at").map(EventTime),
-        revoked_at: row.get::<Option<i64>, _>("revoked_at").map(EventTime),
-        name,
-    })
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    name: String,
+    scopes: String,
+    pinned_labels: String,
+    allowed_labels: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<TokenRow> for ApiToken {
+    type Error = StoreError;
+
+    fn try_from(row: TokenRow) -> Result<ApiToken, StoreError> {
+        let labels = |text: &str| -> Result<Labels, StoreError> {
+            serde_json::from_str(text).map_err(|e| StoreError::corrupt(&row.name, "api_tokens", e))
+        };
+        Ok(ApiToken {
+            scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+            pinned_labels: labels(&row.pinned_labels)?,
+            allowed_labels: labels(&row.allowed_labels)?,
+            created_at: EventTime(row.created_at),
+            expires_at: row.expires_at.map(EventTime),
+            last_used_at: row.last_used_at.map(EventTime),
+            revoked_at: row.revoked_at.map(EventTime),
+            name: row.name,
+        })
+    }
 }
 
 impl Store {
@@ -102,21 +114,30 @@ impl Store {
         let json = |labels: &Labels| {
             serde_json::to_string(labels).expect("a map of strings always serializes to JSON")
         };
-        let inserted = sqlx::query(
-            "INSERT INTO api_tokens (name, sha256, scopes, pinned_labels, allowed_labels, \
-             created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(token.name)
-        .bind(token.sha256_hex)
-        .bind(token.scopes.join(" "))
-        .bind(json(&token.pinned_labels))
-        .bind(json(&token.allowed_labels))
-        .bind(token.created_at.0)
-        .bind(token.expires_at.map(|at| at.0))
-        .execute(&self.pool)
-        .await
+        let (scopes, pinned, allowed) = (
+            token.scopes.join(" "),
+            json(&token.pinned_labels),
+            json(&token.allowed_labels),
+        );
+        let inserted = on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO api_tokens (name, sha256, scopes, pinned_labels, allowed_labels, \
+                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(token.name)
+            .bind(token.sha256_hex)
+            .bind(&scopes)
+            .bind(&pinned)
+            .bind(&allowed)
+            .bind(token.created_at.0)
+            .bind(token.expires_at.map(|at| at.0))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })
         .map_err(|e| self.db(e))?;
-        if inserted.rows_affected() == 0 {
+        if inserted == 0 {
             return Err(StoreError::TokenExists(token.name.to_owned()));
         }
         Ok(ApiToken {
@@ -137,27 +158,32 @@ impl Store {
         sha256_hex: &str,
         at: EventTime,
     ) -> Result<Option<ApiToken>, StoreError> {
-        let row = sqlx::query(select_token!("WHERE sha256 = ?"))
-            .bind(sha256_hex)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.db(e))?;
-        let Some(mut token) = row.as_ref().map(token_from).transpose()? else {
+        let row: Option<TokenRow> = on_pool!(self, |pool| {
+            sqlx::query_as(select_token!("WHERE sha256 = $1"))
+                .bind(sha256_hex)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(|e| self.db(e))?;
+        let Some(mut token) = row.map(ApiToken::try_from).transpose()? else {
             return Ok(None);
         };
         // A read takes no write lock: the last use is recorded at most once a minute per token,
         // which is as precise as anyone reads it, and keeps busy clients from queueing on
-        // SQLite's single writer.
+        // SQLite's single writer (or on the token's row in PostgreSQL).
         let stale = token
             .last_used_at
             .is_none_or(|last| at.0 - last.0 >= LAST_USE_PRECISION_MS);
         if token.is_live(at) && stale {
-            sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE sha256 = ?")
-                .bind(at.0)
-                .bind(sha256_hex)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| self.db(e))?;
+            on_pool!(self, |pool| {
+                sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE sha256 = $2")
+                    .bind(at.0)
+                    .bind(sha256_hex)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+            })
+            .map_err(|e| self.db(e))?;
             token.last_used_at = Some(at);
         }
         Ok(Some(token))
@@ -165,11 +191,13 @@ impl Store {
 
     /// Every token, by name.
     pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        let rows = sqlx::query(select_token!("ORDER BY name"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.db(e))?;
-        rows.iter().map(token_from).collect()
+        let rows: Vec<TokenRow> = on_pool!(self, |pool| {
+            sqlx::query_as(select_token!("ORDER BY name"))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(|e| self.db(e))?;
+        rows.into_iter().map(ApiToken::try_from).collect()
     }
 
     /// Whether any live token holds `scope` at `now`.
@@ -187,14 +215,17 @@ impl Store {
 
     /// Revokes a token by name; `false` when no live token has that name.
     pub async fn revoke_api_token(&self, name: &str, at: EventTime) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-        )
-        .bind(at.0)
-        .bind(name)
-        .execute(&self.pool)
-        .await
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+            )
+            .bind(at.0)
+            .bind(name)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })
         .map_err(|e| self.db(e))?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 }

@@ -1,8 +1,11 @@
-//! The alert pipeline's tables against real SQLite files: one transaction per batch, alerts
-//! unique by dedup key, the outbox and sink health.
+//! The alert pipeline's tables against both backends (an SQLite file, a PostgreSQL database):
+//! one transaction per batch, alerts unique by dedup key, the outbox and sink health.
 
-use sqlx::Connection;
-use store::{AlertRow, BatchCommit, EventTime, Store};
+#[macro_use]
+mod support;
+
+use store::{AlertRow, Backend, BatchCommit, EventTime, Store};
+use support::TestDb;
 
 const T0: EventTime = EventTime(1_722_585_600_000);
 
@@ -27,14 +30,9 @@ fn alert(key: &str, status: &str, sinks: &[&str]) -> AlertRow {
     }
 }
 
-async fn open(folder: &tempfile::TempDir) -> Store {
-    Store::open(folder.path().join("tripkey.db")).await.unwrap()
-}
-
-#[tokio::test]
-async fn a_redelivered_batch_adds_no_alert_and_no_delivery() {
-    let folder = tempfile::tempdir().unwrap();
-    let store = open(&folder).await;
+on_both_backends!(a_redelivered_batch_adds_no_alert_and_no_delivery);
+async fn a_redelivered_batch_adds_no_alert_and_no_delivery(db: &TestDb) {
+    let store = db.open().await;
     let alerts = [alert("a1", "final", &["hook", "mail"])];
     let batch = BatchCommit {
         source: "trail",
@@ -81,10 +79,9 @@ async fn commit(store: &Store, alerts: &[AlertRow], seconds: i64) -> Vec<String>
         .unwrap()
 }
 
-#[tokio::test]
-async fn an_open_alert_takes_its_final_form_and_a_final_one_stays() {
-    let folder = tempfile::tempdir().unwrap();
-    let store = open(&folder).await;
+on_both_backends!(an_open_alert_takes_its_final_form_and_a_final_one_stays);
+async fn an_open_alert_takes_its_final_form_and_a_final_one_stays(db: &TestDb) {
+    let store = db.open().await;
     let open_version = [alert("b", "open", &["hook"])];
     let final_version = [alert("b", "final", &["hook"])];
     assert_eq!(commit(&store, &open_version, 0).await, ["b"]);
@@ -101,22 +98,24 @@ async fn an_open_alert_takes_its_final_form_and_a_final_one_stays() {
     );
 }
 
-#[tokio::test]
-async fn nothing_of_a_failed_batch_is_kept() {
-    let folder = tempfile::tempdir().unwrap();
-    let path = folder.path().join("tripkey.db");
-    let store = Store::open(&path).await.unwrap();
+on_both_backends!(nothing_of_a_failed_batch_is_kept);
+async fn nothing_of_a_failed_batch_is_kept(db: &TestDb) {
+    let store = db.open().await;
     // Fail the transaction at its last write, after the alerts and outbox rows went in.
-    let mut connection = sqlx::SqliteConnection::connect(path.to_str().unwrap())
-        .await
-        .unwrap();
-    sqlx::query(
-        "CREATE TRIGGER poison BEFORE INSERT ON checkpoints WHEN NEW.position = 'poison' \
-         BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
-    )
-    .execute(&mut connection)
-    .await
-    .unwrap();
+    db.execute(match db.backend() {
+        Backend::Sqlite => {
+            "CREATE TRIGGER poison BEFORE INSERT ON checkpoints WHEN NEW.position = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.position = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER poison BEFORE INSERT ON checkpoints \
+             FOR EACH ROW EXECUTE FUNCTION poison()"
+        }
+    })
+    .await;
     let alerts = [alert("c1", "final", &["hook"])];
     let failed = store
         .commit_batch(&BatchCommit {
@@ -134,10 +133,9 @@ async fn nothing_of_a_failed_batch_is_kept() {
     assert!(store.due_deliveries(at(10), 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn deliveries_are_held_retried_refused_and_counted_per_sink() {
-    let folder = tempfile::tempdir().unwrap();
-    let store = open(&folder).await;
+on_both_backends!(deliveries_are_held_retried_refused_and_counted_per_sink);
+async fn deliveries_are_held_retried_refused_and_counted_per_sink(db: &TestDb) {
+    let store = db.open().await;
     let alerts = [
         alert("d1", "final", &["hook"]),
         alert("d2", "final", &["hook"]),
@@ -156,6 +154,18 @@ async fn deliveries_are_held_retried_refused_and_counted_per_sink() {
     let due = store.due_deliveries(at(0), 10).await.unwrap();
     assert_eq!(due.len(), 3);
     let (d1, d2, d3) = (due[0].id, due[1].id, due[2].id);
+    let to = |sinks: &[&str]| {
+        let store = &store;
+        let sinks: Vec<String> = sinks.iter().map(|s| (*s).to_owned()).collect();
+        async move {
+            let due = store.due_deliveries_to(&sinks, at(0), 10).await.unwrap();
+            due.into_iter().map(|d| d.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(to(&["mail"]).await, [d3]);
+    assert_eq!(to(&["hook", "mail", "gone"]).await, [d1, d2, d3]);
+    assert!(to(&[]).await.is_empty());
+    assert_eq!(store.due_deliveries(at(0), 2).await.unwrap().len(), 2);
 
     store.deliveries_done("hook", &[d1], at(1)).await.unwrap();
     assert_eq!(
@@ -215,10 +225,9 @@ async fn deliveries_are_held_retried_refused_and_counted_per_sink() {
     );
 }
 
-#[tokio::test]
-async fn api_tokens_are_found_by_digest_only_while_live() {
-    let folder = tempfile::tempdir().unwrap();
-    let store = open(&folder).await;
+on_both_backends!(api_tokens_are_found_by_digest_only_while_live);
+async fn api_tokens_are_found_by_digest_only_while_live(db: &TestDb) {
+    let store = db.open().await;
     let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     let token = |name, digest, created_at, expires_at| store::NewApiToken {
         name,
@@ -277,13 +286,12 @@ async fn api_tokens_are_found_by_digest_only_while_live() {
     assert_eq!(store.api_tokens().await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn a_new_canary_alert_marks_its_canary_triggered_in_the_same_commit() {
+on_both_backends!(a_new_canary_alert_marks_its_canary_triggered_in_the_same_commit);
+async fn a_new_canary_alert_marks_its_canary_triggered_in_the_same_commit(db: &TestDb) {
     use std::collections::BTreeMap;
     use store::{CanaryEventKind, CanaryId, CanaryKind, CanaryStatus, Issuer, NewCanary};
 
-    let folder = tempfile::tempdir().unwrap();
-    let store = open(&folder).await;
+    let store = db.open().await;
     let id = CanaryId::generate();
     store
         .insert(
@@ -339,12 +347,11 @@ async fn a_new_canary_alert_marks_its_canary_triggered_in_the_same_commit() {
     );
 }
 
-#[tokio::test]
-async fn handling_keeps_the_first_acknowledgement_and_the_resolution() {
+on_both_backends!(handling_keeps_the_first_acknowledgement_and_the_resolution);
+async fn handling_keeps_the_first_acknowledgement_and_the_resolution(db: &TestDb) {
     use store::AlertStateChange::{Acknowledge, Resolve};
 
-    let folder = tempfile::tempdir().unwrap();
-    let store = open(&folder).await;
+    let store = db.open().await;
     commit(
         &store,
         &[
@@ -460,49 +467,27 @@ async fn handling_keeps_the_first_acknowledgement_and_the_resolution() {
     assert!(store.alert_timings(at(1)).await.unwrap().is_empty());
 }
 
+on_both_backends!(the_migration_fills_handling_times_from_the_last_change);
 /// A database handled before the handling times existed: its acknowledged and resolved
 /// alerts get them from their last change.
-#[tokio::test]
-async fn the_migration_fills_handling_times_from_the_last_change() {
-    let folder = tempfile::tempdir().unwrap();
-    let path = folder.path().join("tripkey.db");
-    {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        let mut before = sqlx::migrate!();
-        let earlier: Vec<_> = before
-            .migrations
-            .iter()
-            .filter(|m| m.version < 5)
-            .cloned()
-            .collect();
-        before.migrations = earlier.into();
-        before.run(&pool).await.unwrap();
-        for (key, state, state_at) in [
-            ("o", "open", None),
-            ("a", "acknowledged", Some(at(60).0)),
-            ("r", "resolved", Some(at(90).0)),
-        ] {
-            sqlx::query(
-                "INSERT INTO alerts (dedup_key, rule, severity, status, summary, event_time, \
-                 detected_at, updated_at, source, limit_key, body, state, state_at) \
-                 VALUES (?, 'canary-use', 'critical', 'final', '', ?, ?, ?, 'trail', 'k', '{}', ?, ?)",
-            )
-            .bind(key)
-            .bind(at(-5).0)
-            .bind(T0.0)
-            .bind(T0.0)
-            .bind(state)
-            .bind(state_at)
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
-        pool.close().await;
+async fn the_migration_fills_handling_times_from_the_last_change(db: &TestDb) {
+    db.migrate_up_to(4).await;
+    for (key, state, state_at) in [
+        ("o", "open", "NULL".to_owned()),
+        ("a", "acknowledged", at(60).0.to_string()),
+        ("r", "resolved", at(90).0.to_string()),
+    ] {
+        db.execute(&format!(
+            "INSERT INTO alerts (dedup_key, rule, severity, status, summary, event_time, \
+             detected_at, updated_at, source, limit_key, body, state, state_at) \
+             VALUES ('{key}', 'canary-use', 'critical', 'final', '', {}, {t0}, {t0}, 'trail', \
+             'k', '{{}}', '{state}', {state_at})",
+            at(-5).0,
+            t0 = T0.0,
+        ))
+        .await;
     }
-    let store = Store::open(&path).await.unwrap();
+    let store = db.open().await;
     let handled = |key: &'static str| {
         let store = store.clone();
         async move {
@@ -519,10 +504,9 @@ async fn the_migration_fills_handling_times_from_the_last_change() {
     assert_eq!(handled("r").await, (Some(at(90)), Some(at(90)), false));
 }
 
-#[tokio::test]
-async fn a_replacing_alert_takes_over_the_row_it_replaces_and_merges_the_rest() {
-    let folder = tempfile::tempdir().unwrap();
-    let store = open(&folder).await;
+on_both_backends!(a_replacing_alert_takes_over_the_row_it_replaces_and_merges_the_rest);
+async fn a_replacing_alert_takes_over_the_row_it_replaces_and_merges_the_rest(db: &TestDb) {
+    let store = db.open().await;
     assert_eq!(
         commit(
             &store,
@@ -587,10 +571,11 @@ async fn a_replacing_alert_takes_over_the_row_it_replaces_and_merges_the_rest() 
     assert_eq!(told, [("burst:900", "withdrawn")]);
 }
 
-#[tokio::test]
-async fn a_withdrawn_alert_is_marked_with_its_reason_and_told_once_to_sinks_that_knew_it() {
-    let folder = tempfile::tempdir().unwrap();
-    let store = open(&folder).await;
+on_both_backends!(a_withdrawn_alert_is_marked_with_its_reason_and_told_once_to_sinks_that_knew_it);
+async fn a_withdrawn_alert_is_marked_with_its_reason_and_told_once_to_sinks_that_knew_it(
+    db: &TestDb,
+) {
+    let store = db.open().await;
     assert_eq!(
         commit(&store, &[alert("exfil", "open", &["hook", "mail"])], 0).await,
         ["exfil"]
@@ -638,5 +623,88 @@ async fn a_withdrawn_alert_is_marked_with_its_reason_and_told_once_to_sinks_that
     assert!(
         store.alert("never-stored").await.unwrap().is_none(),
         "an alert withdrawn before it was ever committed leaves nothing"
+    );
+}
+
+on_both_backends!(alerts_are_paged_and_counted_newest_first);
+async fn alerts_are_paged_and_counted_newest_first(db: &TestDb) {
+    let store = db.open().await;
+    let mut later = alert("k-b", "final", &[]);
+    later.rule = "burst".to_owned();
+    later.canary = Some("svc-etl-runner-51".to_owned());
+    commit(
+        &store,
+        &[alert("k-a", "final", &[]), alert("k-c", "open", &[])],
+        0,
+    )
+    .await;
+    let batch = BatchCommit {
+        source: "queue",
+        checkpoint: Some("m-2"),
+        state: None,
+        alerts: std::slice::from_ref(&later),
+        at: at(60),
+    };
+    store.commit_batch(&batch).await.unwrap();
+    let trail = BatchCommit {
+        source: "trail",
+        checkpoint: Some("AWSLogs/2"),
+        alerts: &[],
+        ..batch
+    };
+    store.commit_batch(&trail).await.unwrap();
+
+    let keys = |alerts: Vec<store::StoredAlert>| {
+        alerts.into_iter().map(|a| a.dedup_key).collect::<Vec<_>>()
+    };
+    assert_eq!(store.recent_alerts(10).await.unwrap().len(), 3);
+    assert_eq!(keys(store.recent_alerts(1).await.unwrap()), ["k-b"]);
+    let all = store::AlertFilter::default();
+    let first = store.alerts_page(&all, None, 2).await.unwrap();
+    assert_eq!(keys(first.clone()), ["k-b", "k-c"]);
+    let cursor = store::AlertCursor {
+        detected_at: first[1].detected_at,
+        dedup_key: first[1].dedup_key.clone(),
+    };
+    let rest = store.alerts_page(&all, Some(&cursor), 2).await.unwrap();
+    assert_eq!(keys(rest), ["k-a"]);
+    let filtered = |filter: store::AlertFilter| {
+        let store = &store;
+        async move { keys(store.alerts_page(&filter, None, 10).await.unwrap()) }
+    };
+    let rule = store::AlertFilter {
+        rule: Some("canary-use".to_owned()),
+        ..Default::default()
+    };
+    assert_eq!(filtered(rule).await, ["k-c", "k-a"]);
+    let canary = store::AlertFilter {
+        canary: Some("svc-etl-runner-51".to_owned()),
+        severity: Some("critical".to_owned()),
+        state: Some("open".to_owned()),
+        since: Some(at(60)),
+        until: Some(at(61)),
+        ..Default::default()
+    };
+    assert_eq!(filtered(canary).await, ["k-b"]);
+    let before = store::AlertFilter {
+        until: Some(at(60)),
+        ..Default::default()
+    };
+    assert_eq!(filtered(before).await, ["k-c", "k-a"]);
+
+    assert_eq!(
+        store.alert_counts_since(at(1)).await.unwrap(),
+        [("burst".to_owned(), 1)]
+    );
+    assert_eq!(
+        store.alert_counts_since(at(0)).await.unwrap(),
+        [("burst".to_owned(), 1), ("canary-use".to_owned(), 2)]
+    );
+    assert_eq!(
+        store.checkpoints().await.unwrap(),
+        [
+            ("queue".to_owned(), "m-2".to_owned(), at(60)),
+            ("trail".to_owned(), "AWSLogs/2".to_owned(), at(60)),
+        ]
     );
 }

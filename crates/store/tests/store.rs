@@ -1,13 +1,19 @@
-//! The store against real SQLite files in temp directories.
+//! The store against both backends: real SQLite files in temp directories, and a database of
+//! its own per test on a real PostgreSQL cluster. What only SQLite has (files, permissions,
+//! locks, WAL) is tested on SQLite alone.
+
+#[macro_use]
+mod support;
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 use sqlx::Connection;
 use store::{
-    CanaryEventKind, CanaryFilter, CanaryId, CanaryKind, CanaryRecord, CanaryStatus, EventTime,
-    Issuer, NewCanary, Secret, SecretKey, Store, StoreError,
+    Backend, CanaryEventKind, CanaryFilter, CanaryId, CanaryKind, CanaryRecord, CanaryStatus,
+    EventTime, Issuer, NewCanary, Secret, SecretKey, Store, StoreError,
 };
+use support::TestDb;
 
 const ACCOUNT: &str = "111122223333";
 const OTHER_ACCOUNT: &str = "444455556666";
@@ -52,9 +58,9 @@ async fn temp_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-#[tokio::test]
-async fn insert_and_get_round_trip() {
-    let (_dir, store) = temp_store().await;
+on_both_backends!(insert_and_get_round_trip);
+async fn insert_and_get_round_trip(db: &TestDb) {
+    let store = db.open().await;
     let new = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAAA1");
     let record = store.insert(&new, None).await.unwrap();
     let expected = CanaryRecord {
@@ -118,9 +124,9 @@ async fn insert_and_get_round_trip() {
     );
 }
 
-#[tokio::test]
-async fn duplicate_ids_and_names_are_refused_without_leftovers() {
-    let (_dir, store) = temp_store().await;
+on_both_backends!(duplicate_ids_and_names_are_refused_without_leftovers);
+async fn duplicate_ids_and_names_are_refused_without_leftovers(db: &TestDb) {
+    let store = db.open().await;
     let first = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAAA1");
     store.insert(&first, None).await.unwrap();
     let mut same_name = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAAA2");
@@ -137,9 +143,9 @@ async fn duplicate_ids_and_names_are_refused_without_leftovers() {
     );
 }
 
-#[tokio::test]
-async fn list_filters_combine() {
-    let (_dir, store) = temp_store().await;
+on_both_backends!(list_filters_combine);
+async fn list_filters_combine(db: &TestDb) {
+    let store = db.open().await;
     let a = store
         .insert(
             &new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAAA1"),
@@ -239,11 +245,34 @@ async fn list_filters_combine() {
         ..Default::default()
     };
     assert_eq!(list(both).await, [b.id.as_str()]);
+
+    // Text is matched as typed, case and wildcards included, in names and keys.
+    let text = |text: &str| CanaryFilter {
+        text: Some(text.to_owned()),
+        ..Default::default()
+    };
+    assert_eq!(list(text("AAAA3")).await, [c.id.as_str()]);
+    assert_eq!(list(text("ASIA")).await, [b.id.as_str(), c.id.as_str()]);
+    assert_eq!(list(text(b.id.as_str())).await, [b.id.as_str()]);
+    assert!(list(text("asia")).await.is_empty());
+    assert!(list(text("%")).await.is_empty());
+    assert!(list(text("_")).await.is_empty());
+
+    // Pages follow the order of the whole list.
+    let cursor = store::CanaryCursor {
+        created_at: a.created_at,
+        id: a.id.clone(),
+    };
+    let page = store
+        .list_page(&CanaryFilter::default(), Some(&cursor), 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(page), [b.id.as_str()]);
 }
 
-#[tokio::test]
-async fn rotation_retires_the_old_key_which_still_finds_its_canary() {
-    let (_dir, store) = temp_store().await;
+on_both_backends!(rotation_retires_the_old_key_which_still_finds_its_canary);
+async fn rotation_retires_the_old_key_which_still_finds_its_canary(db: &TestDb) {
+    let store = db.open().await;
     let new = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAOLD");
     store.insert(&new, None).await.unwrap();
     let rotated = store
@@ -325,9 +354,9 @@ async fn rotation_retires_the_old_key_which_still_finds_its_canary() {
     );
 }
 
-#[tokio::test]
-async fn renewal_sets_new_key_and_expiry_and_revives_expired_canaries() {
-    let (_dir, store) = temp_store().await;
+on_both_backends!(renewal_sets_new_key_and_expiry_and_revives_expired_canaries);
+async fn renewal_sets_new_key_and_expiry_and_revives_expired_canaries(db: &TestDb) {
+    let store = db.open().await;
     let new = new_canary(CanaryKind::Federation, ACCOUNT, "ASIAQAAAAAAAAAAAAAA1");
     store.insert(&new, None).await.unwrap();
     let expired = store.mark_expired(&new.id, at(36 * 60)).await.unwrap();
@@ -386,9 +415,9 @@ async fn renewal_sets_new_key_and_expiry_and_revives_expired_canaries() {
     assert_eq!(history[2].detail["expires_at"], "2024-08-05T08:00:00Z");
 }
 
-#[tokio::test]
-async fn triggering_and_last_alert() {
-    let (_dir, store) = temp_store().await;
+on_both_backends!(triggering_and_last_alert);
+async fn triggering_and_last_alert(db: &TestDb) {
+    let store = db.open().await;
     let new = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAAA1");
     store.insert(&new, None).await.unwrap();
     let detail = json!({"event_id": "4b8c-1", "source_ip": "203.0.113.9"});
@@ -433,11 +462,10 @@ async fn triggering_and_last_alert() {
     ));
 }
 
-#[tokio::test]
-async fn revocation_keeps_record_and_history() {
+on_both_backends!(revocation_keeps_record_and_history);
+async fn revocation_keeps_record_and_history(db: &TestDb) {
     let key = SecretKey::generate();
-    let (_dir, store) = temp_store().await;
-    let store = store.with_secret_key(key);
+    let store = db.open().await.with_secret_key(key);
     let new = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAAA1");
     store
         .insert(&new, Some(&Secret::new(SECRET)))
@@ -495,9 +523,9 @@ async fn revocation_keeps_record_and_history() {
     ));
 }
 
-#[tokio::test]
-async fn history_is_chronological_then_in_recording_order() {
-    let (_dir, store) = temp_store().await;
+on_both_backends!(history_is_chronological_then_in_recording_order);
+async fn history_is_chronological_then_in_recording_order(db: &TestDb) {
+    let store = db.open().await;
     let new = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAAA1");
     store.insert(&new, None).await.unwrap();
     // A use found in a log delivered late is recorded after a rotation that followed it.
@@ -536,9 +564,9 @@ async fn history_is_chronological_then_in_recording_order() {
     assert!(history.iter().all(|e| e.canary_id == new.id));
 }
 
-#[tokio::test]
-async fn capacity_counts_live_canaries_of_the_account() {
-    let (_dir, store) = temp_store().await;
+on_both_backends!(capacity_counts_live_canaries_of_the_account);
+async fn capacity_counts_live_canaries_of_the_account(db: &TestDb) {
+    let store = db.open().await;
     let mut ids = Vec::new();
     for n in 0..5 {
         let key = format!("AKIAQAAAAAAAAAAAAAA{n}");
@@ -604,15 +632,10 @@ async fn capacity_counts_live_canaries_of_the_account() {
     assert_eq!(store.count_active("999999999999", None).await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn kept_secrets_are_encrypted_and_need_the_right_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tripkey.db");
+on_both_backends!(kept_secrets_are_encrypted_and_need_the_right_key);
+async fn kept_secrets_are_encrypted_and_need_the_right_key(db: &TestDb) {
     let key = SecretKey::generate();
-    let store = Store::open(&path)
-        .await
-        .unwrap()
-        .with_secret_key(key.clone());
+    let store = db.open().await.with_secret_key(key.clone());
     let kept = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAAA1");
     let record = store
         .insert(&kept, Some(&Secret::new(SECRET)))
@@ -644,24 +667,31 @@ async fn kept_secrets_are_encrypted_and_need_the_right_key() {
     );
     store.close().await;
 
-    // The secret never reaches the file in clear.
-    for file in std::fs::read_dir(dir.path()).unwrap() {
-        let bytes = std::fs::read(file.unwrap().path()).unwrap();
-        assert!(!bytes.windows(13).any(|w| w == b"second/secret"));
-        assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+    // The secret never reaches the database in clear: not an SQLite file, not a column.
+    if let Some(dir) = db.sqlite_dir() {
+        for file in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(file.unwrap().path()).unwrap();
+            assert!(!bytes.windows(13).any(|w| w == b"second/secret"));
+            assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+        }
+    } else {
+        let clear = db
+            .count(
+                "SELECT COUNT(*) FROM canaries \
+                 WHERE position(convert_to('second/secret', 'UTF8') IN sealed_secret) > 0",
+            )
+            .await;
+        assert_eq!(clear, 0);
     }
 
-    let wrong = Store::open(&path)
-        .await
-        .unwrap()
-        .with_secret_key(SecretKey::generate());
+    let wrong = db.open().await.with_secret_key(SecretKey::generate());
     let err = wrong.secret(&kept.id).await.unwrap_err();
     assert!(matches!(err, StoreError::Decryption(_)), "{err}");
     assert!(
         err.to_string().contains("not the one it was stored with"),
         "{err}"
     );
-    let keyless = Store::open(&path).await.unwrap();
+    let keyless = db.open().await;
     assert!(matches!(
         keyless.secret(&kept.id).await,
         Err(StoreError::NoSecretKey(_))
@@ -683,7 +713,7 @@ async fn kept_secrets_are_encrypted_and_need_the_right_key() {
         .is_err());
     assert_eq!(keyless.get(&lost.id).await.unwrap(), None);
 
-    let right = Store::open(&path).await.unwrap().with_secret_key(key);
+    let right = db.open().await.with_secret_key(key);
     assert_eq!(
         right.secret(&kept.id).await.unwrap().unwrap().expose(),
         "second/secret"
@@ -696,34 +726,33 @@ async fn kept_secrets_are_encrypted_and_need_the_right_key() {
     assert_eq!(right.secret(&kept.id).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn reopening_is_idempotent_and_wal_is_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tripkey.db");
-    let store = Store::open(&path).await.unwrap();
+on_both_backends!(reopening_is_idempotent);
+async fn reopening_is_idempotent(db: &TestDb) {
+    let store = db.open().await;
     let new = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAAA1");
     store.insert(&new, None).await.unwrap();
     store.close().await;
     for _ in 0..2 {
-        let store = Store::open(&path).await.unwrap();
+        let store = db.open().await;
         assert_eq!(store.get(&new.id).await.unwrap().unwrap().id, new.id);
         assert_eq!(store.history(&new.id).await.unwrap().len(), 1);
         store.close().await;
     }
+    let applied = db.count("SELECT COUNT(*) FROM _sqlx_migrations").await;
+    assert_eq!(applied, i64::try_from(db.migrations()).unwrap());
+}
 
-    let url = format!("sqlite://{}", path.display());
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode() {
+    let (dir, store) = temp_store().await;
+    store.close().await;
+    let url = format!("sqlite://{}", dir.path().join("tripkey.db").display());
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&mut conn)
         .await
         .unwrap();
     assert_eq!(mode, "wal");
-    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap();
-    assert_eq!(applied, i64::try_from(files.count()).unwrap());
 }
 
 #[cfg(unix)]
@@ -740,22 +769,19 @@ async fn new_directories_and_file_are_private() {
     assert_eq!(mode(&path), 0o600);
 }
 
-#[tokio::test]
-async fn newer_schema_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tripkey.db");
-    Store::open(&path).await.unwrap().close().await;
-    let url = format!("sqlite://{}", path.display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query(
+on_both_backends!(newer_schema_is_refused);
+async fn newer_schema_is_refused(db: &TestDb) {
+    db.open().await.close().await;
+    let checksum = match db.backend() {
+        Backend::Sqlite => "x'00'",
+        Backend::Postgres => "'\\x00'::bytea",
+    };
+    db.execute(&format!(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (99990101000000, 'from the future', TRUE, x'00', 0)",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
-    let err = Store::open(&path).await.unwrap_err();
+         VALUES (99990101000000, 'from the future', TRUE, {checksum}, 0)"
+    ))
+    .await;
+    let err = Store::connect(db.url()).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -769,6 +795,23 @@ async fn newer_schema_is_refused() {
     assert!(err.to_string().contains("upgrade tripkey"), "{err}");
 }
 
+on_both_backends!(databases_of_other_programs_are_refused);
+async fn databases_of_other_programs_are_refused(db: &TestDb) {
+    db.execute("CREATE TABLE photos (id INTEGER)").await;
+    let err = Store::connect(db.url()).await.unwrap_err();
+    assert!(matches!(err, StoreError::ForeignDatabase { .. }), "{err}");
+    assert!(
+        err.to_string().contains("a database of another program"),
+        "{err}"
+    );
+    // Nothing of tripkey's was written into it.
+    let tables = match db.backend() {
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+        Backend::Postgres => "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()",
+    };
+    assert_eq!(db.count(tables).await, 1);
+}
+
 #[tokio::test]
 async fn files_that_are_not_tripkey_databases_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -780,17 +823,6 @@ async fn files_that_are_not_tripkey_databases_are_refused() {
         err.to_string().contains("is not a tripkey database"),
         "{err}"
     );
-
-    let other = dir.path().join("other.db");
-    let url = format!("sqlite://{}?mode=rwc", other.display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("CREATE TABLE photos (id INTEGER)")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let err = Store::open(&other).await.unwrap_err();
-    assert!(matches!(err, StoreError::ForeignDatabase { .. }), "{err}");
 }
 
 #[tokio::test]
@@ -820,6 +852,247 @@ async fn in_memory_store_works_across_calls() {
     store.insert(&new, None).await.unwrap();
     assert_eq!(store.list(&CanaryFilter::default()).await.unwrap().len(), 1);
     assert_eq!(store.path(), std::path::Path::new(":memory:"));
+    assert_eq!(store.backend(), Backend::Sqlite);
+}
+
+#[tokio::test]
+async fn sqlite_urls_and_paths_open_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tripkey.db");
+    let new = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAAA1");
+    Store::open(&path)
+        .await
+        .unwrap()
+        .insert(&new, None)
+        .await
+        .unwrap();
+    for url in [
+        format!("sqlite:{}", path.display()),
+        format!("sqlite://{}", path.display()),
+        path.display().to_string(),
+    ] {
+        let store = Store::connect(&url).await.unwrap();
+        assert_eq!(store.backend(), Backend::Sqlite);
+        assert_eq!(store.backend().as_str(), "sqlite");
+        assert_eq!(store.path(), path, "{url}");
+        assert_eq!(store.location(), path.display().to_string());
+        assert!(store.get(&new.id).await.unwrap().is_some(), "{url}");
+        store.close().await;
+    }
+    let memory = Store::connect("sqlite::memory:").await.unwrap();
+    assert_eq!(memory.location(), ":memory:");
+    assert!(memory.get(&new.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn postgres_locations_never_show_the_password() {
+    let db = TestDb::new(Backend::Postgres).await;
+    // The test cluster trusts loopback connections, so any password is accepted.
+    let mut url = url::Url::parse(db.url()).unwrap();
+    url.set_password(Some("hunter2-not-shown")).unwrap();
+    let store = Store::connect(url.as_str()).await.unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    assert_eq!(store.backend().as_str(), "postgres");
+    let location = store.location();
+    assert!(location.contains(":***@"), "{location}");
+    assert!(!location.contains("hunter2"), "{location}");
+    assert_eq!(store.path(), std::path::Path::new(&location));
+    store.close().await;
+
+    let mut missing = url.clone();
+    missing.set_path("/tripkey_test_no_such_database");
+    let err = Store::connect(missing.as_str()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("no_such_database"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(!format!("{err:?}").contains("hunter2"));
+    db.finish().await;
+}
+
+on_both_backends!(concurrent_changes_of_one_canary_are_applied_one_after_the_other);
+async fn concurrent_changes_of_one_canary_are_applied_one_after_the_other(db: &TestDb) {
+    let store = db.open().await;
+    let new = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAA000");
+    store.insert(&new, None).await.unwrap();
+    let rotations = (1..=4).map(|n| {
+        let store = store.clone();
+        let id = new.id.clone();
+        tokio::spawn(async move {
+            let key = format!("AKIAQAAAAAAAAAAAA00{n}");
+            store.rotate(&id, &key, None, at(n)).await.unwrap();
+        })
+    });
+    for rotation in rotations.collect::<Vec<_>>() {
+        rotation.await.unwrap();
+    }
+    // Every rotation retired the key the one before it put in: one key is left current.
+    let current = store.get(&new.id).await.unwrap().unwrap().access_key_id;
+    let keys = store.keys(&new.id).await.unwrap();
+    assert_eq!(keys.len(), 5);
+    let live: Vec<_> = keys
+        .iter()
+        .filter(|key| key.retired_at.is_none())
+        .map(|key| key.access_key_id.as_str())
+        .collect();
+    assert_eq!(live, [current.as_str()]);
+
+    let deletions = (0..4).map(|_| {
+        let store = store.clone();
+        let id = new.id.clone();
+        tokio::spawn(async move {
+            store
+                .mark_key_deleted(&id, "AKIAQAAAAAAAAAAAA000", at(100))
+                .await
+                .unwrap();
+        })
+    });
+    for deletion in deletions.collect::<Vec<_>>() {
+        deletion.await.unwrap();
+    }
+    let history = store.history(&new.id).await.unwrap();
+    let count = |kind| history.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(count(CanaryEventKind::Rotated), 4);
+    assert_eq!(count(CanaryEventKind::KeyDeleted), 1, "deleted once");
+}
+
+on_both_backends!(api_records_round_trip);
+async fn api_records_round_trip(db: &TestDb) {
+    use store::{AuditOutcome, NewAuditEntry, NewPlacement};
+
+    let store = db.open().await;
+    let canary = new_canary(CanaryKind::IamUser, ACCOUNT, "AKIAQAAAAAAAAAAAAAA1");
+    store.insert(&canary, None).await.unwrap();
+    let mut other = new_canary(
+        CanaryKind::Federation,
+        OTHER_ACCOUNT,
+        "ASIAQAAAAAAAAAAAAAA2",
+    );
+    other.issued_by = Some("ci-issuer".to_owned());
+    store.insert(&other, None).await.unwrap();
+
+    // The audit log, newest first, in pages.
+    let mut ids = Vec::new();
+    for (n, outcome) in [
+        AuditOutcome::Allowed,
+        AuditOutcome::Denied,
+        AuditOutcome::Failed,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let n = i64::try_from(n).unwrap();
+        let entry = NewAuditEntry {
+            at: at(n),
+            actor: "ci-issuer",
+            scope: "issuer",
+            action: "canary.create",
+            object: (n == 0).then_some(canary.id.as_str()),
+            address: Some("203.0.113.7"),
+            outcome,
+            detail: json!({"n": n}),
+        };
+        ids.push(store.audit(&entry).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+    let log = store.audit_log(None, 2).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.outcome).collect::<Vec<_>>(),
+        [AuditOutcome::Failed, AuditOutcome::Denied]
+    );
+    let older = store.audit_log(Some(log[1].id), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].object.as_deref(), Some(canary.id.as_str()));
+    assert_eq!(older[0].detail, json!({"n": 0}));
+    assert_eq!(older[0].at, at(0));
+
+    // Placements, and a canary that does not exist.
+    let placement = NewPlacement {
+        host: Some("ci-7".to_owned()),
+        path: Some("/home/ci/.aws/credentials".to_owned()),
+        format: Some("aws-credentials".to_owned()),
+        os: Some("linux".to_owned()),
+        user: Some("ci".to_owned()),
+    };
+    let first = store
+        .add_placement(&canary.id, &placement, Some("ci-issuer"), at(1))
+        .await
+        .unwrap();
+    assert_eq!(first.user.as_deref(), Some("ci"));
+    assert_eq!(first.created_by.as_deref(), Some("ci-issuer"));
+    let second = store
+        .add_placement(&canary.id, &NewPlacement::default(), None, at(2))
+        .await
+        .unwrap();
+    let listed = store.placements(&canary.id).await.unwrap();
+    assert_eq!(listed, [first.clone(), second.clone()]);
+    assert!(store
+        .remove_placement(&canary.id, &first.id, at(3))
+        .await
+        .unwrap());
+    assert!(!store
+        .remove_placement(&canary.id, &first.id, at(4))
+        .await
+        .unwrap());
+    assert_eq!(store.placements(&canary.id).await.unwrap(), [second]);
+    let missing = CanaryId::generate();
+    assert!(matches!(
+        store.add_placement(&missing, &placement, None, at(5)).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Idempotency keys: the first request wins until its record is older than `since`.
+    assert!(store
+        .remember_idempotency_key("ci-issuer", "k1", &canary.id, at(0), at(-60))
+        .await
+        .unwrap());
+    assert!(!store
+        .remember_idempotency_key("ci-issuer", "k1", &other.id, at(1), at(-59))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .idempotent_canary("ci-issuer", "k1", at(-60))
+            .await
+            .unwrap(),
+        Some(canary.id.clone())
+    );
+    assert_eq!(
+        store
+            .idempotent_canary("ci-issuer", "k1", at(1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .remember_idempotency_key("ci-issuer", "k1", &other.id, at(90), at(30))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .idempotent_canary("ci-issuer", "k1", at(30))
+            .await
+            .unwrap(),
+        Some(other.id.clone())
+    );
+
+    // The overview's counts, and the filter by issuing token.
+    let counts = store.canary_counts().await.unwrap();
+    let counts: Vec<_> = counts
+        .iter()
+        .map(|c| (c.account_id.as_str(), c.kind.as_str(), c.count))
+        .collect();
+    assert_eq!(
+        counts,
+        [(ACCOUNT, "iam-user", 1), (OTHER_ACCOUNT, "federation", 1)]
+    );
+    let by_token = CanaryFilter {
+        issued_by: Some("ci-issuer".to_owned()),
+        ..Default::default()
+    };
+    let issued = store.list(&by_token).await.unwrap();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].issued_by.as_deref(), Some("ci-issuer"));
 }
 
 #[test]
