@@ -201,7 +201,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
             format!("http://{listen}")
         });
         let live = live_report(&url, args.token.as_deref()).await;
-        let mut report = pipeline::Report::gather(&store, Default::default()).await?;
+        let mut report = pipeline::Report::gather(&store, &pipeline::Metrics::default()).await?;
         if let Ok(live) = &live {
             report.sources = live.sources.clone();
         }

@@ -87,6 +87,14 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// The largest `POST /ingest` body, in bytes [default: 16 MiB].
     pub ingest_limit: Option<usize>,
+    /// The most one item (an S3 object, an SQS message, a file, a request body) may
+    /// decompress to, in bytes; what is past it is skipped and reported [default: 128 MiB,
+    /// well above CloudTrail's largest files, which are tens of MB].
+    pub max_item_size: Option<u64>,
+    /// The bytes of input that may be in memory at once, read but not yet committed, over
+    /// every source and `POST /ingest`; past it sources wait and `/ingest` answers 503 with
+    /// Retry-After [default: 256 MiB].
+    pub memory_budget: Option<u64>,
     /// Repeats for one canary or principal within this window go out as one digest
     /// [default: 60s].
     pub rate_window: Option<Span>,

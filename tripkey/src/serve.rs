@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use detect::Span;
 use pipeline::delivery::{Deliverer, DeliverySettings};
-use pipeline::{DirSource, EngineHandle, Ingestor, Metrics, Route};
+use pipeline::{DirSource, EngineHandle, Ingestor, MemoryBudget, Metrics, Route};
 use registry::CanaryService;
 use store::Store;
 use tokio::sync::{watch, Notify};
@@ -273,9 +273,21 @@ pub(crate) async fn run_with(
     }
 
     let metrics = Arc::new(Metrics::default());
+    let budget = MemoryBudget::new(
+        config
+            .serve
+            .memory_budget
+            .unwrap_or(pipeline::DEFAULT_MEMORY_BUDGET),
+    );
     let mut ingestor = Ingestor::open(store.clone(), config.detect.clone(), route, metrics.clone())
         .await
         .context("cannot start the detection engine")?;
+    ingestor.limit_item_size(
+        config
+            .serve
+            .max_item_size
+            .unwrap_or(pipeline::DEFAULT_MAX_ITEM_SIZE),
+    );
     if let Some(file) = config.serve.canaries.as_deref() {
         let from_file = crate::canaries::load(file)?;
         ingestor
@@ -312,17 +324,18 @@ pub(crate) async fn run_with(
         None
     };
     for source in &config.sources {
-        let (engine, store, metrics, shutdown) = (
+        let (engine, store, metrics, budget, shutdown) = (
             engine.clone(),
             store.clone(),
             metrics.clone(),
+            budget.clone(),
             shutdown.clone(),
         );
         match source.clone() {
             SourceConfig::Dir { name, path, poll } => {
                 let source = DirSource::new(name, path, duration(poll, Duration::from_secs(2)));
                 tasks.spawn(pipeline::run_source(
-                    source, engine, store, metrics, shutdown,
+                    source, engine, store, metrics, budget, shutdown,
                 ));
             }
             SourceConfig::S3 {
@@ -338,7 +351,7 @@ pub(crate) async fn run_with(
                 settings.start_back = duration(start_back, settings.start_back);
                 let source = S3Source::new(s3, settings);
                 tasks.spawn(pipeline::run_source(
-                    source, engine, store, metrics, shutdown,
+                    source, engine, store, metrics, budget, shutdown,
                 ));
             }
             SourceConfig::Sqs {
@@ -351,7 +364,7 @@ pub(crate) async fn run_with(
                 settings.visibility = duration(visibility, settings.visibility);
                 let source = SqsSource::new(sqs, s3, settings);
                 tasks.spawn(pipeline::run_source(
-                    source, engine, store, metrics, shutdown,
+                    source, engine, store, metrics, budget, shutdown,
                 ));
             }
         }
@@ -402,6 +415,7 @@ pub(crate) async fn run_with(
             ingest_source: "http".to_owned(),
             api,
             open_metrics: serve.open_metrics,
+            budget,
         },
         serve.ingest_limit.unwrap_or(server::DEFAULT_INGEST_LIMIT),
         tls.is_some(),

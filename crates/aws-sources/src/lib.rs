@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+mod object;
 pub mod s3;
 pub mod sns;
 pub mod sqs;

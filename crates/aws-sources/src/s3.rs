@@ -5,10 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use pipeline::{Batch, Item, Source, SourceBatch, SourceError};
+use pipeline::{Batch, Held, Item, MemoryBudget, Source, SourceBatch, SourceError};
 use serde::{Deserialize, Serialize};
 use trail::{EventTime, TrailObjectKey};
 use tripkey_aws::AwsError;
+
+use crate::object::read_object;
 
 /// What to poll.
 #[derive(Clone, Debug)]
@@ -246,6 +248,7 @@ impl Source for S3Source {
     async fn next_batch(
         &mut self,
         checkpoint: Option<String>,
+        budget: &MemoryBudget,
     ) -> Result<Option<SourceBatch>, SourceError> {
         let now = store_now();
         let stale = self
@@ -285,37 +288,14 @@ impl Source for S3Source {
             else {
                 continue;
             };
-            let bytes = match self
-                .client
-                .get_object()
-                .bucket(&self.config.bucket)
-                .key(&key)
-                .send()
-                .await
-            {
-                Ok(object) => object
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| {
-                        SourceError(format!(
-                            "reading s3://{}/{key}: {}",
-                            self.config.bucket,
-                            tripkey_aws::describe_chain(&e)
-                        ))
-                    })?
-                    .into_bytes()
-                    .to_vec(),
-                Err(error) => {
-                    let error = AwsError::from_sdk("s3:GetObject", error);
-                    if !error.is_not_found() {
-                        return Err(SourceError(error.to_string()));
+            let (bytes, held) =
+                match read_object(&self.client, &self.config.bucket, &key, budget).await? {
+                    Some(object) => (object.bytes, object.held),
+                    None => {
+                        tracing::warn!(source = %self.config.name, %key, "listed object is gone");
+                        (Vec::new(), Held::default())
                     }
-                    // Deleted between listing and reading (a lifecycle rule): nothing to read.
-                    tracing::warn!(source = %self.config.name, %key, "listed object is gone");
-                    Vec::new()
-                }
-            };
+                };
             let next = advance(position, &key, self.config.late_window);
             positions.insert(prefix.clone(), next);
             return Ok(Some(SourceBatch {
@@ -325,6 +305,7 @@ impl Source for S3Source {
                     checkpoint: Some(
                         serde_json::to_string(&positions).expect("positions serialise"),
                     ),
+                    held,
                 },
                 receipts: Vec::new(),
             }));

@@ -11,10 +11,12 @@ use std::time::Duration;
 use aws_sdk_s3::Client as S3Client;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use aws_sdk_sqs::Client as SqsClient;
-use pipeline::{Batch, Item, Source, SourceBatch, SourceError};
+use pipeline::{Batch, Held, Item, MemoryBudget, Source, SourceBatch, SourceError};
 use serde_json::Value;
 use trail::TrailObjectKey;
 use tripkey_aws::AwsError;
+
+use crate::object::read_object;
 
 /// What to read.
 #[derive(Clone, Debug)]
@@ -201,41 +203,6 @@ impl SqsSource {
             in_flight.remove(receipt);
         }
     }
-
-    async fn fetch(&self, object: &ObjectRef) -> Result<Vec<u8>, SourceError> {
-        match self
-            .s3
-            .get_object()
-            .bucket(&object.bucket)
-            .key(&object.key)
-            .send()
-            .await
-        {
-            Ok(found) => Ok(found
-                .body
-                .collect()
-                .await
-                .map_err(|e| {
-                    SourceError(format!(
-                        "reading s3://{}/{}: {}",
-                        object.bucket,
-                        object.key,
-                        tripkey_aws::describe_chain(&e)
-                    ))
-                })?
-                .into_bytes()
-                .to_vec()),
-            Err(error) => {
-                let error = AwsError::from_sdk("s3:GetObject", error);
-                if error.is_not_found() {
-                    tracing::warn!(bucket = %object.bucket, key = %object.key, "notified object is gone");
-                    Ok(Vec::new())
-                } else {
-                    Err(SourceError(error.to_string()))
-                }
-            }
-        }
-    }
 }
 
 /// Every half visibility timeout, extends the visibility of the messages in flight; ends when
@@ -283,6 +250,7 @@ impl Source for SqsSource {
     async fn next_batch(
         &mut self,
         _checkpoint: Option<String>,
+        budget: &MemoryBudget,
     ) -> Result<Option<SourceBatch>, SourceError> {
         let received = self
             .sqs
@@ -305,6 +273,7 @@ impl Source for SqsSource {
             .collect();
         self.keep_invisible(&receipts);
         let mut items = Vec::new();
+        let mut held = Held::default();
         let mut done = Vec::new();
         'messages: for message in &messages {
             let body = message.body().unwrap_or_default();
@@ -312,17 +281,28 @@ impl Source for SqsSource {
             let items_before = items.len();
             match classify(body) {
                 Ok(Notification::Nothing) => {}
-                Ok(Notification::Records) => items.push(Item {
-                    name: format!("sqs message {id}"),
-                    bytes: body.as_bytes().to_vec(),
-                }),
+                Ok(Notification::Records) => {
+                    held.merge(budget.hold(body.len() as u64).await);
+                    items.push(Item {
+                        name: format!("sqs message {id}"),
+                        bytes: body.as_bytes().to_vec(),
+                    });
+                }
                 Ok(Notification::Objects(objects)) => {
                     for object in objects {
                         if TrailObjectKey::parse(&object.key).is_some_and(|k| k.is_digest) {
                             continue;
                         }
-                        let bytes = match self.fetch(&object).await {
-                            Ok(bytes) => bytes,
+                        let read = read_object(&self.s3, &object.bucket, &object.key, budget).await;
+                        let bytes = match read {
+                            Ok(Some(read)) => {
+                                held.merge(read.held);
+                                read.bytes
+                            }
+                            Ok(None) => {
+                                tracing::warn!(bucket = %object.bucket, key = %object.key, "notified object is gone");
+                                Vec::new()
+                            }
                             Err(error) => {
                                 // Only this message is let go: it comes back after its
                                 // visibility timeout (and after maxReceiveCount goes to the
@@ -361,14 +341,15 @@ impl Source for SqsSource {
                 source: self.config.name.clone(),
                 items,
                 checkpoint: None,
+                held,
             },
             receipts: done,
         }))
     }
 
-    async fn committed(&mut self, batch: SourceBatch) -> Result<(), SourceError> {
-        self.release(&batch.receipts);
-        for (chunk_index, chunk) in batch.receipts.chunks(10).enumerate() {
+    async fn committed(&mut self, receipts: Vec<String>) -> Result<(), SourceError> {
+        self.release(&receipts);
+        for (chunk_index, chunk) in receipts.chunks(10).enumerate() {
             let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
                 .iter()
                 .enumerate()
@@ -399,8 +380,8 @@ impl Source for SqsSource {
         Ok(())
     }
 
-    async fn abandoned(&mut self, batch: SourceBatch) {
-        self.release(&batch.receipts);
+    async fn abandoned(&mut self, receipts: Vec<String>) {
+        self.release(&receipts);
     }
 
     fn idle_wait(&self) -> Duration {

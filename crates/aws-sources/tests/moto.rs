@@ -108,7 +108,11 @@ async fn the_s3_poller_takes_each_object_once_per_account_and_region_including_l
     let mut source = S3Source::new(s3.clone(), S3SourceConfig::new("trail", &bucket, "trails/"));
     let mut checkpoint = None;
     let mut taken = Vec::new();
-    while let Some(batch) = source.next_batch(checkpoint.clone()).await.unwrap() {
+    while let Some(batch) = source
+        .next_batch(checkpoint.clone(), &budget())
+        .await
+        .unwrap()
+    {
         assert!(
             taken.len() < 10,
             "the poller keeps returning objects: {taken:?}"
@@ -123,13 +127,44 @@ async fn the_s3_poller_takes_each_object_once_per_account_and_region_including_l
     let late = trail_key(root, "us-east-1", 20, "EEEEEEEEEEEEEEEE");
     put(&s3, &bucket, &late, gzip_records(&["e"])).await;
     let batch = source
-        .next_batch(checkpoint.clone())
+        .next_batch(checkpoint.clone(), &budget())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(names(&batch), [late]);
     let checkpoint = batch.batch.checkpoint.clone();
-    assert!(source.next_batch(checkpoint).await.unwrap().is_none());
+
+    // While input in flight fills the memory budget, the poller waits before reading; it
+    // reads once the bytes are given back, and its batch holds the object's size until done.
+    let newer = trail_key(root, "eu-west-1", 5, "FFFFFFFFFFFFFFFF");
+    let body = gzip_records(&["f"]);
+    let size = body.len() as u64;
+    put(&s3, &bucket, &newer, body).await;
+    let small_budget = pipeline::MemoryBudget::new(64 * 1024);
+    let in_flight = small_budget.try_hold(small_budget.total()).unwrap();
+    let waiting = tokio::time::timeout(
+        Duration::from_millis(500),
+        source.next_batch(checkpoint.clone(), &small_budget),
+    )
+    .await;
+    assert!(waiting.is_err(), "the poller waits for the budget");
+    drop(in_flight);
+    let batch = source
+        .next_batch(checkpoint.clone(), &small_budget)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(names(&batch), [newer]);
+    assert_eq!(small_budget.in_use(), size.div_ceil(1024) * 1024);
+    assert_eq!(batch.batch.held.bytes(), small_budget.in_use());
+    let checkpoint = batch.batch.checkpoint.clone();
+    drop(batch);
+    assert_eq!(small_budget.in_use(), 0);
+    assert!(source
+        .next_batch(checkpoint, &budget())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// The bodies of the messages visible now, left visible.
@@ -207,7 +242,7 @@ async fn queued_notifications_are_read_and_deleted_only_after_commit() {
     let mut items = Vec::new();
     let mut batches = Vec::new();
     for _ in 0..5 {
-        if let Some(batch) = source.next_batch(None).await.unwrap() {
+        if let Some(batch) = source.next_batch(None, &budget()).await.unwrap() {
             items.extend(names(&batch));
             batches.push(batch);
         }
@@ -229,7 +264,7 @@ async fn queued_notifications_are_read_and_deleted_only_after_commit() {
         "messages in flight stay invisible while their batch is processed"
     );
     for batch in batches {
-        source.committed(batch).await.unwrap();
+        source.committed(batch.receipts).await.unwrap();
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -268,7 +303,7 @@ async fn an_abandoned_batch_comes_back_after_its_visibility_timeout() {
     let mut source = SqsSource::new(sqs.clone(), s3, config);
     let mut batch = None;
     for _ in 0..5 {
-        batch = source.next_batch(None).await.unwrap();
+        batch = source.next_batch(None, &budget()).await.unwrap();
         if batch.is_some() {
             break;
         }
@@ -276,7 +311,7 @@ async fn an_abandoned_batch_comes_back_after_its_visibility_timeout() {
     let batch = batch.expect("the event is received");
     // The commit failed: the source lets the message go, and the heartbeat that kept it
     // hidden stops extending it, so it is visible again once its 2 s timeout has passed.
-    source.abandoned(batch).await;
+    source.abandoned(batch.receipts).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
         visible_bodies(&sqs, &queue).await,
@@ -322,9 +357,9 @@ async fn an_object_that_cannot_be_fetched_holds_back_only_its_own_message() {
     let mut source = SqsSource::new(sqs.clone(), s3, config);
     let mut items = Vec::new();
     for _ in 0..5 {
-        if let Some(batch) = source.next_batch(None).await.unwrap() {
+        if let Some(batch) = source.next_batch(None, &budget()).await.unwrap() {
             items.extend(names(&batch));
-            source.committed(batch).await.unwrap();
+            source.committed(batch.receipts).await.unwrap();
         }
         if !items.is_empty() {
             break;
@@ -338,4 +373,9 @@ async fn an_object_that_cannot_be_fetched_holds_back_only_its_own_message() {
         [unreadable],
         "the event was read and deleted; the unreadable notification waits for a retry"
     );
+}
+
+/// A memory budget as `serve` gives its sources by default.
+fn budget() -> pipeline::MemoryBudget {
+    pipeline::MemoryBudget::new(pipeline::DEFAULT_MEMORY_BUDGET)
 }

@@ -11,6 +11,7 @@ use detect::{
 use store::{AlertRow, BatchCommit, Store};
 use trail::{EventTime, Record, TrailObjectKey};
 
+use crate::budget::Held;
 use crate::metrics::Metrics;
 use crate::PipelineError;
 
@@ -27,7 +28,7 @@ pub struct Item {
 }
 
 /// What a source read in one go; its effects are committed together or not at all.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Batch {
     /// The source's name, which keys its checkpoint and metrics.
     pub source: String,
@@ -35,6 +36,8 @@ pub struct Batch {
     pub items: Vec<Item>,
     /// The source's position once this batch is committed, when it keeps one.
     pub checkpoint: Option<String>,
+    /// The items' bytes in the memory budget, given back when the batch is dropped.
+    pub held: Held,
 }
 
 /// What one batch did.
@@ -54,10 +57,11 @@ pub struct Ingested {
     pub newest_event: Option<EventTime>,
 }
 
-/// The most one item (an S3 object, an SQS message, a POST body) may decompress to. CloudTrail
-/// files are tens of MB at most; a gzip bomb from the network stops here instead of taking
-/// the process's memory.
-pub const MAX_DECOMPRESSED_ITEM: u64 = 1 << 30;
+/// The default of the most one item (an S3 object, an SQS message, a POST body) may
+/// decompress to (`[serve] max_item_size`): 128 MiB. CloudTrail's files are tens of MB at the
+/// most, since it writes one per account and region about every five minutes; a gzip bomb
+/// from the network stops here instead of taking the process's memory.
+pub const DEFAULT_MAX_ITEM_SIZE: u64 = 128 * 1024 * 1024;
 
 /// The single detection engine of `serve`, with the store it commits to.
 pub struct Ingestor {
@@ -76,6 +80,8 @@ pub struct Ingestor {
     last_source: Option<String>,
     /// Canaries watched beside the store's (a canaries file).
     extra_canaries: Vec<Canary>,
+    /// The most one item may decompress to.
+    max_item_size: u64,
 }
 
 impl Ingestor {
@@ -110,7 +116,14 @@ impl Ingestor {
             metrics,
             last_source: None,
             extra_canaries: Vec::new(),
+            max_item_size: DEFAULT_MAX_ITEM_SIZE,
         })
+    }
+
+    /// Decompresses one item to at most `bytes` (`[serve] max_item_size`); what is past it is
+    /// dropped and reported as a problem of the item.
+    pub fn limit_item_size(&mut self, bytes: u64) {
+        self.max_item_size = bytes;
     }
 
     /// Watches these canaries too, beside the store's, from now on and after every reload.
@@ -142,14 +155,21 @@ impl Ingestor {
                 Ok(new)
             }
             Err(error) => {
-                self.engine = restore(
-                    &self.config,
-                    self.canaries.clone(),
-                    self.committed_state.as_deref(),
-                )?;
+                self.rewind_to_committed()?;
                 Err(error)
             }
         }
+    }
+
+    /// A commit failed: the engine goes back to the state last committed, so what it saw
+    /// since can be fed again without counting anything twice.
+    fn rewind_to_committed(&mut self) -> Result<(), PipelineError> {
+        self.engine = restore(
+            &self.config,
+            self.canaries.clone(),
+            self.committed_state.as_deref(),
+        )?;
+        Ok(())
     }
 
     /// Reads the canaries again from the store, so ones issued since are watched too.
@@ -168,43 +188,38 @@ impl Ingestor {
     pub async fn ingest(&mut self, batch: &Batch) -> Result<Ingested, PipelineError> {
         self.last_source = Some(batch.source.clone());
         let mut done = Ingested::default();
-        let mut loaded = Vec::with_capacity(batch.items.len());
+        let mut alerts = Vec::new();
+        // One item decompressed at a time: the detectors' answer does not depend on the order
+        // they see records in, so a batch's memory is its largest item, not the sum.
         for item in &batch.items {
             if TrailObjectKey::parse(&item.name).is_some_and(|key| key.is_digest) {
                 continue;
             }
             done.bytes += item.bytes.len() as u64;
-            match trail::load_reader_within(item.bytes.as_slice(), MAX_DECOMPRESSED_ITEM) {
-                Ok(data) => {
-                    done.problems.extend(
-                        data.problems
-                            .iter()
-                            .map(|problem| format!("{}: {problem}", item.name)),
-                    );
-                    loaded.push((item.name.as_str(), data.bytes));
+            let data = match trail::load_reader_within(item.bytes.as_slice(), self.max_item_size) {
+                Ok(data) => data,
+                Err(error) => {
+                    done.problems.push(format!("{}: {error}", item.name));
+                    continue;
                 }
-                Err(error) => done.problems.push(format!("{}: {error}", item.name)),
-            }
-        }
-        let mut records: Vec<Record<'_>> = Vec::new();
-        for (name, bytes) in &loaded {
-            let problems = trail::parse_records(bytes, |_, record| {
+            };
+            let mut records: Vec<Record<'_>> = Vec::new();
+            let parse_problems = trail::parse_records(&data.bytes, |_, record| {
                 done.records += 1;
                 done.newest_event = done.newest_event.max(Some(record.fields.event_time));
                 if self.filter.is_relevant(&record) {
                     records.push(record);
                 }
             });
+            let problems = data.problems.iter().map(ToString::to_string);
+            let problems = problems.chain(parse_problems.iter().map(ToString::to_string));
             done.problems
-                .extend(problems.iter().map(|problem| format!("{name}: {problem}")));
+                .extend(problems.map(|problem| format!("{}: {problem}", item.name)));
+            records.sort_by_key(|record| record.fields.event_time);
+            for record in &records {
+                self.engine.process(record, &mut alerts);
+            }
         }
-        // Within a batch, event time decides the order the stateful detectors see.
-        records.sort_by_key(|record| record.fields.event_time);
-        let mut alerts = Vec::new();
-        for record in &records {
-            self.engine.process(record, &mut alerts);
-        }
-        drop(records);
         let result = self
             .commit(&batch.source, batch.checkpoint.as_deref(), &alerts)
             .await;
@@ -217,11 +232,7 @@ impl Ingestor {
             }
             Err(error) => {
                 self.metrics.batch(&batch.source, &done, false);
-                self.engine = restore(
-                    &self.config,
-                    self.canaries.clone(),
-                    self.committed_state.as_deref(),
-                )?;
+                self.rewind_to_committed()?;
                 Err(error)
             }
         }

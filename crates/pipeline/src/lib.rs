@@ -11,14 +11,16 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod delivery;
 pub mod ingest;
 pub mod metrics;
 pub mod runner;
 pub mod source;
 
-pub use ingest::{limit_key, Batch, Ingested, Ingestor, Item, Route};
-pub use metrics::{Metrics, Report, SinkHealthReport, SourceStats};
+pub use budget::{Held, MemoryBudget, DEFAULT_MEMORY_BUDGET};
+pub use ingest::{limit_key, Batch, Ingested, Ingestor, Item, Route, DEFAULT_MAX_ITEM_SIZE};
+pub use metrics::{MemoryReport, Metrics, Report, SinkHealthReport, SourceStats};
 pub use runner::{spawn_engine, EngineHandle};
 pub use source::{run_source, DirSource, Source, SourceBatch, SourceError};
 

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use store::SinkHealth;
 use trail::EventTime;
 
+use crate::budget::MemoryBudget;
 use crate::ingest::Ingested;
 
 /// What one source has done since `serve` started.
@@ -38,6 +40,19 @@ pub struct SourceStats {
 #[derive(Debug, Default)]
 pub struct Metrics {
     sources: Mutex<BTreeMap<String, SourceStats>>,
+    budget: OnceLock<MemoryBudget>,
+    ingest_refused_busy: AtomicU64,
+}
+
+/// The memory budget's use, as reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryReport {
+    /// The budget of input bytes in flight (`[serve] memory_budget`).
+    pub budget_bytes: u64,
+    /// Input bytes in flight now.
+    pub held_bytes: u64,
+    /// `POST /ingest` requests answered 503 because the budget was spent.
+    pub ingest_refused_busy: u64,
 }
 
 impl Metrics {
@@ -72,6 +87,25 @@ impl Metrics {
         self.with(source, |stats| stats.alerts += alerts as u64);
     }
 
+    /// Reports this budget's use.
+    pub fn watch_budget(&self, budget: &MemoryBudget) {
+        let _ = self.budget.set(budget.clone());
+    }
+
+    /// Counts a `POST /ingest` refused because the memory budget was spent.
+    pub fn ingest_refused_busy(&self) {
+        self.ingest_refused_busy.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The memory budget's use now.
+    pub fn memory(&self) -> MemoryReport {
+        MemoryReport {
+            budget_bytes: self.budget.get().map_or(0, MemoryBudget::total),
+            held_bytes: self.budget.get().map_or(0, MemoryBudget::in_use),
+            ingest_refused_busy: self.ingest_refused_busy.load(Ordering::Relaxed),
+        }
+    }
+
     /// Records a source's failure (listing, receiving, reading), shown until its next batch.
     pub fn source_error(&self, source: &str, error: &str) {
         self.with(source, |stats| stats.last_error = Some(error.to_owned()));
@@ -102,6 +136,9 @@ pub struct Report {
     /// How late the records the detectors used arrived, all time (kept with their state).
     #[serde(default)]
     pub lateness: detect::Lateness,
+    /// The memory budget's use (zeros when read from the store alone).
+    #[serde(default)]
+    pub memory: MemoryReport,
 }
 
 /// A sink's health as reported.
@@ -144,14 +181,12 @@ impl From<SinkHealth> for SinkHealthReport {
 }
 
 impl Report {
-    /// Gathers the store's side of the report, with the given live source counters.
-    pub async fn gather(
-        store: &store::Store,
-        sources: BTreeMap<String, SourceStats>,
-    ) -> Result<Report, store::StoreError> {
+    /// Gathers the store's side of the report, with the live counters of this process.
+    pub async fn gather(store: &store::Store, live: &Metrics) -> Result<Report, store::StoreError> {
         Ok(Report {
             at: store::now(),
-            sources,
+            sources: live.sources(),
+            memory: live.memory(),
             checkpoints: store.checkpoints().await?,
             alerts_by_rule: store.alert_counts().await?,
             lateness: store
@@ -259,6 +294,24 @@ impl Report {
             "gauge",
             "The most a record came behind the newest one seen before it.",
             vec![(String::new(), lateness.max_behind_millis as f64 / 1_000.0)],
+        );
+        family(
+            "tripkey_memory_budget_bytes",
+            "gauge",
+            "The budget of input bytes in flight ([serve] memory_budget).",
+            vec![(String::new(), self.memory.budget_bytes as f64)],
+        );
+        family(
+            "tripkey_memory_held_bytes",
+            "gauge",
+            "Input bytes in flight now: read by a source or POST /ingest and not yet committed.",
+            vec![(String::new(), self.memory.held_bytes as f64)],
+        );
+        family(
+            "tripkey_ingest_refused_busy_total",
+            "counter",
+            "POST /ingest requests answered 503 because the memory budget was spent.",
+            vec![(String::new(), self.memory.ingest_refused_busy as f64)],
         );
         family(
             "tripkey_alerts_total",

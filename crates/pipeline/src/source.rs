@@ -10,6 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio::sync::watch;
 use trail::TrailObjectKey;
 
+use crate::budget::MemoryBudget;
 use crate::ingest::{Batch, Item};
 use crate::metrics::Metrics;
 use crate::runner::EngineHandle;
@@ -19,8 +20,8 @@ use crate::runner::EngineHandle;
 pub struct SourceBatch {
     /// The batch for the engine.
     pub batch: Batch,
-    /// Source-specific acknowledgement data (SQS receipt handles), used by
-    /// [`Source::committed`].
+    /// Source-specific acknowledgement data (SQS receipt handles), handed to
+    /// [`Source::committed`] or [`Source::abandoned`].
     pub receipts: Vec<String>,
 }
 
@@ -35,26 +36,29 @@ pub trait Source: Send + 'static {
     fn name(&self) -> &str;
 
     /// The next batch after `checkpoint` (the position last committed for this source), or
-    /// `None` when nothing new is there yet.
+    /// `None` when nothing new is there yet. Each item's bytes are held in `budget` before
+    /// they are read (waiting while it is spent), and the batch carries them until it is done.
     fn next_batch(
         &mut self,
         checkpoint: Option<String>,
+        budget: &MemoryBudget,
     ) -> impl Future<Output = Result<Option<SourceBatch>, SourceError>> + Send;
 
-    /// Called once the batch's effects are committed: a queue deletes its messages here.
+    /// Called with the batch's receipts once its effects are committed: a queue deletes its
+    /// messages here.
     fn committed(
         &mut self,
-        batch: SourceBatch,
+        receipts: Vec<String>,
     ) -> impl Future<Output = Result<(), SourceError>> + Send {
-        let _ = batch;
+        let _ = receipts;
         async { Ok(()) }
     }
 
-    /// Called when the batch could not be committed: it must be read again. A queue stops
-    /// keeping its messages invisible here, so they come back after their visibility timeout
-    /// instead of being held for as long as the process runs.
-    fn abandoned(&mut self, batch: SourceBatch) -> impl Future<Output = ()> + Send {
-        let _ = batch;
+    /// Called with the batch's receipts when it could not be committed: it must be read
+    /// again. A queue stops keeping its messages invisible here, so they come back after their
+    /// visibility timeout instead of being held for as long as the process runs.
+    fn abandoned(&mut self, receipts: Vec<String>) -> impl Future<Output = ()> + Send {
+        let _ = receipts;
         async {}
     }
 
@@ -75,13 +79,14 @@ pub async fn run_source<S: Source>(
     engine: EngineHandle,
     store: store::Store,
     metrics: Arc<Metrics>,
+    budget: MemoryBudget,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let name = source.name().to_owned();
     metrics.register(&name);
     let mut retry_wait = Duration::from_millis(500);
     while !*shutdown.borrow() {
-        let wait = match step(&mut source, &engine, &store, &mut shutdown).await {
+        let wait = match step(&mut source, &engine, &store, &budget, &mut shutdown).await {
             Ok(true) => {
                 retry_wait = Duration::from_millis(500);
                 continue;
@@ -111,6 +116,7 @@ async fn step<S: Source>(
     source: &mut S,
     engine: &EngineHandle,
     store: &store::Store,
+    budget: &MemoryBudget,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<bool, String> {
     let checkpoint = store
@@ -118,16 +124,17 @@ async fn step<S: Source>(
         .await
         .map_err(|e| e.to_string())?;
     let read = tokio::select! {
-        read = source.next_batch(checkpoint) => read.map_err(|e| e.to_string())?,
+        read = source.next_batch(checkpoint, budget) => read.map_err(|e| e.to_string())?,
         _ = shutdown.wait_for(|stop| *stop) => return Ok(false),
     };
     let Some(read) = read else {
         return Ok(false);
     };
-    let done = match engine.submit(read.batch.clone()).await {
+    let SourceBatch { batch, receipts } = read;
+    let done = match engine.submit(batch).await {
         Ok(done) => done,
         Err(error) => {
-            source.abandoned(read).await;
+            source.abandoned(receipts).await;
             return Err(error.to_string());
         }
     };
@@ -137,7 +144,10 @@ async fn step<S: Source>(
     if !done.new_alerts.is_empty() {
         tracing::info!(source = %source.name(), alerts = ?done.new_alerts, "new alerts");
     }
-    source.committed(read).await.map_err(|e| e.to_string())?;
+    source
+        .committed(receipts)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(true)
 }
 
@@ -198,6 +208,7 @@ impl Source for DirSource {
     async fn next_batch(
         &mut self,
         checkpoint: Option<String>,
+        budget: &MemoryBudget,
     ) -> Result<Option<SourceBatch>, SourceError> {
         let mut done: BTreeMap<String, (i64, String)> = match checkpoint {
             Some(text) => serde_json::from_str(&text).map_err(|e| {
@@ -231,6 +242,8 @@ impl Source for DirSource {
         let Some((at, group, path)) = next else {
             return Ok(None);
         };
+        let size = tokio::fs::metadata(&path).await.map_or(0, |m| m.len());
+        let held = budget.hold(size).await;
         let bytes = match tokio::fs::read(&path).await {
             Ok(bytes) => bytes,
             // Gone between listing and reading: the next listing decides.
@@ -250,6 +263,7 @@ impl Source for DirSource {
                 checkpoint: Some(
                     serde_json::to_string(&done).expect("a map of strings serialises"),
                 ),
+                held,
             },
             receipts: Vec::new(),
         }))

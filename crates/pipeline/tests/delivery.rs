@@ -238,7 +238,7 @@ async fn a_failing_sink_is_retried_with_backoff_reported_and_kept_across_a_resta
         health.last_error.as_deref(),
         Some("503 Service Unavailable")
     );
-    let report = pipeline::Report::gather(&store, Default::default())
+    let report = pipeline::Report::gather(&store, &pipeline::Metrics::default())
         .await
         .unwrap();
     let metrics = report.prometheus();

@@ -87,12 +87,54 @@ async fn a_damaged_object_is_reported_and_the_rest_of_the_batch_is_used() {
                 },
             ],
             checkpoint: None,
+            held: Default::default(),
         })
         .await
         .unwrap();
     assert_eq!(done.new_alerts.len(), 1);
     assert!(
         done.problems.iter().any(|p| p.starts_with("cut.json.gz")),
+        "{:?}",
+        done.problems
+    );
+}
+
+#[tokio::test]
+async fn an_item_past_the_size_limit_is_cut_there_and_reported() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let mut engine = Ingestor::open(
+        store.clone(),
+        Default::default(),
+        route_to(&[]),
+        Arc::new(Metrics::default()),
+    )
+    .await
+    .unwrap();
+    engine.limit_item_size(64 * 1024);
+    // A canary use, then a megabyte of padding that gzip shrinks to almost nothing.
+    let padding = " ".repeat(1 << 20);
+    let body = format!(
+        "{{\"Records\":[{}, {{\"padding\": \"{padding}\"}}]}}",
+        canary_use(1, "e-1")
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, body.as_bytes()).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 16 * 1024);
+    let done = engine
+        .ingest(&batch("http", "bomb.json.gz", bomb, "1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        done.new_alerts.len(),
+        1,
+        "the record before the cut is used"
+    );
+    assert!(
+        done.problems
+            .iter()
+            .any(|p| p.starts_with("bomb.json.gz") && p.contains("65536 bytes")),
         "{:?}",
         done.problems
     );
@@ -117,6 +159,7 @@ async fn run_dir_until(store: &Store, root: &std::path::Path, metrics: Arc<Metri
         handle,
         store.clone(),
         metrics.clone(),
+        pipeline::MemoryBudget::new(pipeline::DEFAULT_MEMORY_BUDGET),
         shutdown,
     ));
     for _ in 0..400 {
@@ -340,9 +383,7 @@ async fn an_alert_a_late_file_disproves_is_withdrawn_and_the_true_one_raised() {
     notices.sort();
     assert_eq!(notices, [(right, "open"), (wrong, "withdrawn")]);
 
-    let report = pipeline::Report::gather(&store, metrics.sources())
-        .await
-        .unwrap();
+    let report = pipeline::Report::gather(&store, &metrics).await.unwrap();
     assert_eq!(report.lateness.out_of_order, 1);
     assert_eq!(report.lateness.beyond_horizon, 0);
     assert_eq!(report.lateness.max_behind_millis, 29 * 60_000 + 30_000);

@@ -68,6 +68,7 @@ async fn start(store: Store) -> SocketAddr {
                 engine: None,
             },
             open_metrics: false,
+            budget: pipeline::MemoryBudget::new(pipeline::DEFAULT_MEMORY_BUDGET),
         },
         1_000_000,
     );

@@ -23,12 +23,15 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use pipeline::{Batch, EngineHandle, Item, Metrics, Report};
+use pipeline::{Batch, EngineHandle, Item, MemoryBudget, Metrics, Report};
 use serde_json::json;
 use store::Store;
 
 /// The default largest `POST /ingest` body: a CloudTrail file is at most a few MB compressed.
 pub const DEFAULT_INGEST_LIMIT: usize = 16 * 1024 * 1024;
+
+/// How long a client refused for lack of memory budget is told to wait, in seconds.
+const BUSY_RETRY_AFTER: &str = "5";
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -46,6 +49,9 @@ pub struct AppState {
     /// Serve `/metrics` and `/status` without a token (`[serve] open_metrics`), for a
     /// Prometheus that cannot send one.
     pub open_metrics: bool,
+    /// The bytes of input in flight, shared with the sources: a body that does not fit is
+    /// refused with 503 rather than read.
+    pub budget: MemoryBudget,
 }
 
 impl axum::extract::FromRef<AppState> for api::ApiState {
@@ -75,6 +81,7 @@ pub fn router(state: AppState, ingest_limit: usize) -> Router {
 /// session cookie `Secure`. Every answer carries the security headers of
 /// [`dashboard::security_headers`].
 pub fn app(state: AppState, ingest_limit: usize, tls: bool) -> Router {
+    state.metrics.watch_budget(&state.budget);
     let api = api::router(state.api.clone()).layer(DefaultBodyLimit::max(api::MAX_BODY));
     let dashboard =
         dashboard::router(state.clone(), tls).layer(DefaultBodyLimit::max(api::MAX_BODY));
@@ -124,7 +131,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         )
             .into_response();
     }
-    match Report::gather(&state.store, state.metrics.sources()).await {
+    match Report::gather(&state.store, &state.metrics).await {
         Ok(report) => {
             let failing: Vec<&str> = report
                 .sinks
@@ -151,7 +158,7 @@ async fn metrics(State(state): State<AppState>, caller: api::auth::Caller) -> Re
     if let Err(refused) = may_read_metrics(&state, &caller) {
         return refused.into_response();
     }
-    match Report::gather(&state.store, state.metrics.sources()).await {
+    match Report::gather(&state.store, &state.metrics).await {
         Ok(report) => (
             [(
                 header::CONTENT_TYPE,
@@ -178,7 +185,7 @@ async fn status(State(state): State<AppState>, caller: api::auth::Caller) -> Res
     if let Err(refused) = may_read_metrics(&state, &caller) {
         return refused.into_response();
     }
-    match Report::gather(&state.store, state.metrics.sources()).await {
+    match Report::gather(&state.store, &state.metrics).await {
         Ok(report) => Json(report).into_response(),
         Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
     }
@@ -220,13 +227,31 @@ async fn ingest(
         }
         Err(error) => return problem(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
     };
+    // The body's bytes are held before it is read: declared by Content-Length, else the
+    // largest accepted.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+        .map_or(limit, |length| length.min(limit as u64) as usize);
+    let Some(held) = state.budget.try_hold(declared as u64) else {
+        state.metrics.ingest_refused_busy();
+        let mut answer = problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy: the input already in flight fills the memory budget ([serve] memory_budget); send this again after Retry-After seconds",
+        );
+        answer.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from_static(BUSY_RETRY_AFTER),
+        );
+        return answer;
+    };
     let body =
-        match axum::body::to_bytes(body, limit).await {
+        match axum::body::to_bytes(body, declared).await {
             Ok(body) => body,
             Err(_) => return problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!(
-                    "the body could not be read whole: over {limit} bytes ([serve] ingest_limit), or cut off; send smaller batches"
+                    "the body could not be read whole: over its Content-Length or {limit} bytes ([serve] ingest_limit), or cut off; send smaller batches"
                 ),
             ),
         };
@@ -237,6 +262,7 @@ async fn ingest(
             bytes: body.to_vec(),
         }],
         checkpoint: None,
+        held,
     };
     match state.engine.submit(batch).await {
         Ok(done) if done.records == 0 && !done.problems.is_empty() => (

@@ -10,6 +10,17 @@ use tokio::net::TcpStream;
 
 /// One HTTP/1.1 request; returns the status and the body.
 async fn request(address: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    let text = exchange(address, head, body).await;
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// One HTTP/1.1 request; returns the whole response as text.
+async fn exchange(address: std::net::SocketAddr, head: &str, body: &[u8]) -> String {
     let mut stream = TcpStream::connect(address).await.unwrap();
     let message = format!(
         "{head}\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -19,13 +30,7 @@ async fn request(address: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16
     stream.write_all(body).await.unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text[9..12].parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    String::from_utf8_lossy(&response).into_owned()
 }
 
 fn denial(second: u32) -> Value {
@@ -80,6 +85,7 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
     .await
     .unwrap();
     let (engine, _task) = pipeline::spawn_engine(ingestor, Arc::new(tokio::sync::Notify::new()));
+    let budget = pipeline::MemoryBudget::new(4 * 1024 * 1024);
     let app = server::router(
         server::AppState {
             engine,
@@ -96,6 +102,7 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
                 engine: None,
             },
             open_metrics: false,
+            budget: budget.clone(),
         },
         1_000_000,
     );
@@ -139,6 +146,22 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
     assert_eq!(status, 400, "{answer}");
     assert!(answer.contains("no CloudTrail record"), "{answer}");
 
+    // Input already in flight fills the memory budget: the body is refused unread, with a
+    // time to come back, and accepted once the budget has room again.
+    let in_flight = budget.try_hold(budget.total() - 1024).unwrap();
+    assert_eq!(budget.in_use(), budget.total() - 1024);
+    let busy = exchange(address, &authorised, &body).await;
+    assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
+    assert!(
+        busy.to_ascii_lowercase().contains("\r\nretry-after: 5\r\n"),
+        "{busy}"
+    );
+    assert!(busy.contains("memory_budget"), "{busy}");
+    drop(in_flight);
+    let (status, answer) = request(address, &authorised, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(budget.in_use(), 0, "a committed body gives its bytes back");
+
     let (status, refused) = request(address, "GET /metrics HTTP/1.1", b"").await;
     assert_eq!(status, 401, "metrics need a viewer token: {refused}");
     let (status, _) = request(address, "GET /status HTTP/1.1", b"").await;
@@ -154,7 +177,15 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
     let (status, metrics) = request(address, &viewer("/metrics"), b"").await;
     assert_eq!(status, 200);
     assert!(
-        metrics.contains("tripkey_source_records_total{source=\"http\"} 12"),
+        metrics.contains("tripkey_source_records_total{source=\"http\"} 18"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tripkey_ingest_refused_busy_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tripkey_memory_budget_bytes 4194304"),
         "{metrics}"
     );
     assert!(
@@ -178,7 +209,7 @@ async fn ingest_needs_a_token_and_commits_each_alert_once() {
     assert_eq!(status, 200);
     let report: pipeline::Report = serde_json::from_str(&report).unwrap();
     assert_eq!(
-        report.sources["http"].records, 12,
+        report.sources["http"].records, 18,
         "the live counters, as JSON"
     );
     assert_eq!(report.outbox_depth(), 1);

@@ -81,5 +81,6 @@ pub fn batch(source: &str, name: &str, bytes: Vec<u8>, checkpoint: &str) -> Batc
             bytes,
         }],
         checkpoint: Some(checkpoint.to_owned()),
+        held: Default::default(),
     }
 }

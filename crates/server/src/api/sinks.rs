@@ -61,7 +61,7 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<SinkList>, ApiError> {
     caller.read(Scope::Viewer)?;
-    let report = pipeline::Report::gather(&state.store, Default::default())
+    let report = pipeline::Report::gather(&state.store, &pipeline::Metrics::default())
         .await
         .map_err(ApiError::internal)?;
     let configured: Vec<&str> = state.sinks.iter().map(|sink| sink.name()).collect();

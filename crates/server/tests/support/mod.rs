@@ -73,6 +73,7 @@ impl TestServer {
                     engine: None,
                 },
                 open_metrics: false,
+                budget: pipeline::MemoryBudget::new(pipeline::DEFAULT_MEMORY_BUDGET),
             },
             1_000_000,
         );
