@@ -4,21 +4,17 @@ use aws_sdk_s3::Client;
 use pipeline::{Held, MemoryBudget, SourceError};
 use tripkey_aws::AwsError;
 
-/// An object's bytes and their hold on the memory budget.
-pub(crate) struct ObjectBytes {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) held: Held,
-}
-
-/// Reads `s3://bucket/key`. Its size (from the response's Content-Length) is held in
-/// `budget` before the body is read, waiting while the budget is spent. `None` when the object
-/// is gone (deleted between listing or notification and reading, as a lifecycle rule does).
+/// Reads `s3://bucket/key` for a batch that holds `held`. Its size (from the response's
+/// Content-Length) is added to `held` before the body is read, waiting while the budget is
+/// spent. `None` when the object is gone (deleted between listing or notification and
+/// reading, as a lifecycle rule does).
 pub(crate) async fn read_object(
     client: &Client,
     bucket: &str,
     key: &str,
     budget: &MemoryBudget,
-) -> Result<Option<ObjectBytes>, SourceError> {
+    held: &mut Held,
+) -> Result<Option<Vec<u8>>, SourceError> {
     let object = match client.get_object().bucket(bucket).key(key).send().await {
         Ok(object) => object,
         Err(error) => {
@@ -34,7 +30,7 @@ pub(crate) async fn read_object(
         .content_length()
         .and_then(|length| u64::try_from(length).ok())
         .unwrap_or(0);
-    let held = budget.hold(size).await;
+    budget.hold_also(held, size).await;
     let bytes = object
         .body
         .collect()
@@ -47,5 +43,5 @@ pub(crate) async fn read_object(
         })?
         .into_bytes()
         .to_vec();
-    Ok(Some(ObjectBytes { bytes, held }))
+    Ok(Some(bytes))
 }

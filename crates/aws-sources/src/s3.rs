@@ -288,14 +288,12 @@ impl Source for S3Source {
             else {
                 continue;
             };
-            let (bytes, held) =
-                match read_object(&self.client, &self.config.bucket, &key, budget).await? {
-                    Some(object) => (object.bytes, object.held),
-                    None => {
-                        tracing::warn!(source = %self.config.name, %key, "listed object is gone");
-                        (Vec::new(), Held::default())
-                    }
-                };
+            let mut held = Held::default();
+            let read = read_object(&self.client, &self.config.bucket, &key, budget, &mut held);
+            let bytes = read.await?.unwrap_or_else(|| {
+                tracing::warn!(source = %self.config.name, %key, "listed object is gone");
+                Vec::new()
+            });
             let next = advance(position, &key, self.config.late_window);
             positions.insert(prefix.clone(), next);
             return Ok(Some(SourceBatch {

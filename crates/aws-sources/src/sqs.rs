@@ -282,7 +282,7 @@ impl Source for SqsSource {
             match classify(body) {
                 Ok(Notification::Nothing) => {}
                 Ok(Notification::Records) => {
-                    held.merge(budget.hold(body.len() as u64).await);
+                    budget.hold_also(&mut held, body.len() as u64).await;
                     items.push(Item {
                         name: format!("sqs message {id}"),
                         bytes: body.as_bytes().to_vec(),
@@ -293,12 +293,10 @@ impl Source for SqsSource {
                         if TrailObjectKey::parse(&object.key).is_some_and(|k| k.is_digest) {
                             continue;
                         }
-                        let read = read_object(&self.s3, &object.bucket, &object.key, budget).await;
-                        let bytes = match read {
-                            Ok(Some(read)) => {
-                                held.merge(read.held);
-                                read.bytes
-                            }
+                        let read =
+                            read_object(&self.s3, &object.bucket, &object.key, budget, &mut held);
+                        let bytes = match read.await {
+                            Ok(Some(bytes)) => bytes,
                             Ok(None) => {
                                 tracing::warn!(bucket = %object.bucket, key = %object.key, "notified object is gone");
                                 Vec::new()

@@ -85,6 +85,29 @@ impl MemoryBudget {
         }
     }
 
+    /// Holds `bytes` more for a batch that already holds `held`, waiting until they are free,
+    /// and adds them to it. A batch never holds more than the whole budget: what it would
+    /// hold past that it reads without holding, since waiting for bytes only it holds would
+    /// wait forever.
+    pub async fn hold_also(&self, held: &mut Held, bytes: u64) {
+        let held_units = u32::try_from(held.bytes() / UNIT).unwrap_or(u32::MAX);
+        let units = self
+            .units_for(bytes)
+            .min(self.total_units.saturating_sub(held_units));
+        if units == 0 {
+            return;
+        }
+        let permit = self
+            .units
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .expect("the budget's semaphore is never closed");
+        held.merge(Held {
+            permit: Some(permit),
+        });
+    }
+
     /// Holds `bytes` if they are free now; `None` when the budget is spent.
     pub fn try_hold(&self, bytes: u64) -> Option<Held> {
         self.units
@@ -133,6 +156,18 @@ mod tests {
         assert!(!waiting.is_finished());
         drop(first);
         assert_eq!(waiting.await.unwrap(), 2 * UNIT);
+    }
+
+    #[tokio::test]
+    async fn a_batch_larger_than_the_budget_does_not_wait_for_itself() {
+        let budget = MemoryBudget::new(4 * UNIT);
+        let mut held = Held::default();
+        budget.hold_also(&mut held, 3 * UNIT).await;
+        budget.hold_also(&mut held, 3 * UNIT).await;
+        budget.hold_also(&mut held, 3 * UNIT).await;
+        assert_eq!(held.bytes(), 4 * UNIT, "capped at the whole budget");
+        drop(held);
+        assert_eq!(budget.in_use(), 0);
     }
 
     #[tokio::test]
