@@ -74,15 +74,9 @@ impl MemoryBudget {
     /// Holds `bytes`, waiting until they are free. An item larger than the whole budget holds
     /// all of it, so it is read alone rather than never.
     pub async fn hold(&self, bytes: u64) -> Held {
-        let permit = self
-            .units
-            .clone()
-            .acquire_many_owned(self.units_for(bytes))
-            .await
-            .expect("the budget's semaphore is never closed");
-        Held {
-            permit: Some(permit),
-        }
+        let mut held = Held::default();
+        self.hold_also(&mut held, bytes).await;
+        held
     }
 
     /// Holds `bytes` more for a batch that already holds `held`, waiting until they are free,
