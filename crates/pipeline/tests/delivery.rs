@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use notify::{Notification, Sink, SinkError};
 use pipeline::delivery::{Deliverer, DeliverySettings};
-use pipeline::{Ingestor, Metrics};
+use pipeline::Metrics;
 use store::Store;
 use trail::EventTime;
 
@@ -114,14 +114,7 @@ async fn commit(
     sinks: &'static [&'static str],
     records: &[serde_json::Value],
 ) -> Vec<String> {
-    let mut engine = Ingestor::open(
-        store.clone(),
-        Default::default(),
-        route_to(sinks),
-        Arc::new(Metrics::default()),
-    )
-    .await
-    .unwrap();
+    let mut engine = open_ingestor(store, sinks, Arc::new(Metrics::default())).await;
     let name = format!("AWSLogs/{}.json.gz", records.len());
     engine
         .ingest(&batch("trail", &name, trail_object(records), &name))

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pipeline::{Batch, DirSource, Ingestor, Item, Metrics};
+use pipeline::{Batch, DirSource, Item, Metrics};
 use store::Store;
 
 mod common;
@@ -19,28 +19,14 @@ async fn a_batch_read_again_or_after_a_restart_alerts_once() {
     let object = trail_object(&[canary_use(1, "e-1"), canary_use(2, "e-2")]);
     let first = batch("trail", "AWSLogs/x.json.gz", object, "AWSLogs/x.json.gz");
 
-    let mut engine = Ingestor::open(
-        store.clone(),
-        Default::default(),
-        route_to(&["hook"]),
-        metrics.clone(),
-    )
-    .await
-    .unwrap();
+    let mut engine = open_ingestor(&store, &["hook"], metrics.clone()).await;
     let done = engine.ingest(&first).await.unwrap();
     assert_eq!(done.records, 2);
     assert_eq!(done.new_alerts.len(), 2, "{:?}", done.new_alerts);
     assert!(engine.ingest(&first).await.unwrap().new_alerts.is_empty());
     drop(engine);
 
-    let mut restarted = Ingestor::open(
-        store.clone(),
-        Default::default(),
-        route_to(&["hook"]),
-        metrics,
-    )
-    .await
-    .unwrap();
+    let mut restarted = open_ingestor(&store, &["hook"], metrics).await;
     assert!(restarted
         .ingest(&first)
         .await
@@ -62,14 +48,7 @@ async fn a_batch_read_again_or_after_a_restart_alerts_once() {
 async fn a_damaged_object_is_reported_and_the_rest_of_the_batch_is_used() {
     let folder = tempfile::tempdir().unwrap();
     let store = store_with_canary(&folder).await;
-    let mut engine = Ingestor::open(
-        store.clone(),
-        Default::default(),
-        route_to(&[]),
-        Arc::new(Metrics::default()),
-    )
-    .await
-    .unwrap();
+    let mut engine = open_ingestor(&store, &[], Arc::new(Metrics::default())).await;
     let mut cut = trail_object(&[canary_use(1, "e-1")]);
     cut.truncate(cut.len() / 2);
     let whole = trail_object(&[canary_use(3, "e-3")]);
@@ -103,14 +82,7 @@ async fn a_damaged_object_is_reported_and_the_rest_of_the_batch_is_used() {
 async fn an_item_past_the_size_limit_is_cut_there_and_reported() {
     let folder = tempfile::tempdir().unwrap();
     let store = store_with_canary(&folder).await;
-    let mut engine = Ingestor::open(
-        store.clone(),
-        Default::default(),
-        route_to(&[]),
-        Arc::new(Metrics::default()),
-    )
-    .await
-    .unwrap();
+    let mut engine = open_ingestor(&store, &[], Arc::new(Metrics::default())).await;
     engine.limit_item_size(64 * 1024);
     // A canary use, then a megabyte of padding that gzip shrinks to almost nothing.
     let padding = " ".repeat(1 << 20);
@@ -143,14 +115,7 @@ async fn an_item_past_the_size_limit_is_cut_there_and_reported() {
 /// Runs the directory source until `records` records were read (or 20 s passed), then a
 /// little longer.
 async fn run_dir_until(store: &Store, root: &std::path::Path, metrics: Arc<Metrics>, records: u64) {
-    let engine = Ingestor::open(
-        store.clone(),
-        Default::default(),
-        route_to(&[]),
-        metrics.clone(),
-    )
-    .await
-    .unwrap();
+    let engine = open_ingestor(store, &[], metrics.clone()).await;
     let (handle, task) = pipeline::spawn_engine(engine, Arc::new(tokio::sync::Notify::new()));
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let source = DirSource::new("local", root, Duration::from_millis(50));
@@ -248,14 +213,7 @@ async fn a_batch_whose_commit_failed_is_counted_once_when_read_again() {
         trail_object(&denials),
         "AWSLogs/d.json.gz",
     );
-    let mut engine = Ingestor::open(
-        store.clone(),
-        Default::default(),
-        route_to(&["hook"]),
-        Arc::new(Metrics::default()),
-    )
-    .await
-    .unwrap();
+    let mut engine = open_ingestor(&store, &["hook"], Arc::new(Metrics::default())).await;
 
     let url = format!("sqlite://{}", store.path().display());
     let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
@@ -299,14 +257,7 @@ async fn an_alert_a_late_file_disproves_is_withdrawn_and_the_true_one_raised() {
     let folder = tempfile::tempdir().unwrap();
     let store = store_with_canary(&folder).await;
     let metrics = Arc::new(Metrics::default());
-    let mut engine = Ingestor::open(
-        store.clone(),
-        Default::default(),
-        route_to(&["hook"]),
-        metrics.clone(),
-    )
-    .await
-    .unwrap();
+    let mut engine = open_ingestor(&store, &["hook"], metrics.clone()).await;
     let seed = serde_json::json!({
         "eventVersion": "1.09", "eventTime": "2026-11-30T10:00:00Z",
         "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1",

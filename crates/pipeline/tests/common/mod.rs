@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use pipeline::{Batch, Item, Route};
+use pipeline::{Batch, Ingestor, Item, Metrics, Route};
 use serde_json::json;
 use store::{CanaryId, CanaryKind, Issuer, NewCanary, Store};
 
@@ -67,6 +67,18 @@ pub fn trail_object(records: &[serde_json::Value]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(body.as_bytes()).unwrap();
     gz.finish().unwrap()
+}
+
+/// An engine over the store with the default detection settings, routing every alert to
+/// `sinks`.
+pub async fn open_ingestor(
+    store: &Store,
+    sinks: &'static [&'static str],
+    metrics: Arc<Metrics>,
+) -> Ingestor {
+    Ingestor::open(store.clone(), Default::default(), route_to(sinks), metrics)
+        .await
+        .unwrap()
 }
 
 pub fn route_to(sinks: &'static [&'static str]) -> Route {
