@@ -134,4 +134,12 @@ impl Lateness {
             }
         }
     }
+
+    /// Adds another worker's counters: counts add up, the greatest lateness stays.
+    pub fn add(&mut self, other: &Lateness) {
+        self.out_of_order += other.out_of_order;
+        self.beyond_horizon += other.beyond_horizon;
+        self.max_behind_millis = self.max_behind_millis.max(other.max_behind_millis);
+        self.unplaced_denials += other.unplaced_denials;
+    }
 }

@@ -1,14 +1,15 @@
-//! Batches to committed alerts: one engine, fed by every source in turn, whose effects (alerts,
-//! outbox rows, the source's checkpoint and the detectors' state) are committed in one
-//! transaction per batch.
+//! Batches to committed alerts: detection fed by every source in turn, whose effects (alerts,
+//! outbox rows, the source's checkpoint and the detectors' memory of the keys the batch
+//! touched) are committed in one transaction per batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use detect::{
-    Alert, Canary, CanaryRegistry, Details, DetectConfig, Engine, MemoryState, RelevanceFilter,
+    Alert, Canary, CanaryRegistry, Details, DetectConfig, DetectorState, Engine, MemoryState,
+    Position, RelevanceFilter, StateKey, StoredKey,
 };
-use store::{AlertRow, BatchCommit, Store};
+use store::{AlertRow, BatchCommit, DetectorKey, DetectorWrites, Store};
 use trail::{EventTime, Record, TrailObjectKey};
 
 use crate::budget::Held;
@@ -63,16 +64,24 @@ pub struct Ingested {
 /// from the network stops here instead of taking the process's memory.
 pub const DEFAULT_MAX_ITEM_SIZE: u64 = 128 * 1024 * 1024;
 
-/// The single detection engine of `serve`, with the store it commits to.
+/// Keys due by stream time that a batch settles beside its own, at the least: enough that
+/// the keys waiting to be settled never pile up faster than batches take them.
+const DUE_PER_BATCH: usize = 256;
+
+/// Keys the quiet-spell release settles in one transaction.
+const QUIET_STEP: u32 = 256;
+
+/// `serve`'s detection: batches go through detectors whose memory lives in the store, one row
+/// per key. A batch loads only the keys its records touch (and a few that are due), in the
+/// transaction that commits its alerts and checkpoint, so its cost does not grow with what the
+/// detectors remember, and any number of workers can share one database.
 pub struct Ingestor {
     store: Store,
     config: DetectConfig,
-    engine: Engine<MemoryState>,
-    /// The detectors' state as last committed (`None` before the first commit): a failed
-    /// commit goes back to it without reading the store, which may be what is failing.
-    committed_state: Option<String>,
     canaries: Arc<CanaryRegistry>,
     filter: RelevanceFilter,
+    /// An engine over no memory, asked which keys a record touches.
+    probe: Engine<MemoryState>,
     route: Route,
     metrics: Arc<Metrics>,
     /// The source of the latest batch: alerts released when the input goes quiet are
@@ -82,11 +91,22 @@ pub struct Ingestor {
     extra_canaries: Vec<Canary>,
     /// The most one item may decompress to.
     max_item_size: u64,
+    /// This worker's name in the store: its lateness counters are kept under it.
+    worker: String,
+}
+
+/// This process's default worker name: the host and the process id.
+pub fn default_worker_id() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}", std::process::id())
 }
 
 impl Ingestor {
-    /// An engine over the store's canaries, going on from the detectors' state of the last
-    /// committed batch.
+    /// Detection over the store's canaries and the detectors' memory in the store. The
+    /// whole-state snapshot an earlier version kept is split into per-key rows, once.
     pub async fn open(
         store: Store,
         config: DetectConfig,
@@ -94,29 +114,20 @@ impl Ingestor {
         metrics: Arc<Metrics>,
     ) -> Result<Ingestor, PipelineError> {
         let canaries = load_canaries(&store, &[]).await?;
-        let mut committed_state = store.detector_state().await?;
-        let engine = match restore(&config, canaries.clone(), committed_state.as_deref()) {
-            Ok(engine) => engine,
-            Err(error) => {
-                // Saved by an earlier version, in another shape. What it held is relearned
-                // from the records to come (a session's addresses, a principal's denials).
-                tracing::warn!(%error, "the saved detector state cannot be read; starting afresh");
-                committed_state = None;
-                restore(&config, canaries.clone(), None)?
-            }
-        };
+        let worker = default_worker_id();
+        adopt_snapshot(&store, &config, &canaries, &worker).await?;
         Ok(Ingestor {
             filter: RelevanceFilter::new(canaries.clone()),
+            probe: Engine::new(&config, canaries.clone(), MemoryState::default()),
             store,
             config,
-            engine,
-            committed_state,
             canaries,
             route,
             metrics,
             last_source: None,
             extra_canaries: Vec::new(),
             max_item_size: DEFAULT_MAX_ITEM_SIZE,
+            worker,
         })
     }
 
@@ -139,58 +150,59 @@ impl Ingestor {
     }
 
     /// The input has been quiet for the settle time: releases what the detectors held back
-    /// for records that may still have been on their way, and commits it. Returns the dedup
+    /// for records that may still have been on their way, and commits it, a few keys per
+    /// transaction over the keys changed since the input was last quiet. Returns the dedup
     /// keys that are new.
     pub async fn settle_pending(&mut self) -> Result<Vec<String>, PipelineError> {
-        let mut alerts = Vec::new();
-        self.engine.settle_pending(&mut alerts);
         let source = self
             .last_source
             .clone()
             .unwrap_or_else(|| "engine".to_owned());
-        let result = self.commit(&source, None, &alerts).await;
-        match result {
-            Ok(new) => {
-                self.metrics.alerts_committed(&source, alerts.len());
-                Ok(new)
-            }
-            Err(error) => {
-                self.rewind_to_committed()?;
-                Err(error)
-            }
+        let mut new = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let keys = self
+                .store
+                .unsettled_detector_keys(after.as_deref(), QUIET_STEP)
+                .await?;
+            let Some(last) = keys.last() else { break };
+            after = Some(last.clone());
+            let step = Step {
+                source: &source,
+                checkpoint: None,
+                keys,
+                newest: None,
+                due_limit: 0,
+                quiet: true,
+            };
+            let (alerts, fresh) = self
+                .run(step, |engine, alerts| engine.settle_pending(alerts))
+                .await?;
+            self.metrics.alerts_committed(&source, alerts);
+            new.extend(fresh);
         }
-    }
-
-    /// A commit failed: the engine goes back to the state last committed, so what it saw
-    /// since can be fed again without counting anything twice.
-    fn rewind_to_committed(&mut self) -> Result<(), PipelineError> {
-        self.engine = restore(
-            &self.config,
-            self.canaries.clone(),
-            self.committed_state.as_deref(),
-        )?;
-        Ok(())
+        Ok(new)
     }
 
     /// Reads the canaries again from the store, so ones issued since are watched too.
     pub async fn reload_canaries(&mut self) -> Result<(), PipelineError> {
         let canaries = load_canaries(&self.store, &self.extra_canaries).await?;
         self.filter = RelevanceFilter::new(canaries.clone());
-        self.engine.set_canaries(canaries.clone());
+        self.probe.set_canaries(canaries.clone());
         self.canaries = canaries;
         Ok(())
     }
 
     /// Runs a batch through the detectors and commits its alerts with the source's checkpoint
-    /// and the detectors' state. Unreadable parts of items are reported and skipped. When the
-    /// commit fails, the engine goes back to the last committed state, so the batch can be
-    /// tried again without counting anything twice.
+    /// and what the detectors now remember of the keys it touched. Unreadable parts of items
+    /// are reported and skipped. When the commit fails nothing of the batch is kept, so it can
+    /// be tried again without counting anything twice.
     pub async fn ingest(&mut self, batch: &Batch) -> Result<Ingested, PipelineError> {
         self.last_source = Some(batch.source.clone());
         let mut done = Ingested::default();
-        let mut alerts = Vec::new();
-        // One item decompressed at a time: the detectors' answer does not depend on the order
-        // they see records in, so a batch's memory is its largest item, not the sum.
+        // One item decompressed at a time, keeping only the records a detector can use: a
+        // batch's memory is its largest item and its relevant records, not the sum of items.
+        let mut records: Vec<Record<'static>> = Vec::new();
         for item in &batch.items {
             if TrailObjectKey::parse(&item.name).is_some_and(|key| key.is_digest) {
                 continue;
@@ -203,36 +215,50 @@ impl Ingestor {
                     continue;
                 }
             };
-            let mut records: Vec<Record<'_>> = Vec::new();
             let parse_problems = trail::parse_records(&data.bytes, |_, record| {
                 done.records += 1;
                 done.newest_event = done.newest_event.max(Some(record.fields.event_time));
                 if self.filter.is_relevant(&record) {
-                    records.push(record);
+                    records.push(record.into_owned());
                 }
             });
             let problems = data.problems.iter().map(ToString::to_string);
             let problems = problems.chain(parse_problems.iter().map(ToString::to_string));
             done.problems
                 .extend(problems.map(|problem| format!("{}: {problem}", item.name)));
-            records.sort_by_key(|record| record.fields.event_time);
-            for record in &records {
-                self.engine.process(record, &mut alerts);
-            }
         }
+        records.sort_by_key(|record| record.fields.event_time);
+        let mut keys: Vec<String> = records
+            .iter()
+            .flat_map(|record| self.probe.state_keys(record))
+            .map(|key| key.to_string())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let step = Step {
+            source: &batch.source,
+            checkpoint: batch.checkpoint.as_deref(),
+            due_limit: DUE_PER_BATCH + keys.len(),
+            keys,
+            newest: records.last().map(|record| record.fields.event_time),
+            quiet: false,
+        };
         let result = self
-            .commit(&batch.source, batch.checkpoint.as_deref(), &alerts)
+            .run(step, |engine, alerts| {
+                for record in &records {
+                    engine.process(record, alerts);
+                }
+            })
             .await;
         match result {
-            Ok(new_alerts) => {
-                done.alerts = alerts.len();
+            Ok((alerts, new_alerts)) => {
+                done.alerts = alerts;
                 done.new_alerts = new_alerts;
                 self.metrics.batch(&batch.source, &done, true);
                 Ok(done)
             }
             Err(error) => {
                 self.metrics.batch(&batch.source, &done, false);
-                self.rewind_to_committed()?;
                 Err(error)
             }
         }
@@ -245,21 +271,112 @@ impl Ingestor {
         source: &str,
         alerts: &[Alert],
     ) -> Result<Vec<String>, PipelineError> {
-        let new = self.commit(source, None, alerts).await;
-        if new.is_ok() {
-            self.metrics.alerts_committed(source, alerts.len());
-        }
-        new
+        let rows = self.alert_rows(alerts);
+        let new = self
+            .store
+            .commit_batch(&BatchCommit {
+                source,
+                checkpoint: None,
+                alerts: &rows,
+                at: store::now(),
+            })
+            .await?;
+        self.metrics.alerts_committed(source, alerts.len());
+        Ok(new)
     }
 
-    async fn commit(
-        &mut self,
-        source: &str,
-        checkpoint: Option<&str>,
-        alerts: &[Alert],
-    ) -> Result<Vec<String>, PipelineError> {
-        // A burst that grew within the batch appears in several versions: keep the last, with
-        // every key an earlier version replaced.
+    /// Loads a step's keys (locked until it commits), drives an engine over them, and commits
+    /// its alerts with what the engine left of those keys. Returns how many alerts the engine
+    /// raised and the dedup keys that are new.
+    async fn run(
+        &self,
+        step: Step<'_>,
+        drive: impl FnOnce(&mut Engine<MemoryState>, &mut Vec<Alert>),
+    ) -> Result<(usize, Vec<String>), PipelineError> {
+        let (session, loaded) = self
+            .store
+            .begin_detection(
+                &self.worker,
+                &step.keys,
+                step.newest,
+                u32::try_from(step.due_limit).unwrap_or(u32::MAX),
+            )
+            .await?;
+        let mut state = MemoryState::default();
+        let mut unreadable = Vec::new();
+        for row in &loaded.rows {
+            if let Err(error) = load_row(&mut state, row) {
+                // Written by another version, in another shape: what it held is relearned
+                // from the records to come (a session's addresses, a principal's denials).
+                tracing::warn!(key = %row.key, %error, "forgetting a detector key that cannot be read");
+                unreadable.push(row.key.clone());
+            }
+        }
+        let lateness = loaded
+            .lateness
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        let position = Position {
+            newest: loaded.newest,
+            lateness,
+        };
+        let mut engine = Engine::resume(&self.config, self.canaries.clone(), state, position);
+        // serve shows alerts as they change: a burst's count as it grows.
+        engine.raise_updates(true);
+        let mut alerts = Vec::new();
+        drive(&mut engine, &mut alerts);
+        let position = engine.position();
+        let state = engine.into_state();
+        let existing: std::collections::HashSet<&str> =
+            loaded.rows.iter().map(|row| row.key.as_str()).collect();
+        let mut put = Vec::new();
+        let mut delete = unreadable;
+        for key in step.keys.iter().chain(&loaded.due) {
+            let Ok(parsed) = key.parse::<StateKey>() else {
+                continue;
+            };
+            match state.stored(&parsed) {
+                Some(stored) => put.push(DetectorKey {
+                    key: key.clone(),
+                    value: stored.value,
+                    wake_at: stored.wake_at,
+                }),
+                None if existing.contains(key.as_str()) => delete.push(key.clone()),
+                None => {}
+            }
+        }
+        put.sort_by(|a, b| a.key.cmp(&b.key));
+        put.dedup_by(|a, b| a.key == b.key);
+        delete.sort_unstable();
+        delete.dedup();
+        let rows = self.alert_rows(&alerts);
+        let lateness =
+            serde_json::to_string(&position.lateness).expect("counters always serialise");
+        let new = session
+            .commit(
+                &BatchCommit {
+                    source: step.source,
+                    checkpoint: step.checkpoint,
+                    alerts: &rows,
+                    at: store::now(),
+                },
+                &DetectorWrites {
+                    worker: &self.worker,
+                    newest: position.newest,
+                    lateness: &lateness,
+                    put: &put,
+                    delete: &delete,
+                    quiet: step.quiet,
+                },
+            )
+            .await?;
+        Ok((alerts.len(), new))
+    }
+
+    /// The rows to commit for a batch's alerts: a burst that grew within the batch appears in
+    /// several versions, of which the last is kept, with every key an earlier one replaced.
+    fn alert_rows(&self, alerts: &[Alert]) -> Vec<AlertRow> {
         let mut latest: HashMap<&str, (&Alert, Vec<String>)> = HashMap::new();
         let mut order = Vec::new();
         for alert in alerts {
@@ -270,7 +387,7 @@ impl Ingestor {
             *version = alert;
             replaces.extend(alert.replaces.iter().cloned());
         }
-        let rows: Vec<AlertRow> = order
+        order
             .iter()
             .map(|key| {
                 let (alert, replaces) = &latest[key];
@@ -278,21 +395,74 @@ impl Ingestor {
                 row.replaces = replaces.clone();
                 row
             })
-            .collect();
-        let state = self.engine.snapshot();
-        let new = self
-            .store
-            .commit_batch(&BatchCommit {
-                source,
-                checkpoint,
-                state: Some(&state),
-                alerts: &rows,
-                at: store::now(),
-            })
-            .await?;
-        self.committed_state = Some(state);
-        Ok(new)
+            .collect()
     }
+}
+
+/// One transaction's worth of detection.
+struct Step<'a> {
+    source: &'a str,
+    checkpoint: Option<&'a str>,
+    /// The keys the step's records touch.
+    keys: Vec<String>,
+    /// The newest event time among them.
+    newest: Option<EventTime>,
+    /// How many due keys to settle beside them.
+    due_limit: usize,
+    /// The quiet-spell release.
+    quiet: bool,
+}
+
+fn load_row(state: &mut MemoryState, row: &DetectorKey) -> Result<(), String> {
+    let key: StateKey = row.key.parse()?;
+    state
+        .load(&StoredKey {
+            key,
+            value: row.value.clone(),
+            wake_at: row.wake_at,
+        })
+        .map_err(|error| error.to_string())
+}
+
+/// Splits the whole-state snapshot an earlier version kept into per-key rows, once. A snapshot
+/// this version cannot read is dropped: what it held is relearned from the records to come.
+async fn adopt_snapshot(
+    store: &Store,
+    config: &DetectConfig,
+    canaries: &Arc<CanaryRegistry>,
+    worker: &str,
+) -> Result<(), PipelineError> {
+    let adopted = store
+        .adopt_detector_snapshot(worker, |snapshot| {
+            let engine =
+                match Engine::<MemoryState>::restore(config, canaries.clone(), snapshot) {
+                    Ok(engine) => engine,
+                    Err(error) => {
+                        tracing::warn!(%error, "the saved detector state cannot be read; starting afresh");
+                        return None;
+                    }
+                };
+            let position = engine.position();
+            let state = engine.into_state();
+            let keys = state
+                .keys()
+                .iter()
+                .filter_map(|key| state.stored(key))
+                .map(|stored| DetectorKey {
+                    key: stored.key.to_string(),
+                    value: stored.value,
+                    wake_at: stored.wake_at,
+                })
+                .collect();
+            let lateness =
+                serde_json::to_string(&position.lateness).expect("counters always serialise");
+            Some((keys, position.newest, lateness))
+        })
+        .await?;
+    if let Some(keys) = adopted {
+        tracing::info!(keys, "moved the detectors' saved state into per-key rows");
+    }
+    Ok(())
 }
 
 async fn load_canaries(
@@ -302,21 +472,6 @@ async fn load_canaries(
     let mut canaries = registry::watch_list(store).await?;
     canaries.extend(extra.iter().cloned());
     Ok(Arc::new(CanaryRegistry::new(canaries)?))
-}
-
-fn restore(
-    config: &DetectConfig,
-    canaries: Arc<CanaryRegistry>,
-    snapshot: Option<&str>,
-) -> Result<Engine<MemoryState>, PipelineError> {
-    let mut engine = match snapshot {
-        Some(snapshot) => Engine::restore(config, canaries, snapshot)
-            .map_err(|error| PipelineError::State(error.to_string()))?,
-        None => Engine::new(config, canaries, MemoryState::default()),
-    };
-    // serve shows alerts as they change: a burst's count as it grows.
-    engine.raise_updates(true);
-    Ok(engine)
 }
 
 /// The canary or principal an alert is about: notifications repeat at most once per window

@@ -19,7 +19,9 @@ pub mod runner;
 pub mod source;
 
 pub use budget::{Held, MemoryBudget, DEFAULT_MEMORY_BUDGET};
-pub use ingest::{limit_key, Batch, Ingested, Ingestor, Item, Route, DEFAULT_MAX_ITEM_SIZE};
+pub use ingest::{
+    default_worker_id, limit_key, Batch, Ingested, Ingestor, Item, Route, DEFAULT_MAX_ITEM_SIZE,
+};
 pub use metrics::{MemoryReport, Metrics, Report, SinkHealthReport, SourceStats};
 pub use runner::{spawn_engine, EngineHandle};
 pub use source::{run_source, DirSource, Source, SourceBatch, SourceError};
@@ -33,12 +35,6 @@ pub enum PipelineError {
     /// The canaries in the store conflict with each other.
     #[error("the canary inventory is inconsistent: {0}")]
     Canaries(#[from] detect::RegistryError),
-    /// The saved detector state could not be read back.
-    #[error(
-        "the saved detector state cannot be read ({0}); it was written by another version of \
-         tripkey: move the database aside or delete its detector_state row to start afresh"
-    )]
-    State(String),
     /// The engine has stopped (shutdown).
     #[error("the engine has stopped")]
     Stopped,

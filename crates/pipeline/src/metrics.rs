@@ -189,12 +189,15 @@ impl Report {
             memory: live.memory(),
             checkpoints: store.checkpoints().await?,
             alerts_by_rule: store.alert_counts().await?,
-            lateness: store
-                .detector_state()
-                .await?
-                .as_deref()
-                .and_then(detect::Engine::<detect::MemoryState>::snapshot_lateness)
-                .unwrap_or_default(),
+            lateness: store.detector_lateness().await?.iter().fold(
+                detect::Lateness::default(),
+                |mut total, json| {
+                    if let Ok(worker) = serde_json::from_str::<detect::Lateness>(json) {
+                        total.add(&worker);
+                    }
+                    total
+                },
+            ),
             sinks: store
                 .sink_health()
                 .await?

@@ -233,7 +233,6 @@ mod tests {
                 .commit_batch(&store::BatchCommit {
                     source: "test",
                     checkpoint: None,
-                    state: None,
                     alerts: &[store::AlertRow {
                         dedup_key: key.to_owned(),
                         rule: "canary-use".to_owned(),

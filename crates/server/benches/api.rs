@@ -200,7 +200,6 @@ fn main() {
                 .commit_batch(&BatchCommit {
                     source: "bench",
                     checkpoint: None,
-                    state: None,
                     alerts: &alerts,
                     at: now.offset(batch as i64),
                 })

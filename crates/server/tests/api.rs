@@ -104,7 +104,6 @@ impl Api {
             .commit_batch(&BatchCommit {
                 source: "test",
                 checkpoint: None,
-                state: None,
                 alerts: &[AlertRow {
                     dedup_key: dedup_key.to_owned(),
                     rule: "canary-use".to_owned(),

@@ -367,7 +367,6 @@ async fn a_withdrawn_alert_shows_why_in_the_api_and_on_its_page() {
         .commit_batch(&store::BatchCommit {
             source: "test",
             checkpoint: None,
-            state: None,
             alerts: &[store::AlertRow {
                 dedup_key: "canary-use:late".to_owned(),
                 rule: "canary-use".to_owned(),

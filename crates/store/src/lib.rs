@@ -46,6 +46,7 @@
 #[macro_use]
 mod backend;
 mod audit;
+mod detector;
 mod error;
 mod model;
 mod overview;
@@ -68,6 +69,7 @@ use backend::{Pool, Tx};
 
 pub use audit::{AuditEntry, AuditOutcome, NewAuditEntry};
 pub use backend::Backend;
+pub use detector::{DetectionBatch, DetectorKey, DetectorRows, DetectorWrites};
 pub use error::StoreError;
 pub use model::{
     now, CanaryCursor, CanaryEvent, CanaryEventKind, CanaryFilter, CanaryId, CanaryKey, CanaryKind,

@@ -1,6 +1,6 @@
 //! What `tripkey serve` persists: alerts unique by dedup key, committed in one transaction with
-//! the source's checkpoint and the detectors' state; the outbox of deliveries to sinks; and the
-//! health of each sink.
+//! the source's checkpoint (and the detectors' memory, see `detector`); the outbox of
+//! deliveries to sinks; and the health of each sink.
 
 use sqlx::QueryBuilder;
 use trail::EventTime;
@@ -50,8 +50,6 @@ pub struct BatchCommit<'a> {
     pub source: &'a str,
     /// The source's position after the batch, when it keeps one (an S3 key, a file name).
     pub checkpoint: Option<&'a str>,
-    /// The detectors' state after the batch (JSON).
-    pub state: Option<&'a str>,
     /// The alerts the batch raised or updated.
     pub alerts: &'a [AlertRow],
     /// The wall-clock time of the commit.
@@ -567,19 +565,29 @@ async fn commit_alert(
 
 impl Store {
     /// Commits one batch: its alerts (new ones with an outbox row per routed sink; known ones
-    /// updated unless already final), the source's checkpoint and the detectors' state, in
-    /// one transaction. Returns the dedup keys seen for the first time, so a redelivered batch
-    /// returns none.
+    /// updated unless already final) and the source's checkpoint, in one transaction. Returns
+    /// the dedup keys seen for the first time, so a redelivered batch returns none. A batch
+    /// that changed the detectors' memory commits through
+    /// [`DetectionBatch::commit`](crate::DetectionBatch::commit) instead.
     pub async fn commit_batch(&self, batch: &BatchCommit<'_>) -> Result<Vec<String>, StoreError> {
         let mut tx = self.write().await?;
+        let fresh = self.commit_in(&mut tx, batch).await?;
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(fresh)
+    }
+
+    /// [`Store::commit_batch`] in a transaction the caller commits.
+    pub(crate) async fn commit_in(
+        &self,
+        tx: &mut Tx,
+        batch: &BatchCommit<'_>,
+    ) -> Result<Vec<String>, StoreError> {
         let mut fresh = Vec::new();
         for alert in batch.alerts {
-            revise(&mut tx, alert, batch.at)
-                .await
-                .map_err(|e| self.db(e))?;
+            revise(tx, alert, batch.at).await.map_err(|e| self.db(e))?;
             if alert.status == "withdrawn" {
                 withdraw(
-                    &mut tx,
+                    tx,
                     &alert.dedup_key,
                     alert.withdrawn_because.as_deref().unwrap_or_default(),
                     batch.at,
@@ -588,7 +596,7 @@ impl Store {
                 .map_err(|e| self.db(e))?;
                 continue;
             }
-            if commit_alert(&mut tx, batch, alert)
+            if commit_alert(tx, batch, alert)
                 .await
                 .map_err(|e| self.db(e))?
             {
@@ -596,7 +604,7 @@ impl Store {
             }
         }
         if let Some(position) = batch.checkpoint {
-            on_tx!(&mut tx, |conn| {
+            on_tx!(&mut *tx, |conn| {
                 sqlx::query(
                     "INSERT INTO checkpoints (source, position, updated_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (source) DO UPDATE SET position = excluded.position, \
@@ -611,22 +619,6 @@ impl Store {
             })
             .map_err(|e| self.db(e))?;
         }
-        if let Some(state) = batch.state {
-            on_tx!(&mut tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO detector_state (id, state, updated_at) VALUES (1, $1, $2) \
-                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(state)
-                .bind(batch.at.0)
-                .execute(conn)
-                .await
-                .map(drop)
-            })
-            .map_err(|e| self.db(e))?;
-        }
-        tx.commit().await.map_err(|e| self.db(e))?;
         Ok(fresh)
     }
 
@@ -653,16 +645,6 @@ impl Store {
             .into_iter()
             .map(|(source, position, at)| (source, position, EventTime(at)))
             .collect())
-    }
-
-    /// The detectors' state as of the last committed batch.
-    pub async fn detector_state(&self) -> Result<Option<String>, StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT state FROM detector_state WHERE id = 1")
-                .fetch_optional(pool)
-                .await
-        })
-        .map_err(|e| self.db(e))
     }
 
     /// One alert by its dedup key.

@@ -37,7 +37,6 @@ async fn a_redelivered_batch_adds_no_alert_and_no_delivery(db: &TestDb) {
     let batch = BatchCommit {
         source: "trail",
         checkpoint: Some("AWSLogs/1/x.json.gz"),
-        state: Some("{\"sessions\":1}"),
         alerts: &alerts,
         at: at(0),
     };
@@ -59,10 +58,6 @@ async fn a_redelivered_batch_adds_no_alert_and_no_delivery(db: &TestDb) {
         store.checkpoint("trail").await.unwrap().as_deref(),
         Some("AWSLogs/1/x.json.gz")
     );
-    assert_eq!(
-        store.detector_state().await.unwrap().as_deref(),
-        Some("{\"sessions\":1}")
-    );
     assert_eq!(store.checkpoint("other").await.unwrap(), None);
 }
 
@@ -71,7 +66,6 @@ async fn commit(store: &Store, alerts: &[AlertRow], seconds: i64) -> Vec<String>
         .commit_batch(&BatchCommit {
             source: "trail",
             checkpoint: None,
-            state: None,
             alerts,
             at: at(seconds),
         })
@@ -121,14 +115,12 @@ async fn nothing_of_a_failed_batch_is_kept(db: &TestDb) {
         .commit_batch(&BatchCommit {
             source: "trail",
             checkpoint: Some("poison"),
-            state: Some("{}"),
             alerts: &alerts,
             at: at(0),
         })
         .await;
     assert!(failed.unwrap_err().to_string().contains("poisoned"));
     assert_eq!(store.checkpoint("trail").await.unwrap(), None);
-    assert_eq!(store.detector_state().await.unwrap(), None);
     assert!(store.recent_alerts(10).await.unwrap().is_empty());
     assert!(store.due_deliveries(at(10), 10).await.unwrap().is_empty());
 }
@@ -145,7 +137,6 @@ async fn deliveries_are_held_retried_refused_and_counted_per_sink(db: &TestDb) {
         .commit_batch(&BatchCommit {
             source: "trail",
             checkpoint: None,
-            state: None,
             alerts: &alerts,
             at: at(0),
         })
@@ -322,7 +313,6 @@ async fn a_new_canary_alert_marks_its_canary_triggered_in_the_same_commit(db: &T
     let batch = BatchCommit {
         source: "trail",
         checkpoint: Some("k1"),
-        state: None,
         alerts: &alerts,
         at: T0,
     };
@@ -641,7 +631,6 @@ async fn alerts_are_paged_and_counted_newest_first(db: &TestDb) {
     let batch = BatchCommit {
         source: "queue",
         checkpoint: Some("m-2"),
-        state: None,
         alerts: std::slice::from_ref(&later),
         at: at(60),
     };

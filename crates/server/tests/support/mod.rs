@@ -169,7 +169,6 @@ impl TestServer {
             .commit_batch(&BatchCommit {
                 source: "test",
                 checkpoint: None,
-                state: None,
                 alerts: &[AlertRow {
                     dedup_key: dedup_key.to_owned(),
                     rule: "canary-use".to_owned(),
