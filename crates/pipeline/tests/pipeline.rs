@@ -346,3 +346,57 @@ async fn an_alert_a_late_file_disproves_is_withdrawn_and_the_true_one_raised() {
     assert!(text.contains("tripkey_records_beyond_horizon_total 0\n"));
     assert!(text.contains("tripkey_record_lateness_max_seconds 1770\n"));
 }
+
+#[tokio::test]
+async fn the_whole_state_an_earlier_version_saved_goes_on_as_keys_after_the_upgrade() {
+    use detect::{CanaryRegistry, Engine, MemoryState};
+    use sqlx::Connection;
+    use trail::Record;
+
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    // Three denials seen by the version before, saved the way it saved its state.
+    let mut before = Engine::new(
+        &Default::default(),
+        Arc::new(CanaryRegistry::new(Vec::new()).unwrap()),
+        MemoryState::default(),
+    );
+    let mut alerts = Vec::new();
+    for second in 0..3 {
+        let record = Record::from_owned_json(denied(second).to_string()).unwrap();
+        before.process(&record, &mut alerts);
+    }
+    assert!(alerts.is_empty());
+    let url = format!("sqlite://{}", store.path().display());
+    let mut old = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO detector_state (id, state, updated_at) VALUES (1, $1, 0)")
+        .bind(before.snapshot())
+        .execute(&mut old)
+        .await
+        .unwrap();
+
+    let mut engine = open_ingestor(&store, &["hook"], Arc::new(Metrics::default())).await;
+    let (keys, newest) = store.detector_size().await.unwrap();
+    assert_eq!(keys, 1, "the intruder's denials are one key");
+    assert_eq!(newest, before.newest());
+    let left: Option<String> = sqlx::query_scalar("SELECT state FROM detector_state")
+        .fetch_optional(&mut old)
+        .await
+        .unwrap();
+    assert_eq!(left, None, "the snapshot is moved, not copied");
+
+    let rest = batch(
+        "trail",
+        "AWSLogs/d.json.gz",
+        trail_object(&[denied(3), denied(4)]),
+        "AWSLogs/d.json.gz",
+    );
+    let done = engine.ingest(&rest).await.unwrap();
+    assert_eq!(done.new_alerts.len(), 1, "{:?}", done.new_alerts);
+    let alert = store.alert(&done.new_alerts[0]).await.unwrap().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&alert.body).unwrap();
+    assert_eq!(
+        body["details"]["count"], 5,
+        "the denials before the upgrade count: {body}"
+    );
+}
