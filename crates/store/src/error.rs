@@ -30,13 +30,33 @@ pub enum StoreError {
     /// A command that only reads was pointed at an SQLite database that does not exist.
     #[error(
         "there is no tripkey database at {} yet: create canaries with `tripkey canary create` \
-         or start `tripkey serve` to make one there, or pass --db FILE (or set TRIPKEY_DB) to \
-         name the one you use",
+         or start `tripkey serve` to make one there, or pass --database PATH_OR_URL (or set \
+         TRIPKEY_DATABASE) to name the one you use",
         path.display()
     )]
     Missing {
         /// Where the database was looked for.
         path: PathBuf,
+    },
+    /// A command that only reads was pointed at a PostgreSQL database without tripkey's
+    /// tables.
+    #[error(
+        "the PostgreSQL database {location} has no tripkey tables yet: run `tripkey db migrate \
+         --database URL` to create them (or `tripkey db copy --to URL` to fill it from the \
+         database you use now), or pass --database PATH_OR_URL (or set TRIPKEY_DATABASE) to \
+         name the one you use"
+    )]
+    NotMigrated {
+        /// The URL without its password.
+        location: String,
+    },
+    /// A text that names no database tripkey can use.
+    #[error("{given} does not name a database: {reason}")]
+    BadLocation {
+        /// What was given, without its password.
+        given: String,
+        /// What is wrong with it and what to write instead.
+        reason: String,
     },
     /// The database holds another program's tables (for PostgreSQL, in the current schema)
     /// and no record of tripkey's migrations.
@@ -86,6 +106,51 @@ pub enum StoreError {
         path: PathBuf,
         /// What the database or its driver reported.
         source: sqlx::Error,
+    },
+    /// A copy was asked from a database into itself.
+    #[error("{location} is both the source and the target of the copy; name another database to copy to")]
+    SameDatabase {
+        /// The database, as messages show it.
+        location: String,
+    },
+    /// The two databases of a copy do not have the same tables and columns, or a value does
+    /// not fit the target's column.
+    #[error("cannot copy {from} to {to}: {reason}")]
+    CopyIncompatible {
+        /// The source, as messages show it.
+        from: String,
+        /// The target, as messages show it.
+        to: String,
+        /// What differs.
+        reason: String,
+    },
+    /// The target of a copy already holds rows.
+    #[error(
+        "the database {location} already holds data ({tables} rows); `tripkey db copy` only \
+         fills an empty database, so that nothing in it is overwritten or mixed with the copy: \
+         copy to a new database (for PostgreSQL, one made with CREATE DATABASE), or empty this \
+         one first"
+    )]
+    TargetNotEmpty {
+        /// The target, as messages show it.
+        location: String,
+        /// The tables holding rows, with their counts: `canaries: 3, alerts: 12`.
+        tables: String,
+    },
+    /// After a table was copied, the target did not hold as many rows as the source.
+    #[error(
+        "the copy of table {table} left {target_rows} rows in {location} where the source has \
+         {source_rows}; nothing was committed"
+    )]
+    CopyMismatch {
+        /// The table.
+        table: String,
+        /// The target, as messages show it.
+        location: String,
+        /// Its rows in the source.
+        source_rows: u64,
+        /// Its rows in the target.
+        target_rows: u64,
     },
     /// No canary has that id.
     #[error("no canary with id {0} (`tripkey canary list` shows them)")]

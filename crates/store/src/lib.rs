@@ -46,8 +46,10 @@
 #[macro_use]
 mod backend;
 mod audit;
+mod copy;
 mod detector;
 mod error;
+mod location;
 mod model;
 mod overview;
 mod pipeline;
@@ -69,8 +71,10 @@ use backend::{Pool, Tx};
 
 pub use audit::{AuditEntry, AuditOutcome, NewAuditEntry};
 pub use backend::Backend;
+pub use copy::{CopyProgress, CopyReport, TableCount};
 pub use detector::{DetectionBatch, DetectorKey, DetectorRows, DetectorWrites};
 pub use error::StoreError;
+pub use location::{Location, Migration, SchemaState, SchemaStatus};
 pub use model::{
     now, CanaryCursor, CanaryEvent, CanaryEventKind, CanaryFilter, CanaryId, CanaryKey, CanaryKind,
     CanaryRecord, CanaryStatus, InvalidCanaryId, Issuer, Labels, NewCanary, UnknownVariant,
@@ -86,6 +90,17 @@ pub use tokens::{ApiToken, NewApiToken};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The table in which sqlx records the migrations applied to a database.
+const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+
+/// The migrations this binary carries for `backend`.
+fn migrator(backend: Backend) -> &'static Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE_MIGRATOR,
+        Backend::Postgres => &POSTGRES_MIGRATOR,
+    }
+}
 
 /// How long a write waits for another connection or process to release an SQLite database.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -218,7 +233,9 @@ impl Store {
     /// lacks: `postgres://…` or `postgresql://…` is a PostgreSQL database (which must exist;
     /// tripkey creates its tables in the connection's current schema), `sqlite::memory:` a
     /// fresh in-memory one (as [`Store::open_in_memory`]), and `sqlite:PATH`, `sqlite://PATH`
-    /// or a plain path an SQLite file (as [`Store::open`]).
+    /// or a plain path an SQLite file (as [`Store::open`]). It is [`Location::parse`] then
+    /// [`Location::open`]; a text naming no database (empty, or another scheme such as
+    /// `mysql://`) is [`StoreError::BadLocation`].
     ///
     /// A PostgreSQL URL takes libpq's parameters, e.g. `?sslmode=verify-full&sslrootcert=FILE`
     /// for TLS with the server's certificate checked against the CA certificates in `FILE`
@@ -234,17 +251,7 @@ impl Store {
     /// # }).unwrap();
     /// ```
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        if backend::is_postgres_url(url) {
-            return Store::open_postgres(url).await;
-        }
-        match url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
-            Some(":memory:") => Store::open_in_memory().await,
-            Some(path) => Store::open(path).await,
-            None => Store::open(url).await,
-        }
+        Location::parse(url)?.open().await
     }
 
     /// Opens the SQLite database at `path`, creating it and its parent directories (mode
@@ -254,7 +261,15 @@ impl Store {
     /// command can share it) with foreign keys enforced and a busy timeout, so a write waits
     /// briefly for another process instead of failing at once.
     pub async fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
-        let path = path.as_ref().to_path_buf();
+        Store::open_unmigrated(path.as_ref())
+            .await?
+            .migrated()
+            .await
+    }
+
+    /// [`Store::open`] without the migrations: the file is created when missing.
+    async fn open_unmigrated(path: &Path) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
         create_private(&path)?;
         let options = SqliteConnectOptions::new()
             .filename(&path)
@@ -267,7 +282,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| database_error(Backend::Sqlite, &path, e))?;
-        Store::start(Pool::Sqlite(pool), path).await
+        Ok(Store::unmigrated(Pool::Sqlite(pool), path))
     }
 
     /// Opens the SQLite database at `path` only if it exists, for commands that read: looking
@@ -300,7 +315,8 @@ impl Store {
         Store::start(Pool::Sqlite(pool), path).await
     }
 
-    async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+    /// Connects to the PostgreSQL database `url` names, without migrating it.
+    async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
         let path = PathBuf::from(backend::redact(url));
         let failed = |e| database_error(Backend::Postgres, &path, e);
         let options: PgConnectOptions = url.parse().map_err(failed)?;
@@ -309,22 +325,56 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(failed)?;
-        Store::start(Pool::Postgres(pool), path).await
+        Ok(Store::unmigrated(Pool::Postgres(pool), path))
     }
 
     async fn start(pool: Pool, path: PathBuf) -> Result<Store, StoreError> {
-        let store = Store {
+        Store::unmigrated(pool, path).migrated().await
+    }
+
+    fn unmigrated(pool: Pool, path: PathBuf) -> Store {
+        Store {
             pool,
             path,
             secret_key: None,
-        };
-        store.migrate().await?;
-        Ok(store)
+        }
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        // The tables of the database, or of the current schema on PostgreSQL.
-        let tables: Vec<String> = on_pool!(self, |pool| {
+    /// This store, with every migration it lacks applied.
+    async fn migrated(self) -> Result<Store, StoreError> {
+        self.migrate().await?;
+        Ok(self)
+    }
+
+    /// The versions of the migrations applied to the database, oldest first; `None` when it
+    /// has no record of tripkey's migrations at all (a new database, or another program's).
+    async fn applied_migrations(&self) -> Result<Option<Vec<Migration>>, StoreError> {
+        if !self.tables().await?.iter().any(|t| t == MIGRATIONS_TABLE) {
+            return Ok(None);
+        }
+        let applied: Vec<(i64, String)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT version, description FROM _sqlx_migrations WHERE success \
+                 ORDER BY version",
+            )
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(|e| self.db(e))?;
+        Ok(Some(
+            applied
+                .into_iter()
+                .map(|(version, description)| Migration {
+                    version,
+                    description,
+                })
+                .collect(),
+        ))
+    }
+
+    /// The tables of the database, or of the current schema on PostgreSQL.
+    async fn tables(&self) -> Result<Vec<String>, StoreError> {
+        on_pool!(self, |pool| {
             let sql = match self.backend() {
                 Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table'",
                 Backend::Postgres => {
@@ -334,33 +384,29 @@ impl Store {
             };
             sqlx::query_scalar(sql).fetch_all(pool).await
         })
-        .map_err(|e| self.db(e))?;
-        let has_migrations = tables.iter().any(|t| t == "_sqlx_migrations");
+        .map_err(|e| self.db(e))
+    }
+
+    /// Applies the migrations this binary carries that the database lacks, and gives them
+    /// (none when it was up to date).
+    async fn migrate(&self) -> Result<Vec<Migration>, StoreError> {
+        let tables = self.tables().await?;
+        let applied = self.applied_migrations().await?;
         // Migrating another program's database would write tripkey's tables into it.
-        if !tables.is_empty() && !has_migrations {
+        if applied.is_none() && !tables.is_empty() {
             return Err(StoreError::ForeignDatabase {
                 path: self.path.clone(),
             });
         }
-        let migrator = match self.backend() {
-            Backend::Sqlite => &SQLITE_MIGRATOR,
-            Backend::Postgres => &POSTGRES_MIGRATOR,
-        };
+        let applied: Vec<i64> = applied.into_iter().flatten().map(|m| m.version).collect();
+        let migrator = migrator(self.backend());
         let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-        if has_migrations {
-            let found: Option<i64> = on_pool!(self, |pool| {
-                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                    .fetch_one(pool)
-                    .await
-            })
-            .map_err(|e| self.db(e))?;
-            if let Some(found) = found.filter(|&found| found > known) {
-                return Err(StoreError::NewerSchema {
-                    path: self.path.clone(),
-                    found,
-                    known,
-                });
-            }
+        if let Some(&found) = applied.iter().max().filter(|&&found| found > known) {
+            return Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                found,
+                known,
+            });
         }
         on_pool!(self, |pool| migrator.run(pool).await).map_err(|e| match e {
             MigrateError::Execute(e) => self.db(e),
@@ -368,7 +414,11 @@ impl Store {
                 path: self.path.clone(),
                 source,
             },
-        })
+        })?;
+        Ok(location::known_migrations(self.backend())
+            .into_iter()
+            .filter(|m| !applied.contains(&m.version))
+            .collect())
     }
 
     /// This store, encrypting kept secrets with `key` (from configuration).
