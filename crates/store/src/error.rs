@@ -126,7 +126,7 @@ pub enum StoreError {
     },
     /// The target of a copy already holds rows.
     #[error(
-        "the database {location} already holds data ({tables} rows); `tripkey db copy` only \
+        "the database {location} already holds data ({tables}); `tripkey db copy` only \
          fills an empty database, so that nothing in it is overwritten or mixed with the copy: \
          copy to a new database (for PostgreSQL, one made with CREATE DATABASE), or empty this \
          one first"
