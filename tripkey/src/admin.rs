@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use notify::escape::for_terminal;
-use store::{AlertStateChange, Store};
+use store::{AlertStateChange, Location, Store};
 
 use crate::config::{Config, SourceConfig};
 use crate::output::{DataFormat, Format, FormatArgs};
@@ -18,24 +18,39 @@ pub struct StoreArgs {
     /// Configuration file (tripkey.toml).
     #[arg(long, value_name = "FILE", env = "TRIPKEY_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// The database `tripkey serve` writes [default: `[store] path`, else
-    /// ~/.local/share/tripkey/tripkey.db].
-    #[arg(long, value_name = "FILE", env = "TRIPKEY_DB", global = true)]
-    pub db: Option<PathBuf>,
+    /// The database `tripkey serve` writes: an SQLite file (a path or sqlite:PATH) or
+    /// postgres://USER:PASSWORD@HOST/DATABASE; TRIPKEY_DB is read too [default: `[store] url`
+    /// or `path`, else ~/.local/share/tripkey/tripkey.db].
+    #[arg(
+        long = "database",
+        visible_alias = "db",
+        value_name = "PATH_OR_URL",
+        env = "TRIPKEY_DATABASE",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database: Option<String>,
 }
 
 impl StoreArgs {
+    /// The configuration and the database it names (with the flag and environment).
+    pub fn location(&self) -> anyhow::Result<(Config, Location)> {
+        let config = Config::load_optional(self.config.as_deref())?;
+        let location = config.database(self.database.as_deref())?;
+        Ok((config, location))
+    }
+
     /// The configuration and the existing database: commands that only read never create one.
     async fn open_existing(&self) -> anyhow::Result<(Config, Store)> {
-        let config = Config::load_optional(self.config.as_deref())?;
-        let store = Store::open_existing(config.store_path(self.db.clone())?).await?;
+        let (config, location) = self.location()?;
+        let store = location.open_existing().await?;
         Ok((config, store))
     }
 
     /// The configuration and the database, created when missing.
     async fn open(&self) -> anyhow::Result<(Config, Store)> {
-        let config = Config::load_optional(self.config.as_deref())?;
-        let store = Store::open(config.store_path(self.db.clone())?).await?;
+        let (config, location) = self.location()?;
+        let store = location.open().await?;
         Ok((config, store))
     }
 }
@@ -215,7 +230,7 @@ pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
         if args.output.get() == DataFormat::Json {
             crate::output::write_json(&mut out, &report)?;
         } else {
-            writeln!(out, "database  {}", store.path().display())?;
+            writeln!(out, "database  {}", for_terminal(&store.location()))?;
             match &live {
                 Ok(_) => writeln!(out, "serve     {} (answering)", for_terminal(&url))?,
                 Err(error) => writeln!(

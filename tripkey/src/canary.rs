@@ -5,7 +5,6 @@
 //! they work offline, with no AWS credentials, and never create a database.
 
 use std::io::{self, Write};
-use std::path::Path;
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
@@ -14,7 +13,9 @@ use keys::AccountId;
 use registry::{
     CanaryService, CreateRequest, Inventory, Issuer, OfflineIssuer, Settings, UsageLookup,
 };
-use store::{CanaryFilter, CanaryKind, CanaryRecord, CanaryStatus, Labels, SecretKey, Store};
+use store::{
+    CanaryFilter, CanaryKind, CanaryRecord, CanaryStatus, Labels, Location, SecretKey, Store,
+};
 
 use crate::admin::StoreArgs;
 use crate::aws_issuer::AwsIssuer;
@@ -370,8 +371,8 @@ macro_rules! with_service {
 }
 
 /// The database a command that changes canaries writes, created when missing.
-async fn open_for_writing(config: &Config, path: &Path) -> anyhow::Result<Store> {
-    let mut store = Store::open(path).await?;
+async fn open_for_writing(config: &Config, database: &Location) -> anyhow::Result<Store> {
+    let mut store = database.open().await?;
     if let Some(key) = secret_key(config)? {
         store = store.with_secret_key(key);
     }
@@ -467,8 +468,7 @@ async fn connect_for(
 }
 
 async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Result<u8> {
-    let config = Config::load_optional(store_args.config.as_deref())?;
-    let path = config.store_path(store_args.db.clone())?;
+    let (config, database) = store_args.location()?;
     let stdout = std::io::stdout();
     let out = &mut stdout.lock();
     match command {
@@ -479,7 +479,7 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             labels,
             output,
         } => {
-            let store = Store::open_existing(&path).await?;
+            let store = database.open_existing().await?;
             let filter = CanaryFilter {
                 status,
                 kind: kind.map(Into::into),
@@ -509,7 +509,7 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             Ok(0)
         }
         CanaryCommand::Show { canary, output } => {
-            let store = Store::open_existing(&path).await?;
+            let store = database.open_existing().await?;
             let detail = Inventory::new(&store).detail(&canary).await?;
             match output.get() {
                 DataFormat::Json => output::write_json(out, &detail)?,
@@ -519,7 +519,7 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             Ok(0)
         }
         CanaryCommand::Check { canary, output } => {
-            let store = Store::open_existing(&path).await?;
+            let store = database.open_existing().await?;
             let check = Inventory::new(&store).check(&canary).await?;
             match output.get() {
                 DataFormat::Json => output::write_json(out, &check)?,
@@ -537,7 +537,7 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             Ok(if check.flagged { crate::EXIT_ALERTS } else { 0 })
         }
         CanaryCommand::Capacity { capacity, output } => {
-            let store = Store::open_existing(&path).await?;
+            let store = database.open_existing().await?;
             let limit = settings(capacity, &config).capacity_per_account;
             let accounts = Inventory::new(&store).capacity_by_account(limit).await?;
             match output.get() {
@@ -577,7 +577,7 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             if let Some(style) = name_style {
                 settings.name_style = style.into();
             }
-            let store = open_for_writing(&config, &path).await?;
+            let store = open_for_writing(&config, &database).await?;
             let request = CreateRequest {
                 kind: kind.into(),
                 labels: labels.into_iter().collect::<Labels>(),
@@ -619,7 +619,7 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             profile_name,
             aws,
         } => {
-            let store = Store::open_existing(&path).await?;
+            let store = database.open_existing().await?;
             let store = match secret_key(&config)? {
                 Some(key) => store.with_secret_key(key),
                 None => store,
@@ -663,7 +663,7 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             output,
             aws,
         } => {
-            let store = Store::open_existing(&path).await?;
+            let store = database.open_existing().await?;
             let record = Inventory::new(&store).find(&canary).await?;
             let revocation = if record.status == CanaryStatus::Revoked {
                 // Nothing is left to delete, so no issuer needs to be reached to say so.
@@ -693,7 +693,7 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             Ok(0)
         }
         CanaryCommand::Maintain { output, issuer } => {
-            let store = open_for_writing(&config, &path).await?;
+            let store = open_for_writing(&config, &database).await?;
             let connected = connect(&issuer, &config, store, settings(None, &config)).await?;
             let done = with_service!(&connected, service => service.maintain(store::now()).await?);
             match output.get() {
@@ -714,7 +714,7 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             })
         }
         CanaryCommand::Poll { format, aws } => {
-            let store = open_for_writing(&config, &path).await?;
+            let store = open_for_writing(&config, &database).await?;
             let service = CanaryService::new(
                 store,
                 connect_aws(&aws, &config).await?,

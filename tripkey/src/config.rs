@@ -6,6 +6,7 @@ use anyhow::Context;
 use detect::{DetectConfig, Span};
 use registry::AfterTrigger;
 use serde::Deserialize;
+use store::Location;
 
 /// The whole configuration file. Every table is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -186,8 +187,11 @@ pub struct ScanDefaults {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// The canary database. Relative to the config file.
+    /// The canary database, an SQLite file. Relative to the config file.
     pub path: Option<PathBuf>,
+    /// The database as a location: `postgres://USER:PASSWORD@HOST/DATABASE`, or an SQLite
+    /// path or `sqlite:PATH` (relative to the config file). Only one of `path` and `url`.
+    pub url: Option<String>,
     /// A file holding the base64 key that encrypts kept secrets (`TRIPKEY_SECRET_KEY` holds
     /// the key itself and wins). Relative to the config file.
     pub secret_key_file: Option<PathBuf>,
@@ -316,6 +320,14 @@ impl Config {
             )
         })?;
         if let Some(folder) = path.parent() {
+            if let Some(url) = &mut config.store.url {
+                // A relative SQLite path in the URL is relative to the file, as `path` is.
+                if let Ok(location) = Location::parse(url) {
+                    if location.sqlite_path().is_some_and(Path::is_relative) {
+                        *url = location.relative_to(folder).to_string();
+                    }
+                }
+            }
             for relative in [
                 &mut config.scan.canaries,
                 &mut config.store.path,
@@ -343,6 +355,9 @@ impl Config {
                 }
             }
         }
+        config
+            .store_location()
+            .with_context(|| path.display().to_string())?;
         config
             .check_sources()
             .with_context(|| path.display().to_string())?;
@@ -436,14 +451,41 @@ impl Config {
         path.map_or_else(|| Ok(Config::default()), Config::load)
     }
 
-    /// The canary database: the flag or `TRIPKEY_DB`, else `[store] path`, else the per-user
-    /// default.
-    pub fn store_path(&self, flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-        flag.or_else(|| self.store.path.clone())
-            .or_else(store::default_path)
-            .context(
-                "no home folder to keep the canary database in: pass --db FILE or set [store] path",
-            )
+    /// The database: `given` (the `--database` flag, else `TRIPKEY_DATABASE`), else
+    /// `TRIPKEY_DB`, else `[store] url` or `[store] path`, else the per-user default.
+    pub fn database(&self, given: Option<&str>) -> anyhow::Result<Location> {
+        let legacy = std::env::var("TRIPKEY_DB").ok();
+        self.database_from(given, legacy.as_deref())
+    }
+
+    /// [`Config::database`] with the value of `TRIPKEY_DB` given.
+    fn database_from(&self, given: Option<&str>, legacy: Option<&str>) -> anyhow::Result<Location> {
+        let given = given.filter(|text| !text.is_empty());
+        if let Some(text) = given.or(legacy.filter(|text| !text.is_empty())) {
+            return Location::parse(text).map_err(Into::into);
+        }
+        if let Some(location) = self.store_location()? {
+            return Ok(location);
+        }
+        store::default_path().map(Location::sqlite).context(
+            "no home folder to keep the canary database in: pass --database PATH_OR_URL, set \
+             TRIPKEY_DATABASE, or set [store] url in the config file",
+        )
+    }
+
+    /// The database the `[store]` table names, if it names one: `url` or `path`, not both.
+    fn store_location(&self) -> anyhow::Result<Option<Location>> {
+        match (&self.store.url, &self.store.path) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "[store] has both path and url; keep one: url takes a path, sqlite:PATH or \
+                 postgres://USER:PASSWORD@HOST/DATABASE"
+            ),
+            (Some(url), None) => Location::parse(url)
+                .map(Some)
+                .context("[store] url cannot be used"),
+            (None, Some(path)) => Ok(Some(Location::sqlite(path))),
+            (None, None) => Ok(None),
+        }
     }
 }
 
@@ -488,6 +530,81 @@ mod tests {
         let error = expand("b = \"${not a name}\"").unwrap_err().to_string();
         assert!(error.contains("literal"), "{error}");
         assert!(expand("b = \"${QUEUE\"").is_err());
+    }
+
+    #[test]
+    fn the_database_is_the_flag_then_the_environment_then_the_file() {
+        let file =
+            |store: &str| -> Config { toml::from_str(&format!("[store]\n{store}")).unwrap() };
+        let with_url = file("url = \"postgres://tripkey:hunter2@db/tripkey\"");
+        let with_path = file("path = \"/srv/tripkey.db\"");
+        let sqlite = |path: &str| Location::sqlite(path);
+        assert_eq!(
+            with_url
+                .database_from(Some("flag.db"), Some("legacy.db"))
+                .unwrap(),
+            sqlite("flag.db")
+        );
+        assert_eq!(
+            with_url.database_from(None, Some("legacy.db")).unwrap(),
+            sqlite("legacy.db")
+        );
+        let url = with_url.database_from(None, None).unwrap();
+        assert_eq!(url.backend(), store::Backend::Postgres);
+        assert_eq!(url.to_string(), "postgres://tripkey:***@db/tripkey");
+        assert_eq!(
+            with_path.database_from(Some(""), None).unwrap(),
+            sqlite("/srv/tripkey.db"),
+            "an empty TRIPKEY_DATABASE names nothing"
+        );
+        assert_eq!(
+            Config::default().database_from(None, None).unwrap(),
+            Location::sqlite(store::default_path().unwrap())
+        );
+        assert_eq!(
+            with_path
+                .database_from(Some("sqlite:/tmp/x.db"), None)
+                .unwrap(),
+            sqlite("/tmp/x.db")
+        );
+    }
+
+    #[test]
+    fn a_store_table_names_one_database() {
+        let both: Config =
+            toml::from_str("[store]\npath = \"a.db\"\nurl = \"postgres://db/t\"\n").unwrap();
+        let error = both.database_from(None, None).unwrap_err().to_string();
+        assert!(error.contains("both path and url"), "{error}");
+        let bad: Config = toml::from_str("[store]\nurl = \"mysql://root:hunter2@db/t\"\n").unwrap();
+        let error = format!("{:#}", bad.database_from(None, None).unwrap_err());
+        assert!(
+            error.contains("[store] url") && !error.contains("hunter2"),
+            "{error}"
+        );
+        let error = format!(
+            "{:#}",
+            bad.database_from(Some("mysql://root:hunter2@db/t"), None)
+                .unwrap_err()
+        );
+        assert!(
+            error.contains("does not name a database") && !error.contains("hunter2"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_relative_sqlite_url_in_the_file_is_relative_to_the_file() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("tripkey.toml");
+        std::fs::write(&path, "[store]\nurl = \"sqlite:data/tripkey.db\"\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(
+            config.database_from(None, None).unwrap(),
+            Location::sqlite(folder.path().join("data/tripkey.db"))
+        );
+        std::fs::write(&path, "[store]\npath = \"a.db\"\nurl = \"b.db\"\n").unwrap();
+        let error = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(error.contains("both path and url"), "{error}");
     }
 
     #[test]

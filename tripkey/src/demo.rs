@@ -202,7 +202,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     }
     let code = serve::run_with(
         config,
-        &paths.database,
+        &store::Location::sqlite(&paths.database),
         tripkey_aws::AwsOptions::default(),
         listener,
     )

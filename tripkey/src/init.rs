@@ -160,9 +160,12 @@ fn render(args: &InitArgs, webhook_secret: &str) -> String {
          # The dashboard's address as people reach it, for links in notifications.\n\
          # public_url = \"https://tripkey.example.com\"\n\n\
          [store]\n\
-         # The database; relative paths are relative to this file.\n\
+         # The database: an SQLite file (relative paths are relative to this file), or a\n\
+         # PostgreSQL URL, its password in the environment (PGPASSWORD), not here. One of\n\
+         # path and url; --database or TRIPKEY_DATABASE (a path or a URL) wins over both.\n\
          # [default: ~/.local/share/tripkey/tripkey.db]\n\
-         # path = \"tripkey.db\"\n\n",
+         # path = \"tripkey.db\"\n\
+         # url = \"postgres://tripkey@db.internal:5432/tripkey?sslmode=verify-full\"\n\n",
     );
     if args.offline {
         text.push_str(

@@ -5,6 +5,7 @@ mod aws_issuer;
 mod canaries;
 mod canary;
 mod config;
+mod db;
 mod demo;
 mod init;
 mod key;
@@ -25,6 +26,8 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use detect::{CanaryRegistry, RegistryError, Span};
 use ipnet::IpNet;
+
+use store::Location;
 
 use crate::config::Config;
 use crate::output::Format;
@@ -255,6 +258,22 @@ enum Command {
         #[command(subcommand)]
         command: admin::AlertCommand,
     },
+    /// Look after the database: create or update its tables (migrate), see where its schema
+    /// stands (status), copy it into another database, e.g. from SQLite to PostgreSQL (copy).
+    ///
+    /// The database is chosen by --database (a path, sqlite:PATH or
+    /// postgres://USER:PASSWORD@HOST/DATABASE), TRIPKEY_DATABASE, `[store] url` or `path` in the
+    /// config file, else ~/.local/share/tripkey/tripkey.db. Passwords are never shown.
+    #[command(after_help = "Examples:
+  tripkey db migrate --database postgres://tripkey:PASSWORD@db.internal/tripkey
+  tripkey db status
+  tripkey db copy --to postgres://tripkey:PASSWORD@db.internal/tripkey")]
+    Db {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: db::DbCommand,
+    },
     /// Manage API tokens: scopes admin, viewer, issuer (with pinned and allowed labels) and
     /// ingest.
     #[command(after_help = "Example:
@@ -327,9 +346,17 @@ struct ScanArgs {
     /// Do not look for the canaries of the canary database, even when it exists.
     #[arg(long)]
     no_store: bool,
-    /// The canary database --store reads [default: ~/.local/share/tripkey/tripkey.db].
-    #[arg(long, value_name = "FILE", env = "TRIPKEY_DB")]
-    db: Option<PathBuf>,
+    /// The canary database --store reads: an SQLite file (a path or sqlite:PATH) or
+    /// postgres://USER:PASSWORD@HOST/DATABASE; TRIPKEY_DB is read too [default: `[store] url`
+    /// or `path`, else ~/.local/share/tripkey/tripkey.db].
+    #[arg(
+        long = "database",
+        visible_alias = "db",
+        value_name = "PATH_OR_URL",
+        env = "TRIPKEY_DATABASE",
+        hide_env_values = true
+    )]
+    database: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table, env = "TRIPKEY_FORMAT")]
     format: Format,
@@ -438,6 +465,7 @@ fn main() -> ExitCode {
             remote,
             command,
         } => admin::token(store, remote, command),
+        Command::Db { store, command } => db::run(store, command),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -497,23 +525,22 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     let (database, database_by_default) = if args.no_store {
         (None, false)
     } else if args.store || config.scan.store {
-        (Some(config.store_path(args.db)?), false)
+        (Some(config.database(args.database.as_deref())?), false)
     } else {
-        match config.store_path(args.db) {
-            Ok(path) if holds_canaries(&path) => (Some(path), true),
+        match config.database(args.database.as_deref()) {
+            Ok(location) if holds_canaries(&location) => (Some(location), true),
             _ => (None, false),
         }
     };
     let canaries_file = args.canaries.as_deref().or(config.scan.canaries.as_deref());
-    let canaries = load_canaries(canaries_file, database.as_deref())?;
+    let canaries = load_canaries(canaries_file, database.as_ref())?;
     let mut canary_sources = Vec::new();
     if let Some(file) = canaries_file {
         canary_sources.push(format!("canaries file {}", file.display()));
     }
     if let Some(database) = &database {
         canary_sources.push(format!(
-            "canary database {}{}",
-            database.display(),
+            "canary database {database}{}",
             if database_by_default {
                 " (read by default because it holds canaries; --no-store skips it)"
             } else {
@@ -581,17 +608,17 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     })
 }
 
-/// Whether the canary database at `path` exists and holds at least one canary, so that a scan
-/// can look for them without being asked. Never creates the database.
-fn holds_canaries(path: &Path) -> bool {
-    if !path.exists() {
+/// Whether the canary database exists and holds at least one canary, so that a scan can look
+/// for them without being asked. Never creates the database.
+fn holds_canaries(database: &Location) -> bool {
+    if database.sqlite_path().is_some_and(|path| !path.exists()) {
         return false;
     }
     let Ok(runtime) = async_runtime() else {
         return false;
     };
     runtime.block_on(async {
-        let Ok(store) = store::Store::open_existing(path).await else {
+        let Ok(store) = database.open_existing().await else {
             return false;
         };
         let any = store
@@ -605,13 +632,16 @@ fn holds_canaries(path: &Path) -> bool {
 
 /// The canaries a scan looks for: those of the canaries file, those of the canary database, or
 /// both together.
-fn load_canaries(file: Option<&Path>, database: Option<&Path>) -> anyhow::Result<CanaryRegistry> {
+fn load_canaries(
+    file: Option<&Path>,
+    database: Option<&Location>,
+) -> anyhow::Result<CanaryRegistry> {
     let from_file = file.map(canaries::load).transpose()?;
     let Some(database) = database else {
         return Ok(from_file.unwrap_or_default());
     };
     let stored = CanaryRegistry::new(read_store(database)?)
-        .with_context(|| format!("in the canary database {}", database.display()))?;
+        .with_context(|| format!("in the canary database {database}"))?;
     let (Some(file), Some(from_file)) = (file, from_file) else {
         return Ok(stored);
     };
@@ -629,7 +659,7 @@ fn load_canaries(file: Option<&Path>, database: Option<&Path>) -> anyhow::Result
              canary, remove it from the canaries file (the database already watches it), else \
              rename it",
             file.display(),
-            database.display()
+            database
         ),
         RegistryError::DuplicateIdentifier {
             identifier,
@@ -640,33 +670,36 @@ fn load_canaries(file: Option<&Path>, database: Option<&Path>) -> anyhow::Result
              {identifier:?}: if they are the same canary, remove {first:?} from the canaries file \
              (the database already watches it)",
             file.display(),
-            database.display()
+            database
         ),
         error => error.into(),
     })
 }
 
 /// Every canary in the canary database, which must already exist.
-fn read_store(path: &Path) -> anyhow::Result<Vec<detect::Canary>> {
-    // Opening creates a missing database, and an empty one would make the scan look clean.
-    anyhow::ensure!(
-        path.exists(),
-        "there is no canary database at {}: create canaries with `tripkey canary create` first, \
-         or pass --db FILE (or set TRIPKEY_DB) to name the database they are in",
-        path.display()
-    );
+fn read_store(database: &Location) -> anyhow::Result<Vec<detect::Canary>> {
+    // Opening for writing creates a missing database, and an empty one would make the scan
+    // look clean.
+    if let Some(path) = database.sqlite_path() {
+        anyhow::ensure!(
+            path.exists(),
+            "there is no canary database at {}: create canaries with `tripkey canary create` \
+             first, or pass --database PATH_OR_URL (or set TRIPKEY_DATABASE) to name the \
+             database they are in",
+            path.display()
+        );
+    }
     let canaries = async_runtime()?.block_on(async {
-        let store = store::Store::open(path).await?;
+        let store = database.open_existing().await?;
         let canaries = registry::watch_list(&store).await;
         store.close().await;
         canaries
     });
-    let canaries =
-        canaries.with_context(|| format!("cannot read the canaries of {}", path.display()))?;
+    let canaries = canaries.with_context(|| format!("cannot read the canaries of {database}"))?;
     if canaries.is_empty() {
         eprintln!(
             "warning: the canary database {} holds no canaries",
-            notify::escape::for_terminal(&path.display().to_string())
+            notify::escape::for_terminal(&database.to_string())
         );
     }
     Ok(canaries)

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use detect::Span;
+use notify::escape::for_terminal;
 use pipeline::delivery::{Deliverer, DeliverySettings};
 use pipeline::{DirSource, EngineHandle, Ingestor, MemoryBudget, Metrics, Route};
 use registry::CanaryService;
-use store::Store;
+use store::{Location, SchemaState, Store};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tripkey_aws_sources::{S3Source, S3SourceConfig, SqsSource, SqsSourceConfig};
@@ -30,9 +31,17 @@ pub struct ServeArgs {
     /// Configuration file (tripkey.toml) with [serve], [[source]], [[sink]] and [[route]].
     #[arg(long, value_name = "FILE", env = "TRIPKEY_CONFIG")]
     config: Option<PathBuf>,
-    /// The database [default: `[store] path`, else ~/.local/share/tripkey/tripkey.db].
-    #[arg(long, value_name = "FILE", env = "TRIPKEY_DB")]
-    db: Option<PathBuf>,
+    /// The database: an SQLite file (a path or sqlite:PATH) or
+    /// postgres://USER:PASSWORD@HOST/DATABASE; TRIPKEY_DB is read too [default: `[store] url`
+    /// or `path`, else ~/.local/share/tripkey/tripkey.db].
+    #[arg(
+        long = "database",
+        visible_alias = "db",
+        value_name = "PATH_OR_URL",
+        env = "TRIPKEY_DATABASE",
+        hide_env_values = true
+    )]
+    database: Option<String>,
     /// Address for the HTTP API (/healthz, /metrics, POST /ingest) [default: `[serve]
     /// listen`, else 127.0.0.1:8470].
     #[arg(long, value_name = "ADDR", env = "TRIPKEY_LISTEN")]
@@ -189,7 +198,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if let Some(file) = &args.canaries {
         config.serve.canaries = Some(file.clone());
     }
-    let database = config.store_path(args.db.clone())?;
+    let database = config.database(args.database.as_deref())?;
     let aws = args.aws.options_with(&config.aws);
     if args.check {
         return check(&config, &database, &aws).await;
@@ -201,7 +210,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
              no sinks (alerts are kept in the database for `tripkey alert list`, nobody is \
              notified).\n  Next: `tripkey init --source sqs --sink slack` writes a commented \
              tripkey.toml to start from; `tripkey serve --config tripkey.toml --check` checks it.",
-            database.display()
+            for_terminal(&database.to_string())
         );
     }
     let listen = args
@@ -217,7 +226,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
 /// `serve --check`: builds the sinks and routes and looks at the database, then reports.
 async fn check(
     config: &Config,
-    database: &std::path::Path,
+    database: &Location,
     aws: &tripkey_aws::AwsOptions,
 ) -> anyhow::Result<u8> {
     let sinks = crate::sinks::build_all(config, aws).await?;
@@ -227,17 +236,20 @@ async fn check(
         crate::canaries::load(file)?;
     }
     // A check must leave nothing behind: an existing database is opened to see that it is
-    // usable, a missing one is only reported.
-    let database_state = if database.exists() {
-        Store::open_existing(database).await?.close().await;
-        "ok"
-    } else {
-        "not there yet; serve will create it"
+    // usable, a missing one (no SQLite file, or a PostgreSQL database that answers but has
+    // no tables yet) is only reported.
+    let database_state = match database.status().await?.state {
+        SchemaState::Missing => "not there yet; serve will create it",
+        SchemaState::Empty => "no tables yet; serve will create them",
+        SchemaState::Foreign | SchemaState::Migrated => {
+            database.open_existing().await?.close().await;
+            "ok"
+        }
     };
     let sources: Vec<&str> = config.sources.iter().map(SourceConfig::name).collect();
     println!(
         "configuration ok: database {} ({database_state}); sources: {}; sinks: {}; {}",
-        database.display(),
+        for_terminal(&database.to_string()),
         if sources.is_empty() {
             "none (POST /ingest only)".to_owned()
         } else {
@@ -258,7 +270,7 @@ async fn check(
 /// it) through `aws`. `tripkey demo` runs it in-process on a configuration it builds.
 pub(crate) async fn run_with(
     config: Config,
-    database: &std::path::Path,
+    database: &Location,
     aws: tripkey_aws::AwsOptions,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<u8> {
@@ -267,7 +279,8 @@ pub(crate) async fn run_with(
     let router =
         notify::Router::new(config.routes.clone(), &names).context("a [[route]] table is wrong")?;
     let route: Route = Arc::new(move |alert| router.sinks_for(alert));
-    let mut store = Store::open(database).await?;
+    let mut store = database.open().await?;
+    tracing::info!(database = %database, backend = database.backend().as_str(), "database open");
     if let Some(key) = crate::canary::secret_key(&config)? {
         store = store.with_secret_key(key);
     }

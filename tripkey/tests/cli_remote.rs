@@ -18,6 +18,7 @@ fn tripkey() -> Command {
     command
         .env_remove("TRIPKEY_CONFIG")
         .env_remove("TRIPKEY_DB")
+        .env_remove("TRIPKEY_DATABASE")
         .env_remove("TRIPKEY_SERVER")
         .env_remove("TRIPKEY_TOKEN")
         .env("AWS_EC2_METADATA_DISABLED", "true");

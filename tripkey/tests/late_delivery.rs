@@ -21,7 +21,8 @@ fn tripkey() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tripkey"));
     command
         .env_remove("TRIPKEY_CONFIG")
-        .env_remove("TRIPKEY_DB");
+        .env_remove("TRIPKEY_DB")
+        .env_remove("TRIPKEY_DATABASE");
     command
 }
 

@@ -12,6 +12,7 @@ fn tripkey(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tripkey"))
         .args(args)
         .env_remove("TRIPKEY_DB")
+        .env_remove("TRIPKEY_DATABASE")
         .env_remove("TRIPKEY_CONFIG")
         .env_remove("TRIPKEY_CANARIES")
         .output()

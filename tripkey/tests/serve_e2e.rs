@@ -36,7 +36,8 @@ fn tripkey() -> Command {
         .env("TRIPKEY_TEST_HOOK_SECRET", HOOK_SECRET)
         .env_remove("AWS_PROFILE")
         .env_remove("TRIPKEY_CONFIG")
-        .env_remove("TRIPKEY_DB");
+        .env_remove("TRIPKEY_DB")
+        .env_remove("TRIPKEY_DATABASE");
     command
 }
 

@@ -15,6 +15,7 @@ fn tripkey() -> Command {
     command
         .env_remove("TRIPKEY_CONFIG")
         .env_remove("TRIPKEY_DB")
+        .env_remove("TRIPKEY_DATABASE")
         .env_remove("TRIPKEY_SQS")
         .env_remove("TRIPKEY_S3")
         .env_remove("TRIPKEY_DIR")

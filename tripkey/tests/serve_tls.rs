@@ -30,6 +30,7 @@ async fn serve_answers_https_with_the_configured_certificate() {
         .env("TRIPKEY_ADMIN_TOKEN", admin)
         .env_remove("TRIPKEY_CONFIG")
         .env_remove("TRIPKEY_DB")
+        .env_remove("TRIPKEY_DATABASE")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -32,6 +32,7 @@ pub fn tripkey() -> Command {
     for name in [
         "TRIPKEY_CONFIG",
         "TRIPKEY_DB",
+        "TRIPKEY_DATABASE",
         "TRIPKEY_SERVER",
         "TRIPKEY_TOKEN",
         "TRIPKEY_PLANT_STATE",
