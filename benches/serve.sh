@@ -2,11 +2,16 @@
 # Serve benchmark: `tripkey serve` against a local moto server. Reports the engine latency
 # (SQS message visible -> signed webhook received) at p50/p99 while idle and while trail
 # objects of 5,000 records arrive every second, and the sustained records/s of POST /ingest
-# with two clients. Targets (issue 4): p99 < 1 s idle, p99 < 2 s under load.
+# with two clients. Targets (issue 4): p99 < 1 s idle, p99 < 2 s under load. Then the
+# state-size sweep (issue 16): the cost of one small batch with 0, 10,000 and 100,000
+# tracked instance sessions, on SQLite and PostgreSQL, and its ratio to 0 (target <= 1.5x).
 #
 # Usage: benches/serve.sh
 # Environment:
-#   TRIPKEY_BENCH_MOTO=URL   use this moto server instead of starting one
+#   TRIPKEY_BENCH_MOTO=URL            use this moto server instead of starting one
+#   TRIPKEY_BENCH_DATABASE_URL=URL    use this PostgreSQL database (it gets emptied) instead
+#                                     of starting a throwaway cluster
+#   TRIPKEY_BENCH_SIZES=0,10000       the sweep's sizes (default 0,10000,100000)
 #
 # moto comes from target/test-venv (created from scripts/test-requirements.txt when missing).
 set -euo pipefail
@@ -14,16 +19,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 case "${1:-}" in
-    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     "") ;;
     *) echo "serve.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 esac
+
+# shellcheck source=benches/lib/postgres.sh
+source "$root/benches/lib/postgres.sh"
 
 venv=$root/target/test-venv
 work=$(mktemp -d)
 moto_pid=
 cleanup() {
     if [[ -n "$moto_pid" ]]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
+    stop_postgres
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -51,3 +60,7 @@ export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$work/aws-cr
 : >"$AWS_SHARED_CREDENTIALS_FILE"
 export AWS_EC2_METADATA_DISABLED=true
 cargo bench -j2 -p tripkey --bench serve_latency
+
+start_postgres "$work"
+echo "state-size sweep: SQLite, then PostgreSQL" >&2
+cargo bench -j2 -p pipeline --bench state_size
