@@ -52,10 +52,12 @@ mod error;
 mod location;
 mod model;
 mod overview;
+#[macro_use]
 mod pipeline;
 mod placements;
 mod secret;
 mod tokens;
+mod workers;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -87,6 +89,7 @@ pub use pipeline::{
 pub use placements::{NewPlacement, Placement};
 pub use secret::{Secret, SecretKey, SecretKeyError};
 pub use tokens::{ApiToken, NewApiToken};
+pub use workers::{LeaseKind, WorkerBeat, WorkerRecord};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");

@@ -291,7 +291,7 @@ macro_rules! select_delivery {
 
 /// A row of `outbox` with its alert, as [`select_delivery!`] reads it.
 #[derive(sqlx::FromRow)]
-struct DeliveryColumns {
+pub(crate) struct DeliveryColumns {
     id: i64,
     sink: String,
     o_limit_key: String,
