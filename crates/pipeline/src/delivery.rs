@@ -30,6 +30,9 @@ pub struct DeliverySettings {
     pub poll: Duration,
     /// The dashboard's public URL; alerts link to `{base}/alerts/{dedup key}`.
     pub link_base: Option<String>,
+    /// This worker's id: deliveries are claimed in its name, so that workers sharing the
+    /// database never send the same one.
+    pub worker: String,
 }
 
 impl Default for DeliverySettings {
@@ -40,6 +43,7 @@ impl Default for DeliverySettings {
             retry_cap: Duration::from_secs(600),
             poll: Duration::from_secs(1),
             link_base: None,
+            worker: crate::default_worker_id(),
         }
     }
 }
@@ -51,6 +55,12 @@ pub const MAX_DIGEST_ALERTS: usize = 200;
 
 /// The most summaries a digest lists; its count covers them all.
 const DIGEST_SUMMARIES: usize = 20;
+
+/// How long a worker's claim on the deliveries of one sink and rate-limit key lasts. It is
+/// given back as soon as their outcome is recorded; it runs out only when the worker died
+/// while sending, and then another worker sends them. It outlasts the slowest sink's timeout
+/// so that a live worker never loses a claim in the middle of a send.
+pub const DELIVERY_CLAIM: Duration = Duration::from_secs(300);
 
 /// Delivers the outbox to the configured sinks.
 #[derive(Clone)]
@@ -161,10 +171,36 @@ impl Deliverer {
         now: EventTime,
     ) -> Result<usize, StoreError> {
         let sink_name = sink.name().to_owned();
+        let worker = &self.settings.worker;
         let due = self
             .store
-            .due_deliveries_to(std::slice::from_ref(&sink_name), now, 500)
+            .claim_deliveries(&sink_name, worker, now, DELIVERY_CLAIM, 500)
             .await?;
+        let mut claimed: Vec<String> = due.iter().map(|d| d.limit_key.clone()).collect();
+        claimed.sort_unstable();
+        claimed.dedup();
+        let sent = self.deliver_claimed(sink, due, now).await;
+        // Whatever happened, the outcomes are recorded: the keys go back for any worker.
+        for limit_key in &claimed {
+            if let Err(error) = self
+                .store
+                .release_deliveries(&sink_name, limit_key, worker)
+                .await
+            {
+                tracing::warn!(sink = %sink_name, %error, "cannot give a delivery claim back; it runs out by itself");
+            }
+        }
+        sent
+    }
+
+    /// Delivers `due`, deliveries to `sink` this worker has claimed.
+    async fn deliver_claimed(
+        &self,
+        sink: &Arc<dyn Sink>,
+        due: Vec<Delivery>,
+        now: EventTime,
+    ) -> Result<usize, StoreError> {
+        let sink_name = sink.name().to_owned();
         let mut groups: Vec<(String, Vec<Delivery>)> = Vec::new();
         for delivery in due {
             match groups

@@ -97,11 +97,15 @@ pub struct Ingestor {
 
 /// This process's default worker name: the host and the process id.
 pub fn default_worker_id() -> String {
-    let host = hostname::get()
+    format!("{}:{}", host_name(), std::process::id())
+}
+
+/// This machine's name, `localhost` when it has none that is text.
+pub(crate) fn host_name() -> String {
+    hostname::get()
         .ok()
         .and_then(|name| name.into_string().ok())
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("{host}:{}", std::process::id())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 impl Ingestor {

@@ -17,14 +17,16 @@ pub mod ingest;
 pub mod metrics;
 pub mod runner;
 pub mod source;
+pub mod workers;
 
 pub use budget::{Held, MemoryBudget, DEFAULT_MEMORY_BUDGET};
 pub use ingest::{
     default_worker_id, limit_key, Batch, Ingested, Ingestor, Item, Route, DEFAULT_MAX_ITEM_SIZE,
 };
-pub use metrics::{MemoryReport, Metrics, Report, SinkHealthReport, SourceStats};
+pub use metrics::{MemoryReport, Metrics, Report, SinkHealthReport, SourceStats, WorkerReport};
 pub use runner::{spawn_engine, EngineHandle};
 pub use source::{run_source, DirSource, Source, SourceBatch, SourceError};
+pub use workers::{run_heartbeat, run_singleton, WorkerIdentity};
 
 /// Why a batch could not be committed.
 #[derive(Debug, thiserror::Error)]

@@ -139,6 +139,69 @@ pub struct Report {
     /// The memory budget's use (zeros when read from the store alone).
     #[serde(default)]
     pub memory: MemoryReport,
+    /// The `serve` workers sharing the database, most recently seen first.
+    #[serde(default)]
+    pub workers: Vec<WorkerReport>,
+}
+
+/// A `serve` worker as reported: its last heartbeat and the jobs it holds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WorkerReport {
+    /// Its id: host and process id.
+    pub id: String,
+    /// The machine it runs on.
+    pub host: String,
+    /// Its process id.
+    pub pid: u32,
+    /// The tripkey version it runs.
+    pub version: String,
+    /// `live` (seen lately), `stopped` (stopped cleanly) or `gone` (not seen for a minute:
+    /// dead or cut off; its jobs move to a live worker when their leases run out).
+    pub state: String,
+    /// When it started.
+    pub started_at: EventTime,
+    /// Its last heartbeat.
+    pub seen_at: EventTime,
+    /// Batches it committed.
+    pub batches: u64,
+    /// Records it read.
+    pub records: u64,
+    /// Alerts it committed, new or updated.
+    pub alerts: u64,
+    /// Its last heartbeat's time minus the newest event time it had committed.
+    pub lag_seconds: Option<f64>,
+    /// The singleton jobs whose lease it holds (`canary-chores`, `s3:NAME`).
+    pub jobs: Vec<String>,
+}
+
+impl WorkerReport {
+    fn from_record(record: store::WorkerRecord, now: EventTime) -> WorkerReport {
+        let gone_after = i64::try_from(crate::workers::GONE_AFTER.as_millis()).unwrap_or(i64::MAX);
+        let state = if record.stopped_at.is_some() {
+            "stopped"
+        } else if now.0 - record.seen_at.0 > gone_after {
+            "gone"
+        } else {
+            "live"
+        };
+        WorkerReport {
+            id: record.beat.id,
+            host: record.beat.host,
+            pid: record.beat.pid,
+            version: record.beat.version,
+            state: state.to_owned(),
+            started_at: record.beat.started_at,
+            seen_at: record.seen_at,
+            batches: record.beat.batches,
+            records: record.beat.records,
+            alerts: record.beat.alerts,
+            lag_seconds: record
+                .beat
+                .newest_event
+                .map(|newest| (record.seen_at.0 - newest.0) as f64 / 1_000.0),
+            jobs: record.jobs,
+        }
+    }
 }
 
 /// A sink's health as reported.
@@ -183,8 +246,15 @@ impl From<SinkHealth> for SinkHealthReport {
 impl Report {
     /// Gathers the store's side of the report, with the live counters of this process.
     pub async fn gather(store: &store::Store, live: &Metrics) -> Result<Report, store::StoreError> {
+        let at = store::now();
         Ok(Report {
-            at: store::now(),
+            at,
+            workers: store
+                .workers()
+                .await?
+                .into_iter()
+                .map(|record| WorkerReport::from_record(record, at))
+                .collect(),
             sources: live.sources(),
             memory: live.memory(),
             checkpoints: store.checkpoints().await?,
@@ -383,6 +453,66 @@ impl Report {
             self.sinks
                 .iter()
                 .map(|s| (format!("{{sink=\"{}\"}}", label(&s.sink)), s.refused as f64))
+                .collect(),
+        );
+        let per_worker = |value: &dyn Fn(&WorkerReport) -> Option<f64>| {
+            self.workers
+                .iter()
+                .filter_map(|w| Some((format!("{{worker=\"{}\"}}", label(&w.id)), value(w)?)))
+                .collect::<Vec<_>>()
+        };
+        family(
+            "tripkey_worker_up",
+            "gauge",
+            "1 for each serve worker seen within the last minute, 0 for one stopped or gone, by worker and host.",
+            self.workers
+                .iter()
+                .map(|w| {
+                    (
+                        format!("{{worker=\"{}\",host=\"{}\"}}", label(&w.id), label(&w.host)),
+                        if w.state == "live" { 1.0 } else { 0.0 },
+                    )
+                })
+                .collect(),
+        );
+        family(
+            "tripkey_worker_batches_total",
+            "counter",
+            "Batches committed, by worker.",
+            per_worker(&|w| Some(w.batches as f64)),
+        );
+        family(
+            "tripkey_worker_records_total",
+            "counter",
+            "Records read, by worker.",
+            per_worker(&|w| Some(w.records as f64)),
+        );
+        family(
+            "tripkey_worker_lag_seconds",
+            "gauge",
+            "A worker's last heartbeat minus the newest event time it committed, by worker.",
+            per_worker(&|w| w.lag_seconds),
+        );
+        family(
+            "tripkey_worker_last_seen_seconds",
+            "gauge",
+            "Seconds since a worker's last heartbeat, by worker.",
+            per_worker(&|w| Some((now.0 - w.seen_at.0) as f64 / 1_000.0)),
+        );
+        family(
+            "tripkey_job_holder",
+            "gauge",
+            "1 for the worker holding each singleton job's lease, by job and worker.",
+            self.workers
+                .iter()
+                .flat_map(|w| {
+                    w.jobs.iter().map(|job| {
+                        (
+                            format!("{{job=\"{}\",worker=\"{}\"}}", label(job), label(&w.id)),
+                            1.0,
+                        )
+                    })
+                })
                 .collect(),
         );
         out

@@ -518,3 +518,75 @@ async fn a_canary_alert_tells_where_the_canary_was_planted() {
     assert!(facts.iter().any(|fact| fact.label == "Planted at"
         && fact.value == "ana@laptop-42:~/.aws/credentials (aws-credentials)"));
 }
+
+#[tokio::test]
+async fn two_workers_draining_one_outbox_send_each_alert_once_and_keep_the_rate_limit() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = Store::open(folder.path().join("tripkey.db")).await.unwrap();
+    let keys: Vec<String> = (0..6).map(|n| format!("AKIAQYLPMN5HFIQR7X0{n}")).collect();
+    let mut records = Vec::new();
+    for (n, key) in keys.iter().enumerate() {
+        add_canary(&store, key).await;
+        for minute in 1..=3 {
+            records.push(use_of(key, minute, &format!("k{n}-{minute}")));
+        }
+    }
+    assert_eq!(commit(&store, &["hook"], &records).await.len(), 18);
+    let worker = |id: &str, sink: &Arc<Recorder>| {
+        let sink = Arc::clone(sink) as Arc<dyn Sink>;
+        Deliverer::new(
+            store.clone(),
+            vec![sink],
+            DeliverySettings {
+                worker: id.to_owned(),
+                ..settings()
+            },
+        )
+    };
+    let (hook_1, hook_2) = (
+        Recorder::new("hook", Answer::Take),
+        Recorder::new("hook", Answer::Take),
+    );
+    let (one, two) = (worker("w1", &hook_1), worker("w2", &hook_2));
+    let t0 = store::now();
+
+    let (sent_1, sent_2) = tokio::join!(one.deliver_due(t0), two.deliver_due(t0));
+    assert_eq!(
+        sent_1.unwrap() + sent_2.unwrap(),
+        6,
+        "one first alert per canary, whichever worker sent it"
+    );
+    let (sent_1, sent_2) = tokio::join!(
+        one.deliver_due(seconds(t0, 30)),
+        two.deliver_due(seconds(t0, 30))
+    );
+    assert_eq!(
+        sent_1.unwrap() + sent_2.unwrap(),
+        0,
+        "the rate limit holds across workers"
+    );
+    let (sent_1, sent_2) = tokio::join!(
+        one.deliver_due(seconds(t0, 60)),
+        two.deliver_due(seconds(t0, 60))
+    );
+    assert_eq!(
+        sent_1.unwrap() + sent_2.unwrap(),
+        6,
+        "one digest per canary"
+    );
+
+    let mut delivered: Vec<String> = hook_1
+        .taken()
+        .into_iter()
+        .chain(hook_2.taken())
+        .flat_map(|n| match n.digest {
+            Some(digest) => digest.dedup_keys,
+            None => vec![n.alert.dedup_key],
+        })
+        .collect();
+    delivered.sort();
+    let before = delivered.len();
+    delivered.dedup();
+    assert_eq!((before, delivered.len()), (18, 18), "each alert once");
+    assert_eq!(store.sink_health().await.unwrap()[0].pending, 0);
+}

@@ -1,0 +1,193 @@
+//! Workers sharing one database: a singleton job runs on one worker at a time and moves to
+//! another when its worker dies (its lease runs out) or stops (it gives the lease up), and
+//! heartbeats show each worker with the jobs it holds.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pipeline::{Metrics, Report, WorkerIdentity};
+use store::Store;
+use tokio::sync::watch;
+
+/// What the job saw: how many copies ran at once at most, and which workers ran it.
+#[derive(Default)]
+struct Witness {
+    running: AtomicUsize,
+    most_at_once: AtomicUsize,
+    runs: std::sync::Mutex<Vec<String>>,
+}
+
+/// A job that runs until told to stop, noting who runs it.
+fn job(
+    witness: Arc<Witness>,
+    worker: &'static str,
+) -> impl FnMut(watch::Receiver<bool>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+{
+    move |mut stop| {
+        let witness = witness.clone();
+        Box::pin(async move {
+            let now = witness.running.fetch_add(1, Ordering::SeqCst) + 1;
+            witness.most_at_once.fetch_max(now, Ordering::SeqCst);
+            witness.runs.lock().unwrap().push(worker.to_owned());
+            let _ = stop.wait_for(|stop| *stop).await;
+            witness.running.fetch_sub(1, Ordering::SeqCst);
+        })
+    }
+}
+
+fn runs(witness: &Witness) -> Vec<String> {
+    witness.runs.lock().unwrap().clone()
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not happen within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_singleton_job_runs_once_and_moves_when_its_worker_dies_or_stops() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = Store::open(folder.path().join("tripkey.db")).await.unwrap();
+    let lease = Duration::from_millis(1_200);
+    let witness = Arc::new(Witness::default());
+    let (stop_all, shutdown) = watch::channel(false);
+    let singleton = |worker: &'static str| {
+        tokio::spawn(pipeline::run_singleton(
+            store.clone(),
+            "canary-chores".to_owned(),
+            worker.to_owned(),
+            lease,
+            job(witness.clone(), worker),
+            shutdown.clone(),
+        ))
+    };
+    let first = singleton("w1");
+    wait_until("w1 taking the job", || runs(&witness) == ["w1"], lease).await;
+    let second = singleton("w2");
+    let third = singleton("w3");
+    tokio::time::sleep(lease * 2).await;
+    assert_eq!(runs(&witness), ["w1"], "the holder keeps its lease alive");
+
+    // kill -9: the task ends without giving the lease back; another worker takes the job
+    // once the lease has run out.
+    first.abort();
+    let _ = first.await;
+    witness.running.fetch_sub(1, Ordering::SeqCst);
+    let died = tokio::time::Instant::now();
+    wait_until(
+        "another worker taking the job",
+        || runs(&witness).len() == 2,
+        lease * 2,
+    )
+    .await;
+    assert!(
+        died.elapsed() < lease + lease / 2,
+        "taken over within the lease and one try"
+    );
+    let heir = runs(&witness)[1].clone();
+    assert!(heir == "w2" || heir == "w3", "{heir}");
+
+    // A clean stop gives the lease back: the last worker takes the job at its next try.
+    let (stopping, last) = if heir == "w2" {
+        (second, third)
+    } else {
+        (third, second)
+    };
+    stopping.abort();
+    let _ = stopping.await;
+    witness.running.fetch_sub(1, Ordering::SeqCst);
+    store.release_lease("canary-chores", &heir).await.unwrap();
+    wait_until(
+        "the last worker taking the job",
+        || runs(&witness).len() == 3,
+        lease,
+    )
+    .await;
+    assert_eq!(
+        witness.most_at_once.load(Ordering::SeqCst),
+        1,
+        "never two at once"
+    );
+
+    stop_all.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), last)
+        .await
+        .expect("the job and its worker stop at shutdown")
+        .unwrap();
+    assert_eq!(witness.running.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        store.lease_holder("canary-chores").await.unwrap(),
+        None,
+        "given back at shutdown"
+    );
+}
+
+#[tokio::test]
+async fn heartbeats_show_each_worker_and_its_jobs_in_the_report() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = Store::open(folder.path().join("tripkey.db")).await.unwrap();
+    let identity = WorkerIdentity::current();
+    let (stop, shutdown) = watch::channel(false);
+    let beating = tokio::spawn(pipeline::run_heartbeat(
+        store.clone(),
+        identity.clone(),
+        "9.9.9".to_owned(),
+        Arc::new(Metrics::default()),
+        Duration::from_millis(100),
+        shutdown.clone(),
+    ));
+    let witness = Arc::new(Witness::default());
+    let holding = tokio::spawn(pipeline::run_singleton(
+        store.clone(),
+        "s3:trail".to_owned(),
+        identity.id.clone(),
+        Duration::from_secs(30),
+        job(witness.clone(), "me"),
+        shutdown,
+    ));
+    wait_until(
+        "the job starting",
+        || runs(&witness).len() == 1,
+        Duration::from_secs(5),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let report = Report::gather(&store, &Metrics::default()).await.unwrap();
+    let me = report
+        .workers
+        .iter()
+        .find(|worker| worker.id == identity.id)
+        .expect("the heartbeat is in the report");
+    assert_eq!(me.state, "live");
+    assert_eq!(me.host, identity.host);
+    assert_eq!((me.pid, me.version.as_str()), (std::process::id(), "9.9.9"));
+    assert_eq!(me.jobs, ["s3:trail"]);
+    let metrics = report.prometheus();
+    assert!(metrics.contains(&format!(
+        "tripkey_worker_up{{worker=\"{}\",host=\"{}\"}} 1",
+        identity.id, identity.host
+    )));
+    assert!(metrics.contains(&format!(
+        "tripkey_job_holder{{job=\"s3:trail\",worker=\"{}\"}} 1",
+        identity.id
+    )));
+
+    stop.send(true).unwrap();
+    beating.await.unwrap();
+    holding.await.unwrap();
+    let report = Report::gather(&store, &Metrics::default()).await.unwrap();
+    assert_eq!(report.workers[0].state, "stopped");
+    assert!(report.workers[0].jobs.is_empty());
+    assert!(report.prometheus().contains(&format!(
+        "tripkey_worker_up{{worker=\"{}\",host=\"{}\"}} 0",
+        identity.id, identity.host
+    )));
+}
