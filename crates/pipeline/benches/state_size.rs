@@ -55,7 +55,12 @@ fn batch(name: String, records: &[serde_json::Value]) -> Batch {
 
 /// The instance's own address: each session's first use, within its own network.
 fn own_address(instance: u64) -> String {
-    format!("10.{}.{}.{}", (instance >> 16) & 255, (instance >> 8) & 255, instance & 255)
+    format!(
+        "10.{}.{}.{}",
+        (instance >> 16) & 255,
+        (instance >> 8) & 255,
+        instance & 255
+    )
 }
 
 struct Timing {
@@ -140,7 +145,11 @@ fn main() {
     let sizes: Vec<u64> = std::env::var("TRIPKEY_BENCH_SIZES")
         .unwrap_or_else(|_| "0,10000,100000".to_owned())
         .split(',')
-        .map(|size| size.trim().parse().expect("TRIPKEY_BENCH_SIZES: numbers, e.g. 0,10000"))
+        .map(|size| {
+            size.trim()
+                .parse()
+                .expect("TRIPKEY_BENCH_SIZES: numbers, e.g. 0,10000")
+        })
         .collect();
     let postgres = std::env::var("TRIPKEY_BENCH_DATABASE_URL").ok();
     let runtime = tokio::runtime::Builder::new_multi_thread()

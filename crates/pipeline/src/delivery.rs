@@ -56,11 +56,11 @@ pub const MAX_DIGEST_ALERTS: usize = 200;
 /// The most summaries a digest lists; its count covers them all.
 const DIGEST_SUMMARIES: usize = 20;
 
-/// How long a worker's claim on the deliveries of one sink and rate-limit key lasts. It is
-/// given back as soon as their outcome is recorded; it runs out only when the worker died
-/// while sending, and then another worker sends them. It outlasts the slowest sink's timeout
-/// so that a live worker never loses a claim in the middle of a send.
-pub const DELIVERY_CLAIM: Duration = Duration::from_secs(300);
+/// How long a worker's claim on the deliveries of one sink and rate-limit key lasts unrenewed.
+/// The worker renews it every third of this while it sends, and gives it back as soon as the
+/// outcome is recorded; it runs out only when the worker died (or lost the database) while
+/// sending, and then another worker sends them.
+pub const DELIVERY_CLAIM: Duration = Duration::from_secs(30);
 
 /// Delivers the outbox to the configured sinks.
 #[derive(Clone)]
@@ -179,7 +179,16 @@ impl Deliverer {
         let mut claimed: Vec<String> = due.iter().map(|d| d.limit_key.clone()).collect();
         claimed.sort_unstable();
         claimed.dedup();
-        let sent = self.deliver_claimed(sink, due, now).await;
+        let delivering = self.deliver_claimed(sink, due, now);
+        tokio::pin!(delivering);
+        let mut renew = tokio::time::interval(DELIVERY_CLAIM / 3);
+        renew.tick().await;
+        let sent = loop {
+            tokio::select! {
+                sent = &mut delivering => break sent,
+                _ = renew.tick() => self.renew_claims(&sink_name, &claimed).await,
+            }
+        };
         // Whatever happened, the outcomes are recorded: the keys go back for any worker.
         for limit_key in &claimed {
             if let Err(error) = self
@@ -191,6 +200,18 @@ impl Deliverer {
             }
         }
         sent
+    }
+
+    /// Keeps this worker's claims on `keys` of `sink` alive while their sends run.
+    async fn renew_claims(&self, sink: &str, keys: &[String]) {
+        let worker = &self.settings.worker;
+        for key in keys {
+            match self.store.renew_deliveries(sink, key, worker, DELIVERY_CLAIM).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(sink, "a delivery claim ran out in the middle of a send; another worker may send it too"),
+                Err(error) => tracing::warn!(sink, %error, "cannot renew a delivery claim"),
+            }
+        }
     }
 
     /// Delivers `due`, deliveries to `sink` this worker has claimed.

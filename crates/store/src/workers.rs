@@ -247,6 +247,25 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Extends `holder`'s claim on the deliveries of one sink and rate-limit key by `ttl` from
+    /// now, while they are being sent. Returns `false` when the claim had run out and another
+    /// worker took it.
+    pub async fn renew_deliveries(
+        &self,
+        sink: &str,
+        limit_key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.take_lease(
+            &delivery_lease(sink, limit_key),
+            LeaseKind::Delivery,
+            holder,
+            ttl,
+        )
+        .await
+    }
+
     /// Gives up `holder`'s claim on the deliveries of one sink and rate-limit key, once their
     /// outcome is recorded.
     pub async fn release_deliveries(
