@@ -307,6 +307,7 @@ fn write_status(
             )?;
         }
     }
+    write_workers(out, report)?;
     let lateness = &report.lateness;
     writeln!(
         out,
@@ -481,6 +482,44 @@ fn short_position(position: &str) -> String {
         Some((cut, _)) => format!("{}…", &position[..cut]),
         None => position.to_owned(),
     }
+}
+
+/// The serve workers sharing the database: live ones, then the stopped and gone.
+fn write_workers(out: &mut dyn Write, report: &pipeline::Report) -> anyhow::Result<()> {
+    writeln!(out, "\nWORKERS")?;
+    if report.workers.is_empty() {
+        writeln!(out, "  none has run serve on this database yet")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "  {:<28} {:<16} {:<8} {:>6} {:>9} {:>10} {:>7}  JOBS",
+        "ID", "HOST", "STATE", "SEEN", "BATCHES", "RECORDS", "LAG"
+    )?;
+    let mut workers: Vec<&pipeline::WorkerReport> = report.workers.iter().collect();
+    workers.sort_by_key(|worker| worker.state != "live");
+    for worker in workers {
+        let lag = worker
+            .lag_seconds
+            .map_or_else(|| "-".to_owned(), crate::output::duration_text);
+        writeln!(
+            out,
+            "  {:<28} {:<16} {:<8} {:>6} {:>9} {:>10} {:>7}  {}",
+            for_terminal(&worker.id),
+            for_terminal(&worker.host),
+            worker.state,
+            age(report.at, worker.seen_at),
+            worker.batches,
+            worker.records,
+            lag,
+            if worker.jobs.is_empty() {
+                "-".to_owned()
+            } else {
+                for_terminal(&worker.jobs.join(", ")).into_owned()
+            }
+        )?;
+    }
+    Ok(())
 }
 
 fn age(now: trail::EventTime, then: trail::EventTime) -> String {

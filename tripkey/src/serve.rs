@@ -11,7 +11,8 @@ use anyhow::Context;
 use detect::Span;
 use notify::escape::for_terminal;
 use pipeline::delivery::{Deliverer, DeliverySettings};
-use pipeline::{DirSource, EngineHandle, Ingestor, MemoryBudget, Metrics, Route};
+use pipeline::workers::{HEARTBEAT_EVERY, JOB_LEASE};
+use pipeline::{DirSource, EngineHandle, Ingestor, MemoryBudget, Metrics, Route, WorkerIdentity};
 use registry::CanaryService;
 use store::{Location, SchemaState, Store};
 use tokio::sync::{watch, Notify};
@@ -313,6 +314,19 @@ pub(crate) async fn run_with(
     let (stop, shutdown) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
+    // Workers sharing the database know each other by this id: it holds their leases and
+    // names their heartbeat in status and /metrics.
+    let identity = WorkerIdentity::current();
+    tracing::info!(worker = %identity.id, "worker id");
+    tasks.spawn(pipeline::run_heartbeat(
+        store.clone(),
+        identity.clone(),
+        env!("CARGO_PKG_VERSION").to_owned(),
+        metrics.clone(),
+        HEARTBEAT_EVERY,
+        shutdown.clone(),
+    ));
+
     let serve = &config.serve;
     let api_sinks = Arc::new(sinks.clone());
     let deliverer = Deliverer::new(
@@ -322,6 +336,7 @@ pub(crate) async fn run_with(
             rate_window: duration(serve.rate_window, Duration::from_secs(60)),
             retry_cap: duration(serve.retry_cap, Duration::from_secs(600)),
             link_base: serve.public_url.clone(),
+            worker: identity.id.clone(),
             ..DeliverySettings::default()
         },
     );
@@ -359,12 +374,26 @@ pub(crate) async fn run_with(
                 start_back,
             } => {
                 let (s3, _) = clients.clone().expect("AWS clients exist for AWS sources");
-                let mut settings = S3SourceConfig::new(name, bucket, prefix);
+                let mut settings = S3SourceConfig::new(name.clone(), bucket, prefix);
                 settings.poll = duration(poll, settings.poll);
                 settings.start_back = duration(start_back, settings.start_back);
-                let source = S3Source::new(s3, settings);
-                tasks.spawn(pipeline::run_source(
-                    source, engine, store, metrics, budget, shutdown,
+                // Listing a bucket is one worker's job: the others would list it again.
+                tasks.spawn(pipeline::run_singleton(
+                    store.clone(),
+                    format!("s3:{name}"),
+                    identity.id.clone(),
+                    JOB_LEASE,
+                    move |stop| {
+                        pipeline::run_source(
+                            S3Source::new(s3.clone(), settings.clone()),
+                            engine.clone(),
+                            store.clone(),
+                            metrics.clone(),
+                            budget.clone(),
+                            stop,
+                        )
+                    },
+                    shutdown,
                 ));
             }
             SourceConfig::Sqs {
@@ -392,11 +421,26 @@ pub(crate) async fn run_with(
     }
 
     if config.canary.offline_account.is_none() {
-        tasks.spawn(canary_chores(
+        let (settings, chore_store, aws, engine) = (
             config_settings(&config),
             store.clone(),
             aws.clone(),
             engine.clone(),
+        );
+        tasks.spawn(pipeline::run_singleton(
+            store.clone(),
+            "canary-chores".to_owned(),
+            identity.id.clone(),
+            JOB_LEASE,
+            move |stop| {
+                canary_chores(
+                    settings.clone(),
+                    chore_store.clone(),
+                    aws.clone(),
+                    engine.clone(),
+                    stop,
+                )
+            },
             shutdown.clone(),
         ));
     }

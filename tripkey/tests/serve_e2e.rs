@@ -4,6 +4,7 @@
 //! repeating an alert, and escapes an attacker's userAgent in email sent through aiosmtpd.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -56,25 +57,20 @@ fn expect_success(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Issues an offline canary for [`ACCOUNT`] into the database; returns (name, access key).
-fn issue_canary(config: &Path, db: &Path, location: &str) -> (String, String) {
-    let stdout = expect_success(&run(&[
-        "canary",
-        "--config",
-        config.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "create",
-        "--kind",
-        "iam-user",
-        "--label",
-        &format!("location={location}"),
-        "--memo",
-        "planted by the e2e test",
-        "--format",
-        "json",
-    ]));
-    let issued: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+/// Issues an offline canary for [`ACCOUNT`] into the database `db` (a path or URL); returns
+/// (name, access key).
+fn issue_canary(config: &Path, db: impl AsRef<OsStr>, location: &str) -> (String, String) {
+    let output = tripkey()
+        .args(["canary", "--config"])
+        .arg(config)
+        .arg("--db")
+        .arg(db)
+        .args(["create", "--kind", "iam-user", "--label"])
+        .arg(format!("location={location}"))
+        .args(["--memo", "planted by the e2e test", "--format", "json"])
+        .output()
+        .expect("tripkey runs");
+    let issued: serde_json::Value = serde_json::from_str(&expect_success(&output)).unwrap();
     (
         issued["canary"]["name"].as_str().unwrap().to_owned(),
         issued["credentials"]["access_key_id"]
@@ -84,12 +80,15 @@ fn issue_canary(config: &Path, db: &Path, location: &str) -> (String, String) {
     )
 }
 
-/// Starts serve against moto with `config` and `db`.
-fn start_serve(config: &Path, db: &Path) -> Serve {
+/// Starts serve against moto with `config` and the database `db` (a path or URL).
+fn start_serve(config: &Path, db: impl AsRef<OsStr>) -> Serve {
     let mut command = tripkey();
     command
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .args(["--db", db.to_str().unwrap(), "--endpoint-url", &moto()])
+        .args(["serve", "--config"])
+        .arg(config)
+        .arg("--db")
+        .arg(db)
+        .args(["--endpoint-url", &moto()])
         .args(["--listen", "127.0.0.1:0"])
         // Debug logs, so the tests see that not even those hold a secret.
         .env("TRIPKEY_LOG", "debug");
@@ -517,6 +516,102 @@ async fn kill_9_in_the_middle_loses_no_alert_and_repeats_none() {
         "one stored alert per use:\n{listed}"
     );
     assert_eq!(serve.terminate(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_on_postgres_share_one_queue_and_a_killed_one_loses_and_repeats_nothing() {
+    const CANARIES: usize = 9;
+    let folder = tempfile::tempdir().unwrap();
+    let database = common::TestPostgres::new(Path::new(env!("CARGO_BIN_EXE_tripkey")));
+    let db = database.url.as_str();
+    let (s3, sqs) = aws().await;
+    let (bucket, queue) = common::bucket_notifying_queue(&s3, &sqs, "workers").await;
+    let (hook, receiver) = Receiver::start(StatusCode::OK).await;
+    let config = sqs_webhook_config(folder.path(), &queue, &hook);
+    let canaries: Vec<(String, String)> = (0..CANARIES)
+        .map(|i| issue_canary(&config, db, &format!("host-{i}")))
+        .collect();
+
+    let workers: Vec<Serve> = (0..3).map(|_| start_serve(&config, db)).collect();
+    for (i, (_, key)) in canaries.iter().enumerate() {
+        let object = object_key(&format!("E2EWORK{i:010}"));
+        put(
+            &s3,
+            &bucket,
+            &object,
+            trail_object(key, &format!("use-{i}"), "boto3/1.35", 20_000),
+        )
+        .await;
+    }
+    // One worker dies (kill -9) once the first alert went out, with objects still queued and
+    // perhaps a batch or a send of its own in flight.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while receiver.posts().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no delivery; log:\n{}",
+            workers[0].log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut workers = workers.into_iter();
+    let killed = workers.next().unwrap();
+    let killed_pid = killed.pid();
+    killed.kill_hard();
+    let survivors: Vec<Serve> = workers.collect();
+
+    receiver.wait_for_accepted(CANARIES, &survivors[0]).await;
+    wait_until_drained(&sqs, &queue, &survivors[0]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let expected: BTreeMap<String, usize> = canaries
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (format!("canary-use:{name}:use-{i}"), 1))
+        .collect();
+    assert_eq!(
+        receiver.accepted(),
+        expected,
+        "each alert accepted exactly once; logs:\n{}\n{}",
+        survivors[0].log(),
+        survivors[1].log()
+    );
+
+    let status = common::json(
+        &tripkey()
+            .args(["status", "--database", db, "--format", "json"])
+            .args(["--url", "http://127.0.0.1:9"])
+            .output()
+            .unwrap(),
+    );
+    let workers = status["workers"].as_array().expect("status lists workers");
+    assert_eq!(workers.len(), 3, "{status}");
+    let records: u64 = workers.iter().map(|w| w["records"].as_u64().unwrap()).sum();
+    assert!(records > 0, "the heartbeats carry the counters: {status}");
+    let killed = workers
+        .iter()
+        .find(|w| w["pid"].as_u64() == Some(u64::from(killed_pid)))
+        .expect("the killed worker is listed");
+    assert_ne!(
+        killed["state"], "stopped",
+        "it never said goodbye: {killed}"
+    );
+    for survivor in survivors {
+        assert_eq!(survivor.terminate(), Some(0));
+    }
+    let status = common::json(
+        &tripkey()
+            .args(["status", "--database", db, "--format", "json"])
+            .args(["--url", "http://127.0.0.1:9"])
+            .output()
+            .unwrap(),
+    );
+    let stopped = status["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["state"] == "stopped")
+        .count();
+    assert_eq!(stopped, 2, "the survivors stopped cleanly: {status}");
 }
 
 /// The aiosmtpd server scripts/test starts, and the Maildir it writes messages to.

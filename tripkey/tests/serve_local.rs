@@ -188,6 +188,15 @@ fn a_dir_flag_and_an_env_sink_path_alert_on_a_pretty_printed_trail_file() {
         .unwrap_or_else(|| panic!("the live counters list {source}:\n{text}"));
     let columns: Vec<&str> = live.split_whitespace().collect();
     assert_eq!(columns[1], "1", "one record read: {live}");
+    let workers = text
+        .split("\nWORKERS\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("status lists the workers:\n{text}"));
+    let worker = workers.lines().nth(1).unwrap_or_default();
+    assert!(
+        worker.split_whitespace().nth(2) == Some("live"),
+        "serve's heartbeat shows it live: {worker}\n{text}"
+    );
 
     let elsewhere = tripkey()
         .args(["status", "--config", config.to_str().unwrap()])

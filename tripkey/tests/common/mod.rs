@@ -105,6 +105,11 @@ impl Serve {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no chance to finish anything.
     pub fn kill_hard(mut self) {
         self.child.kill().unwrap();
@@ -181,4 +186,70 @@ pub async fn bucket_notifying_queue(
         .await
         .unwrap();
     (bucket, queue)
+}
+
+/// A PostgreSQL database of its own on the cluster `TRIPKEY_TEST_DATABASE_URL` names
+/// (scripts/test starts one), with tripkey's tables; dropped with the value.
+pub struct TestPostgres {
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+fn on_postgres_cluster(sql: String) {
+    // A thread of its own, so that this works inside and outside an async test.
+    std::thread::spawn(move || {
+        let cluster = std::env::var("TRIPKEY_TEST_DATABASE_URL").expect(
+            "TRIPKEY_TEST_DATABASE_URL is not set: run through scripts/test, which starts PostgreSQL",
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&cluster).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        });
+    })
+    .join()
+    .expect("the cluster answers");
+}
+
+impl TestPostgres {
+    /// A new database, migrated by `tripkey db migrate`.
+    pub fn new(tripkey: &std::path::Path) -> TestPostgres {
+        let name = format!("tripkey_e2e_{:016x}", rand::random::<u64>());
+        on_postgres_cluster(format!("CREATE DATABASE {name}"));
+        let cluster = std::env::var("TRIPKEY_TEST_DATABASE_URL").unwrap();
+        let (base, _) = cluster.rsplit_once('/').expect("a URL with a database");
+        let database = TestPostgres {
+            url: format!("{base}/{name}"),
+            name,
+        };
+        let migrated = Command::new(tripkey)
+            .args(["db", "migrate", "--database", &database.url])
+            .env_remove("TRIPKEY_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            migrated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&migrated.stderr)
+        );
+        database
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        on_postgres_cluster(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
 }
