@@ -385,7 +385,7 @@ pub(crate) async fn run_with(
                     JOB_LEASE,
                     move |stop| {
                         pipeline::run_source(
-                            S3Source::new(s3.clone(), settings.clone()),
+                            S3Source::new(s3.clone(), settings.clone(), store.clone()),
                             engine.clone(),
                             store.clone(),
                             metrics.clone(),

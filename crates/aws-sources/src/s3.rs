@@ -1,12 +1,22 @@
 //! Polling a trail bucket: `ListObjectsV2` with `StartAfter`, one position per account and
 //! region prefix, so that each prefix's keys come in delivery order.
+//!
+//! A pass lists every prefix once (plus its pages) and queues what is new; the queue then
+//! goes to the engine in batches of several objects, and the next pass lists again only once
+//! it is empty. On an organisation trail of 1,700 account and region prefixes that is 1,700
+//! `ListObjectsV2` calls per pass, not per object. An object that cannot be read (access
+//! denied, a KMS key the role may not use, a failed download) is recorded in the store and
+//! tried again with backoff at later passes; after `quarantine_after` failures it is
+//! quarantined (reported, no longer tried until `tripkey source retry`). It never holds up the
+//! rest of its prefix.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use pipeline::{Batch, Held, Item, MemoryBudget, Source, SourceBatch, SourceError};
 use serde::{Deserialize, Serialize};
+use store::Store;
 use trail::{EventTime, TrailObjectKey};
 use tripkey_aws::AwsError;
 
@@ -30,11 +40,21 @@ pub struct S3SourceConfig {
     pub poll: Duration,
     /// How often the account and region prefixes are listed again, to find new ones.
     pub rediscover: Duration,
+    /// The most objects one batch carries.
+    pub batch_objects: usize,
+    /// An object that failed this many times is quarantined.
+    pub quarantine_after: u32,
+    /// The wait before an unreadable object is tried again; it doubles per failure.
+    pub retry_base: Duration,
+    /// The longest wait between tries of an unreadable object.
+    pub retry_cap: Duration,
 }
 
 impl S3SourceConfig {
     /// A configuration with the defaults: start 1 hour back, 20 minutes of late delivery, poll
-    /// every 30 s, look for new accounts and regions every 10 minutes. The prefix is taken
+    /// every 30 s, look for new accounts and regions every 10 minutes, 32 objects a batch, an
+    /// unreadable object tried again after 1, 2, 4 and 8 minutes and quarantined at its fifth
+    /// failure. The prefix is taken
     /// with or without its trailing `/` (`cloudtrail` and `cloudtrail/` both mean the trail
     /// writes under `cloudtrail/AWSLogs/`).
     pub fn new(
@@ -54,6 +74,10 @@ impl S3SourceConfig {
             late_window: Duration::from_secs(20 * 60),
             poll: Duration::from_secs(30),
             rediscover: Duration::from_secs(600),
+            batch_objects: 32,
+            quarantine_after: 5,
+            retry_base: Duration::from_secs(60),
+            retry_cap: Duration::from_secs(3_600),
         }
     }
 }
@@ -66,32 +90,65 @@ struct PrefixPosition {
     /// The keys taken within the late window before `newest`, so a listing that starts
     /// earlier does not take them twice.
     recent: BTreeSet<String>,
+    /// When the pass that last took everything it listed in the prefix began: every object
+    /// delivered before then has been taken (read, or recorded as unreadable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    covered_up_to: Option<EventTime>,
 }
 
 /// The source's checkpoint: a position per `…/CloudTrail/REGION/` prefix.
 type Positions = BTreeMap<String, PrefixPosition>;
 
+/// An object a pass found, waiting for its batch.
+#[derive(Clone, Debug)]
+struct Queued {
+    /// Its account and region prefix.
+    prefix: String,
+    key: String,
+    /// Failed attempts so far, when it is an unreadable object tried again.
+    retry: Option<u32>,
+}
+
 /// A trail bucket, polled.
 pub struct S3Source {
     client: Client,
     config: S3SourceConfig,
+    store: Store,
     prefixes: Vec<String>,
     discovered_at: Option<EventTime>,
+    /// What the current pass found and has not handed over yet, in listing order.
+    queue: VecDeque<Queued>,
+    /// When the current pass began.
+    pass_started: EventTime,
+    /// Prefixes the current pass has taken everything of: covered up to its start.
+    covered: BTreeMap<String, EventTime>,
+    list_calls: u64,
 }
 
 impl S3Source {
-    /// A poller of the configured bucket with this client.
-    pub fn new(client: Client, config: S3SourceConfig) -> S3Source {
+    /// A poller of the configured bucket with this client; unreadable objects are recorded
+    /// in `store`.
+    pub fn new(client: Client, config: S3SourceConfig, store: Store) -> S3Source {
         S3Source {
             client,
             config,
+            store,
             prefixes: Vec::new(),
             discovered_at: None,
+            queue: VecDeque::new(),
+            pass_started: EventTime(0),
+            covered: BTreeMap::new(),
+            list_calls: 0,
         }
     }
 
+    /// How many `ListObjectsV2` requests (pages included) the source has made.
+    pub fn list_calls(&self) -> u64 {
+        self.list_calls
+    }
+
     /// The common prefixes directly under `prefix`.
-    async fn folders(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
+    async fn folders(&mut self, prefix: &str) -> Result<Vec<String>, AwsError> {
         let mut folders = Vec::new();
         let mut pages = self
             .client
@@ -102,6 +159,7 @@ impl S3Source {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
+            self.list_calls += 1;
             let page = page.map_err(|e| AwsError::from_sdk("s3:ListBucket", e))?;
             folders.extend(
                 page.common_prefixes()
@@ -113,7 +171,7 @@ impl S3Source {
     }
 
     /// Every `…/AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/` prefix of the bucket.
-    async fn discover(&self) -> Result<Vec<String>, AwsError> {
+    async fn discover(&mut self) -> Result<Vec<String>, AwsError> {
         let logs = format!("{}AWSLogs/", self.config.prefix);
         let mut accounts = Vec::new();
         for folder in self.folders(&logs).await? {
@@ -136,13 +194,13 @@ impl S3Source {
         Ok(regions)
     }
 
-    /// The first new key of `prefix`, listing from the late window before its newest key.
-    async fn next_key(
-        &self,
+    /// Every new key of `prefix`, in one listing from the late window before its newest key.
+    async fn new_keys(
+        &mut self,
         prefix: &str,
         position: Option<&PrefixPosition>,
         now: EventTime,
-    ) -> Result<Option<String>, AwsError> {
+    ) -> Result<Vec<String>, AwsError> {
         let start_after = match position {
             Some(position) => late_start_key(prefix, &position.newest, self.config.late_window),
             None => Some(start_key(
@@ -159,7 +217,9 @@ impl S3Source {
             request = request.start_after(start);
         }
         let mut pages = request.into_paginator().send();
+        let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
+            self.list_calls += 1;
             let page = page.map_err(|e| AwsError::from_sdk("s3:ListBucket", e))?;
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
@@ -175,11 +235,99 @@ impl S3Source {
                             && !within_late(p, key, self.config.late_window))
                 });
                 if !taken {
-                    return Ok(Some(key.to_owned()));
+                    keys.push(key.to_owned());
                 }
             }
         }
-        Ok(None)
+        Ok(keys)
+    }
+
+    /// A new pass: every prefix listed once, and the unreadable objects due again.
+    async fn list_pass(
+        &mut self,
+        positions: &Positions,
+        now: EventTime,
+    ) -> Result<(), SourceError> {
+        let stale = self
+            .discovered_at
+            .is_none_or(|at| now.0 - at.0 >= millis(self.config.rediscover));
+        if stale {
+            self.prefixes = self
+                .discover()
+                .await
+                .map_err(|e| SourceError(e.to_string()))?;
+            self.discovered_at = Some(now);
+            if self.prefixes.is_empty() {
+                tracing::warn!(
+                    source = %self.config.name,
+                    bucket = %self.config.bucket,
+                    prefix = %self.config.prefix,
+                    "no AWSLogs/…/CloudTrail/REGION/ folders in the bucket yet"
+                );
+            }
+        }
+        self.pass_started = now;
+        self.covered.clear();
+        for prefix in self.prefixes.clone() {
+            let keys = self
+                .new_keys(&prefix, positions.get(&prefix), now)
+                .await
+                .map_err(|e| SourceError(e.to_string()))?;
+            if keys.is_empty() {
+                self.covered.insert(prefix.clone(), now);
+            }
+            self.queue.extend(keys.into_iter().map(|key| Queued {
+                prefix: prefix.clone(),
+                key,
+                retry: None,
+            }));
+        }
+        let due = self
+            .store
+            .due_source_failures(&self.config.name, now, 1_000)
+            .await
+            .map_err(|e| SourceError(e.to_string()))?;
+        self.queue.extend(due.into_iter().map(|failure| Queued {
+            prefix: String::new(),
+            key: failure.key,
+            retry: Some(failure.attempts),
+        }));
+        Ok(())
+    }
+
+    /// Records that `queued` could not be read: tried again later, or quarantined.
+    async fn unreadable(
+        &self,
+        queued: &Queued,
+        error: &str,
+        now: EventTime,
+    ) -> Result<(), SourceError> {
+        let attempts = queued.retry.unwrap_or(0);
+        let wait = self
+            .config
+            .retry_base
+            .saturating_mul(1 << attempts.min(20))
+            .min(self.config.retry_cap);
+        let failure = self
+            .store
+            .record_source_failure(
+                &self.config.name,
+                &queued.key,
+                error,
+                now,
+                now.offset(millis(wait)),
+                self.config.quarantine_after,
+            )
+            .await
+            .map_err(|e| SourceError(e.to_string()))?;
+        if failure.quarantined_at.is_some() {
+            tracing::error!(source = %self.config.name, key = %queued.key, attempts = failure.attempts, %error,
+                "object quarantined after repeated failures; fix access and run tripkey source retry");
+        } else {
+            tracing::warn!(source = %self.config.name, key = %queued.key, attempts = failure.attempts, %error, retry_in = ?wait,
+                "cannot read the object; trying again later");
+        }
+        Ok(())
     }
 }
 
@@ -234,7 +382,7 @@ fn advance(position: Option<&PrefixPosition>, key: &str, late: Duration) -> Pref
     let newest = next.newest.clone();
     let probe = PrefixPosition {
         newest,
-        recent: BTreeSet::new(),
+        ..PrefixPosition::default()
     };
     next.recent.retain(|k| within_late(&probe, k, late));
     next
@@ -251,24 +399,6 @@ impl Source for S3Source {
         budget: &MemoryBudget,
     ) -> Result<Option<SourceBatch>, SourceError> {
         let now = store_now();
-        let stale = self
-            .discovered_at
-            .is_none_or(|at| now.0 - at.0 >= millis(self.config.rediscover));
-        if stale {
-            self.prefixes = self
-                .discover()
-                .await
-                .map_err(|e| SourceError(e.to_string()))?;
-            self.discovered_at = Some(now);
-            if self.prefixes.is_empty() {
-                tracing::warn!(
-                    source = %self.config.name,
-                    bucket = %self.config.bucket,
-                    prefix = %self.config.prefix,
-                    "no AWSLogs/…/CloudTrail/REGION/ folders in the bucket yet"
-                );
-            }
-        }
         let mut positions: Positions = match checkpoint {
             Some(text) => serde_json::from_str(&text).map_err(|e| {
                 SourceError(format!(
@@ -279,36 +409,96 @@ impl Source for S3Source {
             })?,
             None => Positions::new(),
         };
-        for prefix in &self.prefixes {
-            let position = positions.get(prefix);
-            let Some(key) = self
-                .next_key(prefix, position, now)
-                .await
-                .map_err(|e| SourceError(e.to_string()))?
-            else {
-                continue;
-            };
-            let mut held = Held::default();
-            let read = read_object(&self.client, &self.config.bucket, &key, budget, &mut held);
-            let bytes = read.await?.unwrap_or_else(|| {
-                tracing::warn!(source = %self.config.name, %key, "listed object is gone");
-                Vec::new()
-            });
-            let next = advance(position, &key, self.config.late_window);
-            positions.insert(prefix.clone(), next);
-            return Ok(Some(SourceBatch {
-                batch: Batch {
-                    source: self.config.name.clone(),
-                    items: vec![Item { name: key, bytes }],
-                    checkpoint: Some(
-                        serde_json::to_string(&positions).expect("positions serialise"),
-                    ),
-                    held,
-                },
-                receipts: Vec::new(),
-            }));
+        if self.queue.is_empty() {
+            if let Err(error) = self.list_pass(&positions, now).await {
+                // A pass half listed starts over; the committed checkpoint says where.
+                self.queue.clear();
+                return Err(error);
+            }
+            if self.queue.is_empty() {
+                return Ok(None);
+            }
         }
-        Ok(None)
+        let mut held = Held::default();
+        let mut items = Vec::new();
+        let mut retried = Vec::new();
+        let take = self.config.batch_objects.max(1).min(self.queue.len());
+        let batch: Vec<Queued> = self.queue.drain(..take).collect();
+        for queued in &batch {
+            let read = read_object(
+                &self.client,
+                &self.config.bucket,
+                &queued.key,
+                budget,
+                &mut held,
+            );
+            match read.await {
+                Ok(bytes) => {
+                    let bytes = bytes.unwrap_or_else(|| {
+                        tracing::warn!(source = %self.config.name, key = %queued.key, "listed object is gone");
+                        Vec::new()
+                    });
+                    items.push(Item {
+                        name: queued.key.clone(),
+                        bytes,
+                    });
+                    if queued.retry.is_some() {
+                        retried.push(queued.key.clone());
+                    }
+                }
+                Err(error) => {
+                    if let Err(store_error) = self.unreadable(queued, &error.0, now).await {
+                        self.queue.clear();
+                        return Err(store_error);
+                    }
+                }
+            }
+            if queued.retry.is_none() {
+                let next = advance(
+                    positions.get(&queued.prefix),
+                    &queued.key,
+                    self.config.late_window,
+                );
+                positions.insert(queued.prefix.clone(), next);
+            }
+        }
+        for queued in &batch {
+            let drained = !self.queue.iter().any(|left| left.prefix == queued.prefix);
+            if queued.retry.is_none() && drained {
+                self.covered
+                    .insert(queued.prefix.clone(), self.pass_started);
+            }
+        }
+        for (prefix, at) in &self.covered {
+            if let Some(position) = positions.get_mut(prefix) {
+                position.covered_up_to = position.covered_up_to.max(Some(*at));
+            }
+        }
+        Ok(Some(SourceBatch {
+            batch: Batch {
+                source: self.config.name.clone(),
+                items,
+                checkpoint: Some(serde_json::to_string(&positions).expect("positions serialise")),
+                held,
+            },
+            receipts: retried,
+        }))
+    }
+
+    /// The retried objects of the batch were read: their failures are forgotten.
+    async fn committed(&mut self, receipts: Vec<String>) -> Result<(), SourceError> {
+        for key in receipts {
+            self.store
+                .clear_source_failure(&self.config.name, &key)
+                .await
+                .map_err(|e| SourceError(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The batch must be read again: the pass starts over from the committed checkpoint.
+    async fn abandoned(&mut self, _receipts: Vec<String>) {
+        self.queue.clear();
     }
 
     fn idle_wait(&self) -> Duration {

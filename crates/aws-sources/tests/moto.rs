@@ -105,7 +105,15 @@ async fn the_s3_poller_takes_each_object_once_per_account_and_region_including_l
     );
     put(&s3, &bucket, &digest, b"{}".to_vec()).await;
 
-    let mut source = S3Source::new(s3.clone(), S3SourceConfig::new("trail", &bucket, "trails/"));
+    let folder = tempfile::tempdir().unwrap();
+    let store = store::Store::open(folder.path().join("tripkey.db"))
+        .await
+        .unwrap();
+    let mut source = S3Source::new(
+        s3.clone(),
+        S3SourceConfig::new("trail", &bucket, "trails/"),
+        store,
+    );
     let mut checkpoint = None;
     let mut taken = Vec::new();
     while let Some(batch) = source
@@ -372,6 +380,183 @@ async fn an_object_that_cannot_be_fetched_holds_back_only_its_own_message() {
         visible_bodies(&sqs, &queue).await,
         [unreadable],
         "the event was read and deleted; the unreadable notification waits for a retry"
+    );
+}
+
+/// Hands the batches of `source` over until it has nothing new, as serve's loop does:
+/// committed, with the checkpoint of the last. Returns the keys and the checkpoint.
+async fn drain(
+    source: &mut S3Source,
+    mut checkpoint: Option<String>,
+) -> (Vec<String>, Option<String>) {
+    let mut taken = Vec::new();
+    while let Some(batch) = source
+        .next_batch(checkpoint.clone(), &budget())
+        .await
+        .unwrap()
+    {
+        assert!(
+            taken.len() < 100,
+            "the poller keeps returning objects: {taken:?}"
+        );
+        taken.extend(names(&batch));
+        checkpoint = batch.batch.checkpoint.clone();
+        source.committed(batch.receipts).await.unwrap();
+    }
+    (taken, checkpoint)
+}
+
+#[tokio::test]
+async fn one_pass_lists_each_prefix_once_and_hands_its_objects_over_in_batches() {
+    let (s3, _) = clients().await;
+    let bucket = unique("big-trail");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let root = "AWSLogs/";
+    let regions = ["eu-west-1", "us-east-1", "us-west-2", "ap-south-1"];
+    let mut keys = Vec::new();
+    for region in regions {
+        for n in 0..5 {
+            let key = trail_key(root, region, 50 - n * 10, &format!("{region}-{n:012}"));
+            put(&s3, &bucket, &key, gzip_records(&[&key])).await;
+            keys.push(key);
+        }
+    }
+    let folder = tempfile::tempdir().unwrap();
+    let store = store::Store::open(folder.path().join("tripkey.db"))
+        .await
+        .unwrap();
+    let mut config = S3SourceConfig::new("trail", &bucket, "");
+    config.batch_objects = 3;
+    let mut source = S3Source::new(s3.clone(), config, store);
+
+    let first = source.next_batch(None, &budget()).await.unwrap().unwrap();
+    assert_eq!(
+        first.batch.items.len(),
+        3,
+        "a batch carries several objects"
+    );
+    // Discovery: AWSLogs/ (accounts), then the account's CloudTrail/ (regions).
+    let discovery = 2;
+    assert_eq!(source.list_calls(), discovery + regions.len() as u64);
+    let (mut taken, checkpoint) = drain(&mut source, first.batch.checkpoint.clone()).await;
+    taken.splice(0..0, names(&first));
+    assert_eq!(
+        source.list_calls(),
+        discovery + 2 * regions.len() as u64,
+        "20 objects in batches of 3 cost one listing per prefix, plus the pass that found nothing new"
+    );
+    let mut sorted_taken = taken.clone();
+    sorted_taken.sort();
+    keys.sort();
+    assert_eq!(sorted_taken, keys, "every object once");
+
+    let positions: serde_json::Value =
+        serde_json::from_str(checkpoint.as_deref().unwrap()).unwrap();
+    let covered = positions.as_object().unwrap();
+    assert_eq!(covered.len(), regions.len());
+    for (prefix, position) in covered {
+        assert!(
+            position["covered_up_to"].is_i64() || position["covered_up_to"].is_string(),
+            "{prefix} keeps the time it is covered up to: {position}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_object_is_retried_then_quarantined_without_holding_up_its_prefix() {
+    let (s3, _) = clients().await;
+    let bucket = unique("cold-trail");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let root = "AWSLogs/";
+    let before = trail_key(root, "us-east-1", 30, "AAAAAAAAAAAAAAAA");
+    let frozen = trail_key(root, "us-east-1", 20, "FROZENFROZENFROZ");
+    let after = trail_key(root, "us-east-1", 10, "BBBBBBBBBBBBBBBB");
+    put(&s3, &bucket, &before, gzip_records(&["a"])).await;
+    // An object in Glacier: GetObject answers InvalidObjectState until it is restored, as
+    // after a lifecycle rule moved it.
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&frozen)
+        .body(gzip_records(&["f"]).into())
+        .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+        .send()
+        .await
+        .unwrap();
+    put(&s3, &bucket, &after, gzip_records(&["b"])).await;
+
+    let folder = tempfile::tempdir().unwrap();
+    let store = store::Store::open(folder.path().join("tripkey.db"))
+        .await
+        .unwrap();
+    let mut config = S3SourceConfig::new("trail", &bucket, "");
+    config.quarantine_after = 2;
+    config.retry_base = Duration::from_millis(500);
+    let mut source = S3Source::new(s3.clone(), config, store.clone());
+
+    let (taken, checkpoint) = drain(&mut source, None).await;
+    assert_eq!(
+        taken,
+        [before.clone(), after.clone()],
+        "the objects around it are read"
+    );
+    let failures = store.source_failures(Some("trail")).await.unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        (failures[0].key.as_str(), failures[0].attempts),
+        (frozen.as_str(), 1)
+    );
+    assert!(failures[0].quarantined_at.is_none());
+    assert!(
+        failures[0].last_error.contains("InvalidObjectState"),
+        "{}",
+        failures[0].last_error
+    );
+
+    let (taken, checkpoint) = drain(&mut source, checkpoint).await;
+    assert!(taken.is_empty(), "{taken:?}");
+    assert_eq!(
+        store.source_failures(Some("trail")).await.unwrap()[0].attempts,
+        1,
+        "not tried again before its backoff"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (taken, checkpoint) = drain(&mut source, checkpoint).await;
+    assert!(taken.is_empty(), "{taken:?}");
+    let failures = store.source_failures(Some("trail")).await.unwrap();
+    assert_eq!(failures[0].attempts, 2, "tried again at a pass after its backoff");
+    assert!(
+        failures[0].quarantined_at.is_some(),
+        "quarantined at its second failure"
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let (taken, checkpoint) = drain(&mut source, checkpoint).await;
+    assert!(taken.is_empty());
+    assert_eq!(
+        store.source_failures(Some("trail")).await.unwrap()[0].attempts,
+        2,
+        "a quarantined object is not tried again by itself"
+    );
+
+    // Readable again (restored from Glacier; or the key policy fixed), and a retry asked for.
+    s3.restore_object()
+        .bucket(&bucket)
+        .key(&frozen)
+        .restore_request(aws_sdk_s3::types::RestoreRequest::builder().days(1).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .retry_source_failures(Some("trail"), &[])
+            .await
+            .unwrap(),
+        1
+    );
+    let (taken, _) = drain(&mut source, checkpoint).await;
+    assert_eq!(taken, [frozen], "read at the next pass");
+    assert!(
+        store.source_failures(None).await.unwrap().is_empty(),
+        "read and committed, its failures are forgotten"
     );
 }
 

@@ -49,6 +49,7 @@ mod audit;
 mod copy;
 mod detector;
 mod error;
+mod failures;
 mod location;
 mod model;
 mod overview;
@@ -76,6 +77,7 @@ pub use backend::Backend;
 pub use copy::{CopyProgress, CopyReport, TableCount};
 pub use detector::{DetectionBatch, DetectorKey, DetectorRows, DetectorWrites};
 pub use error::StoreError;
+pub use failures::SourceFailure;
 pub use location::{Location, Migration, SchemaState, SchemaStatus};
 pub use model::{
     now, CanaryCursor, CanaryEvent, CanaryEventKind, CanaryFilter, CanaryId, CanaryKey, CanaryKind,
