@@ -1069,6 +1069,8 @@ async fn the_openapi_description_covers_every_route_with_its_errors_and_security
         ("/api/v1/issuers", vec!["get"]),
         ("/api/v1/sinks", vec!["get"]),
         ("/api/v1/sinks/{name}/test", vec!["post"]),
+        ("/api/v1/sources/unreadable", vec!["get"]),
+        ("/api/v1/sources/retry", vec!["post"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(
@@ -1146,6 +1148,81 @@ async fn a_sink_reports_its_health_and_takes_a_test_notification() {
     assert!(
         written.contains(tested["dedup_key"].as_str().unwrap()),
         "the sample alert reached the sink: {written}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_objects_are_listed_and_taken_out_of_quarantine() {
+    let api = Api::start().await;
+    let at = store::EventTime::parse("2026-12-04T10:00:00Z").unwrap();
+    for (key, quarantine_after) in [("AWSLogs/a.json.gz", 1), ("AWSLogs/b.json.gz", 5)] {
+        api.store
+            .record_source_failure(
+                "trail",
+                key,
+                "AccessDenied <kms>",
+                at,
+                at.offset(60_000),
+                quarantine_after,
+            )
+            .await
+            .unwrap();
+    }
+    let (status, listed) = api
+        .call("viewer", Method::GET, "/api/v1/sources/unreadable", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let objects = listed["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 2, "{listed}");
+    assert_eq!(objects[0]["key"], "AWSLogs/a.json.gz");
+    assert_eq!(objects[0]["state"], "quarantined");
+    assert_eq!(objects[0]["next_attempt_at"], Value::Null);
+    assert_eq!(objects[0]["last_error"], "AccessDenied <kms>");
+    assert_eq!(objects[1]["state"], "retrying");
+    assert_eq!(objects[1]["next_attempt_at"], "2026-12-04T10:01:00Z");
+
+    let (status, retried) = api
+        .call(
+            "admin",
+            Method::POST,
+            "/api/v1/sources/retry",
+            Some(json!({"source": "other"})),
+        )
+        .await;
+    assert_eq!(
+        (status, retried["retried"].as_u64()),
+        (StatusCode::OK, Some(0))
+    );
+    let (status, retried) = api
+        .call(
+            "admin",
+            Method::POST,
+            "/api/v1/sources/retry",
+            Some(json!({"source": "trail"})),
+        )
+        .await;
+    assert_eq!(
+        (status, retried["retried"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    let listed = api
+        .call("viewer", Method::GET, "/api/v1/sources/unreadable", None)
+        .await
+        .1;
+    assert_eq!(listed["objects"][0]["state"], "retrying", "{listed}");
+    assert_eq!(listed["objects"][0]["attempts"], 0);
+    let (status, refused) = api
+        .call(
+            "admin",
+            Method::POST,
+            "/api/v1/sources/retry",
+            Some(json!({"sources": "x"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "unknown fields are refused: {refused}"
     );
 }
 
@@ -1288,6 +1365,18 @@ async fn the_whole_matrix_of_routes_and_callers() {
             Method::POST,
             "/api/v1/sinks/none/test".into(),
             None,
+            vec!["admin"],
+        ),
+        (
+            Method::GET,
+            "/api/v1/sources/unreadable".into(),
+            None,
+            vec!["admin", "viewer"],
+        ),
+        (
+            Method::POST,
+            "/api/v1/sources/retry".into(),
+            Some(json!({})),
             vec!["admin"],
         ),
         (

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod response;
 pub mod schemas;
 pub mod sinks;
+pub mod sources;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -103,6 +104,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/issuers", get(issuers::list))
         .route("/api/v1/sinks", get(sinks::list))
         .route("/api/v1/sinks/{name}/test", post(sinks::test))
+        .route("/api/v1/sources/unreadable", get(sources::unreadable))
+        .route("/api/v1/sources/retry", post(sources::retry))
         .route("/api/v1/openapi.json", get(openapi::document))
         .with_state(state)
 }

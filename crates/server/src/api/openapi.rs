@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{alerts, audit, canaries, error, issuers, response, sinks, tokens};
+use super::{alerts, audit, canaries, error, issuers, response, sinks, sources, tokens};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -36,6 +36,8 @@ use super::{alerts, audit, canaries, error, issuers, response, sinks, tokens};
         issuers::list,
         sinks::list,
         sinks::test,
+        sources::unreadable,
+        sources::retry,
     ),
     components(schemas(error::ErrorBody, error::ErrorCode)),
     modifiers(&BearerAuth),
@@ -46,6 +48,7 @@ use super::{alerts, audit, canaries, error, issuers, response, sinks, tokens};
         (name = "audit", description = "every mutating call, allowed or refused"),
         (name = "issuers", description = "the accounts canaries come from"),
         (name = "sinks", description = "where notifications go, and their health"),
+        (name = "sources", description = "trail objects the sources could not read, and reading them again"),
     )
 )]
 pub struct ApiDoc;
