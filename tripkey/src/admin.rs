@@ -41,7 +41,7 @@ impl StoreArgs {
     }
 
     /// The configuration and the existing database: commands that only read never create one.
-    async fn open_existing(&self) -> anyhow::Result<(Config, Store)> {
+    pub(crate) async fn open_existing(&self) -> anyhow::Result<(Config, Store)> {
         let (config, location) = self.location()?;
         let store = location.open_existing().await?;
         Ok((config, store))
@@ -200,7 +200,7 @@ pub enum TokenCommand {
 const INGEST_SCOPE: &str = "ingest";
 
 /// Exit status when a sink is failing, has refused notifications, or has alerts waiting for it
-/// after its `[[sink]]` table was removed.
+/// after its `[[sink]]` table was removed, or when a source has quarantined objects.
 const EXIT_UNHEALTHY: u8 = 1;
 
 /// Runs `tripkey status`: exit status 0 when every sink is healthy, else
@@ -225,7 +225,10 @@ pub fn status(args: StatusArgs) -> anyhow::Result<u8> {
             sink.consecutive_failures > 0
                 || sink.refused > 0
                 || waits_for_removed_sink(&config, sink)
-        });
+        }) || report
+            .unreadable
+            .iter()
+            .any(|source| source.quarantined > 0);
         let mut out = std::io::stdout().lock();
         if args.output.get() == DataFormat::Json {
             crate::output::write_json(&mut out, &report)?;
@@ -308,6 +311,22 @@ fn write_status(
         }
     }
     write_workers(out, report)?;
+    if !report.unreadable.is_empty() {
+        writeln!(out, "\nUNREADABLE OBJECTS")?;
+        for source in &report.unreadable {
+            writeln!(
+                out,
+                "  {:<16} {} retrying, {} quarantined",
+                for_terminal(&source.source),
+                source.retrying,
+                source.quarantined
+            )?;
+        }
+        writeln!(
+            out,
+            "  tripkey source unreadable lists them; tripkey source retry reads quarantined ones again"
+        )?;
+    }
     let lateness = &report.lateness;
     writeln!(
         out,

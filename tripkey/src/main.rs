@@ -16,6 +16,7 @@ mod scan;
 mod serve;
 mod setup;
 mod sinks;
+mod source;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -230,13 +231,15 @@ enum Command {
   tripkey serve --config tripkey.toml
   tripkey serve --sqs https://sqs.us-east-1.amazonaws.com/111122223333/trail-objects")]
     Serve(serve::ServeArgs),
-    /// Show what serve has done: committed source positions, alerts by rule, each sink's
-    /// health (failing sinks are listed, never disabled) and the latest alerts.
+    /// Show what serve has done: committed source positions, the workers sharing the database
+    /// and the jobs each holds, objects the sources could not read, alerts by rule, each
+    /// sink's health (failing sinks are listed, never disabled) and the latest alerts.
     ///
     /// Reads the database serve writes, so it works whether or not serve is running, and
     /// asks a running serve for its live counters (records, bytes and lag per source).
     /// Exit status: 0 healthy, 1 when a sink is failing, has refused notifications, or is
-    /// removed from the config while alerts wait for it.
+    /// removed from the config while alerts wait for it, or when a source has quarantined
+    /// objects.
     #[command(after_help = "Examples:
   tripkey status --config tripkey.toml
   tripkey status --format json | jq '.sinks[] | select(.consecutive_failures > 0)'")]
@@ -273,6 +276,21 @@ enum Command {
         store: admin::StoreArgs,
         #[command(subcommand)]
         command: db::DbCommand,
+    },
+    /// The trail objects serve's sources could not read: list them, and take quarantined ones
+    /// out of quarantine to be read again.
+    ///
+    /// An object that cannot be read (access denied, a KMS key the role may not use, an object
+    /// in Glacier) is tried again with backoff and quarantined after five failures; it never
+    /// holds up the rest of its prefix.
+    #[command(after_help = "Examples:
+  tripkey source unreadable
+  tripkey source retry --source org-trail")]
+    Source {
+        #[command(flatten)]
+        store: admin::StoreArgs,
+        #[command(subcommand)]
+        command: source::SourceCommand,
     },
     /// Manage API tokens: scopes admin, viewer, issuer (with pinned and allowed labels) and
     /// ingest.
@@ -466,6 +484,7 @@ fn main() -> ExitCode {
             command,
         } => admin::token(store, remote, command),
         Command::Db { store, command } => db::run(store, command),
+        Command::Source { store, command } => source::run(store, command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

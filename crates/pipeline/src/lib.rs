@@ -23,7 +23,9 @@ pub use budget::{Held, MemoryBudget, DEFAULT_MEMORY_BUDGET};
 pub use ingest::{
     default_worker_id, limit_key, Batch, Ingested, Ingestor, Item, Route, DEFAULT_MAX_ITEM_SIZE,
 };
-pub use metrics::{MemoryReport, Metrics, Report, SinkHealthReport, SourceStats, WorkerReport};
+pub use metrics::{
+    MemoryReport, Metrics, Report, SinkHealthReport, SourceStats, UnreadableCount, WorkerReport,
+};
 pub use runner::{spawn_engine, EngineHandle};
 pub use source::{run_source, DirSource, Source, SourceBatch, SourceError};
 pub use workers::{run_heartbeat, run_singleton, WorkerIdentity};

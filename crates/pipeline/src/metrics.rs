@@ -142,6 +142,20 @@ pub struct Report {
     /// The `serve` workers sharing the database, most recently seen first.
     #[serde(default)]
     pub workers: Vec<WorkerReport>,
+    /// Per source, the objects it could not read: still retried, and quarantined.
+    #[serde(default)]
+    pub unreadable: Vec<UnreadableCount>,
+}
+
+/// How many objects one source could not read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadableCount {
+    /// The source.
+    pub source: String,
+    /// Objects tried again at later passes, with backoff.
+    pub retrying: u64,
+    /// Objects no longer tried until `tripkey source retry`.
+    pub quarantined: u64,
 }
 
 /// A `serve` worker as reported: its last heartbeat and the jobs it holds.
@@ -249,6 +263,16 @@ impl Report {
         let at = store::now();
         Ok(Report {
             at,
+            unreadable: store
+                .source_failure_counts()
+                .await?
+                .into_iter()
+                .map(|(source, retrying, quarantined)| UnreadableCount {
+                    source,
+                    retrying,
+                    quarantined,
+                })
+                .collect(),
             workers: store
                 .workers()
                 .await?
@@ -342,6 +366,29 @@ impl Report {
                     ))
                 })
                 .collect(),
+        );
+        let per_unreadable = |value: &dyn Fn(&UnreadableCount) -> u64| {
+            self.unreadable
+                .iter()
+                .map(|u| {
+                    (
+                        format!("{{source=\"{}\"}}", label(&u.source)),
+                        value(u) as f64,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        family(
+            "tripkey_source_objects_retrying",
+            "gauge",
+            "Objects a source could not read and tries again with backoff, by source.",
+            per_unreadable(&|u| u.retrying),
+        );
+        family(
+            "tripkey_source_objects_quarantined",
+            "gauge",
+            "Objects a source could not read too many times: no longer tried until tripkey source retry, by source.",
+            per_unreadable(&|u| u.quarantined),
         );
         let lateness = &self.lateness;
         family(

@@ -151,6 +151,28 @@ impl Store {
         Ok(rows.into_iter().map(SourceFailure::from).collect())
     }
 
+    /// Per source, how many unreadable objects are being retried and how many are
+    /// quarantined.
+    pub async fn source_failure_counts(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT source, \
+                 SUM(CASE WHEN quarantined_at IS NULL THEN 1 ELSE 0 END), \
+                 SUM(CASE WHEN quarantined_at IS NULL THEN 0 ELSE 1 END) \
+                 FROM source_failures GROUP BY source ORDER BY source",
+            )
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(|e| self.db(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(source, retrying, quarantined)| {
+                (source, retrying.unsigned_abs(), quarantined.unsigned_abs())
+            })
+            .collect())
+    }
+
     /// Takes quarantined objects out of quarantine, to be tried at the source's next pass
     /// with a fresh count of attempts: those of `source` (every source when `None`), only
     /// `keys` when some are given. Returns how many.
