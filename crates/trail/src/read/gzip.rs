@@ -11,8 +11,19 @@ pub(super) const MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// what was decompressed before it and records a problem at the compressed offset where
 /// reading stopped; past the limit, returns the first `limit` bytes and records that.
 pub(super) fn gunzip(compressed: &[u8], limit: u64, problems: &mut Vec<ReadProblem>) -> Vec<u8> {
-    let hint = size_hint(compressed).min(usize::try_from(limit).unwrap_or(usize::MAX));
-    let mut out = Vec::with_capacity(hint);
+    let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
+    // Under a limit, room for the most the data can inflate to (deflate stops at 1032:1), so
+    // the buffer never grows: growing copies, and an allocator that keeps freed blocks a while
+    // (mimalloc) would hold every smaller size too, three times the limit for one gzip bomb
+    // whose trailer lies about its size. Pages never written cost no memory. Without a limit
+    // (a local file) the trailer's size is the guess. One byte more, so that the read that
+    // finds the end (or the byte past the limit) does not grow it either.
+    let capacity = if limit_bytes == usize::MAX {
+        size_hint(compressed)
+    } else {
+        compressed.len().saturating_mul(MAX_DEFLATE_RATIO).min(limit_bytes)
+    };
+    let mut out = Vec::with_capacity(capacity.saturating_add(1));
     let mut decoder =
         flate2::bufread::MultiGzDecoder::new(compressed).take(limit.saturating_add(1));
     let read = decoder.read_to_end(&mut out);
@@ -47,6 +58,9 @@ pub(super) fn gunzip(compressed: &[u8], limit: u64, problems: &mut Vec<ReadProbl
     }
     out
 }
+
+/// The most deflate data can expand: 1032 bytes out per byte in.
+const MAX_DEFLATE_RATIO: usize = 1032;
 
 /// The decompressed size from the last member's trailer (ISIZE, the size mod 2^32), when it
 /// is plausible; a damaged or multi-member input only costs a few reallocations.
