@@ -2,9 +2,10 @@
 # Serve benchmark: `tripkey serve` against a local moto server. Reports the engine latency
 # (SQS message visible -> signed webhook received) at p50/p99 while idle and while trail
 # objects of 5,000 records arrive every second, and the sustained records/s of POST /ingest
-# with two clients. Targets (issue 4): p99 < 1 s idle, p99 < 2 s under load. Then the
-# state-size sweep (issue 16): the cost of one small batch with 0, 10,000 and 100,000
-# tracked instance sessions, on SQLite and PostgreSQL, and its ratio to 0 (target <= 1.5x).
+# with two clients, on SQLite and then on PostgreSQL. Targets (issue 4, and on PostgreSQL
+# issue 16): p99 < 1 s idle, p99 < 2 s under load. Then the state-size sweep (issue 16): the
+# cost of one small batch with 0, 10,000 and 100,000 tracked instance sessions, on SQLite and
+# PostgreSQL, and its ratio to 0 (target <= 1.5x).
 #
 # Usage: benches/serve.sh
 # Environment:
@@ -19,48 +20,36 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 case "${1:-}" in
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     "") ;;
     *) echo "serve.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 esac
 
 # shellcheck source=benches/lib/postgres.sh
 source "$root/benches/lib/postgres.sh"
+# shellcheck source=benches/lib/moto.sh
+source "$root/benches/lib/moto.sh"
 
-venv=$root/target/test-venv
 work=$(mktemp -d)
-moto_pid=
 cleanup() {
-    if [[ -n "$moto_pid" ]]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
+    stop_moto
     stop_postgres
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-if [[ -z "${TRIPKEY_BENCH_MOTO:-}" ]]; then
-    if [[ ! -x "$venv/bin/moto_server" ]]; then
-        echo "creating $venv for moto..." >&2
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install --quiet -r scripts/test-requirements.txt
-    fi
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
-    moto_pid=$!
-    for _ in $(seq 1 120); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-        kill -0 "$moto_pid" 2>/dev/null || { cat "$work/moto.log" >&2; exit 2; }
-        sleep 0.5
-    done
-    export TRIPKEY_BENCH_MOTO=http://127.0.0.1:$port
-fi
+start_moto "$work"
+start_postgres "$work"
 
 # Keep the benchmark's AWS calls away from any real account and profile.
 export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$work/aws-credentials
 : >"$AWS_CONFIG_FILE"
 : >"$AWS_SHARED_CREDENTIALS_FILE"
 export AWS_EC2_METADATA_DISABLED=true
-cargo bench -j2 -p tripkey --bench serve_latency
+for store in sqlite postgres; do
+    echo "serve latency and ingest on $store" >&2
+    TRIPKEY_BENCH_STORE=$store cargo bench -j2 -p tripkey --bench serve_latency
+done
 
-start_postgres "$work"
 echo "state-size sweep: SQLite, then PostgreSQL" >&2
 cargo bench -j2 -p pipeline --bench state_size
