@@ -84,12 +84,13 @@ async fn a_singleton_job_runs_once_and_moves_when_its_worker_dies_or_stops() {
     wait_until(
         "another worker taking the job",
         || runs(&witness).len() == 2,
-        lease * 2,
+        lease * 4,
     )
     .await;
     assert!(
-        died.elapsed() < lease + lease / 2,
-        "taken over within the lease and one try"
+        died.elapsed() < lease * 2,
+        "taken over within the lease and a try or two: {:?}",
+        died.elapsed()
     );
     let heir = runs(&witness)[1].clone();
     assert!(heir == "w2" || heir == "w3", "{heir}");
@@ -107,7 +108,7 @@ async fn a_singleton_job_runs_once_and_moves_when_its_worker_dies_or_stops() {
     wait_until(
         "the last worker taking the job",
         || runs(&witness).len() == 3,
-        lease,
+        lease * 2,
     )
     .await;
     assert_eq!(
