@@ -41,11 +41,7 @@ trap cleanup EXIT
 start_moto "$work"
 start_postgres "$work"
 
-# Keep the benchmark's AWS calls away from any real account and profile.
-export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$work/aws-credentials
-: >"$AWS_CONFIG_FILE"
-: >"$AWS_SHARED_CREDENTIALS_FILE"
-export AWS_EC2_METADATA_DISABLED=true
+isolate_aws "$work"
 for store in sqlite postgres; do
     echo "serve latency and ingest on $store" >&2
     TRIPKEY_BENCH_STORE=$store cargo bench -j2 -p tripkey --bench serve_latency

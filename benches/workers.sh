@@ -36,9 +36,6 @@ trap cleanup EXIT
 
 start_moto "$work"
 start_postgres "$work"
-export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$work/aws-credentials
-: >"$AWS_CONFIG_FILE"
-: >"$AWS_SHARED_CREDENTIALS_FILE"
-export AWS_EC2_METADATA_DISABLED=true
+isolate_aws "$work"
 cargo bench -j2 -p tripkey --bench workers
 cargo bench -j2 -p tripkey --bench gzip_bombs

@@ -35,3 +35,12 @@ stop_moto() {
         bench_moto_pid=
     fi
 }
+
+# Keeps a benchmark's AWS calls away from any real account and profile: empty config and
+# credentials files under $1, and no instance metadata.
+isolate_aws() {
+    export AWS_CONFIG_FILE=$1/aws-config AWS_SHARED_CREDENTIALS_FILE=$1/aws-credentials
+    : >"$AWS_CONFIG_FILE"
+    : >"$AWS_SHARED_CREDENTIALS_FILE"
+    export AWS_EC2_METADATA_DISABLED=true
+}

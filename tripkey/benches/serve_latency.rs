@@ -202,16 +202,6 @@ fn gzip(value: &serde_json::Value) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
-/// Empties the PostgreSQL database the benchmark may use.
-async fn empty_database(url: &str) {
-    use sqlx::Connection;
-    let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        .execute(&mut connection)
-        .await
-        .unwrap();
-}
-
 fn report(label: &str, latencies: &[f64], target: f64) {
     let p50 = percentile(latencies, 50.0);
     let p99 = percentile(latencies, 99.0);
@@ -260,7 +250,7 @@ async fn main() {
         Ok("postgres") => {
             let url = std::env::var("TRIPKEY_BENCH_DATABASE_URL")
                 .expect("TRIPKEY_BENCH_STORE=postgres needs TRIPKEY_BENCH_DATABASE_URL");
-            empty_database(&url).await;
+            common::empty_postgres(&url).await;
             format!("url = \"{url}\"")
         }
         _ => "path = \"tripkey.db\"".to_owned(),
@@ -287,7 +277,10 @@ async fn main() {
     ))
     .unwrap();
     let canary = issued["canary"]["name"].as_str().unwrap().to_owned();
-    let canary_key = issued["access_key_id"].as_str().unwrap().to_owned();
+    let canary_key = issued["credentials"]["access_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let token = cli(&moto, &["token", "--config", config_arg, "create", "bench"])
         .trim()
         .to_owned();

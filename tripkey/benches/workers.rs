@@ -87,15 +87,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
-async fn empty_database(url: &str) {
-    use sqlx::Connection;
-    let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        .execute(&mut connection)
-        .await
-        .unwrap();
-}
-
 fn start_worker(moto: &str, config: &Path) -> Serve {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tripkey"));
     command
@@ -161,7 +152,7 @@ async fn main() {
     );
     let mut base: Option<f64> = None;
     for workers in WORKERS {
-        empty_database(&database).await;
+        common::empty_postgres(&database).await;
         let (bucket, queue) = common::bucket_notifying_queue(&s3, &sqs, "workers").await;
         for (index, body) in bodies.iter().enumerate() {
             let key = format!(

@@ -253,3 +253,14 @@ impl Drop for TestPostgres {
         ));
     }
 }
+
+/// Empties the PostgreSQL database `url` names (a benchmark's, never a user's): its public
+/// schema is dropped and made again.
+pub async fn empty_postgres(url: &str) {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+}
