@@ -523,7 +523,10 @@ async fn an_unreadable_object_is_retried_then_quarantined_without_holding_up_its
     let (taken, checkpoint) = drain(&mut source, checkpoint).await;
     assert!(taken.is_empty(), "{taken:?}");
     let failures = store.source_failures(Some("trail")).await.unwrap();
-    assert_eq!(failures[0].attempts, 2, "tried again at a pass after its backoff");
+    assert_eq!(
+        failures[0].attempts, 2,
+        "tried again at a pass after its backoff"
+    );
     assert!(
         failures[0].quarantined_at.is_some(),
         "quarantined at its second failure"

@@ -21,7 +21,10 @@ pub(super) fn gunzip(compressed: &[u8], limit: u64, problems: &mut Vec<ReadProbl
     let capacity = if limit_bytes == usize::MAX {
         size_hint(compressed)
     } else {
-        compressed.len().saturating_mul(MAX_DEFLATE_RATIO).min(limit_bytes)
+        compressed
+            .len()
+            .saturating_mul(MAX_DEFLATE_RATIO)
+            .min(limit_bytes)
     };
     let mut out = Vec::with_capacity(capacity.saturating_add(1));
     let mut decoder =
