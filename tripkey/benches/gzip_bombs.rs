@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,19 +26,6 @@ const SECONDS: u64 = 30;
 const BOMB_INFLATED: usize = 1 << 30;
 const LOAD_RECORDS: usize = 5_000;
 const RSS_TARGET_MB: f64 = 400.0;
-
-fn tripkey(moto: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tripkey"));
-    command
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", moto)
-        .env_remove("AWS_PROFILE")
-        .env_remove("TRIPKEY_DATABASE");
-    command
-}
 
 /// A CloudTrail-looking body whose one record list is a gigabyte of blanks.
 fn bomb() -> Vec<u8> {
@@ -64,14 +50,7 @@ fn load_object(second: u64) -> Vec<u8> {
                     "arn": format!("arn:aws:iam::{ACCOUNT}:user/alice")}})
         })
         .collect();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(
-        serde_json::json!({ "Records": records })
-            .to_string()
-            .as_bytes(),
-    )
-    .unwrap();
-    gz.finish().unwrap()
+    common::gzip_json(&serde_json::json!({ "Records": records }))
 }
 
 fn rss_mb(pid: u32) -> f64 {
@@ -120,7 +99,7 @@ async fn main() {
     )
     .unwrap();
     let config_arg = config.to_str().unwrap();
-    let token = tripkey(&moto)
+    let token = common::tripkey_on_moto(&moto)
         .args([
             "token", "--config", config_arg, "create", "bombs", "--scope", "ingest",
         ])
@@ -144,7 +123,7 @@ async fn main() {
         BOMB_INFLATED >> 20
     );
 
-    let mut command = tripkey(&moto);
+    let mut command = common::tripkey_on_moto(&moto);
     command
         .args(["serve", "--config", config_arg, "--listen", "127.0.0.1:0"])
         .env("TRIPKEY_LOG", "error");

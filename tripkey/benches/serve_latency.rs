@@ -14,7 +14,6 @@
 //! `TRIPKEY_BENCH_DATABASE_URL` names, where issue 16 wants the same targets met.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -57,15 +56,8 @@ async fn take(State(arrivals): State<Arrivals>, body: Bytes) -> &'static str {
 }
 
 fn tripkey(moto: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tripkey"));
-    command
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", moto)
-        .env("TRIPKEY_BENCH_HOOK_SECRET", "bench")
-        .env_remove("AWS_PROFILE");
+    let mut command = common::tripkey_on_moto(moto);
+    command.env("TRIPKEY_BENCH_HOOK_SECRET", "bench");
     command
 }
 
@@ -196,12 +188,6 @@ async fn records_read(client: &reqwest::Client, address: &str, source: &str) -> 
         .map_or(0.0, |n| n.trim().parse().unwrap())
 }
 
-fn gzip(value: &serde_json::Value) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(value.to_string().as_bytes()).unwrap();
-    gz.finish().unwrap()
-}
-
 fn report(label: &str, latencies: &[f64], target: f64) {
     let p50 = percentile(latencies, 50.0);
     let p99 = percentile(latencies, 99.0);
@@ -305,7 +291,7 @@ async fn main() {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             while loading.load(std::sync::atomic::Ordering::Relaxed) {
                 tick.tick().await;
-                let body = gzip(
+                let body = common::gzip_json(
                     &serde_json::json!({ "Records": filler(LOAD_RECORDS, &format!("load-{second}")) }),
                 );
                 let stamp = trail::EventTime::from(std::time::SystemTime::now()).to_string();

@@ -11,9 +11,7 @@
 //! workers at most 20% above 1 worker. This machine may have fewer cores than workers, so CPU
 //! per record is the figure that says what coordination costs, not the speed-up.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[path = "../tests/common/mod.rs"]
@@ -62,14 +60,7 @@ fn record(object: usize, n: usize) -> serde_json::Value {
 fn object(index: usize) -> Vec<u8> {
     let records: Vec<serde_json::Value> =
         (0..RECORDS_PER_OBJECT).map(|n| record(index, n)).collect();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(
-        serde_json::json!({ "Records": records })
-            .to_string()
-            .as_bytes(),
-    )
-    .unwrap();
-    gz.finish().unwrap()
+    common::gzip_json(&serde_json::json!({ "Records": records }))
 }
 
 /// User and system CPU seconds of a process so far (its threads included).
@@ -88,23 +79,14 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 fn start_worker(moto: &str, config: &Path) -> Serve {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tripkey"));
-    command
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", moto)
-        .env("TRIPKEY_LOG", "warn")
-        .env_remove("AWS_PROFILE")
-        .env_remove("TRIPKEY_DATABASE")
-        .args([
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ]);
+    let mut command = common::tripkey_on_moto(moto);
+    command.env("TRIPKEY_LOG", "warn").args([
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     Serve::spawn(command)
 }
 

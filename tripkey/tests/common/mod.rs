@@ -264,3 +264,26 @@ pub async fn empty_postgres(url: &str) {
         .await
         .unwrap();
 }
+
+/// `tripkey` for a benchmark against the moto server at `moto`: test credentials, no
+/// profile, no instance metadata, and no database or configuration from the environment.
+pub fn tripkey_on_moto(moto: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tripkey"));
+    command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", moto)
+        .env_remove("AWS_PROFILE")
+        .env_remove("TRIPKEY_DATABASE");
+    command
+}
+
+/// `value` as JSON, gzipped as CloudTrail delivers its files.
+pub fn gzip_json(value: &serde_json::Value) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(value.to_string().as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
