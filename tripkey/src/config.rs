@@ -141,6 +141,13 @@ pub enum SourceConfig {
         poll: Option<Span>,
         /// How far back to start in a new account or region [default: 1h].
         start_back: Option<Span>,
+        /// The most objects a worker reads in one batch [default: 32].
+        batch_objects: Option<usize>,
+        /// How long a worker's claim on a batch's objects lasts; when it dies, another
+        /// worker reads them after this [default: 10m].
+        claim: Option<Span>,
+        /// An unreadable object is quarantined at this many failures [default: 5].
+        quarantine_after: Option<u32>,
     },
     /// An SQS queue of S3 notifications (direct or through SNS) or EventBridge events.
     Sqs {

@@ -17,7 +17,7 @@ use registry::CanaryService;
 use store::{Location, SchemaState, Store};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
-use tripkey_aws_sources::{S3Source, S3SourceConfig, SqsSource, SqsSourceConfig};
+use tripkey_aws_sources::{S3Lister, S3Source, S3SourceConfig, SqsSource, SqsSourceConfig};
 
 use crate::aws_issuer::AwsIssuer;
 use crate::canary::AwsArgs;
@@ -133,6 +133,9 @@ impl ServeArgs {
                 prefix: prefix.to_owned(),
                 poll: None,
                 start_back: None,
+                batch_objects: None,
+                claim: None,
+                quarantine_after: None,
             });
         }
         for path in &self.dirs {
@@ -372,28 +375,34 @@ pub(crate) async fn run_with(
                 prefix,
                 poll,
                 start_back,
+                batch_objects,
+                claim,
+                quarantine_after,
             } => {
                 let (s3, _) = clients.clone().expect("AWS clients exist for AWS sources");
                 let mut settings = S3SourceConfig::new(name.clone(), bucket, prefix);
                 settings.poll = duration(poll, settings.poll);
                 settings.start_back = duration(start_back, settings.start_back);
-                // Listing a bucket is one worker's job: the others would list it again.
+                settings.claim = duration(claim, settings.claim);
+                settings.batch_objects = batch_objects.unwrap_or(settings.batch_objects);
+                settings.quarantine_after = quarantine_after.unwrap_or(settings.quarantine_after);
+                // Listing a bucket is one worker's job: the others would list it again. Every
+                // worker reads what it queues.
+                let lister = (s3.clone(), settings.clone(), store.clone(), metrics.clone());
                 tasks.spawn(pipeline::run_singleton(
                     store.clone(),
                     format!("s3:{name}"),
                     identity.id.clone(),
                     JOB_LEASE,
                     move |stop| {
-                        pipeline::run_source(
-                            S3Source::new(s3.clone(), settings.clone(), store.clone()),
-                            engine.clone(),
-                            store.clone(),
-                            metrics.clone(),
-                            budget.clone(),
-                            stop,
-                        )
+                        let (s3, settings, store, metrics) = lister.clone();
+                        S3Lister::new(s3, settings, store).run(metrics, stop)
                     },
-                    shutdown,
+                    shutdown.clone(),
+                ));
+                let reader = S3Source::new(s3, settings, store.clone(), identity.id.clone());
+                tasks.spawn(pipeline::run_source(
+                    reader, engine, store, metrics, budget, shutdown,
                 ));
             }
             SourceConfig::Sqs {

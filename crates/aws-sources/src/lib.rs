@@ -14,7 +14,7 @@ pub mod s3;
 pub mod sns;
 pub mod sqs;
 
-pub use s3::{S3Source, S3SourceConfig};
+pub use s3::{S3Lister, S3Source, S3SourceConfig};
 pub use sns::{sns_client, SnsSink};
 pub use sqs::{classify, Notification, ObjectRef, SqsSource, SqsSourceConfig};
 

@@ -1,22 +1,29 @@
 //! Polling a trail bucket: `ListObjectsV2` with `StartAfter`, one position per account and
 //! region prefix, so that each prefix's keys come in delivery order.
 //!
-//! A pass lists every prefix once (plus its pages) and queues what is new; the queue then
-//! goes to the engine in batches of several objects, and the next pass lists again only once
-//! it is empty. On an organisation trail of 1,700 account and region prefixes that is 1,700
-//! `ListObjectsV2` calls per pass, not per object. An object that cannot be read (access
-//! denied, a KMS key the role may not use, a failed download) is recorded in the store and
-//! tried again with backoff at later passes; after `quarantine_after` failures it is
-//! quarantined (reported, no longer tried until `tripkey source retry`). It never holds up the
-//! rest of its prefix.
+//! Two halves, so that any worker may read any object:
+//! - [`S3Lister`], run by one worker at a time (a singleton job), lists every prefix once per
+//!   pass (plus its pages) and queues what is new in the store, with its checkpoint, in one
+//!   transaction. On an organisation trail of 1,700 account and region prefixes that is
+//!   1,700 `ListObjectsV2` calls per pass, not per object.
+//! - [`S3Source`], run by every worker, claims batches of queued objects, reads them and
+//!   hands them to the engine; they leave the queue once the batch is committed. A worker
+//!   that dies leaves its claims to run out, and another worker reads those objects.
+//!
+//! An object that cannot be read (access denied, a KMS key the role may not use, a failed
+//! download) is recorded in the store and queued again with backoff at later passes; after
+//! `quarantine_after` failures it is quarantined (reported, no longer tried until
+//! `tripkey source retry`). It never holds up the rest of its prefix.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use pipeline::{Batch, Held, Item, MemoryBudget, Source, SourceBatch, SourceError};
+use pipeline::{Batch, Held, Item, MemoryBudget, Metrics, Source, SourceBatch, SourceError};
 use serde::{Deserialize, Serialize};
-use store::Store;
+use store::{QueuedObject, Store};
+use tokio::sync::watch;
 use trail::{EventTime, TrailObjectKey};
 use tripkey_aws::AwsError;
 
@@ -36,7 +43,7 @@ pub struct S3SourceConfig {
     /// Files can be delivered out of name order by up to this much: each listing starts this
     /// far before the newest key taken, and skips the keys already taken.
     pub late_window: Duration,
-    /// The wait between polls once everything listed is read.
+    /// The wait between two passes of the lister.
     pub poll: Duration,
     /// How often the account and region prefixes are listed again, to find new ones.
     pub rediscover: Duration,
@@ -48,13 +55,16 @@ pub struct S3SourceConfig {
     pub retry_base: Duration,
     /// The longest wait between tries of an unreadable object.
     pub retry_cap: Duration,
+    /// How long a worker's claim on the objects of its batch lasts: when the worker dies,
+    /// another reads them after this.
+    pub claim: Duration,
 }
 
 impl S3SourceConfig {
     /// A configuration with the defaults: start 1 hour back, 20 minutes of late delivery, poll
-    /// every 30 s, look for new accounts and regions every 10 minutes, 32 objects a batch, an
-    /// unreadable object tried again after 1, 2, 4 and 8 minutes and quarantined at its fifth
-    /// failure. The prefix is taken
+    /// every 30 s, look for new accounts and regions every 10 minutes, 32 objects a batch
+    /// claimed for 10 minutes, an unreadable object tried again after 1, 2, 4 and 8 minutes
+    /// and quarantined at its fifth failure. The prefix is taken
     /// with or without its trailing `/` (`cloudtrail` and `cloudtrail/` both mean the trail
     /// writes under `cloudtrail/AWSLogs/`).
     pub fn new(
@@ -78,6 +88,7 @@ impl S3SourceConfig {
             quarantine_after: 5,
             retry_base: Duration::from_secs(60),
             retry_cap: Duration::from_secs(3_600),
+            claim: Duration::from_secs(600),
         }
     }
 }
@@ -90,61 +101,60 @@ struct PrefixPosition {
     /// The keys taken within the late window before `newest`, so a listing that starts
     /// earlier does not take them twice.
     recent: BTreeSet<String>,
-    /// When the pass that last took everything it listed in the prefix began: every object
-    /// delivered before then has been taken (read, or recorded as unreadable).
+    /// When the pass that last found the prefix's queue empty began: every object delivered
+    /// before then has been read and committed, or recorded as unreadable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     covered_up_to: Option<EventTime>,
+    /// When the latest pass that listed the prefix began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    listed_at: Option<EventTime>,
 }
 
 /// The source's checkpoint: a position per `…/CloudTrail/REGION/` prefix.
 type Positions = BTreeMap<String, PrefixPosition>;
 
-/// An object a pass found, waiting for its batch.
-#[derive(Clone, Debug)]
-struct Queued {
-    /// Its account and region prefix.
-    prefix: String,
-    key: String,
-    /// Failed attempts so far, when it is an unreadable object tried again.
-    retry: Option<u32>,
-}
-
-/// A trail bucket, polled.
-pub struct S3Source {
+/// The half of a trail bucket's polling that lists it: one worker at a time runs it.
+pub struct S3Lister {
     client: Client,
     config: S3SourceConfig,
     store: Store,
     prefixes: Vec<String>,
     discovered_at: Option<EventTime>,
-    /// What the current pass found and has not handed over yet, in listing order.
-    queue: VecDeque<Queued>,
-    /// When the current pass began.
-    pass_started: EventTime,
-    /// Prefixes the current pass has taken everything of: covered up to its start.
-    covered: BTreeMap<String, EventTime>,
     list_calls: u64,
 }
 
-impl S3Source {
-    /// A poller of the configured bucket with this client; unreadable objects are recorded
-    /// in `store`.
-    pub fn new(client: Client, config: S3SourceConfig, store: Store) -> S3Source {
-        S3Source {
+impl S3Lister {
+    /// A lister of the configured bucket with this client, queueing what it finds in `store`.
+    pub fn new(client: Client, config: S3SourceConfig, store: Store) -> S3Lister {
+        S3Lister {
             client,
             config,
             store,
             prefixes: Vec::new(),
             discovered_at: None,
-            queue: VecDeque::new(),
-            pass_started: EventTime(0),
-            covered: BTreeMap::new(),
             list_calls: 0,
         }
     }
 
-    /// How many `ListObjectsV2` requests (pages included) the source has made.
+    /// How many `ListObjectsV2` requests (pages included) the lister has made.
     pub fn list_calls(&self) -> u64 {
         self.list_calls
+    }
+
+    /// Passes every `poll` until `shutdown` turns true. A pass that fails is counted in the
+    /// source's metrics and tried again at the next; the committed checkpoint says where.
+    pub async fn run(mut self, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+        metrics.register(&self.config.name);
+        while !*shutdown.borrow() {
+            if let Err(error) = self.pass().await {
+                tracing::warn!(source = %self.config.name, %error, "listing the bucket failed; trying again at the next pass");
+                metrics.source_error(&self.config.name, &error.0);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
     }
 
     /// The common prefixes directly under `prefix`.
@@ -242,12 +252,21 @@ impl S3Source {
         Ok(keys)
     }
 
-    /// A new pass: every prefix listed once, and the unreadable objects due again.
-    async fn list_pass(
-        &mut self,
-        positions: &Positions,
-        now: EventTime,
-    ) -> Result<(), SourceError> {
+    /// One pass: every prefix listed once, what is new queued with the moved checkpoint, and
+    /// the unreadable objects due again queued too. Returns how many objects it queued.
+    pub async fn pass(&mut self) -> Result<u64, SourceError> {
+        let now = store_now();
+        let name = self.config.name.clone();
+        let checkpoint = self.store.checkpoint(&name).await.map_err(store_error)?;
+        let mut positions: Positions = match checkpoint {
+            Some(text) => serde_json::from_str(&text).map_err(|e| {
+                SourceError(format!(
+                    "the checkpoint of source {name} is damaged ({e}); delete its row in the \
+                     checkpoints table to start again from start_back"
+                ))
+            })?,
+            None => Positions::new(),
+        };
         let stale = self
             .discovered_at
             .is_none_or(|at| now.0 - at.0 >= millis(self.config.rediscover));
@@ -259,50 +278,100 @@ impl S3Source {
             self.discovered_at = Some(now);
             if self.prefixes.is_empty() {
                 tracing::warn!(
-                    source = %self.config.name,
+                    source = %name,
                     bucket = %self.config.bucket,
                     prefix = %self.config.prefix,
                     "no AWSLogs/…/CloudTrail/REGION/ folders in the bucket yet"
                 );
             }
         }
-        self.pass_started = now;
-        self.covered.clear();
+        let waiting: BTreeSet<String> = self
+            .store
+            .prefixes_with_queued_objects(&name)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .collect();
+        for (prefix, position) in &mut positions {
+            if !waiting.contains(prefix) {
+                position.covered_up_to = position.covered_up_to.max(position.listed_at);
+            }
+        }
+        let mut queue = Vec::new();
         for prefix in self.prefixes.clone() {
             let keys = self
                 .new_keys(&prefix, positions.get(&prefix), now)
                 .await
                 .map_err(|e| SourceError(e.to_string()))?;
-            if keys.is_empty() {
-                self.covered.insert(prefix.clone(), now);
+            if keys.is_empty() && !waiting.contains(&prefix) {
+                if let Some(position) = positions.get_mut(&prefix) {
+                    position.covered_up_to = Some(now);
+                }
             }
-            self.queue.extend(keys.into_iter().map(|key| Queued {
-                prefix: prefix.clone(),
-                key,
-                retry: None,
-            }));
+            for key in keys {
+                let next = advance(positions.get(&prefix), &key, self.config.late_window);
+                positions.insert(prefix.clone(), next);
+                queue.push(QueuedObject {
+                    key,
+                    prefix: prefix.clone(),
+                    attempts: 0,
+                });
+            }
+            if let Some(position) = positions.get_mut(&prefix) {
+                position.listed_at = Some(now);
+            }
         }
         let due = self
             .store
-            .due_source_failures(&self.config.name, now, 1_000)
+            .due_source_failures(&name, now, 1_000)
             .await
-            .map_err(|e| SourceError(e.to_string()))?;
-        self.queue.extend(due.into_iter().map(|failure| Queued {
-            prefix: String::new(),
+            .map_err(store_error)?;
+        queue.extend(due.into_iter().map(|failure| QueuedObject {
             key: failure.key,
-            retry: Some(failure.attempts),
+            prefix: String::new(),
+            attempts: failure.attempts,
         }));
-        Ok(())
+        let checkpoint = serde_json::to_string(&positions).expect("positions serialise");
+        self.store
+            .queue_source_objects(&name, &queue, &checkpoint, now)
+            .await
+            .map_err(store_error)
+    }
+}
+
+/// The half of a trail bucket's polling that reads it: every worker runs one, and takes
+/// batches of the objects the lister queued.
+pub struct S3Source {
+    client: Client,
+    config: S3SourceConfig,
+    store: Store,
+    worker: String,
+}
+
+impl S3Source {
+    /// A reader of the objects queued for the configured source, claiming them for `worker`.
+    pub fn new(
+        client: Client,
+        config: S3SourceConfig,
+        store: Store,
+        worker: impl Into<String>,
+    ) -> S3Source {
+        S3Source {
+            client,
+            config,
+            store,
+            worker: worker.into(),
+        }
     }
 
     /// Records that `queued` could not be read: tried again later, or quarantined.
     async fn unreadable(
         &self,
-        queued: &Queued,
+        queued: &QueuedObject,
         error: &str,
         now: EventTime,
     ) -> Result<(), SourceError> {
-        let attempts = queued.retry.unwrap_or(0);
+        let attempts = queued.attempts;
         let wait = self
             .config
             .retry_base
@@ -319,7 +388,7 @@ impl S3Source {
                 self.config.quarantine_after,
             )
             .await
-            .map_err(|e| SourceError(e.to_string()))?;
+            .map_err(store_error)?;
         if failure.quarantined_at.is_some() {
             tracing::error!(source = %self.config.name, key = %queued.key, attempts = failure.attempts, %error,
                 "object quarantined after repeated failures; fix access and run tripkey source retry");
@@ -329,6 +398,10 @@ impl S3Source {
         }
         Ok(())
     }
+}
+
+fn store_error(error: store::StoreError) -> SourceError {
+    SourceError(error.to_string())
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -393,46 +466,35 @@ impl Source for S3Source {
         &self.config.name
     }
 
+    /// The next objects the lister queued, claimed for this worker and read. The checkpoint
+    /// is the lister's: a reader keeps none.
     async fn next_batch(
         &mut self,
-        checkpoint: Option<String>,
+        _checkpoint: Option<String>,
         budget: &MemoryBudget,
     ) -> Result<Option<SourceBatch>, SourceError> {
-        let now = store_now();
-        let mut positions: Positions = match checkpoint {
-            Some(text) => serde_json::from_str(&text).map_err(|e| {
-                SourceError(format!(
-                    "the checkpoint of source {} is damaged ({e}); delete its row in the \
-                     checkpoints table to start again from start_back",
-                    self.config.name
-                ))
-            })?,
-            None => Positions::new(),
-        };
-        if self.queue.is_empty() {
-            if let Err(error) = self.list_pass(&positions, now).await {
-                // A pass half listed starts over; the committed checkpoint says where.
-                self.queue.clear();
-                return Err(error);
-            }
-            if self.queue.is_empty() {
-                return Ok(None);
-            }
+        let limit = u32::try_from(self.config.batch_objects.max(1)).unwrap_or(u32::MAX);
+        let claimed = self
+            .store
+            .claim_source_objects(&self.config.name, &self.worker, self.config.claim, limit)
+            .await
+            .map_err(store_error)?;
+        if claimed.is_empty() {
+            return Ok(None);
         }
+        let now = store_now();
         let mut held = Held::default();
         let mut items = Vec::new();
-        let mut retried = Vec::new();
-        let take = self.config.batch_objects.max(1).min(self.queue.len());
-        let batch: Vec<Queued> = self.queue.drain(..take).collect();
-        for queued in &batch {
-            let read = read_object(
+        let mut read = Vec::new();
+        for queued in &claimed {
+            let object = read_object(
                 &self.client,
                 &self.config.bucket,
                 &queued.key,
                 budget,
                 &mut held,
             );
-            match read.await {
+            match object.await {
                 Ok(bytes) => {
                     let bytes = bytes.unwrap_or_else(|| {
                         tracing::warn!(source = %self.config.name, key = %queued.key, "listed object is gone");
@@ -442,67 +504,52 @@ impl Source for S3Source {
                         name: queued.key.clone(),
                         bytes,
                     });
-                    if queued.retry.is_some() {
-                        retried.push(queued.key.clone());
-                    }
+                    read.push(queued.key.clone());
                 }
                 Err(error) => {
                     if let Err(store_error) = self.unreadable(queued, &error.0, now).await {
-                        self.queue.clear();
+                        let keys: Vec<String> = claimed.iter().map(|q| q.key.clone()).collect();
+                        self.abandoned(keys).await;
                         return Err(store_error);
                     }
                 }
-            }
-            if queued.retry.is_none() {
-                let next = advance(
-                    positions.get(&queued.prefix),
-                    &queued.key,
-                    self.config.late_window,
-                );
-                positions.insert(queued.prefix.clone(), next);
-            }
-        }
-        for queued in &batch {
-            let drained = !self.queue.iter().any(|left| left.prefix == queued.prefix);
-            if queued.retry.is_none() && drained {
-                self.covered
-                    .insert(queued.prefix.clone(), self.pass_started);
-            }
-        }
-        for (prefix, at) in &self.covered {
-            if let Some(position) = positions.get_mut(prefix) {
-                position.covered_up_to = position.covered_up_to.max(Some(*at));
             }
         }
         Ok(Some(SourceBatch {
             batch: Batch {
                 source: self.config.name.clone(),
                 items,
-                checkpoint: Some(serde_json::to_string(&positions).expect("positions serialise")),
+                checkpoint: None,
                 held,
             },
-            receipts: retried,
+            receipts: read,
         }))
     }
 
-    /// The retried objects of the batch were read: their failures are forgotten.
+    /// The batch's objects are read and committed: off the queue, earlier failures forgotten.
     async fn committed(&mut self, receipts: Vec<String>) -> Result<(), SourceError> {
-        for key in receipts {
-            self.store
-                .clear_source_failure(&self.config.name, &key)
-                .await
-                .map_err(|e| SourceError(e.to_string()))?;
+        self.store
+            .finish_source_objects(&self.config.name, &receipts)
+            .await
+            .map_err(store_error)
+    }
+
+    /// The batch must be read again: its objects are given back to the queue at once.
+    async fn abandoned(&mut self, receipts: Vec<String>) {
+        if let Err(error) = self
+            .store
+            .release_source_objects(&self.config.name, &self.worker, &receipts)
+            .await
+        {
+            tracing::warn!(source = %self.config.name, %error,
+                "cannot give the batch's objects back; another worker reads them once the claim runs out");
         }
-        Ok(())
     }
 
-    /// The batch must be read again: the pass starts over from the committed checkpoint.
-    async fn abandoned(&mut self, _receipts: Vec<String>) {
-        self.queue.clear();
-    }
-
+    /// Objects are queued at the lister's passes; a reader looks for them more often, so that
+    /// one another worker listed waits little.
     fn idle_wait(&self) -> Duration {
-        self.config.poll
+        self.config.poll.min(Duration::from_secs(2))
     }
 }
 

@@ -59,7 +59,8 @@ const COLUMNS: &str = "source, key, attempts, first_failed_at, last_failed_at, n
 
 impl Store {
     /// Records a failed attempt at reading `key`: it is tried again at `retry_at`, or, once
-    /// it has failed `quarantine_after` times, quarantined. Returns the object's record.
+    /// it has failed `quarantine_after` times, quarantined; either way it leaves the queue of
+    /// objects to read. Returns the object's record.
     pub async fn record_source_failure(
         &self,
         source: &str,
@@ -69,44 +70,46 @@ impl Store {
         retry_at: EventTime,
         quarantine_after: u32,
     ) -> Result<SourceFailure, StoreError> {
-        let row: FailureColumns = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "INSERT INTO source_failures (source, key, attempts, first_failed_at, \
-                 last_failed_at, next_attempt_at, last_error, quarantined_at) \
-                 VALUES ($1, $2, 1, $3, $3, $4, $5, CASE WHEN $6 <= 1 THEN $3 END) \
-                 ON CONFLICT (source, key) DO UPDATE SET \
-                 attempts = source_failures.attempts + 1, \
-                 last_failed_at = excluded.last_failed_at, \
-                 next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error, \
-                 quarantined_at = CASE WHEN source_failures.attempts + 1 >= $6 \
-                 THEN excluded.last_failed_at END \
-                 RETURNING source, key, attempts, first_failed_at, last_failed_at, \
-                 next_attempt_at, last_error, quarantined_at",
-            )
-            .bind(source)
-            .bind(key)
-            .bind(at.0)
-            .bind(retry_at.0)
-            .bind(error)
-            .bind(i64::from(quarantine_after))
-            .fetch_one(pool)
-            .await
-        })
-        .map_err(|e| self.db(e))?;
-        Ok(row.into())
-    }
-
-    /// Forgets the failures of `key`, which has now been read.
-    pub async fn clear_source_failure(&self, source: &str, key: &str) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query("DELETE FROM source_failures WHERE source = $1 AND key = $2")
+        let mut tx = self.write().await?;
+        let record = async {
+            let row: FailureColumns = on_tx!(&mut tx, |conn| {
+                sqlx::query_as(
+                    "INSERT INTO source_failures (source, key, attempts, first_failed_at, \
+                     last_failed_at, next_attempt_at, last_error, quarantined_at) \
+                     VALUES ($1, $2, 1, $3, $3, $4, $5, CASE WHEN $6 <= 1 THEN $3 END) \
+                     ON CONFLICT (source, key) DO UPDATE SET \
+                     attempts = source_failures.attempts + 1, \
+                     last_failed_at = excluded.last_failed_at, \
+                     next_attempt_at = excluded.next_attempt_at, \
+                     last_error = excluded.last_error, \
+                     quarantined_at = CASE WHEN source_failures.attempts + 1 >= $6 \
+                     THEN excluded.last_failed_at END \
+                     RETURNING source, key, attempts, first_failed_at, last_failed_at, \
+                     next_attempt_at, last_error, quarantined_at",
+                )
                 .bind(source)
                 .bind(key)
-                .execute(pool)
+                .bind(at.0)
+                .bind(retry_at.0)
+                .bind(error)
+                .bind(i64::from(quarantine_after))
+                .fetch_one(&mut *conn)
                 .await
-                .map(drop)
-        })
-        .map_err(|e| self.db(e))
+            })?;
+            // Off the read queue: from now on the failure decides when it is tried again.
+            on_tx!(&mut tx, |conn| {
+                sqlx::query("DELETE FROM source_objects WHERE source = $1 AND key = $2")
+                    .bind(source)
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await
+                    .map(drop)
+            })?;
+            Ok::<_, sqlx::Error>(row)
+        };
+        let row = record.await.map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))?;
+        Ok(row.into())
     }
 
     /// The objects of `source` due to be tried again at `now`, not quarantined, oldest

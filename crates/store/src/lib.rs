@@ -52,6 +52,7 @@ mod error;
 mod failures;
 mod location;
 mod model;
+mod objects;
 mod overview;
 #[macro_use]
 mod pipeline;
@@ -83,6 +84,7 @@ pub use model::{
     now, CanaryCursor, CanaryEvent, CanaryEventKind, CanaryFilter, CanaryId, CanaryKey, CanaryKind,
     CanaryRecord, CanaryStatus, InvalidCanaryId, Issuer, Labels, NewCanary, UnknownVariant,
 };
+pub use objects::QueuedObject;
 pub use overview::CanaryCount;
 pub use pipeline::{
     AlertCursor, AlertFilter, AlertRow, AlertStateChange, AlertTiming, BatchCommit, Delivery,

@@ -86,7 +86,7 @@ struct WorkerColumns {
 }
 
 /// The database's clock in milliseconds since the epoch, as an SQL expression.
-fn database_now(backend: Backend) -> &'static str {
+pub(crate) fn database_now(backend: Backend) -> &'static str {
     match backend {
         // julianday rather than unixepoch('subsec'), which older SQLite libraries lack.
         Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",

@@ -1,0 +1,19 @@
+-- Objects a polling source listed and no worker has read yet. The one worker that lists a
+-- bucket at a time puts what it finds here, with its checkpoint, in one transaction; every
+-- worker claims batches of them, so any worker may read any object. A claim runs out when
+-- its worker dies, and another worker takes the object; the row goes once the batch that
+-- read it is committed, or once it is recorded as unreadable (see source_failures).
+CREATE TABLE source_objects (
+    source           TEXT NOT NULL,
+    key              TEXT NOT NULL,
+    -- The account and region folder the key is in; empty for an unreadable object tried again.
+    prefix           TEXT NOT NULL,
+    -- Failed attempts before this one.
+    attempts         INTEGER NOT NULL,
+    listed_at        INTEGER NOT NULL,
+    claimed_by       TEXT,
+    claim_expires_at INTEGER,
+    PRIMARY KEY (source, key)
+) STRICT;
+
+CREATE INDEX source_objects_prefix ON source_objects (source, prefix);
