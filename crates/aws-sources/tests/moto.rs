@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pipeline::{Source, SourceBatch};
 use tripkey_aws::{AwsOptions, Secret, StaticCredentials};
-use tripkey_aws_sources::{S3Source, S3SourceConfig, SqsSource, SqsSourceConfig};
+use tripkey_aws_sources::{S3Lister, S3Source, S3SourceConfig, SqsSource, SqsSourceConfig};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -109,70 +109,49 @@ async fn the_s3_poller_takes_each_object_once_per_account_and_region_including_l
     let store = store::Store::open(folder.path().join("tripkey.db"))
         .await
         .unwrap();
-    let mut source = S3Source::new(
-        s3.clone(),
-        S3SourceConfig::new("trail", &bucket, "trails/"),
-        store,
-    );
-    let mut checkpoint = None;
-    let mut taken = Vec::new();
-    while let Some(batch) = source
-        .next_batch(checkpoint.clone(), &budget())
-        .await
-        .unwrap()
-    {
-        assert!(
-            taken.len() < 10,
-            "the poller keeps returning objects: {taken:?}"
-        );
-        taken.extend(names(&batch));
-        assert!(!batch.batch.items[0].bytes.is_empty());
-        checkpoint = batch.batch.checkpoint.clone();
-    }
+    let config = S3SourceConfig::new("trail", &bucket, "trails/");
+    let mut lister = S3Lister::new(s3.clone(), config.clone(), store.clone());
+    let mut reader = S3Source::new(s3.clone(), config, store.clone(), "worker-a");
+    let taken = drain(&mut lister, &mut reader).await;
     assert_eq!(taken, [other_region.clone(), first.clone(), second.clone()]);
+    assert!(
+        drain(&mut lister, &mut reader).await.is_empty(),
+        "a second pass takes nothing twice"
+    );
 
     // A file delivered late: older name than the newest taken, within the late window.
     let late = trail_key(root, "us-east-1", 20, "EEEEEEEEEEEEEEEE");
     put(&s3, &bucket, &late, gzip_records(&["e"])).await;
-    let batch = source
-        .next_batch(checkpoint.clone(), &budget())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(names(&batch), [late]);
-    let checkpoint = batch.batch.checkpoint.clone();
+    assert_eq!(drain(&mut lister, &mut reader).await, [late]);
 
-    // While input in flight fills the memory budget, the poller waits before reading; it
+    // While input in flight fills the memory budget, the reader waits before reading; it
     // reads once the bytes are given back, and its batch holds the object's size until done.
     let newer = trail_key(root, "eu-west-1", 5, "FFFFFFFFFFFFFFFF");
     let body = gzip_records(&["f"]);
     let size = body.len() as u64;
     put(&s3, &bucket, &newer, body).await;
+    assert_eq!(lister.pass().await.unwrap(), 1);
     let small_budget = pipeline::MemoryBudget::new(64 * 1024);
     let in_flight = small_budget.try_hold(small_budget.total()).unwrap();
     let waiting = tokio::time::timeout(
         Duration::from_millis(500),
-        source.next_batch(checkpoint.clone(), &small_budget),
+        reader.next_batch(None, &small_budget),
     )
     .await;
-    assert!(waiting.is_err(), "the poller waits for the budget");
+    assert!(waiting.is_err(), "the reader waits for the budget");
     drop(in_flight);
-    let batch = source
-        .next_batch(checkpoint.clone(), &small_budget)
+    let batch = reader
+        .next_batch(None, &small_budget)
         .await
         .unwrap()
-        .unwrap();
+        .expect("the worker takes back its own claim on the object whose read was dropped");
     assert_eq!(names(&batch), [newer]);
     assert_eq!(small_budget.in_use(), size.div_ceil(1024) * 1024);
     assert_eq!(batch.batch.held.bytes(), small_budget.in_use());
-    let checkpoint = batch.batch.checkpoint.clone();
-    drop(batch);
+    reader.committed(batch.receipts).await.unwrap();
+    drop(batch.batch);
     assert_eq!(small_budget.in_use(), 0);
-    assert!(source
-        .next_batch(checkpoint, &budget())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(reader.next_batch(None, &budget()).await.unwrap().is_none());
 }
 
 /// The bodies of the messages visible now, left visible.
@@ -383,31 +362,28 @@ async fn an_object_that_cannot_be_fetched_holds_back_only_its_own_message() {
     );
 }
 
-/// Hands the batches of `source` over until it has nothing new, as serve's loop does:
-/// committed, with the checkpoint of the last. Returns the keys and the checkpoint.
-async fn drain(
-    source: &mut S3Source,
-    mut checkpoint: Option<String>,
-) -> (Vec<String>, Option<String>) {
+/// One pass of `lister`, then the batches of `reader` until the queue is empty, each
+/// committed as serve's loop does. Returns the keys read, in order.
+async fn drain(lister: &mut S3Lister, reader: &mut S3Source) -> Vec<String> {
+    lister.pass().await.unwrap();
     let mut taken = Vec::new();
-    while let Some(batch) = source
-        .next_batch(checkpoint.clone(), &budget())
-        .await
-        .unwrap()
-    {
+    while let Some(batch) = reader.next_batch(None, &budget()).await.unwrap() {
         assert!(
             taken.len() < 100,
-            "the poller keeps returning objects: {taken:?}"
+            "the reader keeps returning objects: {taken:?}"
+        );
+        assert!(
+            batch.batch.checkpoint.is_none(),
+            "the lister keeps the checkpoint"
         );
         taken.extend(names(&batch));
-        checkpoint = batch.batch.checkpoint.clone();
-        source.committed(batch.receipts).await.unwrap();
+        reader.committed(batch.receipts).await.unwrap();
     }
-    (taken, checkpoint)
+    taken
 }
 
 #[tokio::test]
-async fn one_pass_lists_each_prefix_once_and_hands_its_objects_over_in_batches() {
+async fn one_pass_lists_each_prefix_once_and_workers_share_its_objects_in_batches() {
     let (s3, _) = clients().await;
     let bucket = unique("big-trail");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -427,31 +403,63 @@ async fn one_pass_lists_each_prefix_once_and_hands_its_objects_over_in_batches()
         .unwrap();
     let mut config = S3SourceConfig::new("trail", &bucket, "");
     config.batch_objects = 3;
-    let mut source = S3Source::new(s3.clone(), config, store);
+    let mut lister = S3Lister::new(s3.clone(), config.clone(), store.clone());
+    let mut readers = [
+        S3Source::new(s3.clone(), config.clone(), store.clone(), "worker-a"),
+        S3Source::new(s3.clone(), config.clone(), store.clone(), "worker-b"),
+    ];
 
-    let first = source.next_batch(None, &budget()).await.unwrap().unwrap();
-    assert_eq!(
-        first.batch.items.len(),
-        3,
-        "a batch carries several objects"
-    );
+    assert_eq!(lister.pass().await.unwrap(), 20);
     // Discovery: AWSLogs/ (accounts), then the account's CloudTrail/ (regions).
     let discovery = 2;
-    assert_eq!(source.list_calls(), discovery + regions.len() as u64);
-    let (mut taken, checkpoint) = drain(&mut source, first.batch.checkpoint.clone()).await;
-    taken.splice(0..0, names(&first));
-    assert_eq!(
-        source.list_calls(),
-        discovery + 2 * regions.len() as u64,
-        "20 objects in batches of 3 cost one listing per prefix, plus the pass that found nothing new"
-    );
-    let mut sorted_taken = taken.clone();
-    sorted_taken.sort();
-    keys.sort();
-    assert_eq!(sorted_taken, keys, "every object once");
+    assert_eq!(lister.list_calls(), discovery + regions.len() as u64);
 
-    let positions: serde_json::Value =
-        serde_json::from_str(checkpoint.as_deref().unwrap()).unwrap();
+    // Two workers claim batches at once: each takes different objects, and a claimed batch
+    // not yet committed is not handed to the other.
+    let [a, b] = &mut readers;
+    let shared = budget();
+    let (first_a, first_b) =
+        tokio::join!(a.next_batch(None, &shared), b.next_batch(None, &shared));
+    let (first_a, first_b) = (first_a.unwrap().unwrap(), first_b.unwrap().unwrap());
+    assert_eq!(
+        (first_a.batch.items.len(), first_b.batch.items.len()),
+        (3, 3)
+    );
+    let mut taken: Vec<String> = names(&first_a).into_iter().chain(names(&first_b)).collect();
+    a.committed(first_a.receipts).await.unwrap();
+    b.committed(first_b.receipts).await.unwrap();
+    let mut per_worker = [0, 0];
+    loop {
+        let mut progressed = false;
+        for (n, reader) in readers.iter_mut().enumerate() {
+            if let Some(batch) = reader.next_batch(None, &budget()).await.unwrap() {
+                assert!(batch.batch.items.len() <= 3);
+                per_worker[n] += batch.batch.items.len();
+                taken.extend(names(&batch));
+                reader.committed(batch.receipts).await.unwrap();
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    assert!(
+        per_worker[0] > 0 && per_worker[1] > 0,
+        "both workers read: {per_worker:?}"
+    );
+    taken.sort();
+    keys.sort();
+    assert_eq!(taken, keys, "every object once, by one worker or the other");
+
+    assert_eq!(lister.pass().await.unwrap(), 0);
+    assert_eq!(
+        lister.list_calls(),
+        discovery + 2 * regions.len() as u64,
+        "20 objects cost one listing per prefix, plus the pass that found nothing new"
+    );
+    let checkpoint = store.checkpoint("trail").await.unwrap().unwrap();
+    let positions: serde_json::Value = serde_json::from_str(&checkpoint).unwrap();
     let covered = positions.as_object().unwrap();
     assert_eq!(covered.len(), regions.len());
     for (prefix, position) in covered {
@@ -460,6 +468,70 @@ async fn one_pass_lists_each_prefix_once_and_hands_its_objects_over_in_batches()
             "{prefix} keeps the time it is covered up to: {position}"
         );
     }
+}
+
+#[tokio::test]
+async fn objects_a_dead_worker_claimed_are_read_by_another_once_its_claim_runs_out() {
+    let (s3, _) = clients().await;
+    let bucket = unique("claimed-trail");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<String> = (0..4)
+        .map(|n| {
+            trail_key(
+                "AWSLogs/",
+                "us-east-1",
+                40 - n * 10,
+                &format!("CLAIMED{n:09}"),
+            )
+        })
+        .collect();
+    for key in &keys {
+        put(&s3, &bucket, key, gzip_records(&[key])).await;
+    }
+    let folder = tempfile::tempdir().unwrap();
+    let store = store::Store::open(folder.path().join("tripkey.db"))
+        .await
+        .unwrap();
+    let mut config = S3SourceConfig::new("trail", &bucket, "");
+    config.batch_objects = 2;
+    config.claim = Duration::from_millis(800);
+    let mut lister = S3Lister::new(s3.clone(), config.clone(), store.clone());
+    let mut dying = S3Source::new(s3.clone(), config.clone(), store.clone(), "dying");
+    let mut survivor = S3Source::new(s3.clone(), config.clone(), store.clone(), "survivor");
+    lister.pass().await.unwrap();
+
+    // The dying worker reads a batch and never commits it.
+    let lost = dying.next_batch(None, &budget()).await.unwrap().unwrap();
+    assert_eq!(names(&lost), keys[..2]);
+    let mut taken = Vec::new();
+    while let Some(batch) = survivor.next_batch(None, &budget()).await.unwrap() {
+        taken.extend(names(&batch));
+        survivor.committed(batch.receipts).await.unwrap();
+    }
+    assert_eq!(taken, keys[2..], "the survivor does not take a live claim");
+    assert_eq!(
+        store.queued_object_counts().await.unwrap(),
+        [("trail".to_owned(), 2)]
+    );
+
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let batch = survivor.next_batch(None, &budget()).await.unwrap().unwrap();
+    assert_eq!(
+        names(&batch),
+        keys[..2],
+        "taken over once the claim ran out"
+    );
+    survivor.committed(batch.receipts).await.unwrap();
+    assert!(store.queued_object_counts().await.unwrap().is_empty());
+
+    // A batch abandoned (its commit failed) goes back to the queue at once.
+    let late = trail_key("AWSLogs/", "us-east-1", 5, "ABANDONED0000000");
+    put(&s3, &bucket, &late, gzip_records(&["late"])).await;
+    lister.pass().await.unwrap();
+    let batch = dying.next_batch(None, &budget()).await.unwrap().unwrap();
+    dying.abandoned(batch.receipts).await;
+    let batch = survivor.next_batch(None, &budget()).await.unwrap().unwrap();
+    assert_eq!(names(&batch), [late]);
 }
 
 #[tokio::test]
@@ -491,13 +563,18 @@ async fn an_unreadable_object_is_retried_then_quarantined_without_holding_up_its
     let mut config = S3SourceConfig::new("trail", &bucket, "");
     config.quarantine_after = 2;
     config.retry_base = Duration::from_millis(500);
-    let mut source = S3Source::new(s3.clone(), config, store.clone());
+    let mut lister = S3Lister::new(s3.clone(), config.clone(), store.clone());
+    let mut reader = S3Source::new(s3.clone(), config, store.clone(), "worker-a");
 
-    let (taken, checkpoint) = drain(&mut source, None).await;
+    let taken = drain(&mut lister, &mut reader).await;
     assert_eq!(
         taken,
         [before.clone(), after.clone()],
         "the objects around it are read"
+    );
+    assert!(
+        store.queued_object_counts().await.unwrap().is_empty(),
+        "the unreadable object left the read queue for the failures"
     );
     let failures = store.source_failures(Some("trail")).await.unwrap();
     assert_eq!(failures.len(), 1);
@@ -512,7 +589,7 @@ async fn an_unreadable_object_is_retried_then_quarantined_without_holding_up_its
         failures[0].last_error
     );
 
-    let (taken, checkpoint) = drain(&mut source, checkpoint).await;
+    let taken = drain(&mut lister, &mut reader).await;
     assert!(taken.is_empty(), "{taken:?}");
     assert_eq!(
         store.source_failures(Some("trail")).await.unwrap()[0].attempts,
@@ -520,7 +597,7 @@ async fn an_unreadable_object_is_retried_then_quarantined_without_holding_up_its
         "not tried again before its backoff"
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let (taken, checkpoint) = drain(&mut source, checkpoint).await;
+    let taken = drain(&mut lister, &mut reader).await;
     assert!(taken.is_empty(), "{taken:?}");
     let failures = store.source_failures(Some("trail")).await.unwrap();
     assert_eq!(
@@ -532,7 +609,7 @@ async fn an_unreadable_object_is_retried_then_quarantined_without_holding_up_its
         "quarantined at its second failure"
     );
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let (taken, checkpoint) = drain(&mut source, checkpoint).await;
+    let taken = drain(&mut lister, &mut reader).await;
     assert!(taken.is_empty());
     assert_eq!(
         store.source_failures(Some("trail")).await.unwrap()[0].attempts,
@@ -555,7 +632,7 @@ async fn an_unreadable_object_is_retried_then_quarantined_without_holding_up_its
             .unwrap(),
         1
     );
-    let (taken, _) = drain(&mut source, checkpoint).await;
+    let taken = drain(&mut lister, &mut reader).await;
     assert_eq!(taken, [frozen], "read at the next pass");
     assert!(
         store.source_failures(None).await.unwrap().is_empty(),

@@ -79,8 +79,9 @@ impl Store {
     }
 
     /// Claims up to `limit` queued objects of `source` for `holder`, for `ttl` (on the
-    /// database's clock): objects no worker holds, or whose claim ran out with a worker that
-    /// died. Oldest listed first. On PostgreSQL the rows are read `FOR UPDATE SKIP LOCKED`,
+    /// database's clock): objects no worker holds, whose claim ran out with a worker that
+    /// died, or that `holder` claimed before for a read it dropped (a worker reads one batch
+    /// of a source at a time). Oldest listed first. On PostgreSQL the rows are read `FOR UPDATE SKIP LOCKED`,
     /// so workers claiming at once take different objects instead of waiting for each other.
     pub async fn claim_source_objects(
         &self,
@@ -93,7 +94,7 @@ impl Store {
         let now = database_now(backend);
         let select = format!(
             "SELECT key, prefix, attempts FROM source_objects WHERE source = $1 \
-             AND (claimed_by IS NULL OR claim_expires_at <= {now}) \
+             AND (claimed_by IS NULL OR claimed_by = $3 OR claim_expires_at <= {now}) \
              ORDER BY listed_at, key LIMIT $2{}",
             match backend {
                 Backend::Sqlite => "",
@@ -107,6 +108,7 @@ impl Store {
                 sqlx::query_as(AssertSqlSafe(select))
                     .bind(source)
                     .bind(i64::from(limit))
+                    .bind(holder)
                     .fetch_all(&mut *conn)
                     .await
             })?;
@@ -156,7 +158,8 @@ impl Store {
         let finish = async {
             for table in ["source_objects", "source_failures"] {
                 on_tx!(&mut tx, |conn| {
-                    let mut query = QueryBuilder::new(format!("DELETE FROM {table} WHERE source = "));
+                    let mut query =
+                        QueryBuilder::new(format!("DELETE FROM {table} WHERE source = "));
                     query.push_bind(source).push(" AND key IN (");
                     let mut listed = query.separated(", ");
                     for key in keys {

@@ -323,8 +323,8 @@ impl Store {
         tx.commit().await.map_err(|e| self.db(e))
     }
 
-    /// Records that a worker stopped cleanly, and gives up every lease it holds so that
-    /// another worker takes its jobs at once.
+    /// Records that a worker stopped cleanly, and gives up every lease and every claim on
+    /// queued objects it holds, so that other workers take its jobs and objects at once.
     pub async fn worker_stopped(&self, id: &str, at: EventTime) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         let write = async {
@@ -337,8 +337,15 @@ impl Store {
                 sqlx::query("DELETE FROM leases WHERE holder = $1")
                     .bind(id)
                     .execute(&mut *conn)
-                    .await
-                    .map(drop)
+                    .await?;
+                sqlx::query(
+                    "UPDATE source_objects SET claimed_by = NULL, claim_expires_at = NULL \
+                     WHERE claimed_by = $1",
+                )
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(drop)
             })
         };
         write.await.map_err(|e| self.db(e))?;
