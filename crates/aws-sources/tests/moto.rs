@@ -418,8 +418,7 @@ async fn one_pass_lists_each_prefix_once_and_workers_share_its_objects_in_batche
     // not yet committed is not handed to the other.
     let [a, b] = &mut readers;
     let shared = budget();
-    let (first_a, first_b) =
-        tokio::join!(a.next_batch(None, &shared), b.next_batch(None, &shared));
+    let (first_a, first_b) = tokio::join!(a.next_batch(None, &shared), b.next_batch(None, &shared));
     let (first_a, first_b) = (first_a.unwrap().unwrap(), first_b.unwrap().unwrap());
     assert_eq!(
         (first_a.batch.items.len(), first_b.batch.items.len()),

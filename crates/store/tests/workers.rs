@@ -339,3 +339,106 @@ async fn heartbeats_list_the_workers_and_the_jobs_they_hold(db: &TestDb) {
         .collect();
     assert_eq!(left, ["b"], "a worker not seen for long is forgotten");
 }
+
+fn queued(n: usize) -> store::QueuedObject {
+    store::QueuedObject {
+        key: format!("AWSLogs/1/CloudTrail/us-east-1/{n:04}.json.gz"),
+        prefix: "AWSLogs/1/CloudTrail/us-east-1/".to_owned(),
+        attempts: 0,
+    }
+}
+
+on_both_backends!(workers_claiming_queued_objects_at_once_read_each_once);
+async fn workers_claiming_queued_objects_at_once_read_each_once(db: &TestDb) {
+    let store = db.open().await;
+    let objects: Vec<_> = (0..60).map(queued).collect();
+    assert_eq!(
+        store
+            .queue_source_objects("trail", &objects, "{\"listed\":1}", T0)
+            .await
+            .unwrap(),
+        60
+    );
+    assert_eq!(
+        store
+            .queue_source_objects("trail", &objects[..10], "{\"listed\":2}", T0)
+            .await
+            .unwrap(),
+        0,
+        "an object already queued is not queued twice"
+    );
+    assert_eq!(
+        store.checkpoint("trail").await.unwrap().as_deref(),
+        Some("{\"listed\":2}"),
+        "the checkpoint moves with the listing"
+    );
+    let workers: Vec<_> = (0..4)
+        .map(|worker| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let me = format!("w{worker}");
+                let mut read = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim_source_objects("trail", &me, LONG, 4)
+                        .await
+                        .unwrap();
+                    if claimed.is_empty() {
+                        break;
+                    }
+                    let keys: Vec<String> = claimed.into_iter().map(|o| o.key).collect();
+                    tokio::task::yield_now().await;
+                    store.finish_source_objects("trail", &keys).await.unwrap();
+                    read.extend(keys);
+                }
+                read
+            })
+        })
+        .collect();
+    let mut read = Vec::new();
+    for worker in workers {
+        read.extend(worker.await.unwrap());
+    }
+    let unique: BTreeSet<&String> = read.iter().collect();
+    assert_eq!(read.len(), 60, "each object read once: {read:?}");
+    assert_eq!(unique.len(), 60);
+    assert!(store.queued_object_counts().await.unwrap().is_empty());
+}
+
+on_both_backends!(a_stopped_worker_gives_its_claims_on_objects_back);
+async fn a_stopped_worker_gives_its_claims_on_objects_back(db: &TestDb) {
+    let store = db.open().await;
+    let objects: Vec<_> = (0..3).map(queued).collect();
+    store
+        .queue_source_objects("trail", &objects, "{}", T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_source_objects("trail", "a", LONG, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(
+        store
+            .claim_source_objects("trail", "b", LONG, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed by a live worker"
+    );
+    assert_eq!(
+        store.prefixes_with_queued_objects("trail").await.unwrap(),
+        ["AWSLogs/1/CloudTrail/us-east-1/"]
+    );
+    store.worker_stopped("a", T0).await.unwrap();
+    assert_eq!(
+        store
+            .claim_source_objects("trail", "b", LONG, 10)
+            .await
+            .unwrap(),
+        objects
+    );
+}
