@@ -311,6 +311,12 @@ fn write_status(
         }
     }
     write_workers(out, report)?;
+    if !report.objects_waiting.is_empty() {
+        writeln!(out, "\nOBJECTS WAITING TO BE READ")?;
+        for (source, count) in &report.objects_waiting {
+            writeln!(out, "  {:<16} {count}", for_terminal(source))?;
+        }
+    }
     if !report.unreadable.is_empty() {
         writeln!(out, "\nUNREADABLE OBJECTS")?;
         for source in &report.unreadable {

@@ -145,6 +145,9 @@ pub struct Report {
     /// Per source, the objects it could not read: still retried, and quarantined.
     #[serde(default)]
     pub unreadable: Vec<UnreadableCount>,
+    /// Per polling source, the objects listed and not read yet (queued for any worker).
+    #[serde(default)]
+    pub objects_waiting: BTreeMap<String, u64>,
 }
 
 /// How many objects one source could not read.
@@ -263,6 +266,7 @@ impl Report {
         let at = store::now();
         Ok(Report {
             at,
+            objects_waiting: store.queued_object_counts().await?.into_iter().collect(),
             unreadable: store
                 .source_failure_counts()
                 .await?
@@ -389,6 +393,15 @@ impl Report {
             "gauge",
             "Objects a source could not read too many times: no longer tried until tripkey source retry, by source.",
             per_unreadable(&|u| u.quarantined),
+        );
+        family(
+            "tripkey_source_objects_waiting",
+            "gauge",
+            "Objects a polling source listed that no worker has read and committed yet, by source.",
+            self.objects_waiting
+                .iter()
+                .map(|(source, count)| (format!("{{source=\"{}\"}}", label(source)), *count as f64))
+                .collect(),
         );
         let lateness = &self.lateness;
         family(
