@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use common::corpus::{assert_truth, corpus_generator};
 use common::Serve;
 
 /// How far a shuffle may move a file against delivery order. A file holds calls up to about
@@ -24,42 +25,6 @@ fn tripkey() -> Command {
         .env_remove("TRIPKEY_DB")
         .env_remove("TRIPKEY_DATABASE");
     command
-}
-
-/// The corpus generator, built beside `tripkey` by the workspace build.
-fn corpus_generator() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_tripkey")).with_file_name("tripkey-corpus");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p tripkey-corpus` (scripts/test builds the whole workspace)",
-        path.display()
-    );
-    path
-}
-
-fn python() -> std::ffi::OsString {
-    std::env::var_os("TRIPKEY_TEST_PYTHON").unwrap_or_else(|| "python3".into())
-}
-
-/// Checks alerts (JSON lines) against the corpus's ground truth with the benchmark's matcher.
-fn assert_truth(corpus: &Path, alerts: &str, what: &str) {
-    let file = corpus.join(format!("alerts-{}.jsonl", what.replace(' ', "-")));
-    std::fs::write(&file, alerts).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/compare_alerts.py");
-    let output = Command::new(python())
-        .arg(script)
-        .arg(corpus.join("ground-truth.json"))
-        .arg(&file)
-        .output()
-        .expect("python runs the alert matcher");
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success()
-            && report.contains("correctness: OK")
-            && report.contains(" 0 repeats"),
-        "{what}: the alerts are not the corpus truth:\n{report}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The corpus's log files in delivery order (their names sort by delivery time within a

@@ -727,3 +727,245 @@ async fn email_escapes_a_hostile_user_agent_end_to_end() {
     );
     assert_eq!(serve.terminate(), Some(0));
 }
+
+/// `tripkey status --format json` of the database `db`, read from the database alone.
+fn status_of(db: &str) -> serde_json::Value {
+    common::json(
+        &tripkey()
+            .args(["status", "--database", db, "--format", "json"])
+            .args(["--url", "http://127.0.0.1:9"])
+            .output()
+            .unwrap(),
+    )
+}
+
+/// The live worker holding `job`, by pid, if any.
+fn job_holder(status: &serde_json::Value, job: &str) -> Option<u64> {
+    status["workers"]
+        .as_array()?
+        .iter()
+        .find(|w| w["state"] == "live" && w["jobs"].as_array().unwrap().iter().any(|j| j == job))
+        .and_then(|w| w["pid"].as_u64())
+}
+
+/// How a run of the organisation trail goes.
+struct OrganisationRun<'a> {
+    /// The generated corpus.
+    corpus: &'a Path,
+    /// The database URL or SQLite path.
+    db: &'a str,
+    /// `serve` processes sharing it.
+    workers: usize,
+    /// Whether the worker listing the polled bucket is killed (-9) after the first delivery.
+    kill_the_lister: bool,
+}
+
+/// The dedup keys of the standing (not withdrawn) alerts in `lines` (`alert list --format
+/// jsonl`).
+fn standing_keys(lines: &str) -> BTreeMap<String, usize> {
+    lines
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .map(|alert| (alert["dedup_key"].as_str().unwrap().to_owned(), 1))
+        .collect()
+}
+
+/// Feeds the corpus to `serve` through both AWS sources at once: the first account's objects
+/// are notified on an SQS queue, the other accounts' are in a bucket the S3 source polls;
+/// waits until every expected alert reached the webhook and the input is read. Returns the
+/// standing alerts (JSON lines) and what the webhook accepted, by dedup key.
+async fn run_organisation_trail(run: OrganisationRun<'_>) -> (String, BTreeMap<String, usize>) {
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.corpus.join("ground-truth.json")).unwrap())
+            .unwrap();
+    let expected = truth["alerts"].as_array().unwrap().len();
+    let (s3, sqs) = aws().await;
+    let (notified, queue) = common::bucket_notifying_queue(&s3, &sqs, "org").await;
+    let polled = common::unique("org-polled");
+    s3.create_bucket().bucket(&polled).send().await.unwrap();
+
+    let mut objects = Vec::new();
+    let mut folders = vec![run.corpus.join("AWSLogs")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let key = path.strip_prefix(run.corpus).unwrap();
+                objects.push((key.to_str().unwrap().to_owned(), path));
+            }
+        }
+    }
+    objects.sort();
+    let first_account = objects[0].0.split('/').nth(2).unwrap().to_owned();
+    // Delivery order: the stamp in the name (late files carry their late delivery time).
+    objects.sort_by_key(|(key, _)| {
+        key.rsplit('/')
+            .next()
+            .unwrap()
+            .split('_')
+            .nth(3)
+            .map(str::to_owned)
+    });
+    for (key, path) in &objects {
+        let bucket = if key.split('/').nth(2) == Some(first_account.as_str()) {
+            &notified
+        } else {
+            &polled
+        };
+        put(&s3, bucket, key, std::fs::read(path).unwrap()).await;
+    }
+
+    let folder = tempfile::tempdir().unwrap();
+    let (hook, receiver) = Receiver::start(StatusCode::OK).await;
+    // settle: a survivor waiting for a dead worker's claims (5 s) and messages (10 s) is not
+    // quiet long enough to release decisions whose records are still on their way.
+    let config = write_config(
+        folder.path(),
+        &format!(
+            "[canary]\noffline_account = \"111122223333\"\n\n\
+             [serve]\nretry_cap = \"2s\"\nrate_window = \"1s\"\n\n\
+             [detect]\nsettle = \"20s\"\n\n\
+             [[source]]\ntype = \"sqs\"\nname = \"notified\"\nqueue_url = \"{queue}\"\n\
+             visibility = \"10s\"\n\n\
+             [[source]]\ntype = \"s3\"\nname = \"polled\"\nbucket = \"{polled}\"\npoll = \"1s\"\n\
+             start_back = \"24h\"\nclaim = \"5s\"\nbatch_objects = 8\n\n\
+             [[sink]]\nname = \"soc-hook\"\ntype = \"webhook\"\nurl = \"{hook}\"\n\
+             secret_env = \"TRIPKEY_TEST_HOOK_SECRET\"\n"
+        ),
+    );
+    let canaries = run.corpus.join("canaries.toml");
+    let start = || {
+        let mut command = tripkey();
+        command
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--db", run.db, "--endpoint-url", &moto()])
+            .args(["--listen", "127.0.0.1:0", "--canaries"])
+            .arg(&canaries);
+        Serve::spawn(command)
+    };
+    let mut workers: Vec<Serve> = (0..run.workers).map(|_| start()).collect();
+
+    if run.kill_the_lister {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while receiver.posts().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "no delivery; log:\n{}",
+                workers[0].log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let holder =
+            job_holder(&status_of(run.db), "s3:polled").expect("a worker lists the bucket");
+        let doomed = workers
+            .iter()
+            .position(|w| u64::from(w.pid()) == holder)
+            .unwrap();
+        workers.remove(doomed).kill_hard();
+        let killed = Instant::now();
+        // The lease (30 s) runs out unrenewed; the next try (every 10 s) takes the job.
+        loop {
+            let status = status_of(run.db);
+            let lister = job_holder(&status, "s3:polled");
+            let chores = job_holder(&status, "canary-chores");
+            if lister.is_some_and(|pid| pid != holder) && chores.is_some_and(|pid| pid != holder) {
+                break;
+            }
+            assert!(
+                killed.elapsed() < Duration::from_secs(45),
+                "the jobs did not move within their lease: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let status = status_of(run.db);
+        let drained = queue_depth(&sqs, &queue).await == 0
+            && status["objects_waiting"]
+                .as_object()
+                .is_none_or(|w| w.is_empty());
+        if drained && receiver.accepted().len() >= expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {expected} alerts reached the webhook; status {status}\nlog:\n{}",
+            receiver.accepted().len(),
+            workers[0].log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Anything still to come (a repeat, a late decision) would come now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let unreadable = status_of(run.db)["unreadable"].clone();
+    assert_eq!(unreadable, serde_json::json!([]), "every object was read");
+    for worker in workers {
+        assert_eq!(worker.terminate(), Some(0));
+    }
+    let listed = tripkey()
+        .args(["alert", "list", "--database", run.db])
+        .args(["--format", "jsonl", "-n", "100000"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    let standing: Vec<&str> = std::str::from_utf8(&listed.stdout)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.contains("\"status\":\"withdrawn\""))
+        .collect();
+    (standing.join("\n"), receiver.accepted())
+}
+
+/// The issue's end-to-end check: 3 workers on PostgreSQL, one queue and one polled bucket;
+/// the worker listing the bucket is killed mid-run and its jobs move within their lease;
+/// every expected alert reaches the webhook exactly once, and nothing else does; 1 worker on
+/// SQLite gives the same alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organisation_trail_through_three_workers_gives_the_truth_once_as_one_worker_does() {
+    let folder = tempfile::tempdir().unwrap();
+    let corpus = folder.path().join("corpus");
+    // Recent, so the polled bucket's start_back covers it; whole minutes, as the generator
+    // takes them.
+    let start = trail::EventTime::from(std::time::SystemTime::now()).offset(-5 * 3_600_000);
+    let start = trail::EventTime(start.0 - start.0 % 60_000).to_string();
+    let generated = Command::new(common::corpus::corpus_generator())
+        .args(["--records", "10000", "--span-hours", "3", "--seed", "5"])
+        .args(["--accounts", "2", "--max-lateness", "30", "--jobs", "2"])
+        .args(["--start", &start, "--out"])
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{generated:?}");
+
+    let database = common::TestPostgres::new(Path::new(env!("CARGO_BIN_EXE_tripkey")));
+    let (alerts, accepted) = run_organisation_trail(OrganisationRun {
+        corpus: &corpus,
+        db: &database.url,
+        workers: 3,
+        kill_the_lister: true,
+    })
+    .await;
+    common::corpus::assert_truth(&corpus, &alerts, "three workers on postgres");
+    let standing = standing_keys(&alerts);
+    assert_eq!(
+        accepted, standing,
+        "the webhook accepted each standing alert exactly once, and nothing else"
+    );
+
+    let sqlite = folder.path().join("one-worker.db");
+    let (alerts, accepted) = run_organisation_trail(OrganisationRun {
+        corpus: &corpus,
+        db: sqlite.to_str().unwrap(),
+        workers: 1,
+        kill_the_lister: false,
+    })
+    .await;
+    common::corpus::assert_truth(&corpus, &alerts, "one worker on sqlite");
+    assert_eq!(standing_keys(&alerts), standing, "the same alerts");
+    assert_eq!(accepted, standing);
+}

@@ -5,6 +5,7 @@
 // Each test binary that includes this module uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod corpus;
 pub mod planting;
 
 use std::io::{BufRead, BufReader};
