@@ -890,7 +890,10 @@ async fn run_organisation_trail(run: OrganisationRun<'_>) -> (String, Vec<Post>)
         let drained = queue_depth(&sqs, &queue).await == 0
             && status["objects_waiting"]
                 .as_object()
-                .is_none_or(|w| w.is_empty());
+                .is_none_or(|w| w.is_empty())
+            && status["sinks"]
+                .as_array()
+                .is_some_and(|sinks| sinks.iter().all(|sink| sink["pending"] == 0));
         if drained && receiver.accepted().len() >= expected {
             break;
         }

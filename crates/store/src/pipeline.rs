@@ -808,49 +808,12 @@ impl Store {
         now: EventTime,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.due(None, now, limit).await
-    }
-
-    /// Like [`Store::due_deliveries`], for the named sinks only. Deliveries to a sink that is
-    /// no longer configured stay pending, out of the way of the others, and go out if it is
-    /// configured again.
-    pub async fn due_deliveries_to(
-        &self,
-        sinks: &[String],
-        now: EventTime,
-        limit: u32,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        self.due(Some(sinks), now, limit).await
-    }
-
-    /// Due deliveries; `sinks` narrows them when given.
-    async fn due(
-        &self,
-        sinks: Option<&[String]>,
-        now: EventTime,
-        limit: u32,
-    ) -> Result<Vec<Delivery>, StoreError> {
         let rows: Vec<DeliveryColumns> = on_pool!(self, |pool| {
             let mut query = QueryBuilder::new(select_delivery!(
                 "WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= "
             ));
-            query.push_bind(now.0);
-            match sinks {
-                // `IN ()` is SQLite's alone: no sink at all matches nothing.
-                Some([]) => {
-                    query.push(" AND 1 = 0");
-                }
-                Some(sinks) => {
-                    query.push(" AND o.sink IN (");
-                    let mut names = query.separated(", ");
-                    for sink in sinks {
-                        names.push_bind(sink);
-                    }
-                    query.push(")");
-                }
-                None => {}
-            }
             query
+                .push_bind(now.0)
                 .push(" ORDER BY o.next_attempt_at, o.id LIMIT ")
                 .push_bind(i64::from(limit));
             query.build_query_as().fetch_all(pool).await

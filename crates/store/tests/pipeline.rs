@@ -145,17 +145,6 @@ async fn deliveries_are_held_retried_refused_and_counted_per_sink(db: &TestDb) {
     let due = store.due_deliveries(at(0), 10).await.unwrap();
     assert_eq!(due.len(), 3);
     let (d1, d2, d3) = (due[0].id, due[1].id, due[2].id);
-    let to = |sinks: &[&str]| {
-        let store = &store;
-        let sinks: Vec<String> = sinks.iter().map(|s| (*s).to_owned()).collect();
-        async move {
-            let due = store.due_deliveries_to(&sinks, at(0), 10).await.unwrap();
-            due.into_iter().map(|d| d.id).collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(to(&["mail"]).await, [d3]);
-    assert_eq!(to(&["hook", "mail", "gone"]).await, [d1, d2, d3]);
-    assert!(to(&[]).await.is_empty());
     assert_eq!(store.due_deliveries(at(0), 2).await.unwrap().len(), 2);
 
     store.deliveries_done("hook", &[d1], at(1)).await.unwrap();
