@@ -296,14 +296,32 @@ pub(crate) async fn run_with(
             .memory_budget
             .unwrap_or(pipeline::DEFAULT_MEMORY_BUDGET),
     );
-    let mut ingestor = Ingestor::open(store.clone(), config.detect.clone(), route, metrics.clone())
-        .await
-        .context("cannot start the detection engine")?;
+    // Workers sharing the database know each other by this id: it holds their leases and
+    // names their heartbeat in status and /metrics.
+    let identity = WorkerIdentity::current();
+    tracing::info!(worker = %identity.id, "worker id");
+    let mut ingestor = Ingestor::open_as(
+        store.clone(),
+        config.detect.clone(),
+        route,
+        metrics.clone(),
+        identity.id.clone(),
+    )
+    .await
+    .context("cannot start the detection engine")?;
     ingestor.limit_item_size(
         config
             .serve
             .max_item_size
             .unwrap_or(pipeline::DEFAULT_MAX_ITEM_SIZE),
+    );
+    ingestor.wait_for_queued_objects_of(
+        config
+            .sources
+            .iter()
+            .filter(|source| matches!(source, SourceConfig::S3 { .. }))
+            .map(|source| source.name().to_owned())
+            .collect(),
     );
     if let Some(file) = config.serve.canaries.as_deref() {
         let from_file = crate::canaries::load(file)?;
@@ -317,10 +335,6 @@ pub(crate) async fn run_with(
     let (stop, shutdown) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
-    // Workers sharing the database know each other by this id: it holds their leases and
-    // names their heartbeat in status and /metrics.
-    let identity = WorkerIdentity::current();
-    tracing::info!(worker = %identity.id, "worker id");
     tasks.spawn(pipeline::run_heartbeat(
         store.clone(),
         identity.clone(),

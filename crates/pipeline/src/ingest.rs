@@ -93,7 +93,24 @@ pub struct Ingestor {
     max_item_size: u64,
     /// This worker's name in the store: its lateness counters are kept under it.
     worker: String,
+    /// The sources that queue objects for any worker to read: while any of theirs wait, the
+    /// input is not quiet.
+    queueing_sources: Vec<String>,
 }
+
+/// What a quiet-spell release did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The input of every worker was quiet: the decisions waiting were released, and these
+    /// dedup keys are new.
+    Released(Vec<String>),
+    /// Some worker brought records within the settle time, or objects still wait to be read:
+    /// nothing was released; ask again after this long.
+    NotQuiet(std::time::Duration),
+}
+
+/// How soon to look again while listed objects still wait to be read.
+const QUIET_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// This process's default worker name: the host and the process id.
 pub fn default_worker_id() -> String {
@@ -109,16 +126,28 @@ pub(crate) fn host_name() -> String {
 }
 
 impl Ingestor {
-    /// Detection over the store's canaries and the detectors' memory in the store. The
-    /// whole-state snapshot an earlier version kept is split into per-key rows, once.
+    /// Detection over the store's canaries and the detectors' memory in the store, as this
+    /// process's default worker ([`default_worker_id`]). The whole-state snapshot an earlier
+    /// version kept is split into per-key rows, once.
     pub async fn open(
         store: Store,
         config: DetectConfig,
         route: Route,
         metrics: Arc<Metrics>,
     ) -> Result<Ingestor, PipelineError> {
+        Ingestor::open_as(store, config, route, metrics, default_worker_id()).await
+    }
+
+    /// [`Ingestor::open`] as the worker `worker`, the name its position and input are kept
+    /// under in the store.
+    pub async fn open_as(
+        store: Store,
+        config: DetectConfig,
+        route: Route,
+        metrics: Arc<Metrics>,
+        worker: String,
+    ) -> Result<Ingestor, PipelineError> {
         let canaries = load_canaries(&store, &[]).await?;
-        let worker = default_worker_id();
         adopt_snapshot(&store, &config, &canaries, &worker).await?;
         Ok(Ingestor {
             filter: RelevanceFilter::new(canaries.clone()),
@@ -132,6 +161,7 @@ impl Ingestor {
             extra_canaries: Vec::new(),
             max_item_size: DEFAULT_MAX_ITEM_SIZE,
             worker,
+            queueing_sources: Vec::new(),
         })
     }
 
@@ -139,6 +169,12 @@ impl Ingestor {
     /// dropped and reported as a problem of the item.
     pub fn limit_item_size(&mut self, bytes: u64) {
         self.max_item_size = bytes;
+    }
+
+    /// Names the sources that queue listed objects in the store for any worker to read (the
+    /// S3 polling sources): the input is not quiet while any of their objects wait.
+    pub fn wait_for_queued_objects_of(&mut self, sources: Vec<String>) {
+        self.queueing_sources = sources;
     }
 
     /// Watches these canaries too, beside the store's, from now on and after every reload.
@@ -153,11 +189,21 @@ impl Ingestor {
         std::time::Duration::from_millis(self.config.settle.millis().max(0) as u64)
     }
 
-    /// The input has been quiet for the settle time: releases what the detectors held back
-    /// for records that may still have been on their way, and commits it, a few keys per
-    /// transaction over the keys changed since the input was last quiet. Returns the dedup
-    /// keys that are new.
-    pub async fn settle_pending(&mut self) -> Result<Vec<String>, PipelineError> {
+    /// This worker's input has been quiet for the settle time. When every worker's has too
+    /// (none brought records for the settle time, and no listed object waits to be read),
+    /// releases what the detectors held back for records that may still have been on their
+    /// way, and commits it, a few keys per transaction over the keys changed since the input
+    /// was last quiet. Otherwise releases nothing and says when to ask again: an idle worker
+    /// must not release keys whose records another worker is still reading.
+    pub async fn settle_pending(&mut self) -> Result<Settled, PipelineError> {
+        let settle = self.settle_time();
+        let activity = self.store.input_activity(&self.queueing_sources).await?;
+        if activity.objects_waiting > 0 {
+            return Ok(Settled::NotQuiet(QUIET_RECHECK.min(settle)));
+        }
+        if let Some(since) = activity.since_input.filter(|since| *since < settle) {
+            return Ok(Settled::NotQuiet(settle - since));
+        }
         let source = self
             .last_source
             .clone()
@@ -178,6 +224,7 @@ impl Ingestor {
                 newest: None,
                 due_limit: 0,
                 quiet: true,
+                input: false,
             };
             let (alerts, fresh) = self
                 .run(step, |engine, alerts| engine.settle_pending(alerts))
@@ -185,7 +232,7 @@ impl Ingestor {
             self.metrics.alerts_committed(&source, alerts);
             new.extend(fresh);
         }
-        Ok(new)
+        Ok(Settled::Released(new))
     }
 
     /// Reads the canaries again from the store, so ones issued since are watched too.
@@ -246,6 +293,7 @@ impl Ingestor {
             keys,
             newest: records.last().map(|record| record.fields.event_time),
             quiet: false,
+            input: done.records > 0,
         };
         let result = self
             .run(step, |engine, alerts| {
@@ -372,6 +420,7 @@ impl Ingestor {
                     put: &put,
                     delete: &delete,
                     quiet: step.quiet,
+                    input: step.input,
                 },
             )
             .await?;
@@ -415,6 +464,8 @@ struct Step<'a> {
     due_limit: usize,
     /// The quiet-spell release.
     quiet: bool,
+    /// The step's batch brought records.
+    input: bool,
 }
 
 fn load_row(state: &mut MemoryState, row: &DetectorKey) -> Result<(), String> {

@@ -21,7 +21,8 @@ pub mod workers;
 
 pub use budget::{Held, MemoryBudget, DEFAULT_MEMORY_BUDGET};
 pub use ingest::{
-    default_worker_id, limit_key, Batch, Ingested, Ingestor, Item, Route, DEFAULT_MAX_ITEM_SIZE,
+    default_worker_id, limit_key, Batch, Ingested, Ingestor, Item, Route, Settled,
+    DEFAULT_MAX_ITEM_SIZE,
 };
 pub use metrics::{
     MemoryReport, Metrics, Report, SinkHealthReport, SourceStats, UnreadableCount, WorkerReport,

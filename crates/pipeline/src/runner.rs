@@ -9,7 +9,7 @@ use detect::Alert;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use crate::ingest::{Batch, Ingested, Ingestor};
+use crate::ingest::{Batch, Ingested, Ingestor, Settled};
 use crate::PipelineError;
 
 /// How often the engine reads the canary inventory again, so canaries issued while `serve`
@@ -85,8 +85,9 @@ pub fn spawn_engine(
         let mut reload = tokio::time::interval(CANARY_RELOAD);
         reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         reload.tick().await;
-        // When the input has been quiet for the settle time, decisions still waiting for
-        // records that may have been on their way are released.
+        // When this worker's input has been quiet for the settle time, it asks whether every
+        // worker's has; if so, decisions still waiting for records that may have been on
+        // their way are released.
         let mut settle_at: Option<tokio::time::Instant> = None;
         loop {
             let quiet = async {
@@ -124,8 +125,11 @@ pub fn spawn_engine(
                 () = quiet => {
                     settle_at = None;
                     match ingestor.settle_pending().await {
-                        Ok(new) if !new.is_empty() => new_alerts.notify_one(),
-                        Ok(_) => {}
+                        Ok(Settled::Released(new)) if !new.is_empty() => new_alerts.notify_one(),
+                        Ok(Settled::Released(_)) => {}
+                        Ok(Settled::NotQuiet(again)) => {
+                            settle_at = Some(tokio::time::Instant::now() + again);
+                        }
                         Err(error) => {
                             tracing::warn!(%error, "could not commit the alerts released after a quiet spell; trying again");
                             settle_at = Some(tokio::time::Instant::now() + ingestor.settle_time());

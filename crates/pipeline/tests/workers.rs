@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pipeline::{Metrics, Report, WorkerIdentity};
+use pipeline::{Metrics, Report, Settled, WorkerIdentity};
 use store::Store;
 use tokio::sync::watch;
 
@@ -191,4 +191,104 @@ async fn heartbeats_show_each_worker_and_its_jobs_in_the_report() {
         "tripkey_worker_up{{worker=\"{}\",host=\"{}\"}} 0",
         identity.id, identity.host
     )));
+}
+
+/// The quiet-spell release is the whole input's, not one worker's: a worker that brought
+/// nothing does not release a decision while another worker has just brought records, nor
+/// while listed objects still wait to be read; once every worker's input has been quiet for
+/// the settle time, it does.
+#[tokio::test]
+async fn an_idle_worker_waits_for_every_workers_input_to_go_quiet() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = Store::open(folder.path().join("tripkey.db")).await.unwrap();
+    let settle = Duration::from_millis(800);
+    let config = detect::DetectConfig {
+        settle: detect::Span(i64::try_from(settle.as_millis()).unwrap()),
+        ..Default::default()
+    };
+    let open = |worker: &str| {
+        pipeline::Ingestor::open_as(
+            store.clone(),
+            config.clone(),
+            std::sync::Arc::new(|_: &detect::Alert| vec!["hook".to_owned()]),
+            Arc::new(Metrics::default()),
+            worker.to_owned(),
+        )
+    };
+    let mut reading = open("w1").await.unwrap();
+    let mut idle = open("w2").await.unwrap();
+    idle.wait_for_queued_objects_of(vec!["polled".to_owned()]);
+
+    // The instance's own address locks its session; a second address is the stream's newest
+    // call, so its decision waits for the settle time or for the input to go quiet.
+    let record = |time: &str, ip: &str, id: &str| {
+        serde_json::json!({
+            "eventVersion": "1.09", "eventTime": time, "eventSource": "s3.amazonaws.com",
+            "eventName": "ListBuckets", "awsRegion": "us-east-1", "sourceIPAddress": ip,
+            "userAgent": "aws-sdk-go/1.44.0", "eventID": id,
+            "userIdentity": {"type": "AssumedRole", "accountId": "123456789012",
+                "arn": "arn:aws:sts::123456789012:assumed-role/web/i-0abc1234"}
+        })
+    };
+    let seed = serde_json::json!({
+        "eventVersion": "1.09", "eventTime": "2026-11-30T10:00:00Z",
+        "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1",
+        "sourceIPAddress": "ec2.amazonaws.com", "eventID": "seed",
+        "userIdentity": {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"},
+        "requestParameters": {"roleArn": "arn:aws:iam::123456789012:role/web",
+            "roleSessionName": "i-0abc1234"}
+    });
+    let body = serde_json::json!({ "Records": [
+        seed,
+        record("2026-11-30T10:01:00Z", "54.1.2.3", "instance"),
+        record("2026-11-30T10:01:00.500Z", "203.0.113.9", "attacker"),
+    ]});
+    let done = reading
+        .ingest(&pipeline::Batch {
+            source: "notified".to_owned(),
+            items: vec![pipeline::Item {
+                name: "AWSLogs/a.json".to_owned(),
+                bytes: body.to_string().into_bytes(),
+            }],
+            checkpoint: None,
+            held: Default::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.records, 3);
+    assert!(done.new_alerts.is_empty(), "{:?}", done.new_alerts);
+
+    match idle.settle_pending().await.unwrap() {
+        Settled::NotQuiet(again) => assert!(again <= settle, "{again:?}"),
+        released => panic!("released while w1 had just read records: {released:?}"),
+    }
+
+    store
+        .queue_source_objects(
+            "polled",
+            &[store::QueuedObject {
+                key: "AWSLogs/b.json.gz".to_owned(),
+                prefix: "AWSLogs/123456789012/CloudTrail/us-east-1".to_owned(),
+                attempts: 0,
+            }],
+            "AWSLogs/b.json.gz",
+            store::now(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(settle + Duration::from_millis(100)).await;
+    assert!(
+        matches!(idle.settle_pending().await.unwrap(), Settled::NotQuiet(_)),
+        "released while a listed object waited to be read"
+    );
+
+    store
+        .finish_source_objects("polled", &["AWSLogs/b.json.gz".to_owned()])
+        .await
+        .unwrap();
+    let attacker = "instance-credential-exfiltration:arn:aws:sts::123456789012:assumed-role/web/i-0abc1234:ip:203.0.113.9";
+    assert_eq!(
+        idle.settle_pending().await.unwrap(),
+        Settled::Released(vec![attacker.to_owned()])
+    );
 }

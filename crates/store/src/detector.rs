@@ -15,8 +15,11 @@
 
 use trail::EventTime;
 
+use sqlx::AssertSqlSafe;
+
 use crate::backend::Tx;
 use crate::pipeline::BatchCommit;
+use crate::workers::database_now;
 use crate::{Store, StoreError};
 
 /// One key of the detectors' memory.
@@ -60,6 +63,18 @@ pub struct DetectorWrites<'a> {
     /// The batch released everything pending because the input went quiet: the keys it wrote
     /// need no quiet release again until a record touches them.
     pub quiet: bool,
+    /// The batch brought records: the input is not quiet ([`Store::input_activity`]).
+    pub input: bool,
+}
+
+/// Where the input of every worker sharing the database stands, for the quiet-spell release.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputActivity {
+    /// How long ago (on the database's clock) any worker last committed a batch that brought
+    /// records; `None` when none has.
+    pub since_input: Option<std::time::Duration>,
+    /// Objects listed by the named sources that no worker has read yet, queued or claimed.
+    pub objects_waiting: u64,
 }
 
 /// A batch's open transaction, holding its keys' locks; dropped without
@@ -167,6 +182,31 @@ impl Store {
         .map_err(|e| self.db(e))
     }
 
+    /// Whether the input of all the workers is quiet: how long since any of them brought
+    /// records, and how many objects the `sources` listed still wait to be read (a dead
+    /// worker's claims among them, until they run out).
+    pub async fn input_activity(&self, sources: &[String]) -> Result<InputActivity, StoreError> {
+        let sql = format!(
+            "SELECT {} - MAX(input_at) FROM detector_position",
+            database_now(self.backend())
+        );
+        let since: Option<i64> = on_pool!(self, |pool| {
+            sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(pool).await
+        })
+        .map_err(|e| self.db(e))?;
+        let objects_waiting = self
+            .queued_object_counts()
+            .await?
+            .into_iter()
+            .filter(|(source, _)| sources.contains(source))
+            .map(|(_, count)| count)
+            .sum();
+        Ok(InputActivity {
+            since_input: since.map(|ms| std::time::Duration::from_millis(ms.max(0).unsigned_abs())),
+            objects_waiting,
+        })
+    }
+
     /// Moves a whole-state snapshot of an earlier version (the `detector_state` row) into
     /// per-key rows, once: `split` turns the snapshot into keys and a position. Returns how
     /// many keys were moved, `None` when there was no snapshot. A snapshot `split` cannot read
@@ -197,6 +237,7 @@ impl Store {
                             put: &keys,
                             delete: &[],
                             quiet: false,
+                            input: false,
                         },
                         crate::now(),
                     )
@@ -386,23 +427,31 @@ async fn write_rows(
             }
         }
     }
-    on_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO detector_position (worker, newest, lateness, updated_at) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (worker) DO UPDATE SET lateness = excluded.lateness, \
-             updated_at = excluded.updated_at, \
-             newest = CASE WHEN detector_position.newest IS NULL \
+    // input_at is kept when the batch brought no records (a quiet release).
+    let input_at = if writes.input {
+        database_now(tx.backend())
+    } else {
+        "NULL"
+    };
+    let sql = format!(
+        "INSERT INTO detector_position (worker, newest, lateness, updated_at, input_at) \
+         VALUES ($1, $2, $3, $4, {input_at}) \
+         ON CONFLICT (worker) DO UPDATE SET lateness = excluded.lateness, \
+         updated_at = excluded.updated_at, \
+         input_at = COALESCE(excluded.input_at, detector_position.input_at), \
+         newest = CASE WHEN detector_position.newest IS NULL \
              OR detector_position.newest < excluded.newest \
-             THEN excluded.newest ELSE detector_position.newest END",
-        )
-        .bind(writes.worker)
-        .bind(writes.newest.map(|at| at.0))
-        .bind(writes.lateness)
-        .bind(at.0)
-        .execute(conn)
-        .await
-        .map(drop)
+         THEN excluded.newest ELSE detector_position.newest END"
+    );
+    on_tx!(tx, |conn| {
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(writes.worker)
+            .bind(writes.newest.map(|at| at.0))
+            .bind(writes.lateness)
+            .bind(at.0)
+            .execute(conn)
+            .await
+            .map(drop)
     })
 }
 

@@ -76,7 +76,7 @@ use backend::{Pool, Tx};
 pub use audit::{AuditEntry, AuditOutcome, NewAuditEntry};
 pub use backend::Backend;
 pub use copy::{CopyProgress, CopyReport, TableCount};
-pub use detector::{DetectionBatch, DetectorKey, DetectorRows, DetectorWrites};
+pub use detector::{DetectionBatch, DetectorKey, DetectorRows, DetectorWrites, InputActivity};
 pub use error::StoreError;
 pub use failures::SourceFailure;
 pub use location::{Location, Migration, SchemaState, SchemaStatus};

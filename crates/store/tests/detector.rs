@@ -4,7 +4,11 @@
 #[macro_use]
 mod support;
 
-use store::{BatchCommit, DetectorKey, DetectorWrites, EventTime, Store};
+use std::time::Duration;
+
+use store::{
+    BatchCommit, DetectorKey, DetectorWrites, EventTime, InputActivity, QueuedObject, Store,
+};
 use support::TestDb;
 
 fn key(name: &str, value: &str, wake_at: Option<i64>) -> DetectorKey {
@@ -37,6 +41,7 @@ fn writes<'a>(
         put,
         delete,
         quiet,
+        input: !quiet,
     }
 }
 
@@ -164,6 +169,58 @@ async fn the_quiet_release_walks_only_the_keys_changed_since_the_last(db: &TestD
         .unwrap();
     let left = store.unsettled_detector_keys(None, 10).await.unwrap();
     assert_eq!(left, ["principal:p1", "principal:p2", "principal:p4"]);
+}
+
+on_both_backends!(the_input_is_quiet_only_when_no_worker_brought_records_and_nothing_waits);
+async fn the_input_is_quiet_only_when_no_worker_brought_records_and_nothing_waits(db: &TestDb) {
+    let store = db.open().await;
+    let polled = ["polled".to_owned()];
+    let none = store.input_activity(&polled).await.unwrap();
+    assert_eq!(
+        none,
+        InputActivity::default(),
+        "no worker has read anything yet"
+    );
+
+    let (read, _) = store.begin_detection("w1", &[], None, 0).await.unwrap();
+    read.commit(&batch(1), &writes(Some(5), &[], &[], false))
+        .await
+        .unwrap();
+    let just_now = store.input_activity(&polled).await.unwrap();
+    let since = just_now.since_input.expect("w1 brought records");
+    assert!(since < Duration::from_secs(5), "{since:?}");
+
+    // A quiet release by another worker is not input: the time stays w1's.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (quiet, _) = store.begin_detection("w2", &[], None, 0).await.unwrap();
+    quiet
+        .commit(&batch(2), &writes(None, &[], &[], true))
+        .await
+        .unwrap();
+    let later = store.input_activity(&polled).await.unwrap();
+    assert!(
+        later.since_input.unwrap() >= since + Duration::from_millis(300),
+        "{later:?} after {since:?}"
+    );
+
+    let object = |key: &str| QueuedObject {
+        key: key.to_owned(),
+        prefix: "AWSLogs/111122223333/CloudTrail/us-east-1".to_owned(),
+        attempts: 0,
+    };
+    store
+        .queue_source_objects("polled", &[object("a"), object("b")], "b", EventTime(3))
+        .await
+        .unwrap();
+    store
+        .queue_source_objects("removed", &[object("c")], "c", EventTime(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.input_activity(&polled).await.unwrap().objects_waiting,
+        2,
+        "only the named sources' objects count"
+    );
 }
 
 on_both_backends!(batches_sharing_keys_apply_one_after_the_other);
