@@ -998,6 +998,12 @@ fn assert_told_once(alerts: &str, posts: &[Post], what: &str) {
         renamed_from, renamed_to,
         "{what}: each standing burst not told under its key was told under its earlier key"
     );
+    eprintln!(
+        "{what}: told of {} alerts; {} bursts renamed after they were told; {} withdrawn",
+        raised.len(),
+        renamed_from.len(),
+        withdrawals.len()
+    );
     for key in raised.keys().filter(|key| withdrawn.contains(*key)) {
         assert!(
             withdrawals.contains(key),
@@ -1011,7 +1017,6 @@ fn assert_told_once(alerts: &str, posts: &[Post], what: &str) {
 /// every expected alert reaches the webhook exactly once, and nothing else does; 1 worker on
 /// SQLite gives the same alerts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails on 2 cores: a worker quiet for `settle` releases decisions whose records another worker is still reading; run with --run-ignored once the quiet release is global"]
 async fn an_organisation_trail_through_three_workers_gives_the_truth_once_as_one_worker_does() {
     let folder = tempfile::tempdir().unwrap();
     let corpus = folder.path().join("corpus");

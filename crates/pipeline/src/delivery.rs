@@ -345,7 +345,7 @@ async fn send_one(
     notification.placements = placements_of(store, &notification.alert).await;
     match sink.deliver(&notification).await {
         Ok(()) => {
-            store.deliveries_done(sink.name(), &ids, now).await?;
+            store.deliveries_done(sink.name(), &deliveries, now).await?;
             Ok(true)
         }
         Err(SinkError::Retryable(error)) => {

@@ -282,13 +282,7 @@ async fn an_alert_a_late_file_disproves_is_withdrawn_and_the_true_one_raised() {
         "{:?}",
         done.new_alerts
     );
-    let told: Vec<i64> = store
-        .due_deliveries(store::now(), 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|delivery| delivery.id)
-        .collect();
+    let told = store.due_deliveries(store::now(), 100).await.unwrap();
     store
         .deliveries_done("hook", &told, store::now())
         .await

@@ -480,6 +480,41 @@ async fn withdraw(
     })
 }
 
+/// Queues the withdrawal notice of a delivery's alert when the alert was withdrawn after the
+/// delivery's version was read. The alert's row is locked first: a withdrawal committing
+/// meanwhile either sees this delivery done (and queues the notice itself) or is seen here.
+async fn withdrawn_since_told(
+    tx: &mut Tx,
+    delivery: &Delivery,
+    at: EventTime,
+) -> Result<(), sqlx::Error> {
+    let status = tx
+        .backend()
+        .locking(locking!("SELECT status FROM alerts WHERE dedup_key = $1"));
+    let status: Option<String> = on_tx!(&mut *tx, |conn| {
+        sqlx::query_scalar(status)
+            .bind(&delivery.alert.dedup_key)
+            .fetch_optional(conn)
+            .await
+    })?;
+    if status.as_deref() != Some("withdrawn") {
+        return Ok(());
+    }
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO outbox (dedup_key, sink, kind, limit_key, created_at, next_attempt_at) \
+             SELECT dedup_key, sink, 'withdrawn', limit_key, $1, $1 FROM outbox \
+             WHERE id = $2 AND kind = 'raised' \
+             ON CONFLICT (dedup_key, sink, kind) DO NOTHING",
+        )
+        .bind(at.0)
+        .bind(delivery.id)
+        .execute(conn)
+        .await
+        .map(drop)
+    })
+}
+
 /// A stored alert's JSON, marked withdrawn with the reason, so that every reader of the body
 /// (the API, notifications) sees what the row says.
 fn withdrawn_body(body: &str, reason: &str) -> String {
@@ -886,16 +921,19 @@ impl Store {
         tx.commit().await.map_err(|e| self.db(e))
     }
 
-    /// Records that one notification carrying these deliveries reached `sink`.
+    /// Records that one notification carrying these deliveries, as they were claimed, reached
+    /// `sink`. An alert withdrawn while its notice was on its way (another worker's batch
+    /// withdrew it after the claim read it) gets its withdrawal notice here: the sink was told
+    /// of a version that no longer stands.
     pub async fn deliveries_done(
         &self,
         sink: &str,
-        ids: &[i64],
+        sent: &[Delivery],
         at: EventTime,
     ) -> Result<(), StoreError> {
-        let size = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        let size = i64::try_from(sent.len()).unwrap_or(i64::MAX);
         let mut tx = self.write().await?;
-        for id in ids {
+        for delivery in sent {
             on_tx!(&mut tx, |conn| {
                 sqlx::query(
                     "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, \
@@ -903,12 +941,17 @@ impl Store {
                 )
                 .bind(at.0)
                 .bind(size)
-                .bind(id)
+                .bind(delivery.id)
                 .execute(conn)
                 .await
                 .map(drop)
             })
             .map_err(|e| self.db(e))?;
+            if delivery.alert.status != "withdrawn" {
+                withdrawn_since_told(&mut tx, delivery, at)
+                    .await
+                    .map_err(|e| self.db(e))?;
+            }
         }
         on_tx!(&mut tx, |conn| {
             sqlx::query(

@@ -4,7 +4,7 @@
 #[macro_use]
 mod support;
 
-use store::{AlertRow, Backend, BatchCommit, EventTime, Store};
+use store::{AlertRow, Backend, BatchCommit, Delivery, EventTime, Store};
 use support::TestDb;
 
 const T0: EventTime = EventTime(1_722_585_600_000);
@@ -144,10 +144,13 @@ async fn deliveries_are_held_retried_refused_and_counted_per_sink(db: &TestDb) {
         .unwrap();
     let due = store.due_deliveries(at(0), 10).await.unwrap();
     assert_eq!(due.len(), 3);
-    let (d1, d2, d3) = (due[0].id, due[1].id, due[2].id);
+    let (d2, d3) = (due[1].id, due[2].id);
     assert_eq!(store.due_deliveries(at(0), 2).await.unwrap().len(), 2);
 
-    store.deliveries_done("hook", &[d1], at(1)).await.unwrap();
+    store
+        .deliveries_done("hook", &due[..1], at(1))
+        .await
+        .unwrap();
     assert_eq!(
         store
             .last_delivered_at("hook", "svc-billing-sync")
@@ -499,8 +502,7 @@ async fn a_replacing_alert_takes_over_the_row_it_replaces_and_merges_the_rest(db
         ["burst:100", "burst:900"]
     );
     let due = store.due_deliveries(at(1), 10).await.unwrap();
-    let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
-    store.deliveries_done("hook", &ids, at(1)).await.unwrap();
+    store.deliveries_done("hook", &due, at(1)).await.unwrap();
     store
         .set_alert_state(
             "burst:100",
@@ -559,13 +561,12 @@ async fn a_withdrawn_alert_is_marked_with_its_reason_and_told_once_to_sinks_that
         commit(&store, &[alert("exfil", "open", &["hook", "mail"])], 0).await,
         ["exfil"]
     );
-    let hook: Vec<i64> = store
+    let hook: Vec<Delivery> = store
         .due_deliveries(at(1), 10)
         .await
         .unwrap()
-        .iter()
+        .into_iter()
         .filter(|d| d.sink == "hook")
-        .map(|d| d.id)
         .collect();
     store.deliveries_done("hook", &hook, at(1)).await.unwrap();
 
@@ -603,6 +604,57 @@ async fn a_withdrawn_alert_is_marked_with_its_reason_and_told_once_to_sinks_that
         store.alert("never-stored").await.unwrap().is_none(),
         "an alert withdrawn before it was ever committed leaves nothing"
     );
+}
+
+on_both_backends!(an_alert_withdrawn_while_its_notice_is_on_its_way_is_withdrawn_after_it);
+async fn an_alert_withdrawn_while_its_notice_is_on_its_way_is_withdrawn_after_it(db: &TestDb) {
+    let store = db.open().await;
+    commit(&store, &[alert("exfil", "open", &["hook"])], 0).await;
+    commit(&store, &[alert("other", "open", &["hook"])], 0).await;
+    // One worker claims both notices and sends them; meanwhile another worker's batch
+    // withdraws one of them. The sink was told the version that no longer stands.
+    let on_the_way = store.due_deliveries(at(1), 10).await.unwrap();
+    assert_eq!(on_the_way.len(), 2);
+    let withdrawn = AlertRow {
+        withdrawn_because: Some("a late call shows 54.1.2.3 was the first address".to_owned()),
+        ..alert("exfil", "withdrawn", &["hook"])
+    };
+    commit(&store, &[withdrawn], 2).await;
+    assert!(
+        store.due_deliveries(at(3), 10).await.unwrap().len() == 2,
+        "nothing new while the notices are still on their way"
+    );
+    store
+        .deliveries_done("hook", &on_the_way, at(3))
+        .await
+        .unwrap();
+    let due = store.due_deliveries(at(4), 10).await.unwrap();
+    let told: Vec<(&str, &str)> = due
+        .iter()
+        .map(|d| (d.alert.dedup_key.as_str(), d.alert.status.as_str()))
+        .collect();
+    assert_eq!(told, [("exfil", "withdrawn")], "the withdrawal follows");
+
+    // A notice read after the withdrawal told the sink so already: nothing follows it.
+    store.deliveries_done("hook", &due, at(5)).await.unwrap();
+    commit(&store, &[alert("late", "open", &["hook"])], 6).await;
+    commit(
+        &store,
+        &[AlertRow {
+            withdrawn_because: Some("merged".to_owned()),
+            ..alert("late", "withdrawn", &["hook"])
+        }],
+        7,
+    )
+    .await;
+    let read_after = store.due_deliveries(at(8), 10).await.unwrap();
+    assert_eq!(read_after.len(), 1);
+    assert_eq!(read_after[0].alert.status, "withdrawn");
+    store
+        .deliveries_done("hook", &read_after, at(9))
+        .await
+        .unwrap();
+    assert!(store.due_deliveries(at(10), 10).await.unwrap().is_empty());
 }
 
 on_both_backends!(alerts_are_paged_and_counted_newest_first);

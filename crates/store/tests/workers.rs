@@ -191,8 +191,7 @@ async fn a_rate_limit_key_is_claimed_by_one_worker_at_a_time(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(keys(&after), ["a1", "a2"], "a gave k1 back");
-    let ids: Vec<i64> = after.iter().map(|d| d.id).collect();
-    store.deliveries_done("hook", &ids, now).await.unwrap();
+    store.deliveries_done("hook", &after, now).await.unwrap();
     store.release_deliveries("hook", "k1", "c").await.unwrap();
     assert!(
         store
@@ -230,8 +229,7 @@ async fn workers_claiming_at_once_deliver_each_row_once(db: &TestDb) {
                         continue;
                     }
                     idle = 0;
-                    let ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
-                    store.deliveries_done("hook", &ids, now).await.unwrap();
+                    store.deliveries_done("hook", &claimed, now).await.unwrap();
                     let keys: BTreeSet<&str> =
                         claimed.iter().map(|d| d.limit_key.as_str()).collect();
                     for key in keys {
