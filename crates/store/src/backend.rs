@@ -10,7 +10,9 @@
 //! how `Store::migrate` lists a database's tables, and the two sets of migrations,
 //! `migrations/sqlite` and `migrations/postgres`, with the same versions.
 
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{
+    Database, Encode, PgPool, Postgres, QueryBuilder, Sqlite, SqlitePool, Transaction, Type,
+};
 
 /// Which database a [`Store`](crate::Store) keeps its data in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -248,4 +250,19 @@ mod tests {
         assert_eq!(redact("postgres://tripkey:123/ss@db/x"), "postgres://***");
         assert_eq!(redact("not a url"), "postgres://***");
     }
+}
+
+/// Ends `query` with ` AND key IN ($n, …)` over `keys`, one bound value each; `keys` must not
+/// be empty, which `IN ()` would not parse on PostgreSQL.
+pub(crate) fn and_key_in<'a, DB>(query: &mut QueryBuilder<DB>, keys: &'a [String])
+where
+    DB: Database,
+    &'a String: Encode<'a, DB> + Type<DB>,
+{
+    query.push(" AND key IN (");
+    let mut listed = query.separated(", ");
+    for key in keys {
+        listed.push_bind(key);
+    }
+    query.push(")");
 }

@@ -4,6 +4,7 @@
 use sqlx::QueryBuilder;
 use trail::EventTime;
 
+use crate::backend::and_key_in;
 use crate::{Store, StoreError};
 
 /// An object a source could not read.
@@ -193,12 +194,7 @@ impl Store {
                 query.push(" AND source = ").push_bind(source);
             }
             if !keys.is_empty() {
-                query.push(" AND key IN (");
-                let mut listed = query.separated(", ");
-                for key in keys {
-                    listed.push_bind(key);
-                }
-                query.push(")");
+                and_key_in(&mut query, keys);
             }
             query
                 .build()

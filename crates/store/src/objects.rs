@@ -6,7 +6,8 @@ use std::time::Duration;
 use sqlx::{AssertSqlSafe, QueryBuilder};
 use trail::EventTime;
 
-use crate::backend::Backend;
+use crate::backend::{and_key_in, Backend};
+use crate::pipeline::move_checkpoint;
 use crate::workers::database_now;
 use crate::{Store, StoreError};
 
@@ -58,19 +59,7 @@ impl Store {
                         .map(|done| done.rows_affected())
                 })?;
             }
-            on_tx!(&mut tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO checkpoints (source, position, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (source) DO UPDATE SET position = excluded.position, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(source)
-                .bind(checkpoint)
-                .bind(at.0)
-                .execute(&mut *conn)
-                .await
-                .map(drop)
-            })?;
+            move_checkpoint(&mut tx, source, checkpoint, at).await?;
             Ok::<_, sqlx::Error>(queued)
         };
         let queued = queued.await.map_err(|e| self.db(e))?;
@@ -112,7 +101,8 @@ impl Store {
                     .fetch_all(&mut *conn)
                     .await
             })?;
-            if !rows.is_empty() {
+            let keys: Vec<String> = rows.iter().map(|(key, _, _)| key.clone()).collect();
+            if !keys.is_empty() {
                 on_tx!(&mut tx, |conn| {
                     let mut query = QueryBuilder::new("UPDATE source_objects SET claimed_by = ");
                     query
@@ -120,13 +110,8 @@ impl Store {
                         .push(format!(", claim_expires_at = {now} + "))
                         .push_bind(ttl)
                         .push(" WHERE source = ")
-                        .push_bind(source)
-                        .push(" AND key IN (");
-                    let mut keys = query.separated(", ");
-                    for (key, _, _) in &rows {
-                        keys.push_bind(key);
-                    }
-                    query.push(")");
+                        .push_bind(source);
+                    and_key_in(&mut query, &keys);
                     query.build().execute(&mut *conn).await.map(drop)
                 })?;
             }
@@ -160,12 +145,8 @@ impl Store {
                 on_tx!(&mut tx, |conn| {
                     let mut query =
                         QueryBuilder::new(format!("DELETE FROM {table} WHERE source = "));
-                    query.push_bind(source).push(" AND key IN (");
-                    let mut listed = query.separated(", ");
-                    for key in keys {
-                        listed.push_bind(key);
-                    }
-                    query.push(")");
+                    query.push_bind(source);
+                    and_key_in(&mut query, keys);
                     query.build().execute(&mut *conn).await.map(drop)
                 })?;
             }
@@ -194,13 +175,8 @@ impl Store {
             query
                 .push_bind(source)
                 .push(" AND claimed_by = ")
-                .push_bind(holder)
-                .push(" AND key IN (");
-            let mut listed = query.separated(", ");
-            for key in keys {
-                listed.push_bind(key);
-            }
-            query.push(")");
+                .push_bind(holder);
+            and_key_in(&mut query, keys);
             query.build().execute(pool).await.map(drop)
         })
         .map_err(|e| self.db(e))

@@ -515,6 +515,29 @@ async fn withdrawn_since_told(
     })
 }
 
+/// Moves `source`'s checkpoint to `position`, inside the transaction that commits what the
+/// source read up to there.
+pub(crate) async fn move_checkpoint(
+    tx: &mut Tx,
+    source: &str,
+    position: &str,
+    at: EventTime,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO checkpoints (source, position, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (source) DO UPDATE SET position = excluded.position, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(source)
+        .bind(position)
+        .bind(at.0)
+        .execute(conn)
+        .await
+        .map(drop)
+    })
+}
+
 /// A stored alert's JSON, marked withdrawn with the reason, so that every reader of the body
 /// (the API, notifications) sees what the row says.
 fn withdrawn_body(body: &str, reason: &str) -> String {
@@ -639,20 +662,9 @@ impl Store {
             }
         }
         if let Some(position) = batch.checkpoint {
-            on_tx!(&mut *tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO checkpoints (source, position, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (source) DO UPDATE SET position = excluded.position, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(batch.source)
-                .bind(position)
-                .bind(batch.at.0)
-                .execute(conn)
+            move_checkpoint(tx, batch.source, position, batch.at)
                 .await
-                .map(drop)
-            })
-            .map_err(|e| self.db(e))?;
+                .map_err(|e| self.db(e))?;
         }
         Ok(fresh)
     }
