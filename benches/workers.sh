@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Workers benchmark (issue 16): the same corpus read from one SQS queue by 1, 2 and 3
-# `tripkey serve` workers sharing one PostgreSQL database, against a local moto server.
+# Workers benchmark (issue 16): the same corpus read by 1, 2 and 3 `tripkey serve` workers
+# sharing one PostgreSQL database, against a local moto server: once from one SQS queue of
+# S3 notifications, once from a bucket the S3 source polls.
 # Reports records/s and the workers' CPU seconds per million records, and the ratio of the
 # latter to 1 worker (target: at most 1.2x with 3 workers). Then memory under hostile input:
 # one serve's peak RSS while 8 clients post gzip bombs and its SQS source runs (target
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 case "${1:-}" in
-    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     "") ;;
     *) echo "workers.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 esac

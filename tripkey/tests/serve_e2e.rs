@@ -576,13 +576,7 @@ async fn three_workers_on_postgres_share_one_queue_and_a_killed_one_loses_and_re
         survivors[1].log()
     );
 
-    let status = common::json(
-        &tripkey()
-            .args(["status", "--database", db, "--format", "json"])
-            .args(["--url", "http://127.0.0.1:9"])
-            .output()
-            .unwrap(),
-    );
+    let status = status_of(db);
     let workers = status["workers"].as_array().expect("status lists workers");
     assert_eq!(workers.len(), 3, "{status}");
     let records: u64 = workers.iter().map(|w| w["records"].as_u64().unwrap()).sum();
@@ -598,13 +592,7 @@ async fn three_workers_on_postgres_share_one_queue_and_a_killed_one_loses_and_re
     for survivor in survivors {
         assert_eq!(survivor.terminate(), Some(0));
     }
-    let status = common::json(
-        &tripkey()
-            .args(["status", "--database", db, "--format", "json"])
-            .args(["--url", "http://127.0.0.1:9"])
-            .output()
-            .unwrap(),
-    );
+    let status = status_of(db);
     let stopped = status["workers"]
         .as_array()
         .unwrap()
@@ -999,10 +987,15 @@ fn assert_told_once(alerts: &str, posts: &[Post], what: &str) {
         "{what}: each standing burst not told under its key was told under its earlier key"
     );
     eprintln!(
-        "{what}: told of {} alerts; {} bursts renamed after they were told; {} withdrawn",
+        "{what}: told of {} alerts; {} bursts renamed after they were told; withdrawn: {:?}",
         raised.len(),
         renamed_from.len(),
-        withdrawals.len()
+        alerts
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .filter(|alert| withdrawals.contains(alert["dedup_key"].as_str().unwrap()))
+            .map(|alert| format!("{} ({})", alert["dedup_key"], alert["withdrawn_because"]))
+            .collect::<Vec<_>>()
     );
     for key in raised.keys().filter(|key| withdrawn.contains(*key)) {
         assert!(

@@ -204,6 +204,21 @@ pub(crate) fn redact(url: &str) -> String {
     parsed.to_string()
 }
 
+/// Ends `query` with ` AND key IN ($n, …)` over `keys`, one bound value each; `keys` must not
+/// be empty, which `IN ()` would not parse on PostgreSQL.
+pub(crate) fn and_key_in<'a, DB>(query: &mut QueryBuilder<DB>, keys: &'a [String])
+where
+    DB: Database,
+    &'a String: Encode<'a, DB> + Type<DB>,
+{
+    query.push(" AND key IN (");
+    let mut listed = query.separated(", ");
+    for key in keys {
+        listed.push_bind(key);
+    }
+    query.push(")");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,19 +265,4 @@ mod tests {
         assert_eq!(redact("postgres://tripkey:123/ss@db/x"), "postgres://***");
         assert_eq!(redact("not a url"), "postgres://***");
     }
-}
-
-/// Ends `query` with ` AND key IN ($n, …)` over `keys`, one bound value each; `keys` must not
-/// be empty, which `IN ()` would not parse on PostgreSQL.
-pub(crate) fn and_key_in<'a, DB>(query: &mut QueryBuilder<DB>, keys: &'a [String])
-where
-    DB: Database,
-    &'a String: Encode<'a, DB> + Type<DB>,
-{
-    query.push(" AND key IN (");
-    let mut listed = query.separated(", ");
-    for key in keys {
-        listed.push_bind(key);
-    }
-    query.push(")");
 }
