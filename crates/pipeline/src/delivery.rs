@@ -266,13 +266,24 @@ impl Deliverer {
                 pending.truncate(MAX_DIGEST_ALERTS);
                 pending
             };
-            let store = self.store.clone();
-            let settings = self.settings.clone();
-            let sink = sink.clone();
-            let in_task = send.iter().map(|d| (d.id, d.attempts)).collect();
-            let task =
-                sends.spawn(async move { send_one(&store, &settings, sink, send, now).await });
-            in_flight.insert(task.id(), in_task);
+            // A withdrawal goes on its own: in a digest its dedup key would read as one more
+            // alert raised.
+            let (withdrawals, raised): (Vec<Delivery>, Vec<Delivery>) = send
+                .into_iter()
+                .partition(|d| d.alert.status == "withdrawn");
+            let notices = withdrawals
+                .into_iter()
+                .map(|withdrawal| vec![withdrawal])
+                .chain((!raised.is_empty()).then_some(raised));
+            for send in notices {
+                let store = self.store.clone();
+                let settings = self.settings.clone();
+                let sink = sink.clone();
+                let in_task = send.iter().map(|d| (d.id, d.attempts)).collect();
+                let task =
+                    sends.spawn(async move { send_one(&store, &settings, sink, send, now).await });
+                in_flight.insert(task.id(), in_task);
+            }
         }
         // Every send is awaited even after one fails to record its outcome: dropping the set
         // would abort sends a sink may already have taken, and they would go out again.

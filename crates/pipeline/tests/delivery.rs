@@ -590,3 +590,71 @@ async fn two_workers_draining_one_outbox_send_each_alert_once_and_keep_the_rate_
     assert_eq!((before, delivered.len()), (18, 18), "each alert once");
     assert_eq!(store.sink_health().await.unwrap()[0].pending, 0);
 }
+
+/// A withdrawal never rides in a digest, where its dedup key would read as one more alert
+/// raised: it goes on its own, and the digest holds the repeats alone.
+#[tokio::test]
+async fn a_withdrawal_goes_on_its_own_beside_the_digest_of_repeats() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let keys = commit(
+        &store,
+        &["hook"],
+        &[
+            canary_use(1, "e-1"),
+            canary_use(2, "e-2"),
+            canary_use(3, "e-3"),
+        ],
+    )
+    .await;
+    let hook = Recorder::new("hook", Answer::Take);
+    let outbox = deliverer(&store, &[&hook]);
+    let t0 = store::now();
+    assert_eq!(outbox.deliver_due(t0).await.unwrap(), 1);
+    let first = hook.taken()[0].alert.dedup_key.clone();
+    assert!(first.ends_with(":e-1"), "{first}");
+
+    let stored = store.alert(&first).await.unwrap().unwrap();
+    let withdrawal = store::AlertRow {
+        dedup_key: stored.dedup_key.clone(),
+        rule: stored.rule.clone(),
+        severity: stored.severity.clone(),
+        status: "withdrawn".to_owned(),
+        withdrawn_because: Some("a test withdraws it".to_owned()),
+        replaces: Vec::new(),
+        summary: stored.summary.clone(),
+        event_time: stored.event_time,
+        limit_key: stored.limit_key.clone(),
+        body: stored.body.clone(),
+        sinks: vec!["hook".to_owned()],
+        canary: None,
+    };
+    store
+        .commit_batch(&store::BatchCommit {
+            source: "trail",
+            checkpoint: None,
+            alerts: &[withdrawal],
+            at: seconds(t0, 1),
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(outbox.deliver_due(seconds(t0, 60)).await.unwrap(), 2);
+    let later = &hook.taken()[1..];
+    let withdrawn: Vec<&Notification> = later
+        .iter()
+        .filter(|n| n.alert.status == detect::AlertStatus::Withdrawn)
+        .collect();
+    assert_eq!(withdrawn.len(), 1);
+    assert_eq!(withdrawn[0].alert.dedup_key, first);
+    assert!(withdrawn[0].digest.is_none());
+    let digest = later
+        .iter()
+        .find_map(|n| n.digest.as_ref())
+        .expect("the repeats come as a digest");
+    let mut repeats = digest.dedup_keys.clone();
+    repeats.sort();
+    let mut expected: Vec<String> = keys.into_iter().filter(|key| *key != first).collect();
+    expected.sort();
+    assert_eq!(repeats, expected);
+}
