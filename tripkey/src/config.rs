@@ -101,6 +101,11 @@ pub struct ServeConfig {
     pub rate_window: Option<Span>,
     /// The longest wait between retries of a failing sink [default: 10m].
     pub retry_cap: Option<Span>,
+    /// How long (wall time) the input of every worker must be quiet before decisions still
+    /// waiting for their settle time are released [default: `[detect] settle`]. Shorter
+    /// than `settle` when regions lag far behind (a long event-time settle) but an idle
+    /// input should not hold alerts back that long.
+    pub quiet: Option<Span>,
     /// How often the last-used safety net asks IAM about the canary keys [default: 15m].
     pub last_used_every: Option<Span>,
     /// How often short-term canaries are renewed and rotated keys deleted [default: 10m].

@@ -315,6 +315,9 @@ pub(crate) async fn run_with(
             .max_item_size
             .unwrap_or(pipeline::DEFAULT_MAX_ITEM_SIZE),
     );
+    if let Some(quiet) = config.serve.quiet {
+        ingestor.release_after_quiet(duration(Some(quiet), Duration::ZERO));
+    }
     ingestor.wait_for_queued_objects_of(
         config
             .sources

@@ -812,13 +812,15 @@ async fn run_organisation_trail(run: OrganisationRun<'_>) -> OrganisationOutcome
 
     let folder = tempfile::tempdir().unwrap();
     let (hook, receiver) = Receiver::start(StatusCode::OK).await;
-    // settle: a survivor waiting for a dead worker's claims (5 s) and messages (10 s) is not
-    // quiet long enough to release decisions whose records are still on their way.
+    // settle: longer than the corpus's latest file (30 minutes), so that a decision waits for
+    // the records of files delivered late. quiet: a survivor waiting for a dead worker's
+    // claims (5 s) and messages (10 s) is not quiet long enough to release decisions whose
+    // records are still on their way.
     let config = write_config(
         folder.path(),
         &format!(
-            "[serve]\nretry_cap = \"2s\"\nrate_window = \"1s\"\n\n\
-             [detect]\nsettle = \"20s\"\n\n\
+            "[serve]\nretry_cap = \"2s\"\nrate_window = \"1s\"\nquiet = \"20s\"\n\n\
+             [detect]\nsettle = \"35m\"\n\n\
              [[source]]\ntype = \"sqs\"\nname = \"notified\"\nqueue_url = \"{queue}\"\n\
              visibility = \"10s\"\n\n\
              [[source]]\ntype = \"s3\"\nname = \"polled\"\nbucket = \"{polled}\"\npoll = \"1s\"\n\

@@ -96,6 +96,8 @@ pub struct Ingestor {
     /// The sources that queue objects for any worker to read: while any of theirs wait, the
     /// input is not quiet.
     queueing_sources: Vec<String>,
+    /// How long the input must be quiet for the quiet-spell release; `None`: the settle time.
+    quiet: Option<std::time::Duration>,
 }
 
 /// What a quiet-spell release did.
@@ -162,6 +164,7 @@ impl Ingestor {
             max_item_size: DEFAULT_MAX_ITEM_SIZE,
             worker,
             queueing_sources: Vec::new(),
+            quiet: None,
         })
     }
 
@@ -184,19 +187,30 @@ impl Ingestor {
     }
 
     /// How long the input must be quiet before decisions still waiting for their settle time
-    /// are released ([`Ingestor::settle_pending`]).
-    pub fn settle_time(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.config.settle.millis().max(0) as u64)
+    /// are released ([`Ingestor::settle_pending`]): the settle time, unless
+    /// [`Ingestor::release_after_quiet`] set another.
+    pub fn quiet_time(&self) -> std::time::Duration {
+        self.quiet.unwrap_or_else(|| {
+            std::time::Duration::from_millis(self.config.settle.millis().max(0) as u64)
+        })
     }
 
-    /// This worker's input has been quiet for the settle time. When every worker's has too
-    /// (none brought records for the settle time, and no listed object waits to be read),
+    /// Releases decisions still waiting for their settle time once the input has been quiet
+    /// for `quiet` of wall time (`[serve] quiet`), instead of the settle time: a long
+    /// event-time settle for regions that lag far behind need not hold alerts back that long
+    /// when nothing comes in.
+    pub fn release_after_quiet(&mut self, quiet: std::time::Duration) {
+        self.quiet = Some(quiet);
+    }
+
+    /// This worker's input has been quiet for the quiet time. When every worker's has too
+    /// (none brought records for that long, and no listed object waits to be read),
     /// releases what the detectors held back for records that may still have been on their
     /// way, and commits it, a few keys per transaction over the keys changed since the input
     /// was last quiet. Otherwise releases nothing and says when to ask again: an idle worker
     /// must not release keys whose records another worker is still reading.
     pub async fn settle_pending(&mut self) -> Result<Settled, PipelineError> {
-        let settle = self.settle_time();
+        let settle = self.quiet_time();
         let activity = self.store.input_activity(&self.queueing_sources).await?;
         if activity.objects_waiting > 0 {
             return Ok(Settled::NotQuiet(QUIET_RECHECK.min(settle)));

@@ -85,7 +85,7 @@ pub fn spawn_engine(
         let mut reload = tokio::time::interval(CANARY_RELOAD);
         reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         reload.tick().await;
-        // When this worker's input has been quiet for the settle time, it asks whether every
+        // When this worker's input has been quiet for the quiet time, it asks whether every
         // worker's has; if so, decisions still waiting for records that may have been on
         // their way are released.
         let mut settle_at: Option<tokio::time::Instant> = None;
@@ -106,7 +106,7 @@ pub fn spawn_engine(
                                 new_alerts.notify_one();
                             }
                             if result.as_ref().is_ok_and(|done| done.records > 0) {
-                                settle_at = Some(tokio::time::Instant::now() + ingestor.settle_time());
+                                settle_at = Some(tokio::time::Instant::now() + ingestor.quiet_time());
                             }
                             let _ = reply.send(result);
                         }
@@ -132,7 +132,7 @@ pub fn spawn_engine(
                         }
                         Err(error) => {
                             tracing::warn!(%error, "could not commit the alerts released after a quiet spell; trying again");
-                            settle_at = Some(tokio::time::Instant::now() + ingestor.settle_time());
+                            settle_at = Some(tokio::time::Instant::now() + ingestor.quiet_time());
                         }
                     }
                 }
