@@ -7,6 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::s3key::TrailObjectKey;
+use crate::window::ScanWindow;
 
 /// Where an input's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +41,11 @@ pub struct Discovery {
     /// Entries inside directories skipped: hidden, not log files by name, or CloudTrail
     /// Insights files.
     pub skipped_other: u64,
+    /// Log files passed over because their name puts them outside the scan window.
+    pub pruned_files: u64,
+    /// Folders of CloudTrail's layout (account, region, year, month, day) passed over without
+    /// listing them, because the scan window excludes all of them.
+    pub pruned_folders: u64,
 }
 
 /// Why inputs could not be listed.
@@ -77,7 +83,18 @@ pub enum DiscoverError {
 ///
 /// A path that does not exist, or a directory that cannot be listed, is an error.
 pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
-    let mut walk = Walk::default();
+    discover_within(paths, &ScanWindow::default())
+}
+
+/// [`discover`], passing over what `window` excludes by name: inside directories, the
+/// account, region, year, month and day folders of CloudTrail's layout that the window
+/// excludes (not listed at all) and log files whose name puts them outside it. A file named
+/// explicitly is always taken.
+pub fn discover_within(paths: &[PathBuf], window: &ScanWindow) -> Result<Discovery, DiscoverError> {
+    let mut walk = Walk {
+        window: window.clone(),
+        ..Walk::default()
+    };
     let mut stdin = false;
     for path in paths {
         if path.as_os_str() == "-" {
@@ -124,6 +141,8 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
         inputs,
         skipped_digests: walk.skipped_digests,
         skipped_other: walk.skipped_other,
+        pruned_files: walk.pruned_files,
+        pruned_folders: walk.pruned_folders,
     })
 }
 
@@ -139,6 +158,9 @@ struct Walk {
     files: Vec<Found>,
     skipped_digests: u64,
     skipped_other: u64,
+    window: ScanWindow,
+    pruned_files: u64,
+    pruned_folders: u64,
     // Canonical paths of the directories walked, so that symlink loops end.
     visited: HashSet<PathBuf>,
 }
@@ -190,14 +212,24 @@ impl Walk {
                 Err(source) => return Err(DiscoverError::Io { path, source }),
             };
             if metadata.is_dir() {
-                self.directory(&path)?;
+                if self.window.keeps_folder(&path.to_string_lossy()) {
+                    self.directory(&path)?;
+                } else {
+                    self.pruned_folders += 1;
+                }
             } else if has_component(&path, "CloudTrail-Digest") {
                 self.skipped_digests += 1;
             } else if metadata.is_file()
                 && has_log_extension(&path)
                 && !has_component(&path, "CloudTrail-Insight")
             {
-                self.file(path, metadata.len());
+                let outside = TrailObjectKey::parse(&path.to_string_lossy())
+                    .is_some_and(|key| !self.window.keeps_object(&key));
+                if outside {
+                    self.pruned_files += 1;
+                } else {
+                    self.file(path, metadata.len());
+                }
             } else {
                 self.skipped_other += 1;
             }

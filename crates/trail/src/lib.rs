@@ -12,11 +12,13 @@ pub mod read;
 pub mod record;
 pub mod s3key;
 pub mod time;
+pub mod window;
 
-pub use input::{discover, DiscoverError, Discovery, Input, InputSource};
+pub use input::{discover, discover_within, DiscoverError, Discovery, Input, InputSource};
 pub use read::{
     load, load_reader, load_reader_within, parse_records, Loaded, Location, ReadProblem,
 };
 pub use record::{Fields, Record, RequestParameters, SessionContext, SessionIssuer, UserIdentity};
 pub use s3key::TrailObjectKey;
 pub use time::EventTime;
+pub use window::ScanWindow;
