@@ -29,6 +29,7 @@ use detect::{CanaryRegistry, RegistryError, Span};
 use ipnet::IpNet;
 
 use store::Location;
+use trail::EventTime;
 
 use crate::config::Config;
 use crate::output::Format;
@@ -405,6 +406,28 @@ struct ScanArgs {
     /// A network whose addresses are trusted for instance credentials (repeatable), e.g. a VPN.
     #[arg(long = "allow-cidr", value_name = "CIDR")]
     allow_cidrs: Vec<IpNet>,
+    /// Keep only records from this time on: RFC 3339, a day (2026-12-03) or a span before
+    /// now (72h). In CloudTrail's folder layout, files delivered before it are not read.
+    #[arg(long, value_name = "TIME", value_parser = scan::parse_when)]
+    since: Option<EventTime>,
+    /// Keep only records up to this time (as --since). Files delivered more than the
+    /// lateness horizon (--horizon) after it are not read.
+    #[arg(long, value_name = "TIME", value_parser = scan::parse_when)]
+    until: Option<EventTime>,
+    /// Keep only this account's records (repeatable); other accounts' folders are not read.
+    #[arg(long = "account", value_name = "ID", value_parser = parse_account)]
+    accounts: Vec<String>,
+    /// Keep only this region's records (repeatable); other regions' folders are not read.
+    #[arg(long = "region", value_name = "NAME")]
+    regions: Vec<String>,
+}
+
+fn parse_account(text: &str) -> Result<String, String> {
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not an AWS account ID (12 digits)"))
+    }
 }
 
 fn main() -> ExitCode {
@@ -574,7 +597,20 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
              denial-burst detection still run)"
         );
     }
-    let discovery = trail::discover(&args.paths).context("cannot scan")?;
+    if let (Some(since), Some(until)) = (args.since, args.until) {
+        anyhow::ensure!(
+            since <= until,
+            "--since {since} is after --until {until}: give the earlier time to --since"
+        );
+    }
+    let window = trail::ScanWindow {
+        since: args.since,
+        until: args.until,
+        accounts: args.accounts.iter().cloned().collect(),
+        regions: args.regions.iter().cloned().collect(),
+        margin: config.detect.horizon.millis(),
+    };
+    let discovery = trail::discover_within(&args.paths, &window).context("cannot scan")?;
     if discovery.inputs.is_empty() {
         eprintln!(
             "warning: no CloudTrail log files under {} ({} digests and {} other files skipped); \
@@ -600,6 +636,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
             canaries: Arc::new(canaries),
             threads,
             progress: !args.no_progress,
+            window,
         },
     );
     report.stats.canaries = canary_count;

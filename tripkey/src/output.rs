@@ -247,6 +247,15 @@ pub fn write_summary(out: &mut dyn Write, stats: &ScanStats) -> io::Result<()> {
         megabytes / seconds,
         stats.records as f64 / seconds,
     )?;
+    if stats.pruned_files + stats.pruned_folders + stats.records_outside_window > 0 {
+        writeln!(
+            out,
+            "Outside --since/--until, --account and --region: {} and {} not read, {} read and dropped.",
+            count(stats.pruned_files, "file"),
+            count(stats.pruned_folders, "folder"),
+            count(stats.records_outside_window, "record"),
+        )?;
+    }
     if stats.beyond_horizon_records > 0 || stats.unplaced_denials > 0 {
         writeln!(
             out,

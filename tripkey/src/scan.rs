@@ -16,7 +16,7 @@ use detect::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use trail::{Discovery, EventTime, Input, InputSource, Record};
+use trail::{Discovery, EventTime, Input, InputSource, Record, ScanWindow};
 
 use notify::escape::for_terminal;
 
@@ -30,6 +30,8 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Show a progress bar (only honoured when stderr is a terminal).
     pub progress: bool,
+    /// The records kept: outside it they are dropped before detection.
+    pub window: ScanWindow,
 }
 
 /// Counts of what a scan read.
@@ -43,6 +45,13 @@ pub struct ScanStats {
     pub skipped_digests: u64,
     /// Files in directories skipped because they do not look like logs.
     pub skipped_other: u64,
+    /// Log files not read because their name puts them outside `--since`/`--until`,
+    /// `--account` or `--region`.
+    pub pruned_files: u64,
+    /// Folders of CloudTrail's layout not listed because the window excludes all of them.
+    pub pruned_folders: u64,
+    /// Records read and dropped because they are outside the window.
+    pub records_outside_window: u64,
     /// Records read.
     pub records: u64,
     /// Records some detector acted on.
@@ -100,12 +109,14 @@ struct FileOutcome {
     relevant: Vec<Record<'static>>,
     newest: Option<EventTime>,
     problems: Vec<Problem>,
+    outside_window: u64,
 }
 
-fn read_input(input: &Input, filter: &RelevanceFilter) -> FileOutcome {
+fn read_input(input: &Input, filter: &RelevanceFilter, window: &ScanWindow) -> FileOutcome {
     let mut outcome = FileOutcome {
         bytes_read: 0,
         bytes_decoded: 0,
+        outside_window: 0,
         records: 0,
         relevant: Vec::new(),
         newest: None,
@@ -142,9 +153,16 @@ fn read_input(input: &Input, filter: &RelevanceFilter) -> FileOutcome {
     let mut records = 0;
     let mut newest: Option<EventTime> = None;
     let mut relevant = Vec::new();
+    let mut outside_window = 0;
     let parse_problems = trail::parse_records(&loaded.bytes, |_, record| {
         records += 1;
-        let time = record.fields.event_time;
+        let fields = &record.fields;
+        let time = fields.event_time;
+        let account = fields.recipient_account_id.as_deref();
+        if !window.keeps_record(time, account, Some(&fields.aws_region)) {
+            outside_window += 1;
+            return;
+        }
         newest = Some(newest.map_or(time, |newest| newest.max(time)));
         if filter.is_relevant(&record) {
             relevant.push(record.into_owned());
@@ -154,6 +172,7 @@ fn read_input(input: &Input, filter: &RelevanceFilter) -> FileOutcome {
         .problems
         .extend(parse_problems.into_iter().map(problem));
     outcome.records = records;
+    outcome.outside_window = outside_window;
     outcome.newest = newest;
     outcome.relevant = relevant;
     outcome
@@ -175,6 +194,7 @@ impl Merger {
         let stats = &mut self.stats;
         stats.files += 1;
         stats.records += outcome.records;
+        stats.records_outside_window += outcome.outside_window;
         stats.relevant_records += outcome.relevant.len() as u64;
         stats.bytes_read += outcome.bytes_read;
         stats.bytes_decoded += outcome.bytes_decoded;
@@ -321,6 +341,8 @@ pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
         stats: ScanStats {
             skipped_digests: discovery.skipped_digests,
             skipped_other: discovery.skipped_other,
+            pruned_files: discovery.pruned_files,
+            pruned_folders: discovery.pruned_folders,
             ..ScanStats::default()
         },
         problems: Vec::new(),
@@ -331,7 +353,7 @@ pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
 
     if options.threads <= 1 || inputs.len() <= 1 {
         for input in &inputs {
-            merger.absorb(read_input(input, &filter));
+            merger.absorb(read_input(input, &filter, &options.window));
         }
         return merger.finish(started);
     }
@@ -343,6 +365,7 @@ pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
         for _ in 0..options.threads {
             let sender = sender.clone();
             let (inputs, filter, next, read_ahead) = (&inputs, &filter, &next, &read_ahead);
+            let window = &options.window;
             scope.spawn(move || loop {
                 read_ahead.acquire();
                 let index = next.fetch_add(1, Ordering::Relaxed);
@@ -350,7 +373,10 @@ pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
                     read_ahead.release();
                     break;
                 };
-                if sender.send((index, read_input(input, filter))).is_err() {
+                if sender
+                    .send((index, read_input(input, filter, window)))
+                    .is_err()
+                {
                     break;
                 }
             });
@@ -368,4 +394,22 @@ pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
         }
     });
     merger.finish(started)
+}
+
+/// Reads `--since`/`--until`: an RFC 3339 time (`2026-12-03T10:00:00Z`), a day
+/// (`2026-12-03`, midnight UTC), or a span before now (`72h`, `30m`, `7d`).
+pub fn parse_when(text: &str) -> Result<EventTime, String> {
+    if let Ok(at) = EventTime::parse(text) {
+        return Ok(at);
+    }
+    if let Ok(day) = EventTime::parse(&format!("{text}T00:00:00Z")) {
+        return Ok(day);
+    }
+    match text.parse::<detect::Span>() {
+        Ok(span) => Ok(EventTime::from(std::time::SystemTime::now()).offset(-span.millis())),
+        Err(_) => Err(format!(
+            "{text:?} is not a time: give RFC 3339 (2026-12-03T10:00:00Z), a day (2026-12-03) \
+             or a span before now (72h, 30m, 7d)"
+        )),
+    }
 }

@@ -224,3 +224,150 @@ fn key_decode_reads_the_account_and_flags_vendor_accounts() {
         Some(2)
     );
 }
+
+/// A canary use at `time` in `account` and `region`, recipient account included.
+fn canary_use_at(id: &str, time: &str, account: &str, region: &str) -> Value {
+    let mut call = canary_call(id, "aws-cli/2");
+    call["eventTime"] = time.into();
+    call["awsRegion"] = region.into();
+    call["recipientAccountId"] = account.into();
+    call
+}
+
+/// `--since/--until`, `--account` and `--region` read only the folders and files of the
+/// window (with the lateness horizon's margin after it), drop records outside it before
+/// detection, and say how much they passed over.
+#[test]
+fn a_window_reads_only_its_days_accounts_and_regions() {
+    let folder = tempfile::tempdir().unwrap();
+    let canaries = canaries_file(folder.path());
+    let logs = folder.path().join("trail");
+    let put = |account: &str, region: &str, day: u32, records: Vec<Value>| {
+        let path = logs.join(format!(
+            "AWSLogs/{account}/CloudTrail/{region}/2026/12/{day:02}/\
+             {account}_CloudTrail_{region}_202612{day:02}T1205Z_{region}.json.gz"
+        ));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let body = json!({ "Records": records }).to_string();
+        std::fs::write(path, gzip(body.as_bytes())).unwrap();
+    };
+    let (mine, other) = ("111122223333", "444455556666");
+    for day in 1..=5 {
+        let time = format!("2026-12-{day:02}T12:00:00Z");
+        put(
+            mine,
+            "us-east-1",
+            day,
+            vec![canary_use_at(
+                &format!("east-{day}"),
+                &time,
+                mine,
+                "us-east-1",
+            )],
+        );
+        put(
+            mine,
+            "eu-west-1",
+            day,
+            vec![canary_use_at(
+                &format!("west-{day}"),
+                &time,
+                mine,
+                "eu-west-1",
+            )],
+        );
+        put(
+            other,
+            "us-east-1",
+            day,
+            vec![canary_use_at(
+                &format!("other-{day}"),
+                &time,
+                other,
+                "us-east-1",
+            )],
+        );
+    }
+    // A file of the window's day holding a record from the day before: read, then dropped.
+    put(
+        mine,
+        "us-east-1",
+        3,
+        vec![
+            canary_use_at("east-3", "2026-12-03T12:00:00Z", mine, "us-east-1"),
+            canary_use_at("east-early", "2026-12-02T23:00:00Z", mine, "us-east-1"),
+        ],
+    );
+
+    let scanned = tripkey(&[
+        "scan",
+        "--no-store",
+        "--canaries",
+        &canaries,
+        "--format",
+        "json",
+        "--since",
+        "2026-12-03",
+        "--until",
+        "2026-12-03T23:59:59Z",
+        "--account",
+        mine,
+        "--region",
+        "us-east-1",
+        logs.to_str().unwrap(),
+    ]);
+    assert_eq!(scanned.status.code(), Some(1), "{scanned:?}");
+    let report: Value = serde_json::from_slice(&scanned.stdout).unwrap();
+    let found: Vec<&str> = report["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|alert| alert["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, ["east-3"], "{report}");
+    let summary = &report["summary"];
+    assert_eq!(summary["files"], 1, "{summary}");
+    assert_eq!(summary["records_outside_window"], 1);
+    // Not listed: days 1, 2 and 5 of us-east-1, eu-west-1 and the other account. Day 4's
+    // folder is listed (files delivered in its first 2 h may hold late events), and its one
+    // file, delivered at 12:05, is passed over by name.
+    assert_eq!(summary["pruned_folders"], 3 + 1 + 1, "{summary}");
+    assert_eq!(summary["pruned_files"], 1, "{summary}");
+
+    let text = tripkey(&[
+        "scan",
+        "--no-store",
+        "--canaries",
+        &canaries,
+        "--since",
+        "2026-12-03",
+        "--until",
+        "2026-12-03T23:59:59Z",
+        "--account",
+        mine,
+        "--region",
+        "us-east-1",
+        logs.to_str().unwrap(),
+    ]);
+    let summary = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        summary.contains("Outside --since/--until, --account and --region: 1 file and 5 folders not read, 1 record read and dropped."),
+        "{summary}"
+    );
+
+    let backwards = tripkey(&[
+        "scan",
+        "--since",
+        "2026-12-04",
+        "--until",
+        "2026-12-03",
+        logs.to_str().unwrap(),
+    ]);
+    assert_eq!(backwards.status.code(), Some(2), "{backwards:?}");
+    assert!(String::from_utf8_lossy(&backwards.stderr).contains("give the earlier time to --since"));
+    let nonsense = tripkey(&["scan", "--since", "last tuesday", logs.to_str().unwrap()]);
+    assert_eq!(nonsense.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&nonsense.stderr).contains("is not a time"));
+    let account = tripkey(&["scan", "--account", "1111", logs.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&account.stderr).contains("is not an AWS account ID"));
+}
