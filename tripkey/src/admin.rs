@@ -491,6 +491,14 @@ fn write_alert_list(
                 writeln!(out, "{}", alert.body)?;
             }
         }
+        Format::Csv => {
+            let bodies = alerts
+                .iter()
+                .map(|alert| serde_json::from_str::<detect::Alert>(&alert.body))
+                .collect::<Result<Vec<_>, _>>()
+                .context("an alert in the database cannot be read by this version")?;
+            crate::output::write_alerts(out, &bodies, Format::Csv)?;
+        }
     }
     Ok(())
 }

@@ -379,6 +379,10 @@ struct ScanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table, env = "TRIPKEY_FORMAT")]
     format: Format,
+    /// In the table, one line per alert instead of one per rule and canary or principal
+    /// with its count, first and last times, addresses and calls.
+    #[arg(long)]
+    ungrouped: bool,
     /// Threads reading files [default: all cores].
     #[arg(long, short = 'j', value_name = "N", env = "TRIPKEY_THREADS")]
     threads: Option<usize>,
@@ -643,9 +647,15 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     report.stats.canary_sources = canary_sources;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    output::write_report(&mut out, &report, args.format).context("cannot write the report")?;
+    let grouping = if args.ungrouped {
+        output::Grouping::Ungrouped
+    } else {
+        output::Grouping::Grouped
+    };
+    output::write_report(&mut out, &report, args.format, grouping)
+        .context("cannot write the report")?;
     out.flush().context("cannot write the report")?;
-    if args.format == Format::Jsonl {
+    if matches!(args.format, Format::Jsonl | Format::Csv) {
         output::write_summary(&mut std::io::stderr(), &report.stats)?;
     }
     if report.stats.records == 0

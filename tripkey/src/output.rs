@@ -8,7 +8,7 @@ use detect::Alert;
 use serde::Serialize;
 
 use crate::scan::{Problem, ScanReport, ScanStats};
-use notify::escape::for_terminal;
+use notify::escape::{for_spreadsheet, for_terminal};
 
 /// Output formats of `tripkey scan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -19,6 +19,9 @@ pub enum Format {
     Json,
     /// One alert per line (the summary goes to stderr).
     Jsonl,
+    /// One alert per row with a header, for spreadsheets (the summary goes to stderr); a
+    /// cell that would start a formula is preceded by `'`.
+    Csv,
 }
 
 /// Output formats of commands that print one document.
@@ -75,10 +78,32 @@ pub fn count(n: impl Into<u64>, noun: &str) -> String {
     format!("{n} {noun}{}", plural(n))
 }
 
+/// How the table shows alerts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grouping {
+    /// Repeated alerts of one rule for one canary or principal on one line, with their
+    /// count, first and last times, addresses and calls.
+    Grouped,
+    /// One line per alert.
+    Ungrouped,
+}
+
 /// Writes the report in the chosen format.
-pub fn write_report(out: &mut dyn Write, report: &ScanReport, format: Format) -> io::Result<()> {
+pub fn write_report(
+    out: &mut dyn Write,
+    report: &ScanReport,
+    format: Format,
+    grouping: Grouping,
+) -> io::Result<()> {
     match format {
-        Format::Table => write_table(out, report),
+        Format::Table => {
+            match grouping {
+                Grouping::Grouped => write_grouped_table(out, &report.alerts)?,
+                Grouping::Ungrouped => write_alert_table(out, &report.alerts)?,
+            }
+            writeln!(out)?;
+            write_summary(out, &report.stats)
+        }
         Format::Json => {
             #[derive(Serialize)]
             struct Document<'a> {
@@ -96,7 +121,7 @@ pub fn write_report(out: &mut dyn Write, report: &ScanReport, format: Format) ->
             )?;
             writeln!(out)
         }
-        Format::Jsonl => write_alerts(out, &report.alerts, Format::Jsonl),
+        Format::Jsonl | Format::Csv => write_alerts(out, &report.alerts, format),
     }
 }
 
@@ -115,13 +140,175 @@ pub fn write_alerts(out: &mut dyn Write, alerts: &[Alert], format: Format) -> io
             }
             Ok(())
         }
+        Format::Csv => write_csv(out, alerts),
     }
 }
 
-fn write_table(out: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
-    write_alert_table(out, &report.alerts)?;
-    writeln!(out)?;
-    write_summary(out, &report.stats)
+/// The columns of `--format csv`.
+const CSV_COLUMNS: [&str; 16] = [
+    "event_time",
+    "severity",
+    "rule",
+    "status",
+    "subject",
+    "source_ip",
+    "principal",
+    "access_key_id",
+    "account_id",
+    "event_source",
+    "event_name",
+    "region",
+    "error_code",
+    "user_agent",
+    "event_id",
+    "summary",
+];
+
+fn write_csv(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(CSV_COLUMNS)?;
+    for alert in alerts {
+        let call = &alert.call;
+        let optional = |value: &Option<String>| value.clone().unwrap_or_default();
+        let row = [
+            alert.event_time.to_string(),
+            alert.severity.to_string(),
+            alert.rule.as_str().to_owned(),
+            alert.status.as_str().to_owned(),
+            subject(alert).to_owned(),
+            optional(&call.source_ip),
+            optional(&call.principal),
+            optional(&call.access_key_id),
+            optional(&call.account_id),
+            call.event_source.clone(),
+            call.event_name.clone(),
+            call.region.clone(),
+            optional(&call.error_code),
+            optional(&call.user_agent),
+            optional(&call.event_id),
+            alert.summary.clone(),
+        ];
+        writer.write_record(row.iter().map(|cell| for_spreadsheet(cell).into_owned()))?;
+    }
+    writer.flush()
+}
+
+/// The canary or principal an alert is about: repeats of one rule for it are grouped.
+fn subject(alert: &Alert) -> &str {
+    match &alert.details {
+        Details::Canary(canary) => &canary.canary,
+        Details::DenialBurst(burst) => &burst.principal_key,
+        Details::Exfiltration(exfiltration) => &exfiltration.session_arn,
+        Details::ForeignVpcEndpoint(foreign) => &foreign.session_arn,
+    }
+}
+
+/// The most distinct addresses, calls or agents a group's line lists.
+const GROUP_LIST: usize = 8;
+
+/// Distinct values in first-seen order, at most [`GROUP_LIST`], and how many more there are.
+fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for value in values {
+        if !seen.contains(&value) {
+            seen.push(value);
+        }
+    }
+    let more = seen.len().saturating_sub(GROUP_LIST);
+    let mut text = seen
+        .iter()
+        .take(GROUP_LIST)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if more > 0 {
+        text.push_str(&format!(" (+{more} more)"));
+    }
+    text
+}
+
+/// The table with repeated alerts of one rule for one canary or principal on one line: its
+/// count, first and last event times, addresses, calls and agents. A lone alert is shown as
+/// in the ungrouped table.
+fn write_grouped_table(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
+    let mut groups: Vec<Vec<&Alert>> = Vec::new();
+    for alert in alerts {
+        let same = |group: &&mut Vec<&Alert>| {
+            group[0].rule == alert.rule && subject(group[0]) == subject(alert)
+        };
+        match groups.iter_mut().find(same) {
+            Some(group) => group.push(alert),
+            None => groups.push(vec![alert]),
+        }
+    }
+    if groups.iter().all(|group| group.len() == 1) {
+        return write_alert_table(out, alerts);
+    }
+    writeln!(
+        out,
+        "{:<24} {:<8} {:<32} {:<15} SUMMARY",
+        "EVENT TIME", "SEVERITY", "RULE", "SOURCE IP"
+    )?;
+    for group in &groups {
+        let [alert] = group.as_slice() else {
+            write_group(out, group)?;
+            continue;
+        };
+        write_alert_rows(out, alert)?;
+    }
+    Ok(())
+}
+
+fn write_group(out: &mut dyn Write, group: &[&Alert]) -> io::Result<()> {
+    let first = group
+        .iter()
+        .map(|a| a.event_time)
+        .min()
+        .expect("a group is never empty");
+    let last = group
+        .iter()
+        .map(|a| a.event_time)
+        .max()
+        .expect("a group is never empty");
+    let lead = group[0];
+    let addresses = distinct(group.iter().filter_map(|a| a.call.source_ip.as_deref()));
+    writeln!(
+        out,
+        "{:<24} {:<8} {:<32} {:<15} {} alerts for {}",
+        first.to_string(),
+        lead.severity.to_string().to_uppercase(),
+        lead.rule.as_str(),
+        for_terminal(group[0].call.source_ip.as_deref().unwrap_or("-")),
+        group.len(),
+        for_terminal(subject(lead))
+    )?;
+    let mut context = |label: &str, value: &str| -> io::Result<()> {
+        writeln!(out, "{:<24} {label:<10} {}", "", for_terminal(value))
+    };
+    context("last", &last.to_string())?;
+    context("addresses", &addresses)?;
+    context(
+        "calls",
+        &distinct(group.iter().map(|a| a.call.event_name.as_str())),
+    )?;
+    let agents = distinct(group.iter().filter_map(|a| a.call.user_agent.as_deref()));
+    if !agents.is_empty() {
+        context("agents", &agents)?;
+    }
+    if let Details::Canary(canary) = &lead.details {
+        let labels: Vec<String> = canary
+            .labels
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        if !labels.is_empty() {
+            context("labels", &labels.join(" "))?;
+        }
+        if let Some(memo) = &canary.memo {
+            context("memo", memo)?;
+        }
+    }
+    Ok(())
 }
 
 fn write_alert_table(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
@@ -135,97 +322,103 @@ fn write_alert_table(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
         )?;
     }
     for alert in alerts {
-        let call = &alert.call;
-        writeln!(
-            out,
-            "{:<24} {:<8} {:<32} {:<15} {}",
-            alert.event_time.to_string(),
-            alert.severity.to_string().to_uppercase(),
-            alert.rule.as_str(),
-            for_terminal(call.source_ip.as_deref().unwrap_or("-")),
-            for_terminal(&alert.summary)
-        )?;
-        let mut context = |label: &str, value: &str| -> io::Result<()> {
-            writeln!(out, "{:<24} {label:<10} {}", "", for_terminal(value))
-        };
-        if let Some(principal) = &call.principal {
-            context("principal", principal)?;
-        }
-        if let Some(key) = &call.access_key_id {
-            context("key", key)?;
-        }
-        context(
-            "call",
-            &format!(
-                "{} {} in {}{}",
-                call.event_source,
-                call.event_name,
-                call.region,
-                call.error_code
-                    .as_deref()
-                    .map(|code| format!(" -> {code}"))
-                    .unwrap_or_default()
-            ),
-        )?;
-        if let Some(agent) = &call.user_agent {
-            context("agent", agent)?;
-        }
-        match &alert.details {
-            Details::Canary(canary) => {
-                let labels: Vec<String> = canary
-                    .labels
-                    .iter()
-                    .map(|(key, value)| format!("{key}={value}"))
-                    .collect();
-                context(
-                    "canary",
-                    &format!("{} (matched by {})", canary.canary, canary.matched_by),
-                )?;
-                if !labels.is_empty() {
-                    context("labels", &labels.join(" "))?;
-                }
-                if let Some(memo) = &canary.memo {
-                    context("memo", memo)?;
-                }
+        write_alert_rows(out, alert)?;
+    }
+    Ok(())
+}
+
+/// One alert of the table: its line and the context under it.
+fn write_alert_rows(out: &mut dyn Write, alert: &Alert) -> io::Result<()> {
+    let call = &alert.call;
+    writeln!(
+        out,
+        "{:<24} {:<8} {:<32} {:<15} {}",
+        alert.event_time.to_string(),
+        alert.severity.to_string().to_uppercase(),
+        alert.rule.as_str(),
+        for_terminal(call.source_ip.as_deref().unwrap_or("-")),
+        for_terminal(&alert.summary)
+    )?;
+    let mut context = |label: &str, value: &str| -> io::Result<()> {
+        writeln!(out, "{:<24} {label:<10} {}", "", for_terminal(value))
+    };
+    if let Some(principal) = &call.principal {
+        context("principal", principal)?;
+    }
+    if let Some(key) = &call.access_key_id {
+        context("key", key)?;
+    }
+    context(
+        "call",
+        &format!(
+            "{} {} in {}{}",
+            call.event_source,
+            call.event_name,
+            call.region,
+            call.error_code
+                .as_deref()
+                .map(|code| format!(" -> {code}"))
+                .unwrap_or_default()
+        ),
+    )?;
+    if let Some(agent) = &call.user_agent {
+        context("agent", agent)?;
+    }
+    match &alert.details {
+        Details::Canary(canary) => {
+            let labels: Vec<String> = canary
+                .labels
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            context(
+                "canary",
+                &format!("{} (matched by {})", canary.canary, canary.matched_by),
+            )?;
+            if !labels.is_empty() {
+                context("labels", &labels.join(" "))?;
             }
-            Details::Exfiltration(details) => {
-                context(
-                    "instance",
-                    &format!(
-                        "{} locked to [{}]{}",
-                        details.instance_id,
-                        details.locked_ips.join(", "),
-                        if details.imds_v1 { ", IMDSv1" } else { "" }
-                    ),
-                )?;
-            }
-            Details::ForeignVpcEndpoint(details) => {
-                context(
-                    "endpoint",
-                    &format!(
-                        "{} of account {}",
-                        call.vpc_endpoint_id.as_deref().unwrap_or("-"),
-                        details.vpc_endpoint_account_id
-                    ),
-                )?;
-            }
-            Details::DenialBurst(details) => {
-                context(
-                    "burst",
-                    &format!(
-                        "{} denials {} .. {}, regions {}",
-                        details.count,
-                        details.first_time,
-                        details.last_time,
-                        details.regions.join(", ")
-                    ),
-                )?;
-                context("actions", &details.event_names.join(", "))?;
+            if let Some(memo) = &canary.memo {
+                context("memo", memo)?;
             }
         }
-        if let Some(id) = &call.event_id {
-            context("event id", id)?;
+        Details::Exfiltration(details) => {
+            context(
+                "instance",
+                &format!(
+                    "{} locked to [{}]{}",
+                    details.instance_id,
+                    details.locked_ips.join(", "),
+                    if details.imds_v1 { ", IMDSv1" } else { "" }
+                ),
+            )?;
         }
+        Details::ForeignVpcEndpoint(details) => {
+            context(
+                "endpoint",
+                &format!(
+                    "{} of account {}",
+                    call.vpc_endpoint_id.as_deref().unwrap_or("-"),
+                    details.vpc_endpoint_account_id
+                ),
+            )?;
+        }
+        Details::DenialBurst(details) => {
+            context(
+                "burst",
+                &format!(
+                    "{} denials {} .. {}, regions {}",
+                    details.count,
+                    details.first_time,
+                    details.last_time,
+                    details.regions.join(", ")
+                ),
+            )?;
+            context("actions", &details.event_names.join(", "))?;
+        }
+    }
+    if let Some(id) = &call.event_id {
+        context("event id", id)?;
     }
     Ok(())
 }

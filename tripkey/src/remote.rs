@@ -279,6 +279,14 @@ pub async fn alert(client: ApiClient, command: AlertCommand) -> anyhow::Result<u
                         writeln!(out, "{alert}")?;
                     }
                 }
+                Format::Csv => {
+                    let alerts = alerts
+                        .into_iter()
+                        .map(serde_json::from_value::<detect::Alert>)
+                        .collect::<Result<Vec<_>, _>>()
+                        .context("the server answered alerts this version cannot read")?;
+                    output::write_alerts(out, &alerts, Format::Csv)?;
+                }
                 Format::Table if alerts.is_empty() => writeln!(out, "No alerts yet.")?,
                 Format::Table => {
                     writeln!(

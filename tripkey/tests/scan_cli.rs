@@ -371,3 +371,82 @@ fn a_window_reads_only_its_days_accounts_and_regions() {
     let account = tripkey(&["scan", "--account", "1111", logs.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&account.stderr).contains("is not an AWS account ID"));
 }
+
+/// The table groups repeated alerts for one canary into one line with their count, times,
+/// addresses and calls; `--ungrouped` gives one line each; `--format csv` gives one row each,
+/// with a hostile userAgent that would start a spreadsheet formula made inert.
+#[test]
+fn repeats_are_grouped_for_people_and_rows_for_spreadsheets() {
+    let folder = tempfile::tempdir().unwrap();
+    let canaries = canaries_file(folder.path());
+    let hostile = "=HYPERLINK(\"https://evil.example/\",\"open\")";
+    let mut calls = vec![
+        canary_use_at("use-1", "2024-05-01T10:00:00Z", "111122223333", "us-east-1"),
+        canary_use_at("use-2", "2024-05-01T10:05:00Z", "111122223333", "eu-west-1"),
+        canary_use_at("use-3", "2024-05-01T10:09:00Z", "111122223333", "us-east-1"),
+    ];
+    calls[1]["sourceIPAddress"] = "198.51.100.7".into();
+    calls[1]["userAgent"] = hostile.into();
+    let file = folder.path().join("calls.json");
+    std::fs::write(&file, json!({ "Records": calls }).to_string()).unwrap();
+    let file = file.to_str().unwrap();
+
+    let grouped = tripkey(&["scan", "--no-store", "--canaries", &canaries, file]);
+    assert_eq!(grouped.status.code(), Some(1));
+    let table = String::from_utf8(grouped.stdout).unwrap();
+    assert!(table.contains("3 alerts for report-sync"), "{table}");
+    assert!(table.contains("last       2024-05-01T10:09:00Z"), "{table}");
+    assert!(
+        table.contains("addresses  203.0.113.5, 198.51.100.7"),
+        "{table}"
+    );
+    assert_eq!(
+        table.matches("canary-use").count(),
+        2,
+        "one line, and the summary: {table}"
+    );
+
+    let ungrouped = tripkey(&[
+        "scan",
+        "--no-store",
+        "--canaries",
+        &canaries,
+        "--ungrouped",
+        file,
+    ]);
+    let table = String::from_utf8(ungrouped.stdout).unwrap();
+    assert_eq!(
+        table.matches("canary-use").count(),
+        4,
+        "three lines, and the summary: {table}"
+    );
+
+    let csv = tripkey(&[
+        "scan",
+        "--no-store",
+        "--canaries",
+        &canaries,
+        "--format",
+        "csv",
+        file,
+    ]);
+    assert_eq!(csv.status.code(), Some(1));
+    let mut rows = ::csv::Reader::from_reader(csv.stdout.as_slice());
+    let header: Vec<String> = rows.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(header[0], "event_time");
+    let agent = header.iter().position(|name| name == "user_agent").unwrap();
+    let event = header.iter().position(|name| name == "event_id").unwrap();
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let events: Vec<&str> = rows.iter().map(|row| &row[event]).collect();
+    assert_eq!(events, ["use-1", "use-2", "use-3"]);
+    assert_eq!(
+        rows[1][agent],
+        format!("'{hostile}"),
+        "inert in a spreadsheet"
+    );
+    let summary = String::from_utf8_lossy(&csv.stderr);
+    assert!(
+        summary.contains("Alerts: 3"),
+        "the summary goes to stderr: {summary}"
+    );
+}

@@ -56,6 +56,18 @@ pub fn for_terminal_lines(text: &str) -> String {
         .join("\n")
 }
 
+/// `text` for a spreadsheet cell (CSV): controls made visible as for a terminal, and a
+/// leading `=`, `+`, `-` or `@`, with which a spreadsheet would read the cell as a formula
+/// (`=HYPERLINK(…)` in a userAgent), preceded by `'`, which shows the text as text.
+pub fn for_spreadsheet(text: &str) -> Cow<'_, str> {
+    let safe = for_terminal(text);
+    if safe.starts_with(['=', '+', '-', '@']) {
+        Cow::Owned(format!("'{safe}"))
+    } else {
+        safe
+    }
+}
+
 /// `text` for HTML element content or a quoted attribute: controls made visible, then the
 /// five markup characters escaped.
 pub fn html(text: &str) -> String {
@@ -157,6 +169,23 @@ mod tests {
             "x\\u{1b}[2J\\u{d}\\u{a}\\u{202e}y"
         );
         assert_eq!(for_terminal("\u{9b}31m"), "\\u{9b}31m");
+    }
+
+    #[test]
+    fn spreadsheet_cells_never_start_a_formula() {
+        assert_eq!(for_spreadsheet("aws-cli/2.0"), "aws-cli/2.0");
+        assert_eq!(
+            for_spreadsheet("=HYPERLINK(\"https://evil.example\",\"x\")"),
+            "'=HYPERLINK(\"https://evil.example\",\"x\")"
+        );
+        for lead in ["+1", "-1+2", "@SUM(A1)"] {
+            assert_eq!(for_spreadsheet(lead), format!("'{lead}"));
+        }
+        assert_eq!(
+            for_spreadsheet("\u{9}=1"),
+            "\\u{9}=1",
+            "a control is shown, not kept"
+        );
     }
 
     #[test]
