@@ -11,6 +11,9 @@ pub(super) const MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// what was decompressed before it and records a problem at the compressed offset where
 /// reading stopped; past the limit, returns the first `limit` bytes and records that.
 pub(super) fn gunzip(compressed: &[u8], limit: u64, problems: &mut Vec<ReadProblem>) -> Vec<u8> {
+    if let Some(whole) = gunzip_whole(compressed, limit) {
+        return whole;
+    }
     let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
     // Under a limit, room for the most the data can inflate to (deflate stops at 1032:1), so
     // the buffer never grows: growing copies, and an allocator that keeps freed blocks a while
@@ -60,6 +63,34 @@ pub(super) fn gunzip(compressed: &[u8], limit: u64, problems: &mut Vec<ReadProbl
         });
     }
     out
+}
+
+thread_local! {
+    /// libdeflate's decompressor keeps its tables between calls.
+    static WHOLE: std::cell::RefCell<libdeflater::Decompressor> =
+        std::cell::RefCell::new(libdeflater::Decompressor::new());
+}
+
+/// The common case, fast: one gzip member (as CloudTrail writes) whose trailer gives its size
+/// within `limit`, inflated by libdeflate in one call into a buffer of exactly that size. Any
+/// other input (several members, damage, a size past the limit or 4 GiB) is `None`, for the
+/// streaming path, which salvages and reports. libdeflate inflates only the first member and
+/// checks it against its own trailer; the output also matching the size and CRC-32 in the
+/// input's last eight bytes shows that member was the whole input.
+fn gunzip_whole(compressed: &[u8], limit: u64) -> Option<Vec<u8>> {
+    let trailer = compressed.last_chunk::<8>()?;
+    let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]) as usize;
+    if size as u64 > limit || size > compressed.len().saturating_mul(MAX_DEFLATE_RATIO) {
+        return None;
+    }
+    let mut out = vec![0; size];
+    let inflated = WHOLE.with(|decompressor| {
+        decompressor
+            .borrow_mut()
+            .gzip_decompress(compressed, &mut out)
+    });
+    (inflated.ok()? == size && libdeflater::crc32(&out) == crc).then_some(out)
 }
 
 /// The most deflate data can expand: 1032 bytes out per byte in.
