@@ -175,7 +175,7 @@ fn write_csv(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
             alert.severity.to_string(),
             alert.rule.as_str().to_owned(),
             alert.status.as_str().to_owned(),
-            subject(alert).to_owned(),
+            alert.subject().to_owned(),
             optional(&call.source_ip),
             optional(&call.principal),
             optional(&call.access_key_id),
@@ -193,27 +193,13 @@ fn write_csv(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
     writer.flush()
 }
 
-/// The canary or principal an alert is about: repeats of one rule for it are grouped.
-fn subject(alert: &Alert) -> &str {
-    match &alert.details {
-        Details::Canary(canary) => &canary.canary,
-        Details::DenialBurst(burst) => &burst.principal_key,
-        Details::Exfiltration(exfiltration) => &exfiltration.session_arn,
-        Details::ForeignVpcEndpoint(foreign) => &foreign.session_arn,
-    }
-}
-
 /// The most distinct addresses, calls or agents a group's line lists.
 const GROUP_LIST: usize = 8;
 
 /// Distinct values in first-seen order, at most [`GROUP_LIST`], and how many more there are.
 fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> String {
-    let mut seen: Vec<&str> = Vec::new();
-    for value in values {
-        if !seen.contains(&value) {
-            seen.push(value);
-        }
-    }
+    let mut known = std::collections::HashSet::new();
+    let seen: Vec<&str> = values.filter(|value| known.insert(*value)).collect();
     let more = seen.len().saturating_sub(GROUP_LIST);
     let mut text = seen
         .iter()
@@ -232,14 +218,15 @@ fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> String {
 /// in the ungrouped table.
 fn write_grouped_table(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
     let mut groups: Vec<Vec<&Alert>> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, &str), usize> = Default::default();
     for alert in alerts {
-        let same = |group: &&mut Vec<&Alert>| {
-            group[0].rule == alert.rule && subject(group[0]) == subject(alert)
-        };
-        match groups.iter_mut().find(same) {
-            Some(group) => group.push(alert),
-            None => groups.push(vec![alert]),
-        }
+        let slot = *index
+            .entry((alert.rule.as_str(), alert.subject()))
+            .or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+        groups[slot].push(alert);
     }
     if groups.iter().all(|group| group.len() == 1) {
         return write_alert_table(out, alerts);
@@ -280,7 +267,7 @@ fn write_group(out: &mut dyn Write, group: &[&Alert]) -> io::Result<()> {
         lead.rule.as_str(),
         for_terminal(group[0].call.source_ip.as_deref().unwrap_or("-")),
         group.len(),
-        for_terminal(subject(lead))
+        for_terminal(lead.subject())
     )?;
     let mut context = |label: &str, value: &str| -> io::Result<()> {
         writeln!(out, "{:<24} {label:<10} {}", "", for_terminal(value))

@@ -128,6 +128,20 @@ pub struct Alert {
     pub replaces: Vec<String>,
 }
 
+impl Alert {
+    /// What the alert is about: the canary's name, or the principal (a denial burst's
+    /// principal key, an instance session's ARN). Repeats for one subject are grouped and
+    /// rate-limited together.
+    pub fn subject(&self) -> &str {
+        match &self.details {
+            Details::Canary(canary) => &canary.canary,
+            Details::DenialBurst(burst) => &burst.principal_key,
+            Details::Exfiltration(exfiltration) => &exfiltration.session_arn,
+            Details::ForeignVpcEndpoint(foreign) => &foreign.session_arn,
+        }
+    }
+}
+
 /// The facts of the call that raised an alert, copied from the record.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -546,12 +546,11 @@ async fn load_canaries(
 /// The canary or principal an alert is about: notifications repeat at most once per window
 /// for each.
 pub fn limit_key(alert: &Alert) -> String {
-    match &alert.details {
-        Details::Canary(canary) => format!("canary:{}", canary.canary),
-        Details::DenialBurst(burst) => format!("principal:{}", burst.principal_key),
-        Details::Exfiltration(exfiltration) => format!("principal:{}", exfiltration.session_arn),
-        Details::ForeignVpcEndpoint(foreign) => format!("principal:{}", foreign.session_arn),
-    }
+    let kind = match alert.details {
+        Details::Canary(_) => "canary",
+        _ => "principal",
+    };
+    format!("{kind}:{}", alert.subject())
 }
 
 fn alert_row(alert: &Alert, route: &Route) -> AlertRow {
