@@ -391,7 +391,13 @@ fn repeats_are_grouped_for_people_and_rows_for_spreadsheets() {
     std::fs::write(&file, json!({ "Records": calls }).to_string()).unwrap();
     let file = file.to_str().unwrap();
 
-    let grouped = tripkey(&["scan", "--no-store", "--canaries", &canaries, file]);
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "--no-store", "--canaries", canaries.as_str()];
+        args.extend_from_slice(extra);
+        args.push(file);
+        tripkey(&args)
+    };
+    let grouped = scan(&[]);
     assert_eq!(grouped.status.code(), Some(1));
     let table = String::from_utf8(grouped.stdout).unwrap();
     assert!(table.contains("3 alerts for report-sync"), "{table}");
@@ -400,36 +406,13 @@ fn repeats_are_grouped_for_people_and_rows_for_spreadsheets() {
         table.contains("addresses  203.0.113.5, 198.51.100.7"),
         "{table}"
     );
-    assert_eq!(
-        table.matches("canary-use").count(),
-        2,
-        "one line, and the summary: {table}"
-    );
+    let lines = |table: &str| table.matches("canary-use").count();
+    assert_eq!(lines(&table), 2, "one line, and the summary: {table}");
 
-    let ungrouped = tripkey(&[
-        "scan",
-        "--no-store",
-        "--canaries",
-        &canaries,
-        "--ungrouped",
-        file,
-    ]);
-    let table = String::from_utf8(ungrouped.stdout).unwrap();
-    assert_eq!(
-        table.matches("canary-use").count(),
-        4,
-        "three lines, and the summary: {table}"
-    );
+    let table = String::from_utf8(scan(&["--ungrouped"]).stdout).unwrap();
+    assert_eq!(lines(&table), 4, "three lines, and the summary: {table}");
 
-    let csv = tripkey(&[
-        "scan",
-        "--no-store",
-        "--canaries",
-        &canaries,
-        "--format",
-        "csv",
-        file,
-    ]);
+    let csv = scan(&["--format", "csv"]);
     assert_eq!(csv.status.code(), Some(1));
     let mut rows = ::csv::Reader::from_reader(csv.stdout.as_slice());
     let header: Vec<String> = rows.headers().unwrap().iter().map(str::to_owned).collect();

@@ -238,16 +238,6 @@ async fn a_batch_whose_commit_failed_is_counted_once_when_read_again() {
     assert_eq!(body["details"]["count"], 5, "{body}");
 }
 
-fn instance_record(time: &str, ip: &str, event_id: &str) -> serde_json::Value {
-    serde_json::json!({
-        "eventVersion": "1.09", "eventTime": time, "eventSource": "s3.amazonaws.com",
-        "eventName": "ListBuckets", "awsRegion": "us-east-1", "sourceIPAddress": ip,
-        "userAgent": "aws-sdk-go/1.44.0", "eventID": event_id,
-        "userIdentity": {"type": "AssumedRole", "accountId": "123456789012",
-            "arn": "arn:aws:sts::123456789012:assumed-role/web/i-0abc1234"}
-    })
-}
-
 /// The attacker-first race, in serve: the attacker's file arrives first, so the instance's own
 /// address alerts; the instance's earlier call arrives in a late file and shows its address was
 /// the first. The wrong alert is withdrawn with the reason, the sink that was told of it is told
@@ -258,14 +248,7 @@ async fn an_alert_a_late_file_disproves_is_withdrawn_and_the_true_one_raised() {
     let store = store_with_canary(&folder).await;
     let metrics = Arc::new(Metrics::default());
     let mut engine = open_ingestor(&store, &["hook"], metrics.clone()).await;
-    let seed = serde_json::json!({
-        "eventVersion": "1.09", "eventTime": "2026-11-30T10:00:00Z",
-        "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1",
-        "sourceIPAddress": "ec2.amazonaws.com", "eventID": "seed",
-        "userIdentity": {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"},
-        "requestParameters": {"roleArn": "arn:aws:iam::123456789012:role/web",
-            "roleSessionName": "i-0abc1234"}
-    });
+    let seed = instance_role_assumed();
     let first_file = trail_object(&[
         seed,
         instance_record("2026-11-30T10:01:00Z", "203.0.113.9", "attacker"),

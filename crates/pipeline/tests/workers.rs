@@ -2,6 +2,8 @@
 //! another when its worker dies (its lease runs out) or stops (it gives the lease up), and
 //! heartbeats show each worker with the jobs it holds.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -221,27 +223,10 @@ async fn an_idle_worker_waits_for_every_workers_input_to_go_quiet() {
 
     // The instance's own address locks its session; a second address is the stream's newest
     // call, so its decision waits for the settle time or for the input to go quiet.
-    let record = |time: &str, ip: &str, id: &str| {
-        serde_json::json!({
-            "eventVersion": "1.09", "eventTime": time, "eventSource": "s3.amazonaws.com",
-            "eventName": "ListBuckets", "awsRegion": "us-east-1", "sourceIPAddress": ip,
-            "userAgent": "aws-sdk-go/1.44.0", "eventID": id,
-            "userIdentity": {"type": "AssumedRole", "accountId": "123456789012",
-                "arn": "arn:aws:sts::123456789012:assumed-role/web/i-0abc1234"}
-        })
-    };
-    let seed = serde_json::json!({
-        "eventVersion": "1.09", "eventTime": "2026-11-30T10:00:00Z",
-        "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1",
-        "sourceIPAddress": "ec2.amazonaws.com", "eventID": "seed",
-        "userIdentity": {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"},
-        "requestParameters": {"roleArn": "arn:aws:iam::123456789012:role/web",
-            "roleSessionName": "i-0abc1234"}
-    });
     let body = serde_json::json!({ "Records": [
-        seed,
-        record("2026-11-30T10:01:00Z", "54.1.2.3", "instance"),
-        record("2026-11-30T10:01:00.500Z", "203.0.113.9", "attacker"),
+        common::instance_role_assumed(),
+        common::instance_record("2026-11-30T10:01:00Z", "54.1.2.3", "instance"),
+        common::instance_record("2026-11-30T10:01:00.500Z", "203.0.113.9", "attacker"),
     ]});
     let done = reading
         .ingest(&pipeline::Batch {

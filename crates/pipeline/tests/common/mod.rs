@@ -96,3 +96,26 @@ pub fn batch(source: &str, name: &str, bytes: Vec<u8>, checkpoint: &str) -> Batc
         held: Default::default(),
     }
 }
+
+/// EC2 assuming role `web` for instance `i-0abc1234` at 10:00: its session is tracked.
+pub fn instance_role_assumed() -> serde_json::Value {
+    json!({
+        "eventVersion": "1.09", "eventTime": "2026-11-30T10:00:00Z",
+        "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1",
+        "sourceIPAddress": "ec2.amazonaws.com", "eventID": "seed",
+        "userIdentity": {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"},
+        "requestParameters": {"roleArn": "arn:aws:iam::123456789012:role/web",
+            "roleSessionName": "i-0abc1234"}
+    })
+}
+
+/// A call of instance `i-0abc1234`'s role session from `ip` at `time`.
+pub fn instance_record(time: &str, ip: &str, event_id: &str) -> serde_json::Value {
+    json!({
+        "eventVersion": "1.09", "eventTime": time, "eventSource": "s3.amazonaws.com",
+        "eventName": "ListBuckets", "awsRegion": "us-east-1", "sourceIPAddress": ip,
+        "userAgent": "aws-sdk-go/1.44.0", "eventID": event_id,
+        "userIdentity": {"type": "AssumedRole", "accountId": "123456789012",
+            "arn": "arn:aws:sts::123456789012:assumed-role/web/i-0abc1234"}
+    })
+}
