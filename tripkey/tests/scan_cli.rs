@@ -299,23 +299,27 @@ fn a_window_reads_only_its_days_accounts_and_regions() {
         ],
     );
 
-    let scanned = tripkey(&[
-        "scan",
-        "--no-store",
-        "--canaries",
-        &canaries,
-        "--format",
-        "json",
-        "--since",
-        "2026-12-03",
-        "--until",
-        "2026-12-03T23:59:59Z",
-        "--account",
-        mine,
-        "--region",
-        "us-east-1",
-        logs.to_str().unwrap(),
-    ]);
+    let logs_path = logs.to_str().unwrap();
+    let scan_window = |format: &str| {
+        tripkey(&[
+            "scan",
+            "--no-store",
+            "--canaries",
+            &canaries,
+            "--format",
+            format,
+            "--since",
+            "2026-12-03",
+            "--until",
+            "2026-12-03T23:59:59Z",
+            "--account",
+            mine,
+            "--region",
+            "us-east-1",
+            logs_path,
+        ])
+    };
+    let scanned = scan_window("json");
     assert_eq!(scanned.status.code(), Some(1), "{scanned:?}");
     let report: Value = serde_json::from_slice(&scanned.stdout).unwrap();
     let found: Vec<&str> = report["alerts"]
@@ -334,21 +338,7 @@ fn a_window_reads_only_its_days_accounts_and_regions() {
     assert_eq!(summary["pruned_folders"], 3 + 1 + 1, "{summary}");
     assert_eq!(summary["pruned_files"], 1, "{summary}");
 
-    let text = tripkey(&[
-        "scan",
-        "--no-store",
-        "--canaries",
-        &canaries,
-        "--since",
-        "2026-12-03",
-        "--until",
-        "2026-12-03T23:59:59Z",
-        "--account",
-        mine,
-        "--region",
-        "us-east-1",
-        logs.to_str().unwrap(),
-    ]);
+    let text = scan_window("table");
     let summary = String::from_utf8_lossy(&text.stdout);
     assert!(
         summary.contains("Outside --since/--until, --account and --region: 1 file and 5 folders not read, 1 record read and dropped."),
