@@ -106,7 +106,7 @@ pub enum Settled {
     /// The input of every worker was quiet: the decisions waiting were released, and these
     /// dedup keys are new.
     Released(Vec<String>),
-    /// Some worker brought records within the settle time, or objects still wait to be read:
+    /// Some worker brought records within the quiet time, or objects still wait to be read:
     /// nothing was released; ask again after this long.
     NotQuiet(std::time::Duration),
 }
@@ -210,13 +210,13 @@ impl Ingestor {
     /// was last quiet. Otherwise releases nothing and says when to ask again: an idle worker
     /// must not release keys whose records another worker is still reading.
     pub async fn settle_pending(&mut self) -> Result<Settled, PipelineError> {
-        let settle = self.quiet_time();
+        let quiet = self.quiet_time();
         let activity = self.store.input_activity(&self.queueing_sources).await?;
         if activity.objects_waiting > 0 {
-            return Ok(Settled::NotQuiet(QUIET_RECHECK.min(settle)));
+            return Ok(Settled::NotQuiet(QUIET_RECHECK.min(quiet)));
         }
-        if let Some(since) = activity.since_input.filter(|since| *since < settle) {
-            return Ok(Settled::NotQuiet(settle - since));
+        if let Some(since) = activity.since_input.filter(|since| *since < quiet) {
+            return Ok(Settled::NotQuiet(quiet - since));
         }
         let source = self
             .last_source
