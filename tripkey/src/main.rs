@@ -427,11 +427,9 @@ struct ScanArgs {
 }
 
 fn parse_account(text: &str) -> Result<String, String> {
-    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(text.to_owned())
-    } else {
-        Err(format!("{text:?} is not an AWS account ID (12 digits)"))
-    }
+    text.parse::<keys::AccountId>()
+        .map(|account| account.to_string())
+        .map_err(|error| format!("{text:?} is not an AWS account ID: {error}"))
 }
 
 fn main() -> ExitCode {

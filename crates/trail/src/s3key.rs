@@ -78,7 +78,7 @@ fn organization_id(folders: &[&str], account_id: &str) -> Option<String> {
     }
 }
 
-fn is_account_id(text: &str) -> bool {
+pub(crate) fn is_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 

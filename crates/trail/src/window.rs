@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::s3key::TrailObjectKey;
+use crate::s3key::{is_account_id, TrailObjectKey};
 use crate::time::EventTime;
 
 /// One day in milliseconds.
@@ -129,7 +129,7 @@ fn classify(folder: &str) -> Folder<'_> {
     let Some((account, below)) = rest.split_first() else {
         return Folder::Other;
     };
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_account_id(account) {
         return Folder::Other;
     }
     match below {
