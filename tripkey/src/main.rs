@@ -12,7 +12,7 @@ mod key;
 mod output;
 mod plant;
 mod remote;
-mod scan;
+mod scan_progress;
 mod serve;
 mod setup;
 mod sinks;
@@ -351,9 +351,11 @@ enum KeyCommand {
 
 #[derive(clap::Args)]
 struct ScanArgs {
-    /// Files, folders (read recursively) or `-` for stdin.
-    #[arg(required = true, value_name = "PATH")]
-    paths: Vec<PathBuf>,
+    /// What to read, mixed freely: files, folders (read recursively), `-` for stdin,
+    /// s3://BUCKET[/PREFIX] for a trail bucket read in place, and logs://LOG_GROUP for a
+    /// CloudWatch Logs group CloudTrail delivers to.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<String>,
     /// Canaries to look for: TOML `[[canary]]` tables or a JSON list (see README.md, "Scan CloudTrail logs").
     #[arg(long, value_name = "FILE", env = "TRIPKEY_CANARIES")]
     canaries: Option<PathBuf>,
@@ -424,6 +426,21 @@ struct ScanArgs {
     /// Keep only this region's records (repeatable); other regions' folders are not read.
     #[arg(long = "region", value_name = "NAME")]
     regions: Vec<String>,
+    /// For s3:// and logs:// inputs: a named profile from the AWS config files instead of the
+    /// default credential chain [default: `[aws] profile`].
+    #[arg(long, value_name = "NAME", env = "AWS_PROFILE")]
+    profile: Option<String>,
+    /// For logs:// inputs: the log group's region (an S3 bucket's own region is looked up)
+    /// [default: `[aws] region`, else the profile's region].
+    #[arg(long, value_name = "REGION", env = "AWS_REGION")]
+    aws_region: Option<String>,
+    /// For s3:// and logs:// inputs: another AWS endpoint, e.g. a moto or LocalStack server
+    /// [default: `[aws] endpoint_url`].
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    /// For s3:// inputs: objects read at once.
+    #[arg(long, value_name = "N", default_value_t = tripkey_aws_sources::scan_s3::DEFAULT_PARALLEL_GETS)]
+    parallel_gets: usize,
 }
 
 fn parse_account(text: &str) -> Result<String, String> {
@@ -612,12 +629,39 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         regions: args.regions.iter().cloned().collect(),
         margin: config.detect.horizon.millis(),
     };
-    let discovery = trail::discover_within(&args.paths, &window).context("cannot scan")?;
-    if discovery.inputs.is_empty() {
+    let aws = tripkey_aws::AwsOptions {
+        profile: args.profile.clone().or_else(|| config.aws.profile.clone()),
+        region: args
+            .aws_region
+            .clone()
+            .or_else(|| config.aws.region.clone()),
+        endpoint_url: args
+            .endpoint_url
+            .clone()
+            .or_else(|| config.aws.endpoint_url.clone()),
+        credentials: None,
+    };
+    let mut paths = Vec::new();
+    let mut remotes: Vec<Box<dyn scan::Remote>> = Vec::new();
+    for input in &args.inputs {
+        if input.starts_with("s3://") {
+            let bucket = tripkey_aws_sources::S3Scan::parse(input, aws.clone(), args.parallel_gets)
+                .map_err(anyhow::Error::msg)?;
+            remotes.push(Box::new(bucket));
+        } else if input.starts_with("logs://") {
+            let group = tripkey_aws_sources::LogGroupScan::parse(input, aws.clone())
+                .map_err(anyhow::Error::msg)?;
+            remotes.push(Box::new(group));
+        } else {
+            paths.push(PathBuf::from(input));
+        }
+    }
+    let discovery = trail::discover_within(&paths, &window).context("cannot scan")?;
+    if discovery.inputs.is_empty() && !paths.is_empty() {
         eprintln!(
             "warning: no CloudTrail log files under {} ({} digests and {} other files skipped); \
              name a file explicitly to read it whatever its name",
-            args.paths
+            paths
                 .iter()
                 .map(|path| notify::escape::for_terminal(&path.display().to_string()).into_owned())
                 .collect::<Vec<_>>()
@@ -631,16 +675,20 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let canary_count = canaries.canaries().len() as u64;
+    let show_progress = !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut observer = scan_progress::ScanProgress::new(show_progress);
     let mut report = scan::scan(
         discovery,
+        remotes,
         scan::ScanOptions {
             detect: config.detect,
             canaries: Arc::new(canaries),
             threads,
-            progress: !args.no_progress,
             window,
         },
+        &mut observer,
     );
+    observer.finish();
     report.stats.canaries = canary_count;
     report.stats.canary_sources = canary_sources;
     let stdout = std::io::stdout();

@@ -7,8 +7,8 @@ use detect::alert::Details;
 use detect::Alert;
 use serde::Serialize;
 
-use crate::scan::{Problem, ScanReport, ScanStats};
 use notify::escape::{for_spreadsheet, for_terminal};
+use scan::{Problem, ScanReport, ScanStats};
 
 /// Output formats of `tripkey scan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -427,6 +427,13 @@ pub fn write_summary(out: &mut dyn Write, stats: &ScanStats) -> io::Result<()> {
         megabytes / seconds,
         stats.records as f64 / seconds,
     )?;
+    if stats.objects_listed > 0 {
+        writeln!(
+            out,
+            "S3: {} listed; the files scanned above include the ones read from it.",
+            count(stats.objects_listed, "object"),
+        )?;
+    }
     if stats.pruned_files + stats.pruned_folders + stats.records_outside_window > 0 {
         writeln!(
             out,

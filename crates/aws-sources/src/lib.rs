@@ -1,6 +1,7 @@
 //! The AWS sources of `tripkey serve`: a trail bucket polled with `ListObjectsV2`, and SQS
 //! queues of S3 notifications or EventBridge events. Both hand batches to the pipeline and
-//! acknowledge them (checkpoint, message deletion) only once committed. Also the one AWS
+//! acknowledge them (checkpoint, message deletion) only once committed. Also the remote
+//! inputs of `tripkey scan`: a bucket read in place, and a CloudWatch Logs group. Also the one AWS
 //! notification sink, an SNS topic: it lives here, with the other SDK clients, so that
 //! `notify` stays free of the AWS SDK.
 //!
@@ -11,10 +12,14 @@
 
 mod object;
 pub mod s3;
+pub mod scan_logs;
+pub mod scan_s3;
 pub mod sns;
 pub mod sqs;
 
 pub use s3::{S3Lister, S3Source, S3SourceConfig};
+pub use scan_logs::LogGroupScan;
+pub use scan_s3::S3Scan;
 pub use sns::{sns_client, SnsSink};
 pub use sqs::{classify, Notification, ObjectRef, SqsSource, SqsSourceConfig};
 
@@ -24,11 +29,23 @@ pub async fn clients(
     options: &tripkey_aws::AwsOptions,
 ) -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
     let shared = tripkey_aws::sdk_config(options).await;
-    let s3 = aws_sdk_s3::config::Builder::from(&shared)
-        .force_path_style(options.endpoint_url.is_some())
-        .build();
     (
-        aws_sdk_s3::Client::from_conf(s3),
+        s3_client_of(&shared, options),
         aws_sdk_sqs::Client::new(&shared),
     )
+}
+
+/// An S3 client for the given connection, path-style whenever an endpoint is set.
+pub async fn s3_client(options: &tripkey_aws::AwsOptions) -> aws_sdk_s3::Client {
+    s3_client_of(&tripkey_aws::sdk_config(options).await, options)
+}
+
+fn s3_client_of(
+    shared: &aws_config::SdkConfig,
+    options: &tripkey_aws::AwsOptions,
+) -> aws_sdk_s3::Client {
+    let s3 = aws_sdk_s3::config::Builder::from(shared)
+        .force_path_style(options.endpoint_url.is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(s3)
 }

@@ -167,7 +167,7 @@ struct Walk {
 
 impl Walk {
     fn file(&mut self, path: PathBuf, size: u64) {
-        if has_component(&path, "CloudTrail-Digest") {
+        if kind_of_key(&path.to_string_lossy()) == KeyKind::Digest {
             self.skipped_digests += 1;
             return;
         }
@@ -217,42 +217,60 @@ impl Walk {
                 } else {
                     self.pruned_folders += 1;
                 }
-            } else if has_component(&path, "CloudTrail-Digest") {
-                self.skipped_digests += 1;
-            } else if metadata.is_file()
-                && has_log_extension(&path)
-                && !has_component(&path, "CloudTrail-Insight")
-            {
-                let outside = TrailObjectKey::parse(&path.to_string_lossy())
-                    .is_some_and(|key| !self.window.keeps_object(&key));
-                if outside {
-                    self.pruned_files += 1;
-                } else {
-                    self.file(path, metadata.len());
-                }
             } else {
-                self.skipped_other += 1;
+                let text = path.to_string_lossy();
+                match kind_of_key(&text) {
+                    KeyKind::Digest => self.skipped_digests += 1,
+                    KeyKind::Log if metadata.is_file() => {
+                        let outside = TrailObjectKey::parse(&text)
+                            .is_some_and(|key| !self.window.keeps_object(&key));
+                        if outside {
+                            self.pruned_files += 1;
+                        } else {
+                            self.file(path, metadata.len());
+                        }
+                    }
+                    KeyKind::Log | KeyKind::Other => self.skipped_other += 1,
+                }
             }
         }
         Ok(())
     }
 }
 
-/// Whether CloudTrail's layout puts the file under `kind` (`CloudTrail-Digest`,
-/// `CloudTrail-Insight`): a folder of that name, or `_KIND_` in the file name.
-fn has_component(path: &Path, kind: &str) -> bool {
-    path.components()
-        .any(|component| component.as_os_str() == kind)
-        || path
-            .file_name()
-            .is_some_and(|name| name.to_string_lossy().contains(&format!("_{kind}_")))
+/// What an object's key or a file's path says it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A log file by its extension, outside CloudTrail's digest and Insights folders.
+    Log,
+    /// A CloudTrail-Digest file: signatures, no records.
+    Digest,
+    /// Anything else: Insights events, other extensions.
+    Other,
 }
 
-fn has_log_extension(path: &Path) -> bool {
-    let Some(name) = path.file_name() else {
-        return false;
-    };
-    let name = name.to_string_lossy().to_ascii_lowercase();
+/// Tells what a `/`-separated key or path holds, from its folders and name.
+pub fn kind_of_key(key: &str) -> KeyKind {
+    if has_component(key, "CloudTrail-Digest") {
+        KeyKind::Digest
+    } else if has_log_extension(key) && !has_component(key, "CloudTrail-Insight") {
+        KeyKind::Log
+    } else {
+        KeyKind::Other
+    }
+}
+
+/// Whether CloudTrail's layout puts the file under `kind` (`CloudTrail-Digest`,
+/// `CloudTrail-Insight`): a folder of that name, or `_KIND_` in the file name.
+fn has_component(key: &str, kind: &str) -> bool {
+    let mut parts = key.split(['/', '\\']);
+    let name = parts.next_back().unwrap_or_default();
+    parts.any(|folder| folder == kind) || name == kind || name.contains(&format!("_{kind}_"))
+}
+
+fn has_log_extension(key: &str) -> bool {
+    let name = key.rsplit(['/', '\\']).next().unwrap_or_default();
+    let name = name.to_ascii_lowercase();
     [".gz", ".json", ".jsonl", ".ndjson", ".log", ".txt"]
         .iter()
         .any(|extension| name.ends_with(extension))

@@ -14,11 +14,14 @@ pub mod s3key;
 pub mod time;
 pub mod window;
 
-pub use input::{discover, discover_within, DiscoverError, Discovery, Input, InputSource};
+pub use input::{
+    discover, discover_within, kind_of_key, DiscoverError, Discovery, Input, InputSource, KeyKind,
+};
 pub use read::{
-    load, load_reader, load_reader_within, parse_records, Loaded, Location, ReadProblem,
+    load, load_bytes_within, load_reader, load_reader_within, parse_records, Loaded, Location,
+    ReadProblem,
 };
 pub use record::{Fields, Record, RequestParameters, SessionContext, SessionIssuer, UserIdentity};
 pub use s3key::TrailObjectKey;
 pub use time::EventTime;
-pub use window::ScanWindow;
+pub use window::{KeyRange, ScanWindow};

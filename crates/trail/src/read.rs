@@ -97,6 +97,12 @@ pub fn load_reader_within(
     Ok(decode(raw, max_decompressed))
 }
 
+/// Like [`load_reader_within`], for bytes already in memory (an object fetched over the
+/// network).
+pub fn load_bytes_within(raw: Vec<u8>, max_decompressed: u64) -> Loaded {
+    decode(raw, max_decompressed)
+}
+
 fn decode(raw: Vec<u8>, max_decompressed: u64) -> Loaded {
     let compressed_len = raw.len() as u64;
     if raw.starts_with(&gzip::MAGIC) {

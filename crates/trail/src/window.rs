@@ -114,6 +114,48 @@ impl ScanWindow {
     }
 }
 
+/// Where a listing of one region folder starts and stops, as S3's `StartAfter` and a key to
+/// stop at: the day folders between them are the only ones that may hold files a window
+/// keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyRange {
+    /// List only the keys after this one.
+    pub start_after: Option<String>,
+    /// Stop at the first key at or after this one.
+    pub stop_at: Option<String>,
+}
+
+impl KeyRange {
+    /// Whether `key` comes before the end of the range.
+    pub fn is_before_end(&self, key: &str) -> bool {
+        self.stop_at.as_deref().is_none_or(|stop| key < stop)
+    }
+}
+
+impl ScanWindow {
+    /// For a region folder of CloudTrail's layout (`…/CloudTrail/REGION`, with or without its
+    /// slash), the range of its keys that may hold files the window keeps: from the day
+    /// `since` falls on to the day `margin` after `until`. `None` for any other folder.
+    pub fn region_range(&self, folder: &str) -> Option<KeyRange> {
+        if !matches!(classify(folder), Folder::Region(..)) {
+            return None;
+        }
+        let folder = folder.trim_end_matches('/');
+        let day_path = |at: EventTime| {
+            let day = at.offset(-at.millis().rem_euclid(DAY)).to_string();
+            format!("{folder}/{}", day[..10].replace('-', "/"))
+        };
+        Some(KeyRange {
+            // "…/2026/12/03" sorts before every key in "…/2026/12/03/" and after the days
+            // before it.
+            start_after: self.since.map(day_path),
+            stop_at: self
+                .until
+                .map(|until| format!("{}/", day_path(until.offset(self.margin + DAY)))),
+        })
+    }
+}
+
 fn classify(folder: &str) -> Folder<'_> {
     let parts: Vec<&str> = folder
         .split(['/', '\\'])
@@ -195,6 +237,32 @@ mod tests {
     }
 
     const LOGS: &str = "trail/AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1";
+
+    #[test]
+    fn a_region_is_listed_from_the_first_day_to_the_day_after_the_margin() {
+        let range = one_day().region_range(&format!("{LOGS}/")).unwrap();
+        assert_eq!(
+            range.start_after.as_deref(),
+            Some(&*format!("{LOGS}/2026/12/03"))
+        );
+        assert_eq!(
+            range.stop_at.as_deref(),
+            Some(&*format!("{LOGS}/2026/12/05/"))
+        );
+        assert!(format!("{LOGS}/2026/12/03/a.json.gz") > *range.start_after.as_ref().unwrap());
+        assert!(format!("{LOGS}/2026/12/02/a.json.gz") < *range.start_after.as_ref().unwrap());
+        assert!(range.is_before_end(&format!("{LOGS}/2026/12/04/a.json.gz")));
+        assert!(!range.is_before_end(&format!("{LOGS}/2026/12/05/a.json.gz")));
+
+        let open = ScanWindow::default().region_range(LOGS).unwrap();
+        assert_eq!(open, KeyRange::default());
+        assert!(open.is_before_end("zzz"));
+        assert_eq!(
+            one_day().region_range("trail/AWSLogs/o-abc123/111122223333"),
+            None
+        );
+        assert_eq!(one_day().region_range(&format!("{LOGS}/2026")), None);
+    }
 
     #[test]
     fn day_folders_outside_the_window_and_its_margin_are_passed_over() {

@@ -1,24 +1,33 @@
-//! `tripkey scan`: read a pile of CloudTrail logs in parallel and run the detectors over them.
+//! The engine of `tripkey scan`: read CloudTrail inputs in parallel and run the detectors
+//! over them.
 //!
-//! Worker threads each read whole files (decompress, parse, and keep only the records some
-//! detector can act on). The main thread takes their results in input order and feeds them to
-//! the engine, whose alerts do not depend on the order (up to the lateness horizon); taking
-//! them in input order also makes the run the same for any thread count.
+//! Inputs are local files (from [`trail::discover_within`]) and [`Remote`] inputs, which list
+//! and fetch their objects themselves (S3 buckets and CloudWatch Logs groups live in
+//! `tripkey-aws-sources`, so that this crate stays free of the AWS SDK). One feeder thread
+//! hands every input's pieces, in a stable order, to worker threads that each read whole
+//! pieces (decompress, parse, and keep only the records some detector can act on). The
+//! calling thread takes their results in the feeder's order and feeds them to the engine,
+//! whose alerts do not depend on the order (up to the lateness horizon); taking them in that
+//! order also makes the run the same for any thread count.
+//!
+//! The caller sees the scan through an [`Observer`]: problems as they are met, and progress.
+
+#![warn(missing_docs)]
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use detect::{
     Alert, AlertStatus, CanaryRegistry, DetectConfig, Engine, MemoryState, RelevanceFilter, Rule,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use trail::{Discovery, EventTime, Input, InputSource, Record, ScanWindow};
 
-use notify::escape::for_terminal;
+/// The most a fetched object may decompress to. CloudTrail's objects are a few megabytes; the
+/// limit stops a gzip bomb planted in a bucket from taking the machine's memory.
+pub const MAX_FETCHED_DECOMPRESSED: u64 = 512 << 20;
 
 /// What a scan needs.
 pub struct ScanOptions {
@@ -28,8 +37,6 @@ pub struct ScanOptions {
     pub canaries: Arc<CanaryRegistry>,
     /// Worker threads reading files.
     pub threads: usize,
-    /// Show a progress bar (only honoured when stderr is a terminal).
-    pub progress: bool,
     /// The records kept: outside it they are dropped before detection.
     pub window: ScanWindow,
 }
@@ -37,7 +44,7 @@ pub struct ScanOptions {
 /// Counts of what a scan read.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct ScanStats {
-    /// Inputs read (files, or stdin).
+    /// Inputs read: files, stdin, S3 objects and pages of log events.
     pub files: u64,
     /// Inputs with at least one problem (reported and skipped in part or whole).
     pub files_with_problems: u64,
@@ -45,11 +52,14 @@ pub struct ScanStats {
     pub skipped_digests: u64,
     /// Files in directories skipped because they do not look like logs.
     pub skipped_other: u64,
-    /// Log files not read because their name puts them outside `--since`/`--until`,
-    /// `--account` or `--region`.
+    /// Log files and objects not read because their name puts them outside
+    /// `--since`/`--until`, `--account` or `--region`.
     pub pruned_files: u64,
-    /// Folders of CloudTrail's layout not listed because the window excludes all of them.
+    /// Folders and prefixes of CloudTrail's layout not listed because the window excludes all
+    /// of them.
     pub pruned_folders: u64,
+    /// Objects remote inputs listed (before pruning).
+    pub objects_listed: u64,
     /// Records read and dropped because they are outside the window.
     pub records_outside_window: u64,
     /// Records read.
@@ -66,7 +76,7 @@ pub struct ScanStats {
     pub unplaced_denials: u64,
     /// The most a record came behind the newest seen before it, in seconds.
     pub max_lateness_seconds: f64,
-    /// Bytes read from disk.
+    /// Bytes read from disk or fetched.
     pub bytes_read: u64,
     /// Bytes after decompression.
     pub bytes_decoded: u64,
@@ -101,6 +111,142 @@ pub struct ScanReport {
     pub problems: Vec<Problem>,
 }
 
+/// One unit of input a worker reads whole.
+pub enum Piece {
+    /// A local file or stdin, read by the worker.
+    Local(Input),
+    /// Bytes a remote input fetched (an S3 object, a page of log events), gzipped or not.
+    Fetched {
+        /// Where they came from, e.g. `s3://bucket/key`.
+        name: String,
+        /// The bytes as fetched.
+        bytes: Vec<u8>,
+    },
+    /// Something a remote input could not fetch: reported as a problem, and the scan goes on.
+    Failed {
+        /// What could not be fetched.
+        name: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// An input that lists and fetches its own pieces: an S3 prefix, a CloudWatch Logs group.
+pub trait Remote: Send {
+    /// The input as the user named it, e.g. `s3://bucket/AWSLogs/`.
+    fn name(&self) -> &str;
+
+    /// Hands every piece that may hold records in `window` to `feed`, in a stable order
+    /// (the same listing gives the same order), and counts what it passed over. Stops early
+    /// when [`Feed::send`] returns false. A failure to list is a [`Piece::Failed`] and ends
+    /// only this input.
+    fn fetch_into(&mut self, window: &ScanWindow, feed: &mut Feed);
+}
+
+/// Counts the feeder keeps while it lists, read by the merger.
+#[derive(Default)]
+struct FeedCounts {
+    listed: AtomicU64,
+    pruned_files: AtomicU64,
+    pruned_folders: AtomicU64,
+    skipped_digests: AtomicU64,
+    skipped_other: AtomicU64,
+    queued: AtomicU64,
+}
+
+/// Where a [`Remote`] puts its pieces, and counts what it listed and passed over.
+pub struct Feed {
+    sender: mpsc::SyncSender<(usize, Piece)>,
+    next: usize,
+    counts: Arc<FeedCounts>,
+}
+
+impl Feed {
+    /// Queues a piece for the workers, waiting while they are busy (which bounds the pieces
+    /// in memory). False when the scan no longer takes pieces.
+    pub fn send(&mut self, piece: Piece) -> bool {
+        let index = self.next;
+        self.next += 1;
+        self.counts.queued.fetch_add(1, Ordering::Relaxed);
+        self.sender.send((index, piece)).is_ok()
+    }
+
+    /// Counts objects a listing returned.
+    pub fn listed(&self, objects: u64) {
+        self.counts.listed.fetch_add(objects, Ordering::Relaxed);
+    }
+
+    /// Counts objects not read because their name puts them outside the window.
+    pub fn pruned_objects(&self, objects: u64) {
+        self.counts
+            .pruned_files
+            .fetch_add(objects, Ordering::Relaxed);
+    }
+
+    /// Counts prefixes not listed because the window excludes all they hold.
+    pub fn pruned_prefixes(&self, prefixes: u64) {
+        self.counts
+            .pruned_folders
+            .fetch_add(prefixes, Ordering::Relaxed);
+    }
+
+    /// Counts digest objects passed over.
+    pub fn skipped_digests(&self, objects: u64) {
+        self.counts
+            .skipped_digests
+            .fetch_add(objects, Ordering::Relaxed);
+    }
+
+    /// Counts objects passed over because they are not logs (other extensions, Insights).
+    pub fn skipped_other(&self, objects: u64) {
+        self.counts
+            .skipped_other
+            .fetch_add(objects, Ordering::Relaxed);
+    }
+}
+
+/// How far a scan has got, for a progress bar.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Pieces queued for reading so far (local files, fetched objects and pages).
+    pub queued: u64,
+    /// Pieces read.
+    pub read: u64,
+    /// Objects remote inputs listed.
+    pub listed: u64,
+    /// Files and objects passed over by the window.
+    pub pruned: u64,
+    /// Bytes read or fetched.
+    pub bytes_read: u64,
+    /// Bytes after decompression.
+    pub bytes_decoded: u64,
+    /// The size of the local files, when known (remote sizes are not known ahead).
+    pub local_bytes: u64,
+    /// Records read.
+    pub records: u64,
+    /// Alerts standing.
+    pub alerts: u64,
+    /// Time since the scan started.
+    pub elapsed: Duration,
+}
+
+/// What the caller sees of a scan while it runs. Both methods are called from the thread that
+/// called [`scan`].
+pub trait Observer {
+    /// A problem in one input; the input was skipped in part or whole.
+    fn problem(&mut self, problem: &Problem);
+    /// Called after each piece is read.
+    fn progress(&mut self, progress: &Progress);
+}
+
+/// An observer that ignores everything, for callers that only want the report.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn problem(&mut self, _: &Problem) {}
+    fn progress(&mut self, _: &Progress) {}
+}
+
 /// What one worker learned from one input.
 struct FileOutcome {
     bytes_read: u64,
@@ -112,7 +258,7 @@ struct FileOutcome {
     outside_window: u64,
 }
 
-fn read_input(input: &Input, filter: &RelevanceFilter, window: &ScanWindow) -> FileOutcome {
+fn read_piece(piece: Piece, filter: &RelevanceFilter, window: &ScanWindow) -> FileOutcome {
     let mut outcome = FileOutcome {
         bytes_read: 0,
         bytes_decoded: 0,
@@ -122,15 +268,25 @@ fn read_input(input: &Input, filter: &RelevanceFilter, window: &ScanWindow) -> F
         newest: None,
         problems: Vec::new(),
     };
-    let loaded = match &input.source {
-        InputSource::Stdin => trail::load_reader(std::io::stdin().lock()),
-        InputSource::File(_) => trail::load(input),
+    let (name, loaded) = match piece {
+        Piece::Local(input) => {
+            let loaded = match &input.source {
+                InputSource::Stdin => trail::load_reader(std::io::stdin().lock()),
+                InputSource::File(_) => trail::load(&input),
+            };
+            (input.name, loaded.map_err(|error| error.to_string()))
+        }
+        Piece::Fetched { name, bytes } => (
+            name,
+            Ok(trail::load_bytes_within(bytes, MAX_FETCHED_DECOMPRESSED)),
+        ),
+        Piece::Failed { name, message } => (name, Err(message)),
     };
     let loaded = match loaded {
         Ok(loaded) => loaded,
         Err(error) => {
             outcome.problems.push(Problem {
-                file: input.name.clone(),
+                file: name,
                 location: None,
                 message: format!("cannot read: {error}"),
             });
@@ -140,7 +296,7 @@ fn read_input(input: &Input, filter: &RelevanceFilter, window: &ScanWindow) -> F
     outcome.bytes_read = loaded.compressed_len;
     outcome.bytes_decoded = loaded.bytes.len() as u64;
     let problem = |problem: trail::ReadProblem| Problem {
-        file: input.name.clone(),
+        file: name.clone(),
         location: match problem.location {
             trail::Location::Input => None,
             location => Some(location.to_string()),
@@ -178,18 +334,20 @@ fn read_input(input: &Input, filter: &RelevanceFilter, window: &ScanWindow) -> F
     outcome
 }
 
-/// Feeds file outcomes, in input order, into the engine.
-struct Merger {
+/// Feeds piece outcomes, in the feeder's order, into the engine.
+struct Merger<'o> {
     engine: Engine<MemoryState>,
     fresh: Vec<Alert>,
     alerts: BTreeMap<String, Alert>,
     stats: ScanStats,
     problems: Vec<Problem>,
-    progress: Option<ProgressBar>,
-    total_inputs: usize,
+    observer: &'o mut dyn Observer,
+    counts: Arc<FeedCounts>,
+    local_bytes: u64,
+    started: Instant,
 }
 
-impl Merger {
+impl Merger<'_> {
     fn absorb(&mut self, outcome: FileOutcome) {
         let stats = &mut self.stats;
         stats.files += 1;
@@ -202,7 +360,7 @@ impl Merger {
             stats.files_with_problems += 1;
         }
         for problem in outcome.problems {
-            self.report(&problem);
+            self.observer.problem(&problem);
             self.problems.push(problem);
         }
         for record in &outcome.relevant {
@@ -212,36 +370,19 @@ impl Merger {
             self.engine.advance_to(newest, &mut self.fresh);
         }
         self.collect();
-        if let Some(bar) = &self.progress {
-            bar.inc(outcome.bytes_read);
-            let seconds = bar.elapsed().as_secs_f64().max(1e-3);
-            bar.set_message(format!(
-                "{}/{} files, {} ({:.0}/s), {:.0} MB/s decoded, {}",
-                self.stats.files,
-                self.total_inputs,
-                crate::output::count(self.stats.records, "record"),
-                self.stats.records as f64 / seconds,
-                self.stats.bytes_decoded as f64 / 1e6 / seconds,
-                crate::output::count(self.alerts.len() as u64, "alert")
-            ));
-        }
-    }
-
-    fn report(&self, problem: &Problem) {
-        let line = format!(
-            "warning: {}{}: {}",
-            for_terminal(&problem.file),
-            problem
-                .location
-                .as_deref()
-                .map(|location| format!(": {location}"))
-                .unwrap_or_default(),
-            for_terminal(&problem.message)
-        );
-        match &self.progress {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
+        let counts = &self.counts;
+        self.observer.progress(&Progress {
+            queued: counts.queued.load(Ordering::Relaxed),
+            read: self.stats.files,
+            listed: counts.listed.load(Ordering::Relaxed),
+            pruned: self.stats.pruned_files + counts.pruned_files.load(Ordering::Relaxed),
+            bytes_read: self.stats.bytes_read,
+            bytes_decoded: self.stats.bytes_decoded,
+            local_bytes: self.local_bytes,
+            records: self.stats.records,
+            alerts: self.alerts.len() as u64,
+            elapsed: self.started.elapsed(),
+        });
     }
 
     /// Later versions of an alert (a burst's final form) replace earlier ones, and the keys
@@ -259,21 +400,24 @@ impl Merger {
         }
     }
 
-    fn finish(mut self, started: Instant) -> ScanReport {
+    fn finish(mut self) -> ScanReport {
         self.engine.finish(&mut self.fresh);
         self.collect();
-        if let Some(bar) = &self.progress {
-            bar.finish_and_clear();
-        }
         let mut alerts: Vec<Alert> = self.alerts.into_values().collect();
         alerts.sort_by(|a, b| (a.event_time, &a.dedup_key).cmp(&(b.event_time, &b.dedup_key)));
         let mut stats = self.stats;
+        let counts = &self.counts;
+        stats.objects_listed += counts.listed.load(Ordering::Relaxed);
+        stats.pruned_files += counts.pruned_files.load(Ordering::Relaxed);
+        stats.pruned_folders += counts.pruned_folders.load(Ordering::Relaxed);
+        stats.skipped_digests += counts.skipped_digests.load(Ordering::Relaxed);
+        stats.skipped_other += counts.skipped_other.load(Ordering::Relaxed);
         let lateness = self.engine.lateness();
         stats.out_of_order_records = lateness.out_of_order;
         stats.beyond_horizon_records = lateness.beyond_horizon;
         stats.max_lateness_seconds = lateness.max_behind_millis as f64 / 1000.0;
         stats.unplaced_denials = lateness.unplaced_denials;
-        stats.seconds = started.elapsed().as_secs_f64();
+        stats.seconds = self.started.elapsed().as_secs_f64();
         for alert in &alerts {
             *stats.alerts_by_rule.entry(alert.rule).or_default() += 1;
         }
@@ -285,8 +429,8 @@ impl Merger {
     }
 }
 
-/// Limits how many inputs are read ahead of the one the merger waits for, so that memory stays
-/// bounded by a few files whatever the input size.
+/// Limits how many pieces are read ahead of the one the merger waits for, so that memory stays
+/// bounded by a few pieces whatever the input size.
 struct ReadAhead {
     free: Mutex<usize>,
     freed: Condvar,
@@ -314,22 +458,15 @@ impl ReadAhead {
     }
 }
 
-/// Scans the discovered inputs.
-pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
+/// Scans the discovered local inputs, then the remote ones, in that order.
+pub fn scan(
+    discovery: Discovery,
+    remotes: Vec<Box<dyn Remote>>,
+    options: ScanOptions,
+    observer: &mut dyn Observer,
+) -> ScanReport {
     let started = Instant::now();
-    let inputs = discovery.inputs;
-    let progress = (options.progress && std::io::stderr().is_terminal()).then(|| {
-        let total: u64 = inputs.iter().filter_map(|input| input.size).sum();
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} read  {msg}",
-            )
-            .expect("the template is valid"),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    });
+    let counts = Arc::new(FeedCounts::default());
     let mut merger = Merger {
         engine: Engine::new(
             &options.detect,
@@ -346,35 +483,53 @@ pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
             ..ScanStats::default()
         },
         problems: Vec::new(),
-        progress,
-        total_inputs: inputs.len(),
+        observer,
+        counts: Arc::clone(&counts),
+        local_bytes: discovery.inputs.iter().filter_map(|input| input.size).sum(),
+        started,
     };
     let filter = RelevanceFilter::new(Arc::clone(&options.canaries));
-
-    if options.threads <= 1 || inputs.len() <= 1 {
-        for input in &inputs {
-            merger.absorb(read_input(input, &filter, &options.window));
-        }
-        return merger.finish(started);
-    }
-
-    let next = AtomicUsize::new(0);
-    let read_ahead = ReadAhead::new(options.threads * 2);
-    let (sender, receiver) = mpsc::channel::<(usize, FileOutcome)>();
+    let threads = options.threads.max(1);
+    let (piece_sender, pieces) = mpsc::sync_channel::<(usize, Piece)>(threads * 2);
+    let mut feed = Feed {
+        sender: piece_sender,
+        next: 0,
+        counts,
+    };
+    let window = &options.window;
+    let pieces = Mutex::new(pieces);
+    let read_ahead = ReadAhead::new(threads * 2);
     std::thread::scope(|scope| {
-        for _ in 0..options.threads {
+        scope.spawn(move || {
+            for input in discovery.inputs {
+                if !feed.send(Piece::Local(input)) {
+                    return;
+                }
+            }
+            for mut remote in remotes {
+                remote.fetch_into(window, &mut feed);
+            }
+        });
+        if threads == 1 {
+            let pieces = pieces.lock().unwrap_or_else(|e| e.into_inner());
+            for (_, piece) in pieces.iter() {
+                merger.absorb(read_piece(piece, &filter, window));
+            }
+            return;
+        }
+        let (sender, outcomes) = mpsc::channel::<(usize, FileOutcome)>();
+        for _ in 0..threads {
             let sender = sender.clone();
-            let (inputs, filter, next, read_ahead) = (&inputs, &filter, &next, &read_ahead);
-            let window = &options.window;
+            let (pieces, filter, read_ahead) = (&pieces, &filter, &read_ahead);
             scope.spawn(move || loop {
                 read_ahead.acquire();
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(input) = inputs.get(index) else {
+                let next = pieces.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok((index, piece)) = next else {
                     read_ahead.release();
                     break;
                 };
                 if sender
-                    .send((index, read_input(input, filter, window)))
+                    .send((index, read_piece(piece, filter, window)))
                     .is_err()
                 {
                     break;
@@ -384,7 +539,7 @@ pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
         drop(sender);
         let mut waiting = BTreeMap::new();
         let mut wanted = 0;
-        for (index, outcome) in receiver {
+        for (index, outcome) in outcomes {
             waiting.insert(index, outcome);
             while let Some(outcome) = waiting.remove(&wanted) {
                 merger.absorb(outcome);
@@ -393,7 +548,7 @@ pub fn scan(discovery: Discovery, options: ScanOptions) -> ScanReport {
             }
         }
     });
-    merger.finish(started)
+    merger.finish()
 }
 
 /// Reads `--since`/`--until`: an RFC 3339 time (`2026-12-03T10:00:00Z`), a day
