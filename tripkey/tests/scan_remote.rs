@@ -226,14 +226,22 @@ async fn log_group_with(objects: &[TrailObject]) -> String {
             .send()
             .await
             .unwrap();
-        let events = object
+        // PutLogEvents takes a batch in time order only.
+        let mut timed: Vec<(i64, String)> = object
             .records
             .iter()
             .map(|record| {
                 let at = EventTime::parse(record["eventTime"].as_str().unwrap()).unwrap();
+                (at.millis(), record.to_string())
+            })
+            .collect();
+        timed.sort();
+        let events = timed
+            .into_iter()
+            .map(|(millis, message)| {
                 aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                    .timestamp(at.millis())
-                    .message(record.to_string())
+                    .timestamp(millis)
+                    .message(message)
                     .build()
                     .unwrap()
             })

@@ -70,7 +70,6 @@ impl LogGroupScan {
             if events.is_empty() {
                 continue;
             }
-            feed.listed(events.len() as u64);
             if !feed.send(Piece::Fetched {
                 name: format!("{} (page {page_number})", self.name),
                 bytes: filter_output(events),
