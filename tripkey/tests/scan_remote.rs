@@ -71,8 +71,15 @@ fn tripkey(args: &[&str]) -> Output {
         .expect("tripkey runs")
 }
 
-fn scan_json(args: &[&str]) -> (Value, String) {
-    let output = tripkey(args);
+/// `tripkey scan --format json --canaries CANARIES ARGS…`: the document, and stderr.
+fn scan_json(canaries: &str, args: &[&str]) -> (Value, String) {
+    let output = tripkey(
+        &[
+            &["scan", "--format", "json", "--canaries", canaries][..],
+            args,
+        ]
+        .concat(),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
         matches!(output.status.code(), Some(0 | 1)),
@@ -343,18 +350,7 @@ fn a_one_day_window_reads_only_that_days_objects() {
     let input = format!("s3://{bucket}/AWSLogs/");
 
     recorder("start-recording");
-    let (document, stderr) = scan_json(&[
-        "scan",
-        "--format",
-        "json",
-        "--canaries",
-        &canaries,
-        "--since",
-        &since,
-        "--until",
-        &until,
-        &input,
-    ]);
+    let (document, stderr) = scan_json(&canaries, &["--since", &since, "--until", &until, &input]);
     recorder("stop-recording");
     let recording = recorder("download-recording");
 
@@ -420,22 +416,8 @@ fn a_log_group_gives_the_same_alerts_as_the_bucket() {
     let bucket_input = format!("s3://{bucket}");
     let group_input = format!("logs://{group}");
 
-    let (from_bucket, _) = scan_json(&[
-        "scan",
-        "--format",
-        "json",
-        "--canaries",
-        &canaries,
-        &bucket_input,
-    ]);
-    let (from_group, stderr) = scan_json(&[
-        "scan",
-        "--format",
-        "json",
-        "--canaries",
-        &canaries,
-        &group_input,
-    ]);
+    let (from_bucket, _) = scan_json(&canaries, &[&bucket_input]);
+    let (from_group, stderr) = scan_json(&canaries, &[&group_input]);
     assert_eq!(
         event_ids(&from_group, "canary-use").len(),
         12,
@@ -454,22 +436,8 @@ fn a_log_group_gives_the_same_alerts_as_the_bucket() {
     let since = day_start(2).to_string();
     let until = day_start(2).offset(DAY_MILLIS - 1000).to_string();
     let window = ["--since", since.as_str(), "--until", until.as_str()];
-    let (bucket_day, _) = scan_json(
-        &[
-            &["scan", "--format", "json", "--canaries", &canaries][..],
-            &window,
-            &[&bucket_input],
-        ]
-        .concat(),
-    );
-    let (group_day, _) = scan_json(
-        &[
-            &["scan", "--format", "json", "--canaries", &canaries][..],
-            &window,
-            &[&group_input],
-        ]
-        .concat(),
-    );
+    let (bucket_day, _) = scan_json(&canaries, &[&window[..], &[&bucket_input]].concat());
+    let (group_day, _) = scan_json(&canaries, &[&window[..], &[&group_input]].concat());
     assert_eq!(
         event_ids(&group_day, "canary-use").len(),
         4,
@@ -515,15 +483,7 @@ fn an_unreadable_object_is_reported_and_skipped() {
     let input = format!("s3://{bucket}");
     let missing_group = format!("logs://{}", unique("no-such-group"));
 
-    let (document, stderr) = scan_json(&[
-        "scan",
-        "--format",
-        "json",
-        "--canaries",
-        &canaries,
-        &input,
-        &missing_group,
-    ]);
+    let (document, stderr) = scan_json(&canaries, &[&input, &missing_group]);
     let problems = document["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 2, "{document:#}");
     let archived_problem = problems
@@ -569,16 +529,10 @@ fn local_and_remote_inputs_mix_in_one_scan() {
     let bucket_input = format!("s3://{bucket}/AWSLogs/{ORGANISATION}/");
     let group_input = format!("logs://{group}");
 
-    let (document, stderr) = scan_json(&[
-        "scan",
-        "--format",
-        "json",
-        "--canaries",
+    let (document, stderr) = scan_json(
         &canaries,
-        &bucket_input,
-        trail_folder.to_str().unwrap(),
-        &group_input,
-    ]);
+        &[&bucket_input, trail_folder.to_str().unwrap(), &group_input],
+    );
     let all: BTreeSet<String> = objects
         .iter()
         .flat_map(|object| object.records.iter())

@@ -49,3 +49,22 @@ fn s3_client_of(
         .build();
     aws_sdk_s3::Client::from_conf(s3)
 }
+
+/// The runtime a remote scan input fetches on: the scan's own threads are not async. When it
+/// cannot start, the input is reported as a failed piece named `name`, and the scan goes on.
+fn scan_runtime(name: &str, feed: &mut scan::Feed) -> Option<tokio::runtime::Runtime> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => Some(runtime),
+        Err(error) => {
+            feed.send(scan::Piece::Failed {
+                name: name.to_owned(),
+                message: format!("cannot start the AWS client: {error}"),
+            });
+            None
+        }
+    }
+}

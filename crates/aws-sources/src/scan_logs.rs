@@ -97,17 +97,8 @@ impl Remote for LogGroupScan {
     }
 
     fn fetch_into(&mut self, window: &ScanWindow, feed: &mut Feed) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build();
-        match runtime {
-            Ok(runtime) => runtime.block_on(self.run(window, feed)),
-            Err(error) => {
-                feed.send(Piece::Failed {
-                    name: self.name.clone(),
-                    message: format!("cannot start the CloudWatch Logs client: {error}"),
-                });
-            }
+        if let Some(runtime) = crate::scan_runtime(&self.name, feed) {
+            runtime.block_on(self.run(window, feed));
         }
     }
 }
