@@ -116,12 +116,17 @@ fn colour_from_arguments() -> ColorWhen {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Scan CloudTrail logs offline and report alerts.
+    /// Scan CloudTrail logs, local or in AWS, and report alerts.
     ///
     /// Reads files, folders (recursively) and `-` (stdin) in every shape CloudTrail data comes
     /// in: S3 trail objects ({"Records":[...]}, plain or gzip), JSON arrays, JSON lines
-    /// (CloudWatch Logs exports, Logstash), and EventBridge events. CloudTrail-Digest files are
-    /// skipped. A bad file is reported and skipped; the scan goes on.
+    /// (CloudWatch Logs exports, Logstash), and EventBridge events. Reads a trail bucket in
+    /// place (s3://BUCKET[/PREFIX]) and a CloudWatch Logs group (logs://LOG_GROUP), with the
+    /// default AWS credential chain or --profile. CloudTrail-Digest files are skipped. A bad
+    /// file or object is reported and skipped; the scan goes on.
+    ///
+    /// --since, --until, --account and --region prune by key: in CloudTrail's folder layout,
+    /// locally and in S3, the folders and files outside the window are not listed or read.
     ///
     /// The canaries to look for come from a canaries file (--canaries), from the canary
     /// database that `tripkey canary create` fills (--store), or from both.
@@ -130,6 +135,8 @@ enum Command {
     /// inputs (nothing there is CloudTrail).
     #[command(after_help = "Examples:
   tripkey scan --canaries canaries.toml ./AWSLogs/
+  tripkey scan --store s3://my-trail-bucket/AWSLogs/ --since 48h
+  tripkey scan --since 2026-12-03 --until 2026-12-04 logs://aws-cloudtrail-logs
   zcat events.json.gz | tripkey scan --format jsonl -")]
     Scan(ScanArgs),
     /// Work with AWS access key IDs.

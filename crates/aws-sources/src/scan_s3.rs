@@ -59,7 +59,15 @@ impl S3Scan {
     /// A client in the bucket's own region: S3 answers a request signed for another region
     /// with a redirect the SDK does not follow.
     async fn client(&self) -> Client {
-        let client = crate::s3_client(&self.options).await;
+        let mut client = crate::s3_client(&self.options).await;
+        if client.config().region().is_none() {
+            // GetBucketLocation answers from us-east-1 for a bucket in any region.
+            client = crate::s3_client(&AwsOptions {
+                region: Some("us-east-1".to_owned()),
+                ..self.options.clone()
+            })
+            .await;
+        }
         let location = client
             .get_bucket_location()
             .bucket(&self.bucket)
