@@ -308,6 +308,19 @@ async fn get(client: Client, bucket: String, key: String) -> Piece {
                 };
             }
         };
+        // CloudTrail writes objects of a few megabytes; a huge one is not a trail's, and
+        // reading it whole would take the memory the scan keeps bounded.
+        let size = object.content_length().unwrap_or(0).max(0) as u64;
+        if size > scan::MAX_FETCHED_DECOMPRESSED {
+            return Piece::Failed {
+                name,
+                message: format!(
+                    "the object is {size} bytes, more than the {} a trail object may hold; \
+                     skipped",
+                    scan::MAX_FETCHED_DECOMPRESSED
+                ),
+            };
+        }
         match object.body.collect().await {
             Ok(body) => {
                 return Piece::Fetched {
