@@ -29,6 +29,9 @@ use trail::{Discovery, EventTime, Input, InputSource, Record, ScanWindow};
 /// limit stops a gzip bomb planted in a bucket from taking the machine's memory.
 pub const MAX_FETCHED_DECOMPRESSED: u64 = 512 << 20;
 
+/// Pieces the feeder may queue beyond the two per reading thread.
+const PIECES_QUEUED: usize = 32;
+
 /// What a scan needs.
 pub struct ScanOptions {
     /// Detector settings.
@@ -490,7 +493,10 @@ pub fn scan(
     };
     let filter = RelevanceFilter::new(Arc::clone(&options.canaries));
     let threads = options.threads.max(1);
-    let (piece_sender, pieces) = mpsc::sync_channel::<(usize, Piece)>(threads * 2);
+    // A local piece is a path, so a longer queue lets the feeder run ahead of the readers
+    // instead of waking them file by file; fetched pieces are compressed objects of a few
+    // hundred kilobytes, so the queue's share of memory stays small.
+    let (piece_sender, pieces) = mpsc::sync_channel::<(usize, Piece)>(threads * 2 + PIECES_QUEUED);
     let mut feed = Feed {
         sender: piece_sender,
         next: 0,
