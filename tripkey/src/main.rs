@@ -362,7 +362,7 @@ struct ScanArgs {
     /// s3://BUCKET[/PREFIX] for a trail bucket read in place, and logs://LOG_GROUP for a
     /// CloudWatch Logs group CloudTrail delivers to.
     #[arg(required = true, value_name = "INPUT")]
-    inputs: Vec<String>,
+    inputs: Vec<std::ffi::OsString>,
     /// Canaries to look for: TOML `[[canary]]` tables or a JSON list (see README.md, "Scan CloudTrail logs").
     #[arg(long, value_name = "FILE", env = "TRIPKEY_CANARIES")]
     canaries: Option<PathBuf>,
@@ -650,17 +650,21 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     };
     let mut paths = Vec::new();
     let mut remotes: Vec<Box<dyn scan::Remote>> = Vec::new();
+    // Paths stay OS strings, so a file name that is not UTF-8 can still be scanned.
     for input in &args.inputs {
-        if input.starts_with("s3://") {
-            let bucket = tripkey_aws_sources::S3Scan::parse(input, aws.clone(), args.parallel_gets)
-                .map_err(anyhow::Error::msg)?;
-            remotes.push(Box::new(bucket));
-        } else if input.starts_with("logs://") {
-            let group = tripkey_aws_sources::LogGroupScan::parse(input, aws.clone())
-                .map_err(anyhow::Error::msg)?;
-            remotes.push(Box::new(group));
-        } else {
-            paths.push(PathBuf::from(input));
+        match input.to_str() {
+            Some(uri) if uri.starts_with("s3://") => {
+                let bucket =
+                    tripkey_aws_sources::S3Scan::parse(uri, aws.clone(), args.parallel_gets)
+                        .map_err(anyhow::Error::msg)?;
+                remotes.push(Box::new(bucket));
+            }
+            Some(uri) if uri.starts_with("logs://") => {
+                let group = tripkey_aws_sources::LogGroupScan::parse(uri, aws.clone())
+                    .map_err(anyhow::Error::msg)?;
+                remotes.push(Box::new(group));
+            }
+            _ => paths.push(PathBuf::from(input)),
         }
     }
     let discovery = trail::discover_within(&paths, &window).context("cannot scan")?;
