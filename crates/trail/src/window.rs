@@ -88,11 +88,13 @@ impl ScanWindow {
 
     /// Whether an object named in CloudTrail's layout may hold records in the window: its
     /// account and region are kept, and it was delivered after the window started and no
-    /// later than `margin` after it ended.
+    /// later than `margin` after it ended. The name gives the delivery to the minute, so a
+    /// file named for the minute `since` falls in may hold records after it.
     pub fn keeps_object(&self, key: &TrailObjectKey) -> bool {
+        let last_instant = key.delivered_at.offset(EventTime::MINUTE - 1);
         self.keeps_account(&key.account_id)
             && self.keeps_region(&key.region)
-            && self.keeps_deliveries(key.delivered_at, key.delivered_at)
+            && self.keeps_deliveries(key.delivered_at, last_instant)
     }
 
     /// Whether a folder (a local path or an S3 prefix, `/`-separated) may hold objects the
@@ -277,6 +279,24 @@ mod tests {
         assert!(!window.keeps_folder(&format!("{LOGS}/2025")));
         assert!(window.keeps_folder(LOGS));
         assert!(window.keeps_folder("some/other/folder"));
+    }
+
+    /// A record at 10:00:25 in a file delivered at 10:00:40 is named for 10:00: a window
+    /// from 10:00:20 must still read that file, and no file named for a minute before.
+    #[test]
+    fn a_file_named_for_the_minute_the_window_starts_in_is_read() {
+        let window = ScanWindow {
+            since: Some(at("2026-12-03T10:00:20Z")),
+            ..ScanWindow::default()
+        };
+        let named = |stamp: &str| {
+            TrailObjectKey::parse(&format!(
+                "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/12/03/111122223333_CloudTrail_eu-west-1_{stamp}_x.json.gz"
+            ))
+            .unwrap()
+        };
+        assert!(window.keeps_object(&named("20261203T1000Z")));
+        assert!(!window.keeps_object(&named("20261203T0959Z")));
     }
 
     #[test]
