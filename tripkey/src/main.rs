@@ -718,10 +718,21 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     if report.stats.records == 0
         && (report.stats.files == 0 || report.stats.files_with_problems == report.stats.files)
     {
-        eprintln!(
-            "error: no CloudTrail record could be read from the inputs, so this scan checked \
-             nothing; see the problems above, and point tripkey at CloudTrail log files"
-        );
+        let stats = &report.stats;
+        if stats.files_with_problems == 0 && stats.pruned_files + stats.pruned_folders > 0 {
+            eprintln!(
+                "error: the window left nothing to read ({} and {} outside it), so this scan \
+                 checked nothing; widen --since/--until or check --account and --region",
+                output::count(stats.pruned_files, "file"),
+                output::count(stats.pruned_folders, "folder"),
+            );
+        } else {
+            eprintln!(
+                "error: no CloudTrail record could be read from the inputs, so this scan \
+                 checked nothing; see the problems above, and point tripkey at CloudTrail log \
+                 files"
+            );
+        }
         return Ok(EXIT_NOTHING_READ);
     }
     Ok(if report.alerts.is_empty() {

@@ -345,6 +345,24 @@ fn a_window_reads_only_its_days_accounts_and_regions() {
         "{summary}"
     );
 
+    // A window the trail holds nothing in says so, and how to widen it.
+    let empty = tripkey(&[
+        "scan",
+        "--no-store",
+        "--since",
+        "2025-01-01",
+        "--until",
+        "2025-01-02",
+        logs_path,
+    ]);
+    assert_eq!(empty.status.code(), Some(3), "{empty:?}");
+    let stderr = String::from_utf8_lossy(&empty.stderr);
+    assert!(
+        stderr.contains("the window left nothing to read")
+            && stderr.contains("widen --since/--until"),
+        "{stderr}"
+    );
+
     let backwards = tripkey(&[
         "scan",
         "--since",
