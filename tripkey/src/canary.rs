@@ -46,15 +46,11 @@ impl AwsArgs {
 
     /// The connection options for `tripkey-aws`: flags and environment, else `[aws]`.
     pub fn options_with(&self, config: &AwsConfig) -> tripkey_aws::AwsOptions {
-        tripkey_aws::AwsOptions {
-            profile: self.profile.clone().or_else(|| config.profile.clone()),
-            region: self.region.clone().or_else(|| config.region.clone()),
-            endpoint_url: self
-                .endpoint_url
-                .clone()
-                .or_else(|| config.endpoint_url.clone()),
-            credentials: None,
-        }
+        config.options_over(
+            self.profile.clone(),
+            self.region.clone(),
+            self.endpoint_url.clone(),
+        )
     }
 }
 

@@ -224,6 +224,24 @@ pub struct AwsConfig {
     pub federation_profile: Option<String>,
 }
 
+impl AwsConfig {
+    /// The connection options for `tripkey-aws`: each of the flags (or their environment
+    /// variables) when given, else this table's.
+    pub fn options_over(
+        &self,
+        profile: Option<String>,
+        region: Option<String>,
+        endpoint_url: Option<String>,
+    ) -> tripkey_aws::AwsOptions {
+        tripkey_aws::AwsOptions {
+            profile: profile.or_else(|| self.profile.clone()),
+            region: region.or_else(|| self.region.clone()),
+            endpoint_url: endpoint_url.or_else(|| self.endpoint_url.clone()),
+            credentials: None,
+        }
+    }
+}
+
 /// The `[canary]` table.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -636,18 +636,11 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
         regions: args.regions.iter().cloned().collect(),
         margin: config.detect.horizon.millis(),
     };
-    let aws = tripkey_aws::AwsOptions {
-        profile: args.profile.clone().or_else(|| config.aws.profile.clone()),
-        region: args
-            .aws_region
-            .clone()
-            .or_else(|| config.aws.region.clone()),
-        endpoint_url: args
-            .endpoint_url
-            .clone()
-            .or_else(|| config.aws.endpoint_url.clone()),
-        credentials: None,
-    };
+    let aws = config.aws.options_over(
+        args.profile.clone(),
+        args.aws_region.clone(),
+        args.endpoint_url.clone(),
+    );
     let mut paths = Vec::new();
     let mut remotes: Vec<Box<dyn scan::Remote>> = Vec::new();
     // Paths stay OS strings, so a file name that is not UTF-8 can still be scanned.

@@ -180,16 +180,6 @@ impl Count {
     }
 }
 
-/// Folders that hold no records: digests sign the logs, Insights files hold other events.
-fn holds_no_records(prefix: &str) -> bool {
-    let folder = prefix
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or("");
-    folder == "CloudTrail-Digest" || folder == "CloudTrail-Insight"
-}
-
 /// Lists `prefix` depth first in key order, sending the keys the window may need.
 async fn list(
     client: Client,
@@ -261,7 +251,7 @@ async fn list(
             }
             for common in page.common_prefixes() {
                 let Some(sub) = common.prefix() else { continue };
-                if holds_no_records(sub) {
+                if trail::holds_no_records(sub) {
                     continue;
                 }
                 if window.keeps_folder(sub) {
@@ -364,12 +354,5 @@ mod tests {
             .unwrap_err()
             .contains("names no bucket"));
         assert!(S3Scan::parse("/tmp/logs", options, 4).is_err());
-    }
-
-    #[test]
-    fn digest_and_insight_folders_are_not_listed() {
-        assert!(holds_no_records("AWSLogs/111122223333/CloudTrail-Digest/"));
-        assert!(holds_no_records("AWSLogs/111122223333/CloudTrail-Insight/"));
-        assert!(!holds_no_records("AWSLogs/111122223333/CloudTrail/"));
     }
 }

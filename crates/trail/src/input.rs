@@ -260,6 +260,12 @@ pub fn kind_of_key(key: &str) -> KeyKind {
     }
 }
 
+/// Whether a `/`-separated folder is one of CloudTrail's that hold no records: digests sign
+/// the logs, Insights files hold other events. A listing need not go into it.
+pub fn holds_no_records(folder: &str) -> bool {
+    has_component(folder, "CloudTrail-Digest") || has_component(folder, "CloudTrail-Insight")
+}
+
 /// Whether CloudTrail's layout puts the file under `kind` (`CloudTrail-Digest`,
 /// `CloudTrail-Insight`): a folder of that name, or `_KIND_` in the file name.
 fn has_component(key: &str, kind: &str) -> bool {
@@ -303,6 +309,13 @@ mod tests {
     }
 
     const LOGS: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/02";
+
+    #[test]
+    fn digest_and_insight_folders_hold_no_records() {
+        assert!(holds_no_records("AWSLogs/111122223333/CloudTrail-Digest/"));
+        assert!(holds_no_records("AWSLogs/111122223333/CloudTrail-Insight/"));
+        assert!(!holds_no_records("AWSLogs/111122223333/CloudTrail/"));
+    }
 
     #[test]
     fn walks_directories_orders_by_delivery_time_and_skips_digests_and_others() {

@@ -15,7 +15,8 @@ pub mod time;
 pub mod window;
 
 pub use input::{
-    discover, discover_within, kind_of_key, DiscoverError, Discovery, Input, InputSource, KeyKind,
+    discover, discover_within, holds_no_records, kind_of_key, DiscoverError, Discovery, Input,
+    InputSource, KeyKind,
 };
 pub use read::{
     load, load_bytes_within, load_reader, load_reader_within, parse_records, Loaded, Location,
