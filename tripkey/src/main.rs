@@ -645,19 +645,12 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<u8> {
     let mut remotes: Vec<Box<dyn scan::Remote>> = Vec::new();
     // Paths stay OS strings, so a file name that is not UTF-8 can still be scanned.
     for input in &args.inputs {
-        match input.to_str() {
-            Some(uri) if uri.starts_with("s3://") => {
-                let bucket =
-                    tripkey_aws_sources::S3Scan::parse(uri, aws.clone(), args.parallel_gets)
-                        .map_err(anyhow::Error::msg)?;
-                remotes.push(Box::new(bucket));
-            }
-            Some(uri) if uri.starts_with("logs://") => {
-                let group = tripkey_aws_sources::LogGroupScan::parse(uri, aws.clone())
-                    .map_err(anyhow::Error::msg)?;
-                remotes.push(Box::new(group));
-            }
-            _ => paths.push(PathBuf::from(input)),
+        let remote = input
+            .to_str()
+            .and_then(|uri| tripkey_aws_sources::scan_input(uri, &aws, args.parallel_gets));
+        match remote {
+            Some(remote) => remotes.push(remote.map_err(anyhow::Error::msg)?),
+            None => paths.push(PathBuf::from(input)),
         }
     }
     let discovery = trail::discover_within(&paths, &window).context("cannot scan")?;

@@ -50,6 +50,24 @@ fn s3_client_of(
     aws_sdk_s3::Client::from_conf(s3)
 }
 
+/// The remote input `tripkey scan` reads for `input` (`s3://…` or `logs://…`), or `None` when
+/// `input` names no remote input and is a local path. An address of a known scheme that is
+/// malformed is an error that says how to write it. A new kind of remote input is one arm here.
+pub fn scan_input(
+    input: &str,
+    options: &tripkey_aws::AwsOptions,
+    parallel_gets: usize,
+) -> Option<Result<Box<dyn scan::Remote>, String>> {
+    let remote: Result<Box<dyn scan::Remote>, String> = if input.starts_with("s3://") {
+        S3Scan::parse(input, options.clone(), parallel_gets).map(|bucket| Box::new(bucket) as _)
+    } else if input.starts_with("logs://") {
+        LogGroupScan::parse(input, options.clone()).map(|group| Box::new(group) as _)
+    } else {
+        return None;
+    };
+    Some(remote)
+}
+
 /// The runtime a remote scan input fetches on: the scan's own threads are not async. When it
 /// cannot start, the input is reported as a failed piece named `name`, and the scan goes on.
 fn scan_runtime(name: &str, feed: &mut scan::Feed) -> Option<tokio::runtime::Runtime> {
@@ -66,5 +84,27 @@ fn scan_runtime(name: &str, feed: &mut scan::Feed) -> Option<tokio::runtime::Run
             });
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_inputs_are_told_apart_by_their_scheme() {
+        let options = tripkey_aws::AwsOptions::default();
+        assert!(scan_input("/var/log/trail", &options, 4).is_none());
+        assert!(scan_input("./s3://not-a-bucket", &options, 4).is_none());
+        let bucket = scan_input("s3://trail/AWSLogs/", &options, 4)
+            .unwrap()
+            .unwrap();
+        assert_eq!(bucket.name(), "s3://trail/AWSLogs/");
+        let group = scan_input("logs://trail-group", &options, 4)
+            .unwrap()
+            .unwrap();
+        assert_eq!(group.name(), "logs://trail-group");
+        let error = scan_input("s3://", &options, 4).unwrap().err().unwrap();
+        assert!(error.contains("names no bucket"), "{error}");
     }
 }
