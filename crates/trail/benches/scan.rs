@@ -153,6 +153,15 @@ fn scan(c: &mut Criterion) {
     group.bench_function("load (read + gunzip)", |b| {
         b.iter(|| black_box(load(&input).unwrap().bytes.len()))
     });
+    // The least any reader that checks its JSON can do: one validating pass that keeps
+    // nothing. Beside "load", it bounds what a scan parsing with serde_json can reach
+    // against the decompression floor.
+    group.bench_function("serde_json validating skip (parser floor)", |b| {
+        b.iter(|| {
+            let skipped: serde::de::IgnoredAny = serde_json::from_slice(&decompressed).unwrap();
+            black_box(skipped);
+        })
+    });
     group.bench_function("parse_records", |b| {
         b.iter(|| {
             let mut count = 0u64;
