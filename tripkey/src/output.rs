@@ -403,6 +403,21 @@ fn write_alert_rows(out: &mut dyn Write, alert: &Alert) -> io::Result<()> {
             )?;
             context("actions", &details.event_names.join(", "))?;
         }
+        Details::CanaryDrift(change) | Details::CanaryExposed(change) => {
+            context("canaries", &change.canaries.join(", "))?;
+            context("change", &change.describe())?;
+            let labels: Vec<String> = change
+                .labels
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            if !labels.is_empty() {
+                context("labels", &labels.join(" "))?;
+            }
+            if let Some(memo) = &change.memo {
+                context("memo", memo)?;
+            }
+        }
     }
     if let Some(id) = &call.event_id {
         context("event id", id)?;

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use trail::{EventTime, Record};
 
+pub use crate::integrity::{IntegrityDetails, SeenBy};
+
 /// Which detector raised an alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -20,6 +22,11 @@ pub enum Rule {
     ForeignVpcEndpoint,
     /// A burst of AccessDenied-type errors from one principal.
     AccessDeniedBurst,
+    /// A canary gained a way to act (a policy, a group, a password, a key tripkey did not
+    /// make) or lost what stops it acting (its boundary or deny policy).
+    CanaryDrift,
+    /// AWS found a canary's key in public and quarantined it.
+    CanaryExposed,
 }
 
 impl Rule {
@@ -30,6 +37,8 @@ impl Rule {
             Rule::InstanceCredentialExfiltration => "instance-credential-exfiltration",
             Rule::ForeignVpcEndpoint => "foreign-vpc-endpoint",
             Rule::AccessDeniedBurst => "access-denied-burst",
+            Rule::CanaryDrift => "canary-drift",
+            Rule::CanaryExposed => "canary-exposed",
         }
     }
 }
@@ -138,6 +147,7 @@ impl Alert {
             Details::DenialBurst(burst) => &burst.principal_key,
             Details::Exfiltration(exfiltration) => &exfiltration.session_arn,
             Details::ForeignVpcEndpoint(foreign) => &foreign.session_arn,
+            Details::CanaryDrift(change) | Details::CanaryExposed(change) => &change.subject,
         }
     }
 }
@@ -207,6 +217,10 @@ pub enum Details {
     ForeignVpcEndpoint(ForeignVpcEndpointDetails),
     /// A burst of denials.
     DenialBurst(DenialBurstDetails),
+    /// A canary gained a way to act.
+    CanaryDrift(IntegrityDetails),
+    /// AWS found a canary's key in public.
+    CanaryExposed(IntegrityDetails),
 }
 
 /// Which canary was used and how it was recognised.
@@ -338,6 +352,7 @@ mod tests {
             former_access_key_ids: Vec::new(),
             user_name: None,
             account_id: None,
+            revoked_at: None,
         };
         let alert = canary.reported_use_alert(&ReportedUse {
             access_key_id: "AKIARTX3GSDS5ZZ46JLN".to_owned(),

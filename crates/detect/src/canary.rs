@@ -42,6 +42,10 @@ pub struct Canary {
     /// Free text shown with every alert.
     #[serde(default)]
     pub memo: Option<String>,
+    /// When the canary was revoked. tripkey's cleanup then removes its deny policy and
+    /// boundary, which would otherwise be drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<EventTime>,
 }
 
 impl Canary {
@@ -146,6 +150,11 @@ impl CanaryRegistry {
     /// True when there are no canaries.
     pub fn is_empty(&self) -> bool {
         self.canaries.is_empty()
+    }
+
+    /// Whether `access_key_id` is one of the canaries' long-term keys, current or former.
+    pub fn is_canary_key(&self, access_key_id: &str) -> bool {
+        self.by_access_key.contains_key(access_key_id)
     }
 
     /// The canary a record's caller is, if any, and how it matched.

@@ -61,6 +61,9 @@ impl<S: DetectorState> Engine<S> {
         if let Some(alert) = self.canaries.detect(record) {
             alerts.push(alert);
         }
+        if let Some(alert) = self.canaries.integrity_alert(record) {
+            alerts.push(alert);
+        }
         if let Some(observation) = self.exfiltration.observe(record) {
             self.apply_exfiltration(&observation, record, &clock, alerts);
         }
@@ -347,5 +350,6 @@ impl RelevanceFilter {
         ExfiltrationDetector::is_relevant(record)
             || DenialBurstDetector::counted_principal(record).is_some()
             || self.canaries.match_record(record).is_some()
+            || crate::integrity::is_relevant(record)
     }
 }

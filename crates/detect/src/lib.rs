@@ -1,5 +1,5 @@
-//! The detection core of tripkey: canary use, instance credential exfiltration and denial
-//! bursts.
+//! The detection core of tripkey: canary use, instance credential exfiltration, denial
+//! bursts and canary integrity (drift and exposure).
 //!
 //! Pure: it takes CloudTrail [`trail::Record`]s, in any arrival order, and returns [`Alert`]s.
 //! It does no I/O and never reads the wall clock: the alerts are a function of the records
@@ -15,13 +15,15 @@ pub mod config;
 pub mod denial;
 pub mod engine;
 pub mod exfiltration;
+pub mod integrity;
 pub mod playbook;
 pub(crate) mod revision;
 pub mod state;
 
 pub use alert::{
     Alert, AlertStatus, CallContext, CanaryDetails, CanaryMatchKind, DenialBurstDetails, Details,
-    ExfiltrationDetails, ExfiltrationReason, ForeignVpcEndpointDetails, Rule, Severity,
+    ExfiltrationDetails, ExfiltrationReason, ForeignVpcEndpointDetails, IntegrityDetails, Rule,
+    SeenBy, Severity,
 };
 pub use canary::{Canary, CanaryRegistry, RegistryError, ReportedUse};
 pub use clock::{EventClock, Lane, Lateness};

@@ -13,6 +13,7 @@ use serde::Serialize;
 use trail::EventTime;
 
 use crate::alert::{Alert, Details, ExfiltrationReason};
+use crate::integrity::IntegrityDetails;
 
 /// What to do about one alert.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -93,6 +94,8 @@ pub fn playbook(alert: &Alert, placement: Option<&str>) -> Playbook {
             playbook
         }
         Details::DenialBurst(burst) => denial_burst(alert, burst, placement),
+        Details::CanaryDrift(change) => canary_drift(alert, change, placement),
+        Details::CanaryExposed(change) => canary_exposed(alert, change, placement),
     }
 }
 
@@ -115,37 +118,7 @@ fn canary_use(
          of that place. The canary grants no access; what matters is how it was reached."
     );
     let key = caller_key(alert);
-    let planted = match placement {
-        Some(placement) => Check {
-            title: format!("Check where it was planted: {placement}"),
-            detail: format!(
-                "Who could read {placement}: logins, backups, file sync and copies of the \
-                 machine, recent changes. Anything else stored there is exposed to the same \
-                 person."
-            ),
-        },
-        None => {
-            let labels: Vec<String> = details
-                .labels
-                .iter()
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect();
-            let labels = if labels.is_empty() {
-                String::new()
-            } else {
-                format!(" Its labels: {}.", labels.join(", "))
-            };
-            Check {
-                title: format!("Check where {name} was planted"),
-                detail: format!(
-                    "tripkey canary show {} lists where it was recorded as planted.{labels} \
-                     Who could read that place: logins, backups, file sync, copies of the \
-                     machine.",
-                    sh(name)
-                ),
-            }
-        }
-    };
+    let planted = planted_check(name, &details.labels, placement);
     Playbook {
         meaning,
         checks: vec![
@@ -181,6 +154,214 @@ fn canary_use(
                     .to_owned(),
             },
             block_address(alert),
+        ],
+    }
+}
+
+/// Where a canary was planted and who could read that place.
+fn planted_check(
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+    placement: Option<&str>,
+) -> Check {
+    match placement {
+        Some(placement) => Check {
+            title: format!("Check where it was planted: {placement}"),
+            detail: format!(
+                "Who could read {placement}: logins, backups, file sync and copies of the \
+                 machine, recent changes. Anything else stored there is exposed to the same \
+                 person."
+            ),
+        },
+        None => {
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            let labels = if labels.is_empty() {
+                String::new()
+            } else {
+                format!(" Its labels: {}.", labels.join(", "))
+            };
+            Check {
+                title: format!("Check where {name} was planted"),
+                detail: format!(
+                    "tripkey canary show {} lists where it was recorded as planted.{labels} \
+                     Who could read that place: logins, backups, file sync, copies of the \
+                     machine.",
+                    sh(name)
+                ),
+            }
+        }
+    }
+}
+
+fn canary_drift(alert: &Alert, change: &IntegrityDetails, placement: Option<&str>) -> Playbook {
+    let meaning = format!(
+        "The canary {} was changed: {}. A decoy that can act is a real key in the hands of \
+         whoever finds it, and nothing but tripkey should ever change one. Whoever made the \
+         change holds IAM rights over it, so treat the change as an attack on the tripwire \
+         until you know otherwise.",
+        change.subject,
+        change.describe()
+    );
+    let key = caller_key(alert);
+    let (now_title, now_detail) = match change.change.as_str() {
+        "trust-policy" => (
+            format!("Who may assume {} now", change.subject),
+            format!(
+                "aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument; \
+                 tripkey created it trusting only tripkey.",
+                sh(change.target.as_deref().unwrap_or_default())
+            ),
+        ),
+        "boundary-policy-changed" => (
+            format!("What {} allows now", change.subject),
+            format!(
+                "aws iam list-policy-versions --policy-arn {}; the version tripkey made \
+                 denies everything.",
+                sh(&change.subject)
+            ),
+        ),
+        _ => {
+            let user = sh(&change.subject);
+            (
+                format!("What {} can do now", change.subject),
+                format!(
+                    "tripkey canary check {user} compares it with what tripkey made. By hand: \
+                     aws iam list-attached-user-policies --user-name {user}; aws iam \
+                     list-user-policies --user-name {user}; aws iam list-groups-for-user \
+                     --user-name {user}; aws iam get-login-profile --user-name {user}; aws iam \
+                     list-access-keys --user-name {user}.{}",
+                    placement
+                        .map(|placement| format!(" It is planted at {placement}."))
+                        .unwrap_or_default()
+                ),
+            )
+        }
+    };
+    let mut contain = Vec::new();
+    for canary in &change.canaries {
+        contain.push(format!(
+            "Revoke {name} now (a decoy with powers is worse than none) and plant a new one: \
+             tripkey canary revoke {name} --reason drift.",
+            name = sh(canary)
+        ));
+    }
+    contain.push(undo(change));
+    contain.push(format!(
+        "Find how {key} came to hold IAM rights over tripkey's canaries, and take them away \
+         unless they are meant."
+    ));
+    Playbook {
+        meaning,
+        checks: vec![
+            Check {
+                title: format!(
+                    "Search CloudTrail for every call by {key} since {}",
+                    alert.event_time.offset(-EventTime::HOUR)
+                ),
+                detail: format!(
+                    "{} (what else the same caller changed, in IAM and elsewhere).",
+                    lookup_events(alert, Some(alert.event_time.offset(-EventTime::HOUR)))
+                ),
+            },
+            source_check(alert),
+            Check {
+                title: now_title,
+                detail: now_detail,
+            },
+        ],
+        contain,
+    }
+}
+
+/// The command that undoes a drift, when the canary is kept until revoked.
+fn undo(change: &IntegrityDetails) -> String {
+    let user = sh(&change.subject);
+    let target = sh(change.target.as_deref().unwrap_or("TARGET"));
+    let command = match change.change.as_str() {
+        "attached-policy" => {
+            format!("aws iam detach-user-policy --user-name {user} --policy-arn {target}")
+        }
+        "inline-policy" => {
+            format!("aws iam delete-user-policy --user-name {user} --policy-name {target}")
+        }
+        "group" => {
+            format!("aws iam remove-user-from-group --user-name {user} --group-name {target}")
+        }
+        "login-profile" => format!("aws iam delete-login-profile --user-name {user}"),
+        "access-key" => {
+            format!("aws iam delete-access-key --user-name {user} --access-key-id {target}")
+        }
+        "boundary-removed" | "boundary-replaced" => format!(
+            "aws iam put-user-permissions-boundary --user-name {user} --permissions-boundary \
+             arn:aws:iam::ACCOUNT:policy/{}",
+            crate::integrity::BOUNDARY_POLICY_NAME
+        ),
+        "deny-policy-deleted" => {
+            "revoking is the way back: the deny policy tripkey made is gone".to_owned()
+        }
+        "trust-policy" => format!(
+            "aws iam update-assume-role-policy --role-name {target} --policy-document \
+             file://trust.json, with the trust policy tripkey setup made (tripkey setup aws \
+             prints it)"
+        ),
+        "boundary-policy-changed" => format!(
+            "aws iam list-policy-versions --policy-arn {user}, then aws iam \
+             set-default-policy-version --policy-arn {user} --version-id VERSION of the \
+             version that denies everything"
+        ),
+        _ => "revoking is the way back".to_owned(),
+    };
+    format!("Until it is revoked, undo the change: {command}.")
+}
+
+fn canary_exposed(alert: &Alert, change: &IntegrityDetails, placement: Option<&str>) -> Playbook {
+    let name = &change.subject;
+    let policy = change.target.as_deref().unwrap_or("a quarantine policy");
+    let meaning = format!(
+        "AWS found the key of canary {name} in a public place (a repository, a paste, a \
+         package) and attached {policy} to it. Where the canary was planted is now known to \
+         the world, so uses from now on may be anyone's and no longer tell you who reached \
+         it."
+    );
+    let since = alert.event_time.offset(-30 * 24 * EventTime::HOUR);
+    Playbook {
+        meaning,
+        checks: vec![
+            Check {
+                title: format!("Search CloudTrail for every call by {name} since {since}"),
+                detail: format!(
+                    "aws cloudtrail lookup-events --start-time {since} --lookup-attributes \
+                     {}: calls made before the exposure was found still say who reached it.",
+                    sh(&format!("AttributeKey=Username,AttributeValue={name}"))
+                ),
+            },
+            Check {
+                title: "Find where the key was published".to_owned(),
+                detail: format!(
+                    "AWS sends the place in its Health event and its mail to the account's \
+                     contacts (AWS_RISK_CREDENTIALS_EXPOSED). Search your public repositories, \
+                     packages and images for {name}'s key; whatever published it published \
+                     everything stored beside it."
+                ),
+            },
+            planted_check(name, &change.labels, placement),
+        ],
+        contain: vec![
+            format!(
+                "Replace it: tripkey canary revoke {} --reason exposed, then plant a new one \
+                 where it was, once the place is private again.",
+                sh(name)
+            ),
+            "Take down the public copy, and rotate every real secret that was published with \
+             it."
+            .to_owned(),
+            format!(
+                "Leave {policy} attached until the canary is revoked: it denies the calls an \
+                 attacker tries first."
+            ),
         ],
     }
 }
@@ -441,7 +622,7 @@ fn principal_arn(alert: &Alert) -> Option<&str> {
         Details::Exfiltration(details) => Some(details.session_arn.as_str()),
         Details::ForeignVpcEndpoint(details) => Some(details.session_arn.as_str()),
         Details::DenialBurst(burst) => Some(burst.principal_key.as_str()),
-        Details::Canary(_) => None,
+        Details::Canary(_) | Details::CanaryDrift(_) | Details::CanaryExposed(_) => None,
     })
 }
 
@@ -651,6 +832,23 @@ mod tests {
                     first_time: EventTime(1_763_999_900_000),
                     trigger_time: EventTime(1_764_000_000_000),
                     last_time: EventTime(1_764_000_050_000),
+                }),
+            ),
+            alert(
+                Rule::CanaryDrift,
+                call(
+                    "arn:aws:iam::111122223333:user/mallory",
+                    "AKIAEXAMPLEMALLORY00",
+                    "198.51.100.99",
+                ),
+                Details::CanaryDrift(IntegrityDetails {
+                    subject: "svc-billing-sync".to_owned(),
+                    canaries: vec!["svc-billing-sync".to_owned()],
+                    change: "attached-policy".to_owned(),
+                    target: Some("arn:aws:iam::aws:policy/AdministratorAccess".to_owned()),
+                    seen_by: crate::SeenBy::Cloudtrail,
+                    labels: BTreeMap::from([("host".to_owned(), "build-07".to_owned())]),
+                    memo: None,
                 }),
             ),
         ]

@@ -274,6 +274,7 @@ fn canaries_match_by_key_arn_and_user_name_with_labels() {
             account_id: None,
             labels: [("host".to_owned(), "build-07".to_owned())].into(),
             memo: Some("in ~/.aws/credentials".into()),
+            revoked_at: None,
         },
         Canary {
             name: "fed-ops".into(),
@@ -284,6 +285,7 @@ fn canaries_match_by_key_arn_and_user_name_with_labels() {
             account_id: None,
             labels: Default::default(),
             memo: None,
+            revoked_at: None,
         },
     ];
     let call = |id: &str, identity: Value| {
@@ -344,6 +346,7 @@ fn registry_refuses_ambiguous_canaries() {
         account_id: None,
         labels: Default::default(),
         memo: None,
+        revoked_at: None,
     };
     assert!(CanaryRegistry::new(vec![canary("a", "AKIA1"), canary("a", "AKIA2")]).is_err());
     assert!(CanaryRegistry::new(vec![canary("a", "AKIA1"), canary("b", "AKIA1")]).is_err());
@@ -521,6 +524,7 @@ fn a_use_reported_by_iam_alerts_with_service_region_and_a_stable_key() {
         account_id: None,
         labels: [("host".to_owned(), "build-07".to_owned())].into(),
         memo: None,
+        revoked_at: None,
     };
     let used = ReportedUse {
         access_key_id: "AKIAQWERTYUIOPASDFGH".into(),

@@ -137,6 +137,7 @@ fn canaries() -> Arc<CanaryRegistry> {
             former_access_key_ids: Vec::new(),
             user_name: None,
             account_id: None,
+            revoked_at: None,
         }])
         .unwrap(),
     )

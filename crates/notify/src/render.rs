@@ -134,6 +134,23 @@ pub fn facts(notification: &Notification) -> Vec<Fact> {
                 Some(format!("{} to {}", burst.first_time, burst.last_time)),
             );
         }
+        Details::CanaryDrift(change) | Details::CanaryExposed(change) => {
+            push(&mut facts, "Canaries", Some(change.canaries.join(", ")));
+            push(&mut facts, "Change", Some(change.describe()));
+            let labels: Vec<String> = change
+                .labels
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            push(&mut facts, "Labels", Some(labels.join(", ")));
+            push(&mut facts, "Memo", change.memo.as_deref());
+            let planted: Vec<String> = notification
+                .placements
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            push(&mut facts, "Planted at", Some(planted.join(", ")));
+        }
     }
     push(&mut facts, "Principal", call.principal.as_deref());
     push(&mut facts, "Identity type", call.identity_type.as_deref());
@@ -208,6 +225,8 @@ fn rule_title(rule: Rule) -> &'static str {
         Rule::InstanceCredentialExfiltration => "Instance credentials used off the instance",
         Rule::ForeignVpcEndpoint => "Instance credentials used through a foreign VPC endpoint",
         Rule::AccessDeniedBurst => "Burst of AccessDenied errors",
+        Rule::CanaryDrift => "Canary gained a way to act",
+        Rule::CanaryExposed => "Canary key found in public by AWS",
     }
 }
 
@@ -219,6 +238,7 @@ fn subject_of(notification: &Notification) -> String {
         Details::Exfiltration(e) => e.instance_id.clone(),
         Details::ForeignVpcEndpoint(f) => f.instance_id.clone(),
         Details::DenialBurst(b) => b.principal_key.clone(),
+        Details::CanaryDrift(change) | Details::CanaryExposed(change) => change.subject.clone(),
     }
 }
 

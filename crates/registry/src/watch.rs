@@ -24,6 +24,7 @@ pub fn detect_canary(record: &CanaryRecord, former_keys: Vec<String>) -> detect:
         account_id: Some(record.account_id.clone()),
         labels,
         memo: record.memo.clone(),
+        revoked_at: record.revoked_at,
     }
 }
 

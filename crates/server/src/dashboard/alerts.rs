@@ -66,11 +66,13 @@ impl AlertRow {
 }
 
 /// The rules, for the filter.
-const RULES: [&str; 4] = [
+const RULES: [&str; 6] = [
     "canary-use",
     "instance-credential-exfiltration",
     "foreign-vpc-endpoint",
     "access-denied-burst",
+    "canary-drift",
+    "canary-exposed",
 ];
 
 #[derive(Template, WebTemplate)]
@@ -237,6 +239,21 @@ fn facts_of(view: &AlertView) -> (Vec<Fact>, Vec<Fact>) {
             fact("First", burst.first_time.to_string()),
             fact("Latest", burst.last_time.to_string()),
         ],
+        Details::CanaryDrift(change) | Details::CanaryExposed(change) => vec![
+            fact("Canaries", change.canaries.join(", ")),
+            fact("Change", change.describe()),
+            fact("Seen by", format!("{:?}", change.seen_by)),
+            fact(
+                "Labels",
+                change
+                    .labels
+                    .iter()
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            fact("Memo", change.memo.clone().unwrap_or_default()),
+        ],
     };
     (event, details)
 }
@@ -294,6 +311,12 @@ pub async fn detail(
     let (event, details) = facts_of(&view);
     let canary_href = match &view.alert.details {
         Details::Canary(canary) => Some(format!("/canaries/{}", path_segment(&canary.canary))),
+        Details::CanaryDrift(change) | Details::CanaryExposed(change) => {
+            match change.canaries.as_slice() {
+                [only] => Some(format!("/canaries/{}", path_segment(only))),
+                _ => None,
+            }
+        }
         _ => None,
     };
     let raw = serde_json::to_string_pretty(&view).unwrap_or_default();

@@ -1,0 +1,389 @@
+//! Canary integrity: a canary must stay powerless and private. Two rules watch CloudTrail for
+//! the IAM calls that would change that.
+//!
+//! - `canary-drift` (critical): a canary gains a way to act, or loses what stops it acting.
+//!   That is a policy attached, or an inline policy put that allows anything; a group; a
+//!   console password; an access key tripkey did not make; its permissions boundary removed
+//!   or replaced; its deny policy deleted; the decoy role's trust policy rewritten; or the
+//!   boundary policy itself given a new version. A decoy that can act is a real key in an
+//!   attacker's hands.
+//! - `canary-exposed` (high): AWS found the canary's key in public and attached its quarantine
+//!   policy. Where the canary was planted is now known to the world, so it must be replaced.
+//!
+//! tripkey's own calls are told apart by what they do, not by who made them. The inline
+//! policy it puts only denies. The keys it creates are the canary's own. The boundary it sets
+//! is its boundary policy. The cleanup of a revocation comes with the revocation.
+//!
+//! A change has one dedup key however it was seen (this CloudTrail rule, or the periodic IAM
+//! check that compares a canary with what tripkey made). So the same attached policy alerts
+//! once.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use trail::{EventTime, Record};
+
+use crate::alert::{Alert, AlertStatus, CallContext, Details, Rule, Severity};
+use crate::canary::{Canary, CanaryRegistry};
+
+/// The deny-all permissions boundary tripkey sets on every IAM-user canary. Like the other
+/// names here, it is neutral on purpose: whoever can list the account's IAM resources should
+/// see nothing that says "canary".
+pub const BOUNDARY_POLICY_NAME: &str = "workload-baseline-boundary";
+/// The decoy role that role-session canaries assume.
+pub const DECOY_ROLE_NAME: &str = "deploy-readonly";
+/// The inline deny-all policy every IAM-user canary carries.
+pub const INLINE_POLICY_NAME: &str = "baseline";
+/// The managed policies AWS attaches to a user whose key it found in public.
+pub const QUARANTINE_POLICY_NAMES: [&str; 3] = [
+    "AWSCompromisedKeyQuarantine",
+    "AWSCompromisedKeyQuarantineV2",
+    "AWSCompromisedKeyQuarantineV3",
+];
+
+/// How long before a canary's recorded revocation its own cleanup calls may be logged: the
+/// revocation is stored once IAM has done it, so its calls come first.
+const REVOCATION_SLACK_MILLIS: i64 = 15 * EventTime::MINUTE;
+
+/// The IAM calls on a user that can change what a canary user may do.
+const USER_CALLS: [&str; 9] = [
+    "AttachUserPolicy",
+    "PutUserPolicy",
+    "DeleteUserPolicy",
+    "AddUserToGroup",
+    "PutUserPermissionsBoundary",
+    "DeleteUserPermissionsBoundary",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "CreateAccessKey",
+];
+/// The IAM calls on the decoy role that can change who may assume it.
+const ROLE_CALLS: [&str; 1] = ["UpdateAssumeRolePolicy"];
+/// The IAM calls that can change what the boundary policy allows.
+const POLICY_CALLS: [&str; 2] = ["CreatePolicyVersion", "SetDefaultPolicyVersion"];
+
+/// How an integrity change was seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum SeenBy {
+    /// A CloudTrail record of the call.
+    Cloudtrail,
+    /// The periodic IAM check that compares a canary with what tripkey made.
+    IamCheck,
+    /// An AWS Health event (`AWS_RISK_CREDENTIALS_EXPOSED`).
+    AwsHealth,
+}
+
+/// What changed, for `canary-drift` and `canary-exposed` alerts.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IntegrityDetails {
+    /// What the alert is about: the canary's name, or, for what several canaries share, the
+    /// decoy role (`role/NAME`) or the boundary policy's ARN.
+    pub subject: String,
+    /// The canaries the change affects, by name.
+    pub canaries: Vec<String>,
+    /// What changed, one of: `attached-policy`, `inline-policy`, `group`, `login-profile`,
+    /// `access-key`, `boundary-removed`, `boundary-replaced`, `deny-policy-deleted`,
+    /// `trust-policy`, `boundary-policy-changed`, `quarantine-policy`.
+    pub change: String,
+    /// The policy, group, key or role the change names.
+    pub target: Option<String>,
+    /// How the change was seen.
+    pub seen_by: SeenBy,
+    /// Where the canary was planted (for a single canary).
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The canary's memo (for a single canary).
+    pub memo: Option<String>,
+}
+
+impl IntegrityDetails {
+    /// The dedup key of this change: the same for every way it is seen.
+    pub fn dedup_key(&self, rule: Rule) -> String {
+        format!(
+            "{rule}:{}:{}:{}",
+            self.subject,
+            self.change,
+            self.target.as_deref().unwrap_or("-")
+        )
+    }
+
+    /// The change in a few words, for summaries.
+    pub fn describe(&self) -> String {
+        let target = self.target.as_deref().unwrap_or("?");
+        match self.change.as_str() {
+            "attached-policy" => format!("policy {target} attached"),
+            "inline-policy" => format!("inline policy {target} that allows actions put"),
+            "group" => format!("added to group {target}"),
+            "login-profile" => "console password set".to_owned(),
+            "access-key" => format!("access key {target} created outside tripkey"),
+            "boundary-removed" => "permissions boundary removed".to_owned(),
+            "boundary-replaced" => format!("permissions boundary replaced by {target}"),
+            "deny-policy-deleted" => format!("deny policy {target} deleted"),
+            "trust-policy" => format!("trust policy of decoy role {target} rewritten"),
+            "boundary-policy-changed" => format!("boundary policy {target} changed"),
+            "quarantine-policy" => {
+                format!("AWS found its key in public and attached {target}")
+            }
+            other => other.to_owned(),
+        }
+    }
+}
+
+/// True when the record is an IAM call this module reads: a successful call of one of the
+/// kinds that can change a canary's powers.
+pub fn is_relevant(record: &Record<'_>) -> bool {
+    let fields = &record.fields;
+    fields.event_source == "iam.amazonaws.com"
+        && fields.error_code.is_none()
+        && [&USER_CALLS[..], &ROLE_CALLS, &POLICY_CALLS]
+            .iter()
+            .any(|calls| calls.contains(&&*fields.event_name))
+}
+
+/// A change and who it touches, before it becomes an alert.
+struct Found<'c> {
+    rule: Rule,
+    change: &'static str,
+    target: Option<String>,
+    subject: String,
+    canaries: Vec<&'c Canary>,
+}
+
+impl CanaryRegistry {
+    /// The `canary-drift` or `canary-exposed` alert for an IAM call on a canary, the decoy
+    /// role or the boundary policy, if the call changes what a canary may do.
+    pub fn integrity_alert(&self, record: &Record<'_>) -> Option<Alert> {
+        if !is_relevant(record) {
+            return None;
+        }
+        // The parameters these calls carry are few and the calls rare, so they are read from
+        // the raw record here rather than by the reader for every record.
+        let raw: Value = serde_json::from_str(record.raw.get()).ok()?;
+        let parameter = |name: &str| {
+            raw.get("requestParameters")
+                .and_then(|parameters| parameters.get(name))
+                .and_then(Value::as_str)
+        };
+        let fields = &record.fields;
+        let account = fields
+            .recipient_account_id
+            .as_deref()
+            .or(fields.user_identity.account_id.as_deref());
+        let name = &*fields.event_name;
+        let found = if USER_CALLS.contains(&name) {
+            let canary = self.user_canary(parameter("userName")?, account)?;
+            let (rule, change, target) = self.user_change(name, canary, &raw, record)?;
+            Found {
+                rule,
+                change,
+                target,
+                subject: canary.name.clone(),
+                canaries: vec![canary],
+            }
+        } else if ROLE_CALLS.contains(&name) {
+            let role = parameter("roleName")?;
+            if role != DECOY_ROLE_NAME {
+                return None;
+            }
+            let canaries = self.in_account(account, |canary| {
+                canary
+                    .principal_arn
+                    .as_deref()
+                    .is_some_and(|arn| arn.contains(&format!(":assumed-role/{role}/")))
+            })?;
+            Found {
+                rule: Rule::CanaryDrift,
+                change: "trust-policy",
+                target: Some(role.to_owned()),
+                subject: format!("role/{role}"),
+                canaries,
+            }
+        } else {
+            let policy = parameter("policyArn")?;
+            if policy_name(policy) != BOUNDARY_POLICY_NAME {
+                return None;
+            }
+            let canaries = self.in_account(account, |canary| canary.user_name.is_some())?;
+            Found {
+                rule: Rule::CanaryDrift,
+                change: "boundary-policy-changed",
+                target: Some(policy.to_owned()),
+                subject: policy.to_owned(),
+                canaries,
+            }
+        };
+        Some(alert(found, record))
+    }
+
+    /// The IAM-user canary called `user` in `account` (either side unknown matches).
+    fn user_canary(&self, user: &str, account: Option<&str>) -> Option<&Canary> {
+        self.canaries().iter().find(|canary| {
+            canary.user_name.as_deref() == Some(user)
+                && match (canary.account(), account) {
+                    (Some(expected), Some(actual)) => expected == actual,
+                    _ => true,
+                }
+        })
+    }
+
+    /// The canaries in `account` that `wanted` picks, when there are any.
+    fn in_account(
+        &self,
+        account: Option<&str>,
+        wanted: impl Fn(&Canary) -> bool,
+    ) -> Option<Vec<&Canary>> {
+        let canaries: Vec<&Canary> = self
+            .canaries()
+            .iter()
+            .filter(|canary| match (canary.account(), account) {
+                (Some(expected), Some(actual)) => expected == actual,
+                _ => true,
+            })
+            .filter(|canary| wanted(canary))
+            .collect();
+        (!canaries.is_empty()).then_some(canaries)
+    }
+
+    /// What a call on a canary user changed, or `None` for tripkey's own calls.
+    fn user_change(
+        &self,
+        name: &str,
+        canary: &Canary,
+        raw: &Value,
+        record: &Record<'_>,
+    ) -> Option<(Rule, &'static str, Option<String>)> {
+        let parameters = raw.get("requestParameters");
+        let parameter = |key: &str| {
+            parameters
+                .and_then(|parameters| parameters.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let revoking = canary.revoked_at.is_some_and(|revoked| {
+            record.fields.event_time >= revoked.offset(-REVOCATION_SLACK_MILLIS)
+        });
+        let drift = |change, target| Some((Rule::CanaryDrift, change, target));
+        match name {
+            "AttachUserPolicy" => {
+                let policy = parameter("policyArn")?;
+                if QUARANTINE_POLICY_NAMES.contains(&policy_name(&policy)) {
+                    Some((Rule::CanaryExposed, "quarantine-policy", Some(policy)))
+                } else {
+                    drift("attached-policy", Some(policy))
+                }
+            }
+            "PutUserPolicy" => {
+                let document = parameter("policyDocument");
+                if document.as_deref().is_some_and(only_denies) {
+                    return None;
+                }
+                drift("inline-policy", parameter("policyName"))
+            }
+            "DeleteUserPolicy" if !revoking => {
+                drift("deny-policy-deleted", parameter("policyName"))
+            }
+            "AddUserToGroup" => drift("group", parameter("groupName")),
+            "PutUserPermissionsBoundary" => {
+                let boundary = parameter("permissionsBoundary");
+                if boundary
+                    .as_deref()
+                    .is_some_and(|arn| policy_name(arn) == BOUNDARY_POLICY_NAME)
+                {
+                    return None;
+                }
+                drift("boundary-replaced", boundary)
+            }
+            "DeleteUserPermissionsBoundary" if !revoking => drift("boundary-removed", None),
+            "CreateLoginProfile" | "UpdateLoginProfile" => drift("login-profile", None),
+            "CreateAccessKey" => {
+                let key = raw
+                    .pointer("/responseElements/accessKey/accessKeyId")
+                    .and_then(Value::as_str);
+                if key.is_some_and(|key| self.is_canary_key(key)) {
+                    return None;
+                }
+                drift("access-key", key.map(str::to_owned))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The name of a managed policy from its ARN (`arn:aws:iam::A:policy/PATH/NAME`).
+fn policy_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// Whether a policy document (as CloudTrail records it: JSON text) has only `Deny`
+/// statements, as tripkey's inline policy does. Anything unreadable counts as allowing.
+fn only_denies(document: &str) -> bool {
+    let Ok(policy) = serde_json::from_str::<Value>(document) else {
+        return false;
+    };
+    let statements = match policy.get("Statement") {
+        Some(Value::Array(statements)) => statements.iter().collect::<Vec<_>>(),
+        Some(statement @ Value::Object(_)) => vec![statement],
+        _ => return false,
+    };
+    !statements.is_empty()
+        && statements
+            .iter()
+            .all(|statement| statement.get("Effect").and_then(Value::as_str) == Some("Deny"))
+}
+
+fn alert(found: Found<'_>, record: &Record<'_>) -> Alert {
+    let single = (found.canaries.len() == 1).then(|| found.canaries[0]);
+    let details = IntegrityDetails {
+        subject: found.subject,
+        canaries: found
+            .canaries
+            .iter()
+            .map(|canary| canary.name.clone())
+            .collect(),
+        change: found.change.to_owned(),
+        target: found.target,
+        seen_by: SeenBy::Cloudtrail,
+        labels: single
+            .map(|canary| canary.labels.clone())
+            .unwrap_or_default(),
+        memo: single.and_then(|canary| canary.memo.clone()),
+    };
+    let call = CallContext::of(record);
+    let who = match single {
+        Some(canary) => format!("Canary {:?}", canary.name),
+        None => format!("{} canaries ({})", details.canaries.len(), details.subject),
+    };
+    let (severity, summary) = match found.rule {
+        Rule::CanaryExposed => (
+            Severity::High,
+            format!("{who} exposed: {}", details.describe()),
+        ),
+        _ => (
+            Severity::Critical,
+            format!(
+                "{who} drifted: {} by {}",
+                details.describe(),
+                call.principal.as_deref().unwrap_or("an unknown caller")
+            ),
+        ),
+    };
+    let dedup_key = details.dedup_key(found.rule);
+    let details = match found.rule {
+        Rule::CanaryExposed => Details::CanaryExposed(details),
+        _ => Details::CanaryDrift(details),
+    };
+    Alert {
+        dedup_key,
+        rule: found.rule,
+        severity,
+        status: AlertStatus::Final,
+        summary,
+        event_time: record.fields.event_time,
+        call,
+        details,
+        record: record.raw_one_line(),
+        withdrawn_because: None,
+        replaces: Vec::new(),
+    }
+}

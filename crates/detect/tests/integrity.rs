@@ -1,0 +1,456 @@
+//! Canary integrity from CloudTrail: every IAM call that gives a canary a way to act raises
+//! `canary-drift` once, AWS's quarantine raises `canary-exposed`, and tripkey's own calls
+//! (its deny policy, its keys, the cleanup of a revocation) raise nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use detect::integrity::{BOUNDARY_POLICY_NAME, DECOY_ROLE_NAME, INLINE_POLICY_NAME};
+use detect::{
+    playbook, Alert, Canary, CanaryRegistry, Details, DetectConfig, Engine, MemoryState,
+    RelevanceFilter, Rule, SeenBy, Severity,
+};
+use serde_json::{json, Value};
+use trail::{EventTime, Record};
+
+const ACCOUNT: &str = "111122223333";
+const USER: &str = "svc-billing-sync";
+const KEY: &str = "AKIARTX3GSDS5ZZ46JLN";
+const ATTACKER: &str = "arn:aws:iam::111122223333:user/mallory";
+
+fn user_canary() -> Canary {
+    Canary {
+        name: USER.to_owned(),
+        access_key_id: Some(KEY.to_owned()),
+        former_access_key_ids: vec!["AKIAOLDKEYBEFOREROTA".to_owned()],
+        principal_arn: Some(format!("arn:aws:iam::{ACCOUNT}:user/service/{USER}")),
+        user_name: Some(USER.to_owned()),
+        account_id: Some(ACCOUNT.to_owned()),
+        labels: BTreeMap::from([("host".to_owned(), "build-07".to_owned())]),
+        memo: None,
+        revoked_at: None,
+    }
+}
+
+fn session_canary(name: &str) -> Canary {
+    Canary {
+        name: name.to_owned(),
+        access_key_id: None,
+        former_access_key_ids: Vec::new(),
+        principal_arn: Some(format!(
+            "arn:aws:sts::{ACCOUNT}:assumed-role/{DECOY_ROLE_NAME}/{name}"
+        )),
+        user_name: None,
+        account_id: Some(ACCOUNT.to_owned()),
+        labels: BTreeMap::new(),
+        memo: None,
+        revoked_at: None,
+    }
+}
+
+fn at(minute: i64) -> String {
+    EventTime(1_764_000_000_000 + minute * 60_000).to_string()
+}
+
+/// An IAM call by `caller`, as CloudTrail records it.
+fn iam_call(minute: i64, name: &str, parameters: Value, response: Value) -> Value {
+    json!({
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "arn": ATTACKER, "accountId": ACCOUNT,
+            "accessKeyId": "AKIAMALLORY000000000", "userName": "mallory"},
+        "eventTime": at(minute), "eventSource": "iam.amazonaws.com", "eventName": name,
+        "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9",
+        "userAgent": "aws-cli/2.15.0 <script>alert(1)</script>",
+        "requestParameters": parameters, "responseElements": response,
+        "eventID": format!("{name}-{minute}"), "recipientAccountId": ACCOUNT
+    })
+}
+
+fn run(canaries: Vec<Canary>, records: &[Value]) -> Vec<Alert> {
+    let registry = Arc::new(CanaryRegistry::new(canaries).unwrap());
+    let mut engine = Engine::new(&DetectConfig::default(), registry, MemoryState::default());
+    let mut alerts = Vec::new();
+    for value in records {
+        let raw = serde_json::value::RawValue::from_string(value.to_string()).unwrap();
+        engine.process(&Record::from_raw(&raw).unwrap(), &mut alerts);
+    }
+    engine.finish(&mut alerts);
+    alerts
+}
+
+fn change_of(alert: &Alert) -> (Rule, String, Option<String>) {
+    match &alert.details {
+        Details::CanaryDrift(change) | Details::CanaryExposed(change) => {
+            (alert.rule, change.change.clone(), change.target.clone())
+        }
+        other => panic!("not an integrity alert: {other:?}"),
+    }
+}
+
+#[test]
+fn every_way_to_give_a_canary_user_power_raises_drift_once() {
+    let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+    let allow_all =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let cases = [
+        (
+            iam_call(
+                1,
+                "AttachUserPolicy",
+                json!({"userName": USER, "policyArn": admin}),
+                Value::Null,
+            ),
+            ("attached-policy", Some(admin)),
+        ),
+        (
+            iam_call(
+                2,
+                "PutUserPolicy",
+                json!({"userName": USER, "policyName": "ops",
+                "policyDocument": allow_all}),
+                Value::Null,
+            ),
+            ("inline-policy", Some("ops")),
+        ),
+        (
+            iam_call(
+                3,
+                "AddUserToGroup",
+                json!({"userName": USER, "groupName": "admins"}),
+                Value::Null,
+            ),
+            ("group", Some("admins")),
+        ),
+        (
+            iam_call(
+                4,
+                "DeleteUserPermissionsBoundary",
+                json!({"userName": USER}),
+                Value::Null,
+            ),
+            ("boundary-removed", None),
+        ),
+        (
+            iam_call(
+                5,
+                "PutUserPermissionsBoundary",
+                json!({"userName": USER,
+                "permissionsBoundary": admin}),
+                Value::Null,
+            ),
+            ("boundary-replaced", Some(admin)),
+        ),
+        (
+            iam_call(
+                6,
+                "CreateLoginProfile",
+                json!({"userName": USER, "passwordResetRequired": false}),
+                Value::Null,
+            ),
+            ("login-profile", None),
+        ),
+        (
+            iam_call(
+                7,
+                "CreateAccessKey",
+                json!({"userName": USER}),
+                json!({"accessKey": {"userName": USER, "accessKeyId": "AKIAATTACKERMADE0001",
+                    "status": "Active", "createDate": "Nov 24, 2025 4:00:00 PM"}}),
+            ),
+            ("access-key", Some("AKIAATTACKERMADE0001")),
+        ),
+        (
+            iam_call(
+                8,
+                "DeleteUserPolicy",
+                json!({"userName": USER, "policyName": INLINE_POLICY_NAME}),
+                Value::Null,
+            ),
+            ("deny-policy-deleted", Some(INLINE_POLICY_NAME)),
+        ),
+    ];
+    for (record, (change, target)) in &cases {
+        // Each record twice: a redelivered file must not alert again.
+        let alerts = run(vec![user_canary()], &[record.clone(), record.clone()]);
+        let keys: Vec<&str> = alerts
+            .iter()
+            .map(|alert| alert.dedup_key.as_str())
+            .collect();
+        assert_eq!(alerts.len(), 2, "{change}: {keys:?}");
+        assert_eq!(keys[0], keys[1], "{change}");
+        let alert = &alerts[0];
+        assert_eq!(
+            change_of(alert),
+            (
+                Rule::CanaryDrift,
+                (*change).to_owned(),
+                target.map(str::to_owned)
+            ),
+        );
+        assert_eq!(alert.severity, Severity::Critical);
+        assert_eq!(alert.subject(), USER);
+        assert!(alert.summary.contains(ATTACKER), "{}", alert.summary);
+        assert_eq!(alert.call.principal.as_deref(), Some(ATTACKER));
+        let Details::CanaryDrift(details) = &alert.details else {
+            unreachable!()
+        };
+        assert_eq!(details.seen_by, SeenBy::Cloudtrail);
+        assert_eq!(details.labels["host"], "build-07");
+    }
+    let all: Vec<Value> = cases.iter().map(|(record, _)| record.clone()).collect();
+    let alerts = run(vec![user_canary()], &all);
+    let mut keys: Vec<&str> = alerts
+        .iter()
+        .map(|alert| alert.dedup_key.as_str())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        cases.len(),
+        "each change has its own dedup key: {keys:?}"
+    );
+}
+
+#[test]
+fn tripkeys_own_calls_and_failed_calls_raise_nothing() {
+    let deny_all = r#"{"Version":"2012-10-17","Statement":[{"Sid":"DenyAll","Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+    let boundary = format!("arn:aws:iam::{ACCOUNT}:policy/{BOUNDARY_POLICY_NAME}");
+    let mut failed = iam_call(
+        4,
+        "AttachUserPolicy",
+        json!({"userName": USER, "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        Value::Null,
+    );
+    failed["errorCode"] = json!("AccessDenied");
+    let records = [
+        // Issuing: the deny-all inline policy and the canary's own key.
+        iam_call(
+            1,
+            "PutUserPolicy",
+            json!({"userName": USER, "policyName": INLINE_POLICY_NAME,
+            "policyDocument": deny_all}),
+            Value::Null,
+        ),
+        iam_call(
+            2,
+            "CreateAccessKey",
+            json!({"userName": USER}),
+            json!({"accessKey": {"userName": USER, "accessKeyId": KEY}}),
+        ),
+        // Rotation kept the former key.
+        iam_call(
+            3,
+            "CreateAccessKey",
+            json!({"userName": USER}),
+            json!({"accessKey": {"userName": USER, "accessKeyId": "AKIAOLDKEYBEFOREROTA"}}),
+        ),
+        iam_call(
+            4,
+            "PutUserPermissionsBoundary",
+            json!({"userName": USER,
+            "permissionsBoundary": boundary}),
+            Value::Null,
+        ),
+        failed,
+        // Another user, and a canary's name in another account.
+        iam_call(
+            5,
+            "AttachUserPolicy",
+            json!({"userName": "alice",
+            "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+            Value::Null,
+        ),
+        {
+            let mut elsewhere = iam_call(
+                6,
+                "AddUserToGroup",
+                json!({"userName": USER, "groupName": "admins"}),
+                Value::Null,
+            );
+            elsewhere["recipientAccountId"] = json!("999988887777");
+            elsewhere["userIdentity"]["accountId"] = json!("999988887777");
+            elsewhere
+        },
+    ];
+    let alerts = run(vec![user_canary()], &records);
+    assert!(alerts.is_empty(), "{alerts:#?}");
+}
+
+#[test]
+fn a_revocations_cleanup_is_not_drift_but_the_same_removal_before_it_is() {
+    let cleanup = [
+        iam_call(
+            100,
+            "DeleteUserPolicy",
+            json!({"userName": USER, "policyName": INLINE_POLICY_NAME}),
+            Value::Null,
+        ),
+        iam_call(
+            100,
+            "DeleteUserPermissionsBoundary",
+            json!({"userName": USER}),
+            Value::Null,
+        ),
+    ];
+    let revoked = Canary {
+        revoked_at: Some(EventTime::parse(&at(101)).unwrap()),
+        ..user_canary()
+    };
+    assert!(run(vec![revoked.clone()], &cleanup).is_empty());
+    let earlier = iam_call(
+        10,
+        "DeleteUserPermissionsBoundary",
+        json!({"userName": USER}),
+        Value::Null,
+    );
+    let alerts = run(vec![revoked], &[earlier]);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(change_of(&alerts[0]).1, "boundary-removed");
+}
+
+#[test]
+fn the_decoy_role_and_the_boundary_policy_are_watched_for_every_canary_they_serve() {
+    let trust = iam_call(
+        1,
+        "UpdateAssumeRolePolicy",
+        json!({"roleName": DECOY_ROLE_NAME,
+        "policyDocument": "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"*\"},\"Action\":\"sts:AssumeRole\"}]}"}),
+        Value::Null,
+    );
+    let boundary = format!("arn:aws:iam::{ACCOUNT}:policy/{BOUNDARY_POLICY_NAME}");
+    let version = iam_call(
+        2,
+        "CreatePolicyVersion",
+        json!({"policyArn": boundary,
+        "policyDocument": "{}", "setAsDefault": true}),
+        Value::Null,
+    );
+    let other_role = iam_call(
+        3,
+        "UpdateAssumeRolePolicy",
+        json!({"roleName": "app"}),
+        Value::Null,
+    );
+    let canaries = vec![
+        user_canary(),
+        session_canary("deploy-a"),
+        session_canary("deploy-b"),
+    ];
+    let alerts = run(canaries, &[trust, version, other_role]);
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    let Details::CanaryDrift(role) = &alerts[0].details else {
+        panic!()
+    };
+    assert_eq!(role.subject, format!("role/{DECOY_ROLE_NAME}"));
+    assert_eq!(role.canaries, ["deploy-a", "deploy-b"]);
+    assert!(alerts[0]
+        .summary
+        .starts_with("2 canaries (role/deploy-readonly) drifted"));
+    let Details::CanaryDrift(policy) = &alerts[1].details else {
+        panic!()
+    };
+    assert_eq!(policy.change, "boundary-policy-changed");
+    assert_eq!(policy.canaries, [USER]);
+}
+
+#[test]
+fn awss_quarantine_policy_raises_exposed_not_drift() {
+    for version in ["V2", "V3"] {
+        let policy = format!("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantine{version}");
+        let mut record = iam_call(
+            1,
+            "AttachUserPolicy",
+            json!({"userName": USER, "policyArn": policy}),
+            Value::Null,
+        );
+        record["userIdentity"] = json!({"type": "AWSService", "invokedBy": "AWS Internal"});
+        record["sourceIPAddress"] = json!("AWS Internal");
+        let alerts = run(vec![user_canary()], &[record]);
+        assert_eq!(alerts.len(), 1);
+        let alert = &alerts[0];
+        assert_eq!(
+            change_of(alert),
+            (
+                Rule::CanaryExposed,
+                "quarantine-policy".to_owned(),
+                Some(policy.clone())
+            )
+        );
+        assert_eq!(alert.severity, Severity::High);
+        assert_eq!(
+            alert.dedup_key,
+            format!("canary-exposed:{USER}:quarantine-policy:{policy}")
+        );
+        assert!(
+            alert.summary.contains("found its key in public"),
+            "{}",
+            alert.summary
+        );
+    }
+}
+
+#[test]
+fn each_integrity_rule_has_its_own_playbook() {
+    let drift = run(
+        vec![user_canary()],
+        &[iam_call(
+            1,
+            "AttachUserPolicy",
+            json!({"userName": USER, "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+            Value::Null,
+        )],
+    );
+    let mut quarantine = iam_call(
+        2,
+        "AttachUserPolicy",
+        json!({"userName": USER,
+        "policyArn": "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3"}),
+        Value::Null,
+    );
+    quarantine["sourceIPAddress"] = json!("AWS Internal");
+    let exposed = run(vec![user_canary()], &[quarantine]);
+    let drift = playbook(
+        &drift[0],
+        Some("laptop alice-mbp: ~/.aws/credentials [default]"),
+    );
+    let exposed = playbook(&exposed[0], None);
+    assert!(drift
+        .meaning
+        .contains("was changed: policy arn:aws:iam::aws:policy/AdministratorAccess attached"));
+    assert!(
+        drift.checks[0].title.contains("AKIAMALLORY000000000"),
+        "{:?}",
+        drift.checks[0]
+    );
+    assert!(drift.checks[2]
+        .detail
+        .contains("tripkey canary check svc-billing-sync"));
+    assert!(drift.checks[2].detail.contains("laptop alice-mbp"));
+    assert!(drift
+        .contain
+        .iter()
+        .any(|step| step.contains("tripkey canary revoke svc-billing-sync --reason drift")));
+    assert!(drift.contain.iter().any(|step| step.contains(
+        "aws iam detach-user-policy --user-name svc-billing-sync --policy-arn arn:aws:iam::aws:policy/AdministratorAccess")));
+    assert!(exposed.meaning.contains("public place"));
+    assert!(exposed.checks[0]
+        .detail
+        .contains("AttributeKey=Username,AttributeValue=svc-billing-sync"));
+    assert!(exposed.checks[2].detail.contains("host=build-07"));
+    assert!(exposed.contain[0].contains("--reason exposed"));
+    assert_ne!(drift.meaning, exposed.meaning);
+}
+
+#[test]
+fn integrity_calls_pass_the_relevance_filter() {
+    let filter = RelevanceFilter::new(Arc::new(CanaryRegistry::new(vec![user_canary()]).unwrap()));
+    let record = iam_call(
+        1,
+        "AddUserToGroup",
+        json!({"userName": USER, "groupName": "admins"}),
+        Value::Null,
+    );
+    let raw = serde_json::value::RawValue::from_string(record.to_string()).unwrap();
+    assert!(filter.is_relevant(&Record::from_raw(&raw).unwrap()));
+}
