@@ -8,17 +8,15 @@ use store::{CanaryKind, CanaryRecord, Secret};
 use trail::EventTime;
 use tripkey_aws::{AwsClients, AwsError, AwsOptions, IamUserSpec, LastUsed};
 
-/// Names of what `tripkey setup aws` creates. They are neutral on purpose: whoever can list
-/// the account's IAM resources should see nothing that says "canary".
-pub const BOUNDARY_POLICY_NAME: &str = "workload-baseline-boundary";
-/// The decoy role that role-session canaries assume.
-pub const DECOY_ROLE_NAME: &str = "deploy-readonly";
+use detect::integrity::INLINE_POLICY_NAME;
+/// Names of what `tripkey setup aws` creates, from the detectors, which watch them for drift.
+/// They are neutral on purpose: whoever can list the account's IAM resources should see
+/// nothing that says "canary".
+pub use detect::integrity::{BOUNDARY_POLICY_NAME, DECOY_ROLE_NAME};
 /// The user allowed only `sts:GetFederationToken`.
 pub const FEDERATION_ISSUER_NAME: &str = "svc-session-broker";
 /// The IAM path canary users live under; tripkey's own permissions are scoped to it.
 pub const DEFAULT_USER_PATH: &str = "/service/";
-/// The inline deny-all policy's name.
-const INLINE_POLICY_NAME: &str = "baseline";
 
 /// Issues canaries in the account of the AWS credentials it was given.
 pub struct AwsIssuer {
