@@ -4,6 +4,23 @@ use aws_sdk_iam::types::Tag;
 
 use crate::{policy::DENY_ALL_POLICY, required, system_time, AwsClients, AwsError, Secret};
 
+/// What IAM says a user holds: everything that could let it act.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserHoldings {
+    /// ARNs of the managed policies attached to the user.
+    pub attached_policies: Vec<String>,
+    /// Inline policies: (name, JSON document).
+    pub inline_policies: Vec<(String, String)>,
+    /// The groups the user is in.
+    pub groups: Vec<String>,
+    /// The permissions boundary's ARN, when GetUser reports one.
+    pub permissions_boundary: Option<String>,
+    /// Whether the user has a console password.
+    pub login_profile: bool,
+    /// The IDs of the user's access keys.
+    pub access_keys: Vec<String>,
+}
+
 /// What an IAM-user canary is made of. The caller picks every name, so they can look ordinary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IamUserSpec {
@@ -205,6 +222,104 @@ impl AwsClients {
                 })
             })
             .collect()
+    }
+
+    /// What IAM says `user_name` holds, to compare a canary with what tripkey made; `None`
+    /// when the user does not exist. Inline policy documents come back decoded (IAM sends
+    /// them URL-encoded).
+    pub async fn user_holdings(&self, user_name: &str) -> Result<Option<UserHoldings>, AwsError> {
+        let user = match self.iam.get_user().user_name(user_name).send().await {
+            Ok(out) => out.user,
+            Err(e) => {
+                let err = self.sdk_error("iam:GetUser", e);
+                return if err.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(err)
+                };
+            }
+        };
+        let attached = self
+            .iam
+            .list_attached_user_policies()
+            .user_name(user_name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| self.sdk_error("iam:ListAttachedUserPolicies", e))?;
+        let inline_names = self
+            .iam
+            .list_user_policies()
+            .user_name(user_name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| self.sdk_error("iam:ListUserPolicies", e))?;
+        let mut inline_policies = Vec::with_capacity(inline_names.len());
+        for name in inline_names {
+            let policy = self
+                .iam
+                .get_user_policy()
+                .user_name(user_name)
+                .policy_name(&name)
+                .send()
+                .await
+                .map_err(|e| self.sdk_error("iam:GetUserPolicy", e))?;
+            let document = percent_encoding::percent_decode_str(&policy.policy_document)
+                .decode_utf8_lossy()
+                .into_owned();
+            inline_policies.push((name, document));
+        }
+        let groups = self
+            .iam
+            .list_groups_for_user()
+            .user_name(user_name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| self.sdk_error("iam:ListGroupsForUser", e))?;
+        let login_profile = match self
+            .iam
+            .get_login_profile()
+            .user_name(user_name)
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(e) => {
+                let err = self.sdk_error("iam:GetLoginProfile", e);
+                if err.is_not_found() {
+                    false
+                } else {
+                    return Err(err);
+                }
+            }
+        };
+        let access_keys = self
+            .list_access_keys(user_name)
+            .await?
+            .into_iter()
+            .map(|key| key.access_key_id)
+            .collect();
+        Ok(Some(UserHoldings {
+            attached_policies: attached
+                .into_iter()
+                .filter_map(|policy| policy.policy_arn)
+                .collect(),
+            inline_policies,
+            groups: groups.into_iter().map(|group| group.group_name).collect(),
+            permissions_boundary: user
+                .and_then(|user| user.permissions_boundary)
+                .and_then(|boundary| boundary.permissions_boundary_arn),
+            login_profile,
+            access_keys,
+        }))
     }
 
     /// Deletes an IAM-user canary and everything IAM requires gone first: its access keys,

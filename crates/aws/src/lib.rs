@@ -52,7 +52,7 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::primitives::DateTime;
 
 pub use error::{describe_chain, AwsError};
-pub use iam_user::{AccessKeyInfo, Deletion, IamUserSpec, IssuedKey};
+pub use iam_user::{AccessKeyInfo, Deletion, IamUserSpec, IssuedKey, UserHoldings};
 pub use last_used::{parse_credential_report, CredentialReportRow, KeyUsage, LastUsed};
 pub use policy::{least_privilege_policy_json, LeastPrivilegeScope, DENY_ALL_POLICY};
 pub use retry::Backoff;

@@ -19,6 +19,7 @@
 //! once.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use trail::{EventTime, Record};
 
@@ -213,7 +214,13 @@ impl CanaryRegistry {
                 canaries,
             }
         };
-        Some(alert(found, record))
+        Some(build(
+            found,
+            SeenBy::Cloudtrail,
+            CallContext::of(record),
+            record.raw_one_line(),
+            record.fields.event_time,
+        ))
     }
 
     /// The IAM-user canary called `user` in `account` (either side unknown matches).
@@ -332,7 +339,127 @@ fn only_denies(document: &str) -> bool {
             .all(|statement| statement.get("Effect").and_then(Value::as_str) == Some("Deny"))
 }
 
-fn alert(found: Found<'_>, record: &Record<'_>) -> Alert {
+/// What IAM says an IAM-user canary holds, as the periodic check reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IamHoldings {
+    /// ARNs of the managed policies attached to the user.
+    pub attached_policies: Vec<String>,
+    /// Inline policies: (name, JSON document).
+    pub inline_policies: Vec<(String, String)>,
+    /// The groups the user is in.
+    pub groups: Vec<String>,
+    /// The permissions boundary's ARN.
+    pub permissions_boundary: Option<String>,
+    /// Whether the user has a console password.
+    pub login_profile: bool,
+    /// The IDs of the user's access keys.
+    pub access_keys: Vec<String>,
+}
+
+/// One difference the periodic check found: rule, change, target, and the IAM read that
+/// showed it.
+type Difference = (Rule, &'static str, Option<String>, &'static str);
+
+/// The integrity alerts for an IAM-user canary as IAM shows it at `at`: one for every
+/// holding beyond what tripkey made (no managed policy, inline policies that only deny, no
+/// group, tripkey's boundary, no console password, only keys for which `is_own_key` holds).
+/// Each has the dedup key the CloudTrail rule gives the same change, so a change seen both
+/// ways alerts once.
+pub fn check_holdings(
+    canary: &Canary,
+    holdings: &IamHoldings,
+    is_own_key: impl Fn(&str) -> bool,
+    at: EventTime,
+) -> Vec<Alert> {
+    let mut found: Vec<Difference> = Vec::new();
+    for policy in &holdings.attached_policies {
+        let (rule, change) = if QUARANTINE_POLICY_NAMES.contains(&policy_name(policy)) {
+            (Rule::CanaryExposed, "quarantine-policy")
+        } else {
+            (Rule::CanaryDrift, "attached-policy")
+        };
+        found.push((
+            rule,
+            change,
+            Some(policy.clone()),
+            "ListAttachedUserPolicies",
+        ));
+    }
+    for (name, document) in &holdings.inline_policies {
+        if !only_denies(document) {
+            found.push((
+                Rule::CanaryDrift,
+                "inline-policy",
+                Some(name.clone()),
+                "GetUserPolicy",
+            ));
+        }
+    }
+    for group in &holdings.groups {
+        found.push((
+            Rule::CanaryDrift,
+            "group",
+            Some(group.clone()),
+            "ListGroupsForUser",
+        ));
+    }
+    match &holdings.permissions_boundary {
+        None => found.push((Rule::CanaryDrift, "boundary-removed", None, "GetUser")),
+        Some(boundary) if policy_name(boundary) != BOUNDARY_POLICY_NAME => found.push((
+            Rule::CanaryDrift,
+            "boundary-replaced",
+            Some(boundary.clone()),
+            "GetUser",
+        )),
+        Some(_) => {}
+    }
+    if holdings.login_profile {
+        found.push((Rule::CanaryDrift, "login-profile", None, "GetLoginProfile"));
+    }
+    for key in &holdings.access_keys {
+        if !is_own_key(key) {
+            found.push((
+                Rule::CanaryDrift,
+                "access-key",
+                Some(key.clone()),
+                "ListAccessKeys",
+            ));
+        }
+    }
+    let record = serde_json::json!({
+        "iamCheck": { "userName": canary.user_name, "holdings": holdings }
+    });
+    let record = RawValue::from_string(record.to_string()).expect("serde_json writes valid JSON");
+    found
+        .into_iter()
+        .map(|(rule, change, target, read)| {
+            let call = CallContext {
+                principal: canary.principal_arn.clone(),
+                identity_type: Some("IAMUser".to_owned()),
+                account_id: canary.account().map(str::to_owned),
+                event_name: read.to_owned(),
+                event_source: "iam.amazonaws.com".to_owned(),
+                ..CallContext::default()
+            };
+            let found = Found {
+                rule,
+                change,
+                target,
+                subject: canary.name.clone(),
+                canaries: vec![canary],
+            };
+            build(found, SeenBy::IamCheck, call, record.clone(), at)
+        })
+        .collect()
+}
+
+fn build(
+    found: Found<'_>,
+    seen_by: SeenBy,
+    call: CallContext,
+    record: Box<RawValue>,
+    event_time: EventTime,
+) -> Alert {
     let single = (found.canaries.len() == 1).then(|| found.canaries[0]);
     let details = IntegrityDetails {
         subject: found.subject,
@@ -343,16 +470,23 @@ fn alert(found: Found<'_>, record: &Record<'_>) -> Alert {
             .collect(),
         change: found.change.to_owned(),
         target: found.target,
-        seen_by: SeenBy::Cloudtrail,
+        seen_by,
         labels: single
             .map(|canary| canary.labels.clone())
             .unwrap_or_default(),
         memo: single.and_then(|canary| canary.memo.clone()),
     };
-    let call = CallContext::of(record);
     let who = match single {
         Some(canary) => format!("Canary {:?}", canary.name),
         None => format!("{} canaries ({})", details.canaries.len(), details.subject),
+    };
+    let how = match seen_by {
+        SeenBy::Cloudtrail => format!(
+            "by {}",
+            call.principal.as_deref().unwrap_or("an unknown caller")
+        ),
+        SeenBy::IamCheck => "(found by tripkey's IAM check)".to_owned(),
+        SeenBy::AwsHealth => "(reported by AWS Health)".to_owned(),
     };
     let (severity, summary) = match found.rule {
         Rule::CanaryExposed => (
@@ -361,11 +495,7 @@ fn alert(found: Found<'_>, record: &Record<'_>) -> Alert {
         ),
         _ => (
             Severity::Critical,
-            format!(
-                "{who} drifted: {} by {}",
-                details.describe(),
-                call.principal.as_deref().unwrap_or("an unknown caller")
-            ),
+            format!("{who} drifted: {} {how}", details.describe()),
         ),
     };
     let dedup_key = details.dedup_key(found.rule);
@@ -379,10 +509,10 @@ fn alert(found: Found<'_>, record: &Record<'_>) -> Alert {
         severity,
         status: AlertStatus::Final,
         summary,
-        event_time: record.fields.event_time,
+        event_time,
         call,
         details,
-        record: record.raw_one_line(),
+        record,
         withdrawn_because: None,
         replaces: Vec::new(),
     }

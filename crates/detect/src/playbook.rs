@@ -13,7 +13,7 @@ use serde::Serialize;
 use trail::EventTime;
 
 use crate::alert::{Alert, Details, ExfiltrationReason};
-use crate::integrity::IntegrityDetails;
+use crate::integrity::{IntegrityDetails, SeenBy};
 
 /// What to do about one alert.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -253,9 +253,12 @@ fn canary_drift(alert: &Alert, change: &IntegrityDetails, placement: Option<&str
         "Find how {key} came to hold IAM rights over tripkey's canaries, and take them away \
          unless they are meant."
     ));
-    Playbook {
-        meaning,
-        checks: vec![
+    let now = Check {
+        title: now_title,
+        detail: now_detail,
+    };
+    let checks = if change.seen_by == SeenBy::Cloudtrail {
+        vec![
             Check {
                 title: format!(
                     "Search CloudTrail for every call by {key} since {}",
@@ -267,11 +270,36 @@ fn canary_drift(alert: &Alert, change: &IntegrityDetails, placement: Option<&str
                 ),
             },
             source_check(alert),
+            now,
+        ]
+    } else {
+        // The IAM check sees the change, not the call: who made it is in CloudTrail.
+        let resource = change.target.as_deref().unwrap_or(&change.subject);
+        vec![
             Check {
-                title: now_title,
-                detail: now_detail,
+                title: format!("Find who changed {} and when", change.subject),
+                detail: format!(
+                    "aws cloudtrail lookup-events --region us-east-1 --lookup-attributes {} \
+                     (IAM logs in us-east-1, for 90 days), then search every call by whoever \
+                     made the change.",
+                    sh(&format!(
+                        "AttributeKey=ResourceName,AttributeValue={}",
+                        change.subject
+                    ))
+                ),
             },
-        ],
+            now,
+            Check {
+                title: format!("Where else {resource} is used"),
+                detail: "A policy, group or key given to a canary may have been given to other \
+                         users the same way: list its other holders before removing it."
+                    .to_owned(),
+            },
+        ]
+    };
+    Playbook {
+        meaning,
+        checks,
         contain,
     }
 }

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use detect::integrity::{BOUNDARY_POLICY_NAME, DECOY_ROLE_NAME, INLINE_POLICY_NAME};
+use detect::integrity::{
+    check_holdings, IamHoldings, BOUNDARY_POLICY_NAME, DECOY_ROLE_NAME, INLINE_POLICY_NAME,
+};
 use detect::{
     playbook, Alert, Canary, CanaryRegistry, Details, DetectConfig, Engine, MemoryState,
     RelevanceFilter, Rule, SeenBy, Severity,
@@ -453,4 +455,111 @@ fn integrity_calls_pass_the_relevance_filter() {
     );
     let raw = serde_json::value::RawValue::from_string(record.to_string()).unwrap();
     assert!(filter.is_relevant(&Record::from_raw(&raw).unwrap()));
+}
+
+fn clean_holdings() -> IamHoldings {
+    IamHoldings {
+        attached_policies: Vec::new(),
+        inline_policies: vec![(
+            INLINE_POLICY_NAME.to_owned(),
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"*","Resource":"*"}}"#
+                .to_owned(),
+        )],
+        groups: Vec::new(),
+        permissions_boundary: Some(format!(
+            "arn:aws:iam::{ACCOUNT}:policy/{BOUNDARY_POLICY_NAME}"
+        )),
+        login_profile: false,
+        access_keys: vec![KEY.to_owned()],
+    }
+}
+
+#[test]
+fn the_iam_check_finds_each_holding_tripkey_did_not_make_with_the_cloudtrail_dedup_key() {
+    let canary = user_canary();
+    let own = |key: &str| key == KEY;
+    let now = EventTime::parse(&at(500)).unwrap();
+    assert!(check_holdings(&canary, &clean_holdings(), own, now).is_empty());
+
+    let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+    let drifted = IamHoldings {
+        attached_policies: vec![
+            admin.to_owned(),
+            "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3".to_owned(),
+        ],
+        inline_policies: vec![(
+            "ops".to_owned(),
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#.to_owned(),
+        )],
+        groups: vec!["admins".to_owned()],
+        permissions_boundary: None,
+        login_profile: true,
+        access_keys: vec![KEY.to_owned(), "AKIAATTACKERMADE0001".to_owned()],
+    };
+    let alerts = check_holdings(&canary, &drifted, own, now);
+    let found: Vec<(Rule, String, Option<String>)> = alerts.iter().map(change_of).collect();
+    assert_eq!(
+        found,
+        [
+            (
+                Rule::CanaryDrift,
+                "attached-policy".into(),
+                Some(admin.into())
+            ),
+            (
+                Rule::CanaryExposed,
+                "quarantine-policy".into(),
+                Some("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3".into())
+            ),
+            (
+                Rule::CanaryDrift,
+                "inline-policy".into(),
+                Some("ops".into())
+            ),
+            (Rule::CanaryDrift, "group".into(), Some("admins".into())),
+            (Rule::CanaryDrift, "boundary-removed".into(), None),
+            (Rule::CanaryDrift, "login-profile".into(), None),
+            (
+                Rule::CanaryDrift,
+                "access-key".into(),
+                Some("AKIAATTACKERMADE0001".into())
+            ),
+        ]
+    );
+    for alert in &alerts {
+        assert_eq!(alert.event_time, now);
+        let (Details::CanaryDrift(details) | Details::CanaryExposed(details)) = &alert.details
+        else {
+            unreachable!()
+        };
+        assert_eq!(details.seen_by, SeenBy::IamCheck);
+        let shown = serde_json::to_string(alert).unwrap();
+        assert!(
+            shown.contains("iamCheck"),
+            "the record is what IAM said: {shown}"
+        );
+    }
+    assert!(
+        alerts[0]
+            .summary
+            .ends_with("(found by tripkey's IAM check)"),
+        "{}",
+        alerts[0].summary
+    );
+
+    // The same attach seen in CloudTrail has the same dedup key, so it alerts once.
+    let trail = run(
+        vec![canary.clone()],
+        &[iam_call(
+            1,
+            "AttachUserPolicy",
+            json!({"userName": USER, "policyArn": admin}),
+            Value::Null,
+        )],
+    );
+    assert_eq!(trail[0].dedup_key, alerts[0].dedup_key);
+    let playbook = playbook(&alerts[0], None);
+    assert!(playbook.checks[0]
+        .detail
+        .contains("AttributeKey=ResourceName,AttributeValue=svc-billing-sync"));
 }
