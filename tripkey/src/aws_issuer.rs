@@ -8,7 +8,7 @@ use store::{CanaryKind, CanaryRecord, Secret};
 use trail::EventTime;
 use tripkey_aws::{AwsClients, AwsError, AwsOptions, IamUserSpec, LastUsed};
 
-use detect::integrity::INLINE_POLICY_NAME;
+use detect::integrity::{IamHoldings, INLINE_POLICY_NAME};
 /// Names of what `tripkey setup aws` creates, from the detectors, which watch them for drift.
 /// They are neutral on purpose: whoever can list the account's IAM resources should see
 /// nothing that says "canary".
@@ -191,6 +191,25 @@ impl Issuer for AwsIssuer {
                 .map_err(issue_error)?;
         }
         Ok(())
+    }
+
+    async fn holdings(&self, canary: &CanaryRecord) -> Result<Option<IamHoldings>, IssueError> {
+        if canary.kind != CanaryKind::IamUser {
+            return Ok(None);
+        }
+        let holdings = self
+            .clients
+            .user_holdings(&canary.name)
+            .await
+            .map_err(issue_error)?;
+        Ok(holdings.map(|held| IamHoldings {
+            attached_policies: held.attached_policies,
+            inline_policies: held.inline_policies,
+            groups: held.groups,
+            permissions_boundary: held.permissions_boundary,
+            login_profile: held.login_profile,
+            access_keys: held.access_keys,
+        }))
     }
 }
 

@@ -202,8 +202,13 @@ pub enum CanaryCommand {
     ///
     /// Renews short-term canaries due within `[canary] renew_before` (default 2h) of expiry,
     /// deletes rotated keys whose grace period is over, and marks lapsed canaries expired. New
-    /// secrets are not printed; canaries created with --keep-secret keep them. Exit status 2
-    /// when a canary could not be looked after.
+    /// secrets are not printed; canaries created with --keep-secret keep them.
+    ///
+    /// It also checks each IAM-user canary's integrity: what IAM says the user holds
+    /// (managed and inline policies, groups, boundary, console password, keys) against what
+    /// tripkey made. Every difference is a canary-drift alert (canary-exposed when AWS has
+    /// quarantined the key), listed here; `tripkey serve` stores and delivers them. Exit
+    /// status 1 when it finds one, 2 when a canary could not be looked after.
     #[command(after_help = "Example (crontab):
   */10 * * * * tripkey canary maintain --format json >> /var/log/tripkey-maintain.json")]
     Maintain {
@@ -703,10 +708,12 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
                     for_terminal(&error.to_string())
                 );
             }
-            Ok(if done.failures.is_empty() {
-                0
-            } else {
+            Ok(if !done.failures.is_empty() {
                 crate::EXIT_USAGE
+            } else if !done.integrity_alerts.is_empty() {
+                crate::EXIT_ALERTS
+            } else {
+                0
             })
         }
         CanaryCommand::Poll { format, aws } => {
@@ -774,6 +781,8 @@ fn maintenance_json(done: &registry::Maintenance) -> serde_json::Value {
             serde_json::json!({ "canary": name, "access_key_id": key })
         }).collect::<Vec<_>>(),
         "expired": done.expired,
+        "integrity_checked": done.integrity_checked,
+        "integrity_alerts": done.integrity_alerts,
         "failures": done.failures.iter().map(|(name, error)| {
             serde_json::json!({ "canary": name, "error": error.to_string() })
         }).collect::<Vec<_>>(),
@@ -808,8 +817,32 @@ fn print_maintenance(out: &mut dyn Write, done: &registry::Maintenance) -> io::R
     for record in &done.expired {
         writeln!(out, "expired      {}", for_terminal(&record.name))?;
     }
-    if done.renewed.is_empty() && done.keys_deleted.is_empty() && done.expired.is_empty() {
+    for alert in &done.integrity_alerts {
+        writeln!(
+            out,
+            "{:<12} {}",
+            alert.rule.as_str(),
+            for_terminal(&alert.summary)
+        )?;
+    }
+    if done.renewed.is_empty()
+        && done.keys_deleted.is_empty()
+        && done.expired.is_empty()
+        && done.integrity_alerts.is_empty()
+    {
         writeln!(out, "Nothing to do.")?;
+    }
+    if done.integrity_checked > 0 {
+        writeln!(
+            out,
+            "Checked {} in IAM: {}.",
+            output::count(done.integrity_checked as u64, "IAM-user canary"),
+            if done.integrity_alerts.is_empty() {
+                "each holds only what tripkey made".to_owned()
+            } else {
+                output::count(done.integrity_alerts.len() as u64, "difference")
+            }
+        )?;
     }
     Ok(())
 }

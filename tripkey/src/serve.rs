@@ -812,15 +812,7 @@ async fn canary_chores(
         let service = service.as_ref().expect("connected above");
         let outcome = match chore {
             Chore::Poll => safety_net(service, &engine, settings.report_above).await,
-            Chore::Maintain => service
-                .maintain(store::now())
-                .await
-                .map(|done| {
-                    for (name, error) in &done.failures {
-                        tracing::warn!(canary = %name, %error, "canary maintenance failed");
-                    }
-                })
-                .map_err(anyhow::Error::from),
+            Chore::Maintain => maintenance(service, &engine).await,
             Chore::Deactivate => service
                 .deactivate_triggered()
                 .await
@@ -848,6 +840,24 @@ enum Chore {
 
 /// With `after_trigger = deactivate`, how soon a used canary is revoked.
 const DEACTIVATE_EVERY: Duration = Duration::from_secs(30);
+
+/// The maintenance pass; its integrity alerts go through the engine's commit, so a standing
+/// difference found at every pass is stored and delivered once.
+async fn maintenance(
+    service: &CanaryService<AwsIssuer>,
+    engine: &EngineHandle,
+) -> anyhow::Result<()> {
+    let done = service.maintain(store::now()).await?;
+    for (name, error) in &done.failures {
+        tracing::warn!(canary = %name, %error, "canary maintenance failed");
+    }
+    if !done.integrity_alerts.is_empty() {
+        engine
+            .commit_alerts("iam-check", done.integrity_alerts)
+            .await?;
+    }
+    Ok(())
+}
 
 async fn safety_net(
     service: &CanaryService<AwsIssuer>,

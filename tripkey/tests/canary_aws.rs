@@ -1,6 +1,7 @@
 //! `tripkey setup aws` and `tripkey canary` against a real moto server, following the README:
 //! setup, create, the key authenticates as its canary, revoke, and it no longer does; rotation
-//! with a grace period; the last-used safety net; federation through the issuer user.
+//! with a grace period; the last-used safety net; federation through the issuer user; the
+//! integrity check that catches a policy attached to a canary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -41,6 +42,27 @@ fn expect_status(output: &Output, code: i32) {
         "stdout:\n{}\nstderr:\n{}",
         stdout(output),
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Asserts that a `maintain` pass went through. moto's GetUser does not report permissions
+/// boundaries, so on moto the integrity check finds each canary's boundary missing (exit 1
+/// with that finding alone); any other finding fails the test.
+fn expect_maintained(output: &Output) {
+    if output.status.code() != Some(1) {
+        return expect_status(output, 0);
+    }
+    let text = stdout(output);
+    let findings: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("canary-"))
+        .collect();
+    assert!(
+        !findings.is_empty()
+            && findings.iter().all(|line| {
+                line.ends_with("permissions boundary removed (found by tripkey's IAM check)")
+            }),
+        "maintain found more than moto's missing boundaries:\n{text}"
     );
 }
 
@@ -301,7 +323,7 @@ fn a_rotated_key_works_through_its_grace_period_then_only_the_new_one_does() {
     assert_eq!(caller_arn(&endpoint, new_key, new_secret), principal);
 
     let early = configured(&folder, &db, &endpoint, &["maintain"]);
-    expect_status(&early, 0);
+    expect_maintained(&early);
     assert!(!stdout(&early).contains(old_key), "{}", stdout(&early));
     assert_eq!(
         caller_arn(&endpoint, old_key, old_secret),
@@ -311,7 +333,7 @@ fn a_rotated_key_works_through_its_grace_period_then_only_the_new_one_does() {
 
     std::thread::sleep(std::time::Duration::from_millis(3_500));
     let late = configured(&folder, &db, &endpoint, &["maintain"]);
-    expect_status(&late, 0);
+    expect_maintained(&late);
     assert!(
         stdout(&late).contains(&format!(
             "key deleted  {}",
@@ -488,4 +510,137 @@ fn federation_canaries_are_issued_by_the_federation_issuer_user() {
     runtime
         .block_on(admin.delete_access_key("svc-session-broker", &broker.access_key_id))
         .unwrap();
+}
+
+impl Admin {
+    /// Gives `user` an allow-all customer managed policy, as an attacker with IAM rights
+    /// would; returns the policy's ARN.
+    fn attach_allow_all(&self, user: &str) -> String {
+        let policy = self
+            .runtime
+            .block_on(
+                self.clients
+                    .iam()
+                    .create_policy()
+                    .policy_name(format!("ops-{}", std::process::id()))
+                    .policy_document(
+                        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+                    )
+                    .send(),
+            )
+            .unwrap();
+        let arn = policy.policy().unwrap().arn().unwrap().to_owned();
+        self.runtime
+            .block_on(
+                self.clients
+                    .iam()
+                    .attach_user_policy()
+                    .user_name(user)
+                    .policy_arn(&arn)
+                    .send(),
+            )
+            .unwrap();
+        arn
+    }
+}
+
+/// The (rule, change, target) of each integrity alert in a `maintain --format json` answer.
+fn integrity_changes(maintained: &Value) -> Vec<(String, String, Option<String>)> {
+    maintained["integrity_alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|alert| {
+            let details = &alert["details"];
+            (
+                alert["rule"].as_str().unwrap().to_owned(),
+                details["change"].as_str().unwrap().to_owned(),
+                details["target"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_policy_attached_to_a_canary_is_caught_by_maintain_and_by_its_cloudtrail_record_once() {
+    let endpoint = moto();
+    let (folder, db, created) = iam_user_canary(&endpoint, None);
+    let name = created["canary"]["name"].as_str().unwrap();
+    let account = created["canary"]["account_id"].as_str().unwrap();
+
+    // moto's GetUser does not report permissions boundaries, so on moto a fresh canary shows
+    // at most a missing boundary; everything else must match what tripkey made.
+    let before = canary(&db, &endpoint, &["maintain", "--format", "json"]);
+    let before = json(&before);
+    assert_eq!(before["integrity_checked"], 1, "{before}");
+    let moto_gap = vec![(
+        "canary-drift".to_owned(),
+        "boundary-removed".to_owned(),
+        None,
+    )];
+    let baseline = integrity_changes(&before);
+    assert!(
+        baseline.is_empty() || baseline == moto_gap,
+        "a fresh canary holds only what tripkey made: {baseline:?}"
+    );
+
+    let policy = admin(&endpoint).attach_allow_all(name);
+    let after = canary(&db, &endpoint, &["maintain", "--format", "json"]);
+    expect_status(&after, 1);
+    let after = json(&after);
+    let mut expected = baseline.clone();
+    expected.insert(
+        0,
+        (
+            "canary-drift".to_owned(),
+            "attached-policy".to_owned(),
+            Some(policy.clone()),
+        ),
+    );
+    assert_eq!(integrity_changes(&after), expected);
+    let drift = after["integrity_alerts"][0].clone();
+    assert_eq!(drift["severity"], "critical");
+    assert_eq!(drift["details"]["seen_by"], "iam-check");
+    assert_eq!(drift["details"]["canaries"][0], name);
+    let table = canary(&db, &endpoint, &["maintain"]);
+    expect_status(&table, 1);
+    assert!(
+        stdout(&table).contains(&format!(
+            "canary-drift Canary {name:?} drifted: policy {policy} attached"
+        )),
+        "{}",
+        stdout(&table)
+    );
+
+    // The CloudTrail record of the same attach, read by a scan of the canary database,
+    // raises one canary-drift under the same dedup key.
+    let record = serde_json::json!({"Records": [{
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::{account}:user/mallory"),
+            "accountId": account, "accessKeyId": "AKIAMALLORY000000000"},
+        "eventTime": "2026-12-04T10:00:00Z", "eventSource": "iam.amazonaws.com",
+        "eventName": "AttachUserPolicy", "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15.0",
+        "requestParameters": {"userName": name, "policyArn": policy},
+        "responseElements": null, "eventID": "attach-1", "recipientAccountId": account
+    }]});
+    let trail = folder.path().join("attach.json");
+    // Twice in the input: a redelivered file alerts once.
+    std::fs::write(&trail, format!("{record}\n{record}\n")).unwrap();
+    let scanned = tripkey(&[
+        "scan",
+        "--store",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+        trail.to_str().unwrap(),
+    ]);
+    expect_status(&scanned, 1);
+    let scanned = json(&scanned);
+    let alerts = scanned["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["rule"], "canary-drift");
+    assert_eq!(alerts[0]["dedup_key"], drift["dedup_key"]);
+    assert_eq!(alerts[0]["details"]["seen_by"], "cloudtrail");
 }

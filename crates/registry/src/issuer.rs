@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use detect::integrity::IamHoldings;
 use keys::AccountId;
 use store::{CanaryKind, CanaryRecord, Secret};
 use trail::EventTime;
@@ -95,6 +96,15 @@ pub trait Issuer {
 
     /// Deletes a canary's credentials for good (its key, policies and user).
     fn revoke(&self, canary: &CanaryRecord) -> impl Future<Output = Result<(), IssueError>> + Send;
+
+    /// What IAM says an IAM-user canary holds, for the integrity check. `None` when there is
+    /// nothing to check: an issuer without IAM (the offline one), or a user that is gone.
+    fn holdings(
+        &self,
+        _canary: &CanaryRecord,
+    ) -> impl Future<Output = Result<Option<IamHoldings>, IssueError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// A use of one access key, as IAM records it.

@@ -31,6 +31,11 @@ pub struct Maintenance {
     pub keys_deleted: Vec<(String, String)>,
     /// Short-term canaries whose credentials ran out without a renewal.
     pub expired: Vec<CanaryRecord>,
+    /// IAM-user canaries whose holdings in IAM were compared with what tripkey made.
+    pub integrity_checked: usize,
+    /// `canary-drift` and `canary-exposed` alerts for what the comparison found. The same
+    /// change gives the same dedup key at every pass, so a store keeps one alert for it.
+    pub integrity_alerts: Vec<detect::Alert>,
     /// What failed, per canary, with the error; the pass goes on past each.
     pub failures: Vec<(String, ServiceError)>,
 }
@@ -186,7 +191,46 @@ impl<I: Issuer> CanaryService<I> {
                 Err(error) => done.failures.push((record.name, error)),
             }
         }
+        for record in self.store.list(&filter).await? {
+            if record.kind != CanaryKind::IamUser || record.status == CanaryStatus::Revoked {
+                continue;
+            }
+            match self.check_integrity(&record, now).await {
+                Ok(Some(alerts)) => {
+                    done.integrity_checked += 1;
+                    done.integrity_alerts.extend(alerts);
+                }
+                Ok(None) => {}
+                Err(error) => done.failures.push((record.name, error)),
+            }
+        }
         Ok(done)
+    }
+
+    /// Compares what IAM says an IAM-user canary holds with what tripkey made, and returns
+    /// an alert for each difference; `None` when the issuer has nothing to check. Every key
+    /// the store knows for the canary (retired ones in their grace period included) is its
+    /// own.
+    pub async fn check_integrity(
+        &self,
+        record: &CanaryRecord,
+        now: EventTime,
+    ) -> Result<Option<Vec<detect::Alert>>, ServiceError> {
+        let Some(holdings) = self.issuer.holdings(record).await? else {
+            return Ok(None);
+        };
+        let keys: Vec<String> = self
+            .store
+            .keys(&record.id)
+            .await?
+            .into_iter()
+            .map(|key| key.access_key_id)
+            .collect();
+        let canary = crate::watch::detect_canary(record, keys.clone());
+        let own = |key: &str| key == record.access_key_id || keys.iter().any(|known| known == key);
+        Ok(Some(detect::integrity::check_holdings(
+            &canary, &holdings, own, now,
+        )))
     }
 
     /// With `after_trigger = deactivate`, revokes this issuer's canaries that a use has
