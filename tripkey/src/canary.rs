@@ -261,16 +261,27 @@ pub enum CanaryCommand {
         #[command(flatten)]
         output: FormatArgs,
     },
-    /// Say what an attacker's offline tools would conclude about a canary.
+    /// Say what an attacker's offline tools would conclude about a canary, and whether it
+    /// still holds only what tripkey made.
     ///
-    /// Exit status 1 when a check would give the canary away.
-    #[command(after_help = "Example:
-  tripkey canary check svc-billing-sync-07")]
+    /// For an IAM-user canary of the AWS issuer, the integrity half reads what IAM says the
+    /// user holds (managed and inline policies, groups, boundary, console password, keys) and
+    /// lists every difference: a canary that can act is a real key in an attacker's hands.
+    /// Exit status 1 when a check would give the canary away or finds a difference.
+    #[command(after_help = "Examples:
+  tripkey canary check svc-billing-sync-07
+  tripkey canary check svc-billing-sync-07 --no-integrity   # offline: stealth only")]
     Check {
         /// The canary's id or name.
         canary: String,
         #[command(flatten)]
         output: FormatArgs,
+        /// AWS connection for the integrity half: profile, region and endpoint.
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Skip the integrity half (it calls IAM); check stealth alone.
+        #[arg(long)]
+        no_integrity: bool,
     },
     /// IAM-user canaries held per account, against the limit.
     #[command(after_help = "Example:
@@ -519,9 +530,42 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
             store.close().await;
             Ok(0)
         }
-        CanaryCommand::Check { canary, output } => {
+        CanaryCommand::Check {
+            canary,
+            output,
+            aws,
+            no_integrity,
+        } => {
             let store = database.open_existing().await?;
-            let check = Inventory::new(&store).check(&canary).await?;
+            let stealth = Inventory::new(&store).check(&canary).await?;
+            let record = &stealth.canary;
+            let in_iam = record.issuer == store::Issuer::Aws
+                && record.kind == CanaryKind::IamUser
+                && record.status != store::CanaryStatus::Revoked;
+            let check = if no_integrity || !in_iam {
+                stealth
+            } else {
+                let args = AwsIssuerArgs {
+                    aws,
+                    federation_profile: None,
+                    user_path: None,
+                };
+                match connect_aws(&args, &config).await {
+                    Ok(issuer) => {
+                        CanaryService::new(store.clone(), issuer, settings(None, &config))
+                            .check_with_integrity(&canary, store::now())
+                            .await?
+                    }
+                    Err(error) => stealth.with_integrity(registry::IntegrityReport {
+                        checked: false,
+                        differences: Vec::new(),
+                        error: Some(format!(
+                            "cannot reach AWS: {error:#}; give --profile or --endpoint-url, or \
+                             pass --no-integrity to check stealth alone"
+                        )),
+                    }),
+                }
+            };
             match output.get() {
                 DataFormat::Json => output::write_json(out, &check)?,
                 DataFormat::Table => {
@@ -532,6 +576,12 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
                         check.canary.id
                     )?;
                     writeln!(out, "{}", check.report)?;
+                    if let Some(integrity) = &check.integrity {
+                        print_integrity(out, integrity)?;
+                        if !integrity.differences.is_empty() {
+                            writeln!(out, "{}", for_terminal(&check.verdict))?;
+                        }
+                    }
                 }
             }
             store.close().await;
@@ -771,6 +821,25 @@ async fn poll<I: Issuer, L: UsageLookup>(
         return Ok(crate::EXIT_USAGE);
     }
     Ok(0)
+}
+
+/// The integrity half of `canary check`, one line per finding.
+fn print_integrity(out: &mut dyn Write, integrity: &registry::IntegrityReport) -> io::Result<()> {
+    if let Some(error) = &integrity.error {
+        return writeln!(out, "integrity  not checked: {}", for_terminal(error));
+    }
+    if integrity.differences.is_empty() {
+        return writeln!(out, "integrity  passed: IAM shows only what tripkey made");
+    }
+    for alert in &integrity.differences {
+        writeln!(
+            out,
+            "integrity  FLAGGED: {} ({})",
+            for_terminal(&alert.summary),
+            alert.rule
+        )?;
+    }
+    Ok(())
 }
 
 /// The JSON shape of a maintenance pass.

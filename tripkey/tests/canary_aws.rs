@@ -562,7 +562,7 @@ fn integrity_changes(maintained: &Value) -> Vec<(String, String, Option<String>)
 }
 
 #[test]
-fn a_policy_attached_to_a_canary_is_caught_by_maintain_and_by_its_cloudtrail_record_once() {
+fn a_policy_attached_to_a_canary_is_caught_by_maintain_check_and_its_cloudtrail_record_once() {
     let endpoint = moto();
     let (folder, db, created) = iam_user_canary(&endpoint, None);
     let name = created["canary"]["name"].as_str().unwrap();
@@ -611,6 +611,31 @@ fn a_policy_attached_to_a_canary_is_caught_by_maintain_and_by_its_cloudtrail_rec
         "{}",
         stdout(&table)
     );
+
+    // canary check reports the same next to stealth.
+    let checked = canary(&db, &endpoint, &["check", name, "--format", "json"]);
+    expect_status(&checked, 1);
+    let checked = json(&checked);
+    assert_eq!(checked["flagged"], true);
+    assert_eq!(checked["integrity"]["checked"], true);
+    assert_eq!(
+        checked["integrity"]["differences"][0]["dedup_key"],
+        drift["dedup_key"]
+    );
+    let checked = canary(&db, &endpoint, &["check", name]);
+    assert!(
+        stdout(&checked).contains(&format!(
+            "integrity  FLAGGED: Canary {name:?} drifted: policy {policy} attached"
+        )),
+        "{}",
+        stdout(&checked)
+    );
+    let stealth_only = canary(
+        &db,
+        &endpoint,
+        &["check", name, "--no-integrity", "--format", "json"],
+    );
+    assert!(json(&stealth_only)["integrity"].is_null());
 
     // The CloudTrail record of the same attach, read by a scan of the canary database,
     // raises one canary-drift under the same dedup key.

@@ -52,6 +52,9 @@ pub struct CanaryCheck {
     pub checks: Vec<CheckLine>,
     /// The conclusion in one sentence.
     pub verdict: String,
+    /// What IAM says the canary holds against what tripkey made, when it was checked (an
+    /// IAM-user canary of the AWS issuer, with AWS reachable).
+    pub integrity: Option<IntegrityReport>,
     /// The report the lines come from, for its text form.
     #[serde(skip)]
     pub report: CheckReport,
@@ -68,7 +71,35 @@ pub struct CheckLine {
     pub detail: String,
 }
 
+/// The integrity side of a [`CanaryCheck`].
+#[derive(Debug, Clone, Serialize)]
+pub struct IntegrityReport {
+    /// Whether IAM could be read; when not, `error` says why and `differences` is empty.
+    pub checked: bool,
+    /// A `canary-drift` or `canary-exposed` alert for each difference.
+    pub differences: Vec<detect::Alert>,
+    /// Why IAM could not be read.
+    pub error: Option<String>,
+}
+
 impl CanaryCheck {
+    /// Adds what the integrity check found; any difference flags the canary.
+    pub fn with_integrity(mut self, integrity: IntegrityReport) -> CanaryCheck {
+        if !integrity.differences.is_empty() {
+            self.flagged = true;
+            self.verdict = format!(
+                "{} IAM shows {} beyond what tripkey made: it may be able to act.",
+                self.verdict,
+                match integrity.differences.len() {
+                    1 => "1 change".to_owned(),
+                    count => format!("{count} changes"),
+                }
+            );
+        }
+        self.integrity = Some(integrity);
+        self
+    }
+
     fn new(canary: CanaryRecord, report: CheckReport) -> CanaryCheck {
         let checks = report
             .checks
@@ -88,6 +119,7 @@ impl CanaryCheck {
             flagged: report.flagged(),
             checks,
             verdict: report.conclusion(),
+            integrity: None,
             report,
         }
     }

@@ -20,7 +20,9 @@ pub mod shared;
 pub mod watch;
 
 pub use access::{glob_matches, Principal, Scope};
-pub use inventory::{AccountCapacity, CanaryCheck, CanaryDetail, CheckLine, Inventory};
+pub use inventory::{
+    AccountCapacity, CanaryCheck, CanaryDetail, CheckLine, IntegrityReport, Inventory,
+};
 pub use issuer::{
     IssueError, IssueRequest, Issued, Issuer, KeyUse, ReportedKey, UsageLookup, UserUsage,
 };

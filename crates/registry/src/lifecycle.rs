@@ -207,6 +207,39 @@ impl<I: Issuer> CanaryService<I> {
         Ok(done)
     }
 
+    /// A canary's full check: what an attacker's offline tools would conclude
+    /// ([`crate::Inventory::check`]) and, for an IAM-user canary of this issuer, its
+    /// integrity. An IAM read that fails is reported in the check, not as an error, so the
+    /// stealth half still answers.
+    pub async fn check_with_integrity(
+        &self,
+        id_or_name: &str,
+        now: EventTime,
+    ) -> Result<crate::CanaryCheck, ServiceError> {
+        let check = crate::Inventory::new(&self.store).check(id_or_name).await?;
+        if check.canary.issuer != self.issuer.issuer()
+            || check.canary.kind != CanaryKind::IamUser
+            || check.canary.status == CanaryStatus::Revoked
+        {
+            return Ok(check);
+        }
+        let record = check.canary.clone();
+        let report = match self.check_integrity(&record, now).await {
+            Ok(Some(differences)) => crate::IntegrityReport {
+                checked: true,
+                differences,
+                error: None,
+            },
+            Ok(None) => return Ok(check),
+            Err(error) => crate::IntegrityReport {
+                checked: false,
+                differences: Vec::new(),
+                error: Some(error.to_string()),
+            },
+        };
+        Ok(check.with_integrity(report))
+    }
+
     /// Compares what IAM says an IAM-user canary holds with what tripkey made, and returns
     /// an alert for each difference; `None` when the issuer has nothing to check. Every key
     /// the store knows for the canary (retired ones in their grace period included) is its
