@@ -60,7 +60,8 @@ pub struct ObjectRef {
 pub enum Notification {
     /// Trail objects to read.
     Objects(Vec<ObjectRef>),
-    /// The CloudTrail data itself (an EventBridge event): the body is the item.
+    /// The CloudTrail data itself (an EventBridge event), or an AWS Health event the detectors
+    /// read as a record: the body is the item.
     Records,
     /// Nothing to read: S3's test event, or a notification about something else.
     Nothing,
@@ -83,7 +84,8 @@ pub fn classify(body: &str) -> Result<Notification, String> {
         return Ok(Notification::Nothing);
     }
     if let Some(detail_type) = value.get("detail-type").and_then(Value::as_str) {
-        if detail_type.ends_with("via CloudTrail") {
+        // AWS Health events carry AWS's own findings, such as a key it found in public.
+        if detail_type.ends_with("via CloudTrail") || detail_type == "AWS Health Event" {
             return Ok(Notification::Records);
         }
         if detail_type == "Object Created" {
@@ -411,6 +413,8 @@ mod tests {
     fn eventbridge_events_test_events_and_strangers() {
         let event = r#"{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.sts","detail":{"eventName":"GetCallerIdentity"}}"#;
         assert_eq!(classify(event).unwrap(), Notification::Records);
+        let health = r#"{"version":"0","detail-type":"AWS Health Event","source":"aws.health","detail":{"eventTypeCode":"AWS_RISK_CREDENTIALS_EXPOSED"}}"#;
+        assert_eq!(classify(health).unwrap(), Notification::Records);
         let created = r#"{"detail-type":"Object Created","detail":{"bucket":{"name":"b"},"object":{"key":"k.json.gz"}}}"#;
         assert_eq!(
             classify(created).unwrap(),

@@ -643,3 +643,77 @@ async fn an_unreadable_object_is_retried_then_quarantined_without_holding_up_its
 fn budget() -> pipeline::MemoryBudget {
     pipeline::MemoryBudget::new(pipeline::DEFAULT_MEMORY_BUDGET)
 }
+
+/// AWS Health's word that a canary's key is public reaches tripkey as EventBridge delivers
+/// it, on the events queue: the SQS source passes the event on as an item, the reader makes
+/// it a record, and the detectors raise canary-exposed.
+#[tokio::test]
+async fn an_aws_health_event_on_the_events_queue_raises_canary_exposed() {
+    let (s3, sqs) = clients().await;
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("events"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let key = "AKIARTX3GSDS5ZZ46JLN";
+    let event = serde_json::json!({
+        "version": "0", "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+        "detail-type": "AWS Health Event", "source": "aws.health", "account": ACCOUNT,
+        "time": "2026-12-03T09:01:22Z", "region": "us-east-1", "resources": [],
+        "detail": {"eventArn": "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/x",
+            "service": "RISK", "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
+            "eventTypeCategory": "issue", "affectedEntities": [{"entityValue": key}]}
+    });
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(event.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut config = SqsSourceConfig::new("events", &queue);
+    config.wait = Duration::from_secs(1);
+    let mut source = SqsSource::new(sqs.clone(), s3, config);
+    let mut batch = None;
+    for _ in 0..5 {
+        batch = source.next_batch(None, &budget()).await.unwrap();
+        if batch.is_some() {
+            break;
+        }
+    }
+    let batch = batch.expect("the Health event is read");
+    assert_eq!(batch.batch.items.len(), 1);
+
+    let canary = detect::Canary {
+        name: "svc-billing-sync".to_owned(),
+        access_key_id: Some(key.to_owned()),
+        former_access_key_ids: Vec::new(),
+        principal_arn: None,
+        user_name: Some("svc-billing-sync".to_owned()),
+        account_id: Some(ACCOUNT.to_owned()),
+        labels: Default::default(),
+        memo: None,
+        revoked_at: None,
+    };
+    let registry = std::sync::Arc::new(detect::CanaryRegistry::new(vec![canary]).unwrap());
+    let mut engine = detect::Engine::new(
+        &detect::DetectConfig::default(),
+        registry,
+        detect::MemoryState::default(),
+    );
+    let mut alerts = Vec::new();
+    let problems = trail::parse_records(&batch.batch.items[0].bytes, |_, record| {
+        engine.process(&record, &mut alerts)
+    });
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].rule, detect::Rule::CanaryExposed);
+    assert_eq!(alerts[0].subject(), "svc-billing-sync");
+    source.committed(batch.receipts).await.unwrap();
+    assert!(
+        visible_bodies(&sqs, &queue).await.is_empty(),
+        "read and deleted"
+    );
+}

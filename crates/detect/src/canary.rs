@@ -157,6 +157,12 @@ impl CanaryRegistry {
         self.by_access_key.contains_key(access_key_id)
     }
 
+    /// The canary whose long-term key, current or former, `access_key_id` is.
+    pub fn by_access_key(&self, access_key_id: &str) -> Option<&Canary> {
+        let index = *self.by_access_key.get(access_key_id)?;
+        Some(&self.canaries[index])
+    }
+
     /// The canary a record's caller is, if any, and how it matched.
     pub fn match_record(&self, record: &Record<'_>) -> Option<(&Canary, CanaryMatchKind)> {
         let identity = &record.fields.user_identity;

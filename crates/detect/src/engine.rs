@@ -61,9 +61,7 @@ impl<S: DetectorState> Engine<S> {
         if let Some(alert) = self.canaries.detect(record) {
             alerts.push(alert);
         }
-        if let Some(alert) = self.canaries.integrity_alert(record) {
-            alerts.push(alert);
-        }
+        alerts.extend(self.canaries.integrity_alerts(record));
         if let Some(observation) = self.exfiltration.observe(record) {
             self.apply_exfiltration(&observation, record, &clock, alerts);
         }

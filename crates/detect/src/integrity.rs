@@ -7,8 +7,11 @@
 //!   or replaced; its deny policy deleted; the decoy role's trust policy rewritten; or the
 //!   boundary policy itself given a new version. A decoy that can act is a real key in an
 //!   attacker's hands.
-//! - `canary-exposed` (high): AWS found the canary's key in public and attached its quarantine
-//!   policy. Where the canary was planted is now known to the world, so it must be replaced.
+//! - `canary-exposed` (high): AWS found the canary's key in public. It says so twice: it
+//!   attaches its quarantine policy to the user (a CloudTrail record, and a holding the IAM
+//!   check sees), and it sends an AWS Health event, `AWS_RISK_CREDENTIALS_EXPOSED`, which
+//!   reaches tripkey through EventBridge. Where the canary was planted is now known to the
+//!   world, so it must be replaced. However AWS says it, a canary is exposed once: one alert.
 //!
 //! tripkey's own calls are told apart by what they do, not by who made them. The inline
 //! policy it puts only denies. The keys it creates are the canary's own. The boundary it sets
@@ -21,7 +24,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use trail::{EventTime, Record};
+use trail::{EventTime, Record, HEALTH_EVENT_SOURCE};
 
 use crate::alert::{Alert, AlertStatus, CallContext, Details, Rule, Severity};
 use crate::canary::{Canary, CanaryRegistry};
@@ -34,6 +37,8 @@ pub const BOUNDARY_POLICY_NAME: &str = "workload-baseline-boundary";
 pub const DECOY_ROLE_NAME: &str = "deploy-readonly";
 /// The inline deny-all policy every IAM-user canary carries.
 pub const INLINE_POLICY_NAME: &str = "baseline";
+/// The AWS Health event type of a key AWS found in public.
+pub const KEY_EXPOSED_EVENT: &str = "AWS_RISK_CREDENTIALS_EXPOSED";
 /// The managed policies AWS attaches to a user whose key it found in public.
 pub const QUARANTINE_POLICY_NAMES: [&str; 3] = [
     "AWSCompromisedKeyQuarantine",
@@ -86,9 +91,10 @@ pub struct IntegrityDetails {
     pub canaries: Vec<String>,
     /// What changed, one of: `attached-policy`, `inline-policy`, `group`, `login-profile`,
     /// `access-key`, `boundary-removed`, `boundary-replaced`, `deny-policy-deleted`,
-    /// `trust-policy`, `boundary-policy-changed`, `quarantine-policy`.
+    /// `trust-policy`, `boundary-policy-changed`, `key-exposed`.
     pub change: String,
-    /// The policy, group, key or role the change names.
+    /// The policy, group, key or role the change names; for `key-exposed`, the quarantine
+    /// policy or the Health event's ARN.
     pub target: Option<String>,
     /// How the change was seen.
     pub seen_by: SeenBy,
@@ -99,8 +105,12 @@ pub struct IntegrityDetails {
 }
 
 impl IntegrityDetails {
-    /// The dedup key of this change: the same for every way it is seen.
+    /// The dedup key of this change: the same for every way it is seen. An exposure's key
+    /// leaves out how AWS said it, so the quarantine policy and the Health event alert once.
     pub fn dedup_key(&self, rule: Rule) -> String {
+        if rule == Rule::CanaryExposed {
+            return format!("{rule}:{}:{}", self.subject, self.change);
+        }
         format!(
             "{rule}:{}:{}:{}",
             self.subject,
@@ -123,18 +133,22 @@ impl IntegrityDetails {
             "deny-policy-deleted" => format!("deny policy {target} deleted"),
             "trust-policy" => format!("trust policy of decoy role {target} rewritten"),
             "boundary-policy-changed" => format!("boundary policy {target} changed"),
-            "quarantine-policy" => {
-                format!("AWS found its key in public and attached {target}")
+            "key-exposed" if target.starts_with("arn:aws:health:") => {
+                "AWS found its key in public (AWS Health event)".to_owned()
             }
+            "key-exposed" => format!("AWS found its key in public and attached {target}"),
             other => other.to_owned(),
         }
     }
 }
 
-/// True when the record is an IAM call this module reads: a successful call of one of the
-/// kinds that can change a canary's powers.
+/// True when the record is one this module reads: a successful IAM call of one of the kinds
+/// that can change a canary's powers, or AWS Health's word that a key is public.
 pub fn is_relevant(record: &Record<'_>) -> bool {
     let fields = &record.fields;
+    if fields.event_source == HEALTH_EVENT_SOURCE {
+        return fields.event_name == KEY_EXPOSED_EVENT;
+    }
     fields.event_source == "iam.amazonaws.com"
         && fields.error_code.is_none()
         && [&USER_CALLS[..], &ROLE_CALLS, &POLICY_CALLS]
@@ -152,15 +166,76 @@ struct Found<'c> {
 }
 
 impl CanaryRegistry {
-    /// The `canary-drift` or `canary-exposed` alert for an IAM call on a canary, the decoy
-    /// role or the boundary policy, if the call changes what a canary may do.
-    pub fn integrity_alert(&self, record: &Record<'_>) -> Option<Alert> {
+    /// The `canary-drift` or `canary-exposed` alerts a record raises: an IAM call on a
+    /// canary, the decoy role or the boundary policy that changes what a canary may do, or an
+    /// AWS Health event naming a canary's key as public.
+    pub fn integrity_alerts(&self, record: &Record<'_>) -> Vec<Alert> {
         if !is_relevant(record) {
-            return None;
+            return Vec::new();
         }
-        // The parameters these calls carry are few and the calls rare, so they are read from
-        // the raw record here rather than by the reader for every record.
-        let raw: Value = serde_json::from_str(record.raw.get()).ok()?;
+        // What these records carry is read from the raw JSON here, rather than by the reader
+        // for every record: they are rare.
+        let Ok(raw) = serde_json::from_str::<Value>(record.raw.get()) else {
+            return Vec::new();
+        };
+        if record.fields.event_source == HEALTH_EVENT_SOURCE {
+            return self.exposed_by_health(&raw, record);
+        }
+        self.iam_call_alert(&raw, record).into_iter().collect()
+    }
+
+    /// The canaries whose keys an `AWS_RISK_CREDENTIALS_EXPOSED` event names.
+    fn exposed_by_health(&self, raw: &Value, record: &Record<'_>) -> Vec<Alert> {
+        let entities = raw
+            .pointer("/detail/affectedEntities")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let event_arn = raw
+            .pointer("/detail/eventArn")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let mut alerts: Vec<Alert> = Vec::new();
+        for entity in entities {
+            let Some(canary) = entity
+                .get("entityValue")
+                .and_then(Value::as_str)
+                .and_then(|key| self.by_access_key(key))
+            else {
+                continue;
+            };
+            if alerts.iter().any(|alert| alert.subject() == canary.name) {
+                continue;
+            }
+            let found = Found {
+                rule: Rule::CanaryExposed,
+                change: "key-exposed",
+                target: event_arn.clone(),
+                subject: canary.name.clone(),
+                canaries: vec![canary],
+            };
+            let call = CallContext {
+                access_key_id: canary.access_key_id.clone(),
+                account_id: record
+                    .fields
+                    .recipient_account_id
+                    .as_deref()
+                    .map(str::to_owned),
+                ..CallContext::of(record)
+            };
+            alerts.push(build(
+                found,
+                SeenBy::AwsHealth,
+                call,
+                record.raw_one_line(),
+                record.fields.event_time,
+            ));
+        }
+        alerts
+    }
+
+    /// The alert an IAM call raises, if it changes what a canary may do.
+    fn iam_call_alert(&self, raw: &Value, record: &Record<'_>) -> Option<Alert> {
         let parameter = |name: &str| {
             raw.get("requestParameters")
                 .and_then(|parameters| parameters.get(name))
@@ -174,7 +249,7 @@ impl CanaryRegistry {
         let name = &*fields.event_name;
         let found = if USER_CALLS.contains(&name) {
             let canary = self.user_canary(parameter("userName")?, account)?;
-            let (rule, change, target) = self.user_change(name, canary, &raw, record)?;
+            let (rule, change, target) = self.user_change(name, canary, raw, record)?;
             Found {
                 rule,
                 change,
@@ -275,7 +350,7 @@ impl CanaryRegistry {
             "AttachUserPolicy" => {
                 let policy = parameter("policyArn")?;
                 if QUARANTINE_POLICY_NAMES.contains(&policy_name(&policy)) {
-                    Some((Rule::CanaryExposed, "quarantine-policy", Some(policy)))
+                    Some((Rule::CanaryExposed, "key-exposed", Some(policy)))
                 } else {
                     drift("attached-policy", Some(policy))
                 }
@@ -374,7 +449,7 @@ pub fn check_holdings(
     let mut found: Vec<Difference> = Vec::new();
     for policy in &holdings.attached_policies {
         let (rule, change) = if QUARANTINE_POLICY_NAMES.contains(&policy_name(policy)) {
-            (Rule::CanaryExposed, "quarantine-policy")
+            (Rule::CanaryExposed, "key-exposed")
         } else {
             (Rule::CanaryDrift, "attached-policy")
         };

@@ -347,12 +347,18 @@ fn undo(change: &IntegrityDetails) -> String {
 
 fn canary_exposed(alert: &Alert, change: &IntegrityDetails, placement: Option<&str>) -> Playbook {
     let name = &change.subject;
-    let policy = change.target.as_deref().unwrap_or("a quarantine policy");
+    let quarantine = change
+        .target
+        .as_deref()
+        .filter(|target| target.contains(":policy/"));
+    let said = match quarantine {
+        Some(policy) => format!("attached {policy} to it"),
+        None => "sent an AWS Health event, AWS_RISK_CREDENTIALS_EXPOSED".to_owned(),
+    };
     let meaning = format!(
         "AWS found the key of canary {name} in a public place (a repository, a paste, a \
-         package) and attached {policy} to it. Where the canary was planted is now known to \
-         the world, so uses from now on may be anyone's and no longer tell you who reached \
-         it."
+         package) and {said}. Where the canary was planted is now known to the world, so \
+         uses from now on may be anyone's and no longer tell you who reached it."
     );
     let since = alert.event_time.offset(-30 * 24 * EventTime::HOUR);
     Playbook {
@@ -369,7 +375,7 @@ fn canary_exposed(alert: &Alert, change: &IntegrityDetails, placement: Option<&s
             Check {
                 title: "Find where the key was published".to_owned(),
                 detail: format!(
-                    "AWS sends the place in its Health event and its mail to the account's \
+                    "AWS names the place in its Health event and its mail to the account's \
                      contacts (AWS_RISK_CREDENTIALS_EXPOSED). Search your public repositories, \
                      packages and images for {name}'s key; whatever published it published \
                      everything stored beside it."
@@ -386,10 +392,9 @@ fn canary_exposed(alert: &Alert, change: &IntegrityDetails, placement: Option<&s
             "Take down the public copy, and rotate every real secret that was published with \
              it."
             .to_owned(),
-            format!(
-                "Leave {policy} attached until the canary is revoked: it denies the calls an \
-                 attacker tries first."
-            ),
+            "Leave AWS's quarantine policy (AWSCompromisedKeyQuarantine…) on the user until the \
+             canary is revoked: it denies the calls an attacker tries first."
+                .to_owned(),
         ],
     }
 }

@@ -375,14 +375,14 @@ fn awss_quarantine_policy_raises_exposed_not_drift() {
             change_of(alert),
             (
                 Rule::CanaryExposed,
-                "quarantine-policy".to_owned(),
+                "key-exposed".to_owned(),
                 Some(policy.clone())
             )
         );
         assert_eq!(alert.severity, Severity::High);
         assert_eq!(
             alert.dedup_key,
-            format!("canary-exposed:{USER}:quarantine-policy:{policy}")
+            format!("canary-exposed:{USER}:key-exposed")
         );
         assert!(
             alert.summary.contains("found its key in public"),
@@ -508,7 +508,7 @@ fn the_iam_check_finds_each_holding_tripkey_did_not_make_with_the_cloudtrail_ded
             ),
             (
                 Rule::CanaryExposed,
-                "quarantine-policy".into(),
+                "key-exposed".into(),
                 Some("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3".into())
             ),
             (
@@ -562,4 +562,90 @@ fn the_iam_check_finds_each_holding_tripkey_did_not_make_with_the_cloudtrail_ded
     assert!(playbook.checks[0]
         .detail
         .contains("AttributeKey=ResourceName,AttributeValue=svc-billing-sync"));
+}
+
+fn health_event(keys: &[&str]) -> Value {
+    let entities: Vec<Value> = keys.iter().map(|key| json!({"entityValue": key})).collect();
+    json!({
+        "version": "0", "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+        "detail-type": "AWS Health Event", "source": "aws.health", "account": ACCOUNT,
+        "time": at(3), "region": "us-east-1", "resources": [],
+        "detail": {
+            "eventArn": "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/AWS_RISK_CREDENTIALS_EXPOSED_7bf7",
+            "service": "RISK", "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
+            "eventTypeCategory": "issue", "statusCode": "open",
+            "affectedEntities": entities
+        }
+    })
+}
+
+/// Runs the engine over records in any envelope the reader takes.
+fn run_read(canaries: Vec<Canary>, input: &str) -> Vec<Alert> {
+    let registry = Arc::new(CanaryRegistry::new(canaries).unwrap());
+    let mut engine = Engine::new(&DetectConfig::default(), registry, MemoryState::default());
+    let mut alerts = Vec::new();
+    let problems = trail::parse_records(input.as_bytes(), |_, record| {
+        engine.process(&record, &mut alerts);
+    });
+    assert!(problems.is_empty(), "{problems:?}");
+    engine.finish(&mut alerts);
+    alerts
+}
+
+#[test]
+fn an_aws_health_event_naming_a_canary_key_raises_exposed_once_with_the_quarantine() {
+    let former = "AKIAOLDKEYBEFOREROTA";
+    let event = health_event(&["AKIAUNRELATED0000001", KEY, former]);
+    let alerts = run_read(vec![user_canary()], &event.to_string());
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one canary, named twice by its keys: {alerts:#?}"
+    );
+    let alert = &alerts[0];
+    assert_eq!(alert.rule, Rule::CanaryExposed);
+    assert_eq!(
+        alert.dedup_key,
+        format!("canary-exposed:{USER}:key-exposed")
+    );
+    let Details::CanaryExposed(details) = &alert.details else {
+        unreachable!()
+    };
+    assert_eq!(details.seen_by, SeenBy::AwsHealth);
+    assert_eq!(alert.call.access_key_id.as_deref(), Some(KEY));
+    assert!(
+        alert.summary.contains("AWS Health event"),
+        "{}",
+        alert.summary
+    );
+    assert!(serde_json::to_string(alert)
+        .unwrap()
+        .contains("affectedEntities"));
+    assert!(playbook(alert, None)
+        .meaning
+        .contains("AWS_RISK_CREDENTIALS_EXPOSED"));
+
+    // The quarantine policy AWS attaches for the same exposure: the same alert.
+    let mut quarantine = iam_call(
+        4,
+        "AttachUserPolicy",
+        json!({"userName": USER,
+        "policyArn": "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3"}),
+        Value::Null,
+    );
+    quarantine["sourceIPAddress"] = json!("AWS Internal");
+    let both = run_read(vec![user_canary()], &format!("{event}\n{quarantine}\n"));
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[0].dedup_key, both[1].dedup_key);
+
+    // A Health event about no canary, and other Health events, raise nothing.
+    assert!(run_read(
+        vec![user_canary()],
+        &health_event(&["AKIAUNRELATED0000001"]).to_string()
+    )
+    .is_empty());
+    let mut maintenance = health_event(&[KEY]);
+    maintenance["detail"]["eventTypeCode"] =
+        json!("AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED");
+    assert!(run_read(vec![user_canary()], &maintenance.to_string()).is_empty());
 }

@@ -22,7 +22,10 @@ pub use read::{
     load, load_bytes_within, load_reader, load_reader_within, parse_records, Loaded, Location,
     ReadProblem,
 };
-pub use record::{Fields, Record, RequestParameters, SessionContext, SessionIssuer, UserIdentity};
+pub use record::{
+    Fields, Record, RequestParameters, SessionContext, SessionIssuer, UserIdentity,
+    HEALTH_EVENT_SOURCE,
+};
 pub use s3key::TrailObjectKey;
 pub use time::EventTime;
 pub use window::{KeyRange, ScanWindow};

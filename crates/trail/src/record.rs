@@ -33,6 +33,34 @@ impl<'a> Record<'a> {
         })
     }
 
+    /// Reads an AWS Health event (EventBridge `detail-type` "AWS Health Event") as a record, so
+    /// that the detectors see AWS's own findings the way they see calls: `eventSource` is
+    /// [`HEALTH_EVENT_SOURCE`], `eventName` the event type code (e.g.
+    /// `AWS_RISK_CREDENTIALS_EXPOSED`), the time, region and account those of the event, and
+    /// `raw` the whole event, unchanged.
+    pub fn from_health_event(raw: &'a RawValue) -> Result<Record<'a>, serde_json::Error> {
+        let event: HealthEvent<'a> = serde_json::from_str(raw.get())?;
+        Ok(Record {
+            fields: Fields {
+                event_time: event.time,
+                event_name: event.detail.event_type_code,
+                event_source: Cow::Borrowed(HEALTH_EVENT_SOURCE),
+                aws_region: event.region,
+                source_ip_address: None,
+                user_agent: None,
+                error_code: None,
+                error_message: None,
+                event_id: event.id,
+                recipient_account_id: event.account,
+                vpc_endpoint_id: None,
+                vpc_endpoint_account_id: None,
+                user_identity: UserIdentity::default(),
+                request_parameters: RequestParameters::default(),
+            },
+            raw: Cow::Borrowed(raw),
+        })
+    }
+
     /// Parses one record from a JSON string the caller owns (for example a CloudWatch Logs
     /// message, which arrives as an escaped string and has to be copied out first).
     pub fn from_owned_json(json: String) -> Result<Record<'static>, serde_json::Error> {
@@ -79,6 +107,30 @@ impl<'a> Record<'a> {
         }
         RawValue::from_string(compact).expect("dropping whitespace between tokens keeps JSON valid")
     }
+}
+
+/// The `eventSource` of a record read from an AWS Health event.
+pub const HEALTH_EVENT_SOURCE: &str = "health.amazonaws.com";
+
+/// The members of an AWS Health event that a record is made of.
+#[derive(Deserialize)]
+struct HealthEvent<'a> {
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
+    id: Option<Cow<'a, str>>,
+    time: EventTime,
+    #[serde(borrow, default)]
+    region: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "borrowed_option")]
+    account: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    detail: HealthDetail<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthDetail<'a> {
+    #[serde(borrow)]
+    event_type_code: Cow<'a, str>,
 }
 
 /// The typed fields of a CloudTrail record that tripkey reads.

@@ -299,7 +299,7 @@ impl<'t> Parser<'t, '_> {
             return true;
         }
         if let Some(detail_type) = parts.detail_type {
-            self.eventbridge(detail_type, parts.detail, place);
+            self.eventbridge(detail_type, parts, place);
             return true;
         }
         if let Some(events) = parts.events {
@@ -309,18 +309,32 @@ impl<'t> Parser<'t, '_> {
         false
     }
 
-    fn eventbridge(
-        &mut self,
-        detail_type: &'t RawValue,
-        detail: Option<&'t RawValue>,
-        place: Place,
-    ) {
+    fn eventbridge(&mut self, detail_type: &'t RawValue, parts: &ObjectParts<'t>, place: Place) {
         let detail_type: Cow<'t, str> = match serde_json::from_str(detail_type.get()) {
             Ok(detail_type) => detail_type,
             Err(_) => {
                 return self.reject(place, "an EventBridge event whose detail-type is no string")
             }
         };
+        // AWS's own findings about the account, such as a key it found in public.
+        if detail_type == "AWS Health Event" {
+            let event = self
+                .object_text(parts)
+                .ok_or_else(|| de::Error::custom("an empty object"))
+                .and_then(serde_json::from_str::<&'t RawValue>)
+                .and_then(Record::from_health_event);
+            return match event {
+                Ok(record) => self.deliver(record),
+                Err(error) => self.reject(
+                    place,
+                    format!(
+                        "an AWS Health event without its time or type: {}",
+                        describe(&error)
+                    ),
+                ),
+            };
+        }
+        let detail = parts.detail;
         // "AWS API Call via CloudTrail", and also console sign-ins and service events, which
         // are CloudTrail records too.
         if !detail_type.ends_with("via CloudTrail") {
@@ -425,15 +439,11 @@ impl<'t> Parser<'t, '_> {
         }
     }
 
-    /// A top-level object of a document that is no envelope: a single record, whose extent
-    /// is recovered from where its first key and last value lie in the text.
-    fn bare_object(&mut self, parts: &ObjectParts<'t>) {
-        let (Some(first_key), Some(last_value)) = (parts.first_key, parts.last_value) else {
-            return self.reject(
-                Place::Document,
-                "an empty object is not a CloudTrail record",
-            );
-        };
+    /// The text of an object read into `parts`, recovered from where its first key and last
+    /// value lie; `None` for an empty object (or one holding `Records`, whose last value is
+    /// not kept).
+    fn object_text(&self, parts: &ObjectParts<'t>) -> Option<&'t str> {
+        let (first_key, last_value) = (parts.first_key?, parts.last_value?);
         let start = self.offset_of(first_key.get());
         let end = self.offset_of(last_value.get()) + last_value.get().len();
         // Only whitespace can sit between `{` and the first key, and between the last value
@@ -446,7 +456,17 @@ impl<'t> Parser<'t, '_> {
             - self.text[end..]
                 .trim_start_matches(is_json_whitespace)
                 .len();
-        let text = &self.text[open..=close];
+        Some(&self.text[open..=close])
+    }
+
+    /// A top-level object of a document that is no envelope: a single record.
+    fn bare_object(&mut self, parts: &ObjectParts<'t>) {
+        let Some(text) = self.object_text(parts) else {
+            return self.reject(
+                Place::Document,
+                "an empty object is not a CloudTrail record",
+            );
+        };
         let record = serde_json::from_str::<&'t RawValue>(text).and_then(Record::from_raw);
         match record {
             Ok(record) => self.deliver(record),

@@ -6,6 +6,7 @@ use flate2::Compression;
 
 use super::*;
 use crate::input::discover;
+use crate::time::EventTime;
 
 const DATASETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/datasets");
 
@@ -666,5 +667,69 @@ fn a_gzip_bomb_stops_at_the_limit_and_says_so() {
         (whole.bytes.len(), whole.problems.len()),
         (4_000_000, 0),
         "exactly the limit is fine"
+    );
+}
+
+/// An AWS Health event as EventBridge delivers it: AWS found a key in public.
+fn health_event(key: &str) -> String {
+    format!(
+        r#"{{"version":"0","id":"7bf73129-1428-4cd3-a780-95db273d1602","detail-type":"AWS Health Event","source":"aws.health","account":"111122223333","time":"2026-12-03T09:01:22Z","region":"us-east-1","resources":[],"detail":{{"eventArn":"arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/AWS_RISK_CREDENTIALS_EXPOSED_7bf7","service":"RISK","eventTypeCode":"AWS_RISK_CREDENTIALS_EXPOSED","eventTypeCategory":"issue","eventScopeCode":"ACCOUNT_SPECIFIC","statusCode":"open","eventRegion":"global","eventDescription":[{{"language":"en_US","latestDescription":"We have become aware that the AWS Access Key {key} was publicly available."}}],"affectedEntities":[{{"entityValue":"{key}"}}],"affectedAccount":"111122223333"}}}}"#
+    )
+}
+
+#[test]
+fn aws_health_events_are_records_of_their_own_in_every_envelope() {
+    let event = health_event("AKIARTX3GSDS5ZZ46JLN");
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&event).unwrap())
+            .unwrap();
+    let inputs = [
+        ("one event", event.clone()),
+        ("pretty", pretty.clone()),
+        ("array", format!("[{event},{}]", eventbridge(&record("A")))),
+        ("lines", format!("{event}\n{}\n", record("A"))),
+        (
+            "subscription",
+            format!(
+                r#"{{"messageType":"DATA_MESSAGE","logEvents":[{{"id":"1","timestamp":1,"message":{}}}]}}"#,
+                quoted(&event)
+            ),
+        ),
+    ];
+    for (name, input) in inputs {
+        let mut records = Vec::new();
+        let problems = parse_records(input.as_bytes(), |_, record| {
+            records.push((
+                record.fields.event_source.to_string(),
+                record.fields.event_name.to_string(),
+                record.fields.event_time,
+                record.fields.aws_region.to_string(),
+                record
+                    .fields
+                    .recipient_account_id
+                    .as_deref()
+                    .map(str::to_owned),
+                record.raw.get().to_owned(),
+            ));
+        });
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+        let (source, event_name, time, region, account, raw) = &records[0];
+        assert_eq!(source, crate::HEALTH_EVENT_SOURCE, "{name}");
+        assert_eq!(event_name, "AWS_RISK_CREDENTIALS_EXPOSED", "{name}");
+        assert_eq!(*time, EventTime::parse("2026-12-03T09:01:22Z").unwrap());
+        assert_eq!(region, "us-east-1");
+        assert_eq!(account.as_deref(), Some("111122223333"));
+        let expected = if name == "pretty" { &pretty } else { &event };
+        assert_eq!(raw, expected, "{name}: the raw record is the whole event");
+    }
+    let timeless = event.replace(r#""time":"2026-12-03T09:01:22Z","#, "");
+    let parsed = parse(timeless.as_bytes());
+    assert!(parsed.records.is_empty());
+    assert!(
+        parsed.problems[0]
+            .message
+            .starts_with("an AWS Health event without its time or type: missing field `time`"),
+        "{:?}",
+        parsed.problems
     );
 }
