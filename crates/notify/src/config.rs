@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{EmailSink, JsonLinesSink, Sink, SlackSink, WebhookSink};
+use crate::{EmailSink, FormatSink, JsonLinesSink, Sink, SlackSink, WebhookSink};
 
 /// One `[[sink]]` table: a name that routes refer to, and the sink's settings.
 #[derive(Clone, Debug, Deserialize)]
@@ -96,6 +96,46 @@ pub enum SinkConfig {
         /// Per-request timeout in seconds [default: 10].
         timeout_secs: Option<u64>,
     },
+    /// A Microsoft Teams channel, through a Workflows webhook, with an Adaptive Card.
+    Teams {
+        /// The workflow's webhook URL (prefer `webhook_url_env`: the URL is the credential).
+        webhook_url: Option<String>,
+        /// Environment variable holding the webhook URL.
+        webhook_url_env: Option<String>,
+        /// Per-request timeout in seconds [default: 10].
+        timeout_secs: Option<u64>,
+    },
+    /// A Discord channel webhook, with an embed.
+    Discord {
+        /// The webhook URL (prefer `webhook_url_env`: the URL is the credential).
+        webhook_url: Option<String>,
+        /// Environment variable holding the webhook URL.
+        webhook_url_env: Option<String>,
+        /// Per-request timeout in seconds [default: 10].
+        timeout_secs: Option<u64>,
+    },
+    /// A Google Chat space's incoming webhook, with a card.
+    GoogleChat {
+        /// The webhook URL (prefer `webhook_url_env`: the URL holds the key and token).
+        webhook_url: Option<String>,
+        /// Environment variable holding the webhook URL.
+        webhook_url_env: Option<String>,
+        /// Per-request timeout in seconds [default: 10].
+        timeout_secs: Option<u64>,
+    },
+    /// A PagerDuty service, through the Events API v2: a trigger per alert, keyed by its
+    /// dedup key.
+    Pagerduty {
+        /// The service's integration (routing) key (prefer `routing_key_env`).
+        routing_key: Option<String>,
+        /// Environment variable holding the routing key.
+        routing_key_env: Option<String>,
+        /// The Events API endpoint [default: https://events.pagerduty.com/v2/enqueue; EU
+        /// accounts use https://events.eu.pagerduty.com/v2/enqueue].
+        url: Option<String>,
+        /// Per-request timeout in seconds [default: 10].
+        timeout_secs: Option<u64>,
+    },
     /// Email through an SMTP relay.
     Email {
         /// The relay's host name.
@@ -137,6 +177,34 @@ pub struct ConfigError(pub String);
 
 fn timeout(secs: Option<u64>, default: u64) -> Duration {
     Duration::from_secs(secs.unwrap_or(default).max(1))
+}
+
+/// A chat service's sink, posting to a webhook URL that is itself the credential.
+fn chat_sink(
+    name: &str,
+    service: &'static str,
+    webhook_url: &Option<String>,
+    webhook_url_env: &Option<String>,
+    where_to_get_it: &str,
+    timeout_secs: Option<u64>,
+    render: crate::http::RenderJson,
+) -> Result<Box<dyn Sink>, ConfigError> {
+    let source = SecretSource {
+        value: webhook_url.clone(),
+        env: webhook_url_env.clone(),
+    };
+    let url = source.resolve("webhook_url", name)?.ok_or_else(|| {
+        ConfigError(format!(
+            "sink {name:?}: a {service} sink needs webhook_url_env (or webhook_url), {where_to_get_it}"
+        ))
+    })?;
+    Ok(Box::new(FormatSink::new(
+        name.to_owned(),
+        service,
+        &url,
+        timeout(timeout_secs, 10),
+        render,
+    )?))
 }
 
 /// Builds the sink a `[[sink]]` table describes. SNS needs an AWS connection and is refused
@@ -188,6 +256,72 @@ pub fn build_sink(spec: &SinkSpec) -> Result<Box<dyn Sink>, ConfigError> {
                 name,
                 &url,
                 timeout(*timeout_secs, 10),
+            )?))
+        }
+        SinkConfig::Teams {
+            webhook_url,
+            webhook_url_env,
+            timeout_secs,
+        } => chat_sink(
+            &name,
+            "Microsoft Teams",
+            webhook_url,
+            webhook_url_env,
+            "from the channel's Workflows app (\"Post to a channel when a webhook request is received\")",
+            *timeout_secs,
+            Box::new(crate::formats::teams::payload),
+        ),
+        SinkConfig::Discord {
+            webhook_url,
+            webhook_url_env,
+            timeout_secs,
+        } => chat_sink(
+            &name,
+            "Discord",
+            webhook_url,
+            webhook_url_env,
+            "from the channel's Integrations, Webhooks",
+            *timeout_secs,
+            Box::new(crate::formats::discord::payload),
+        ),
+        SinkConfig::GoogleChat {
+            webhook_url,
+            webhook_url_env,
+            timeout_secs,
+        } => chat_sink(
+            &name,
+            "Google Chat",
+            webhook_url,
+            webhook_url_env,
+            "from the space's Apps & integrations, Webhooks",
+            *timeout_secs,
+            Box::new(crate::formats::google_chat::payload),
+        ),
+        SinkConfig::Pagerduty {
+            routing_key,
+            routing_key_env,
+            url,
+            timeout_secs,
+        } => {
+            let source = SecretSource {
+                value: routing_key.clone(),
+                env: routing_key_env.clone(),
+            };
+            let key = source.resolve("routing_key", &name)?.ok_or_else(|| {
+                ConfigError(format!(
+                    "sink {name:?}: a PagerDuty sink needs routing_key_env (or routing_key), the \
+                     integration key of an Events API v2 integration on the service"
+                ))
+            })?;
+            Ok(Box::new(FormatSink::new(
+                name,
+                "PagerDuty",
+                url.as_deref()
+                    .unwrap_or(crate::formats::pagerduty::DEFAULT_URL),
+                timeout(*timeout_secs, 10),
+                Box::new(move |notification| {
+                    crate::formats::pagerduty::trigger(notification, &key)
+                }),
             )?))
         }
         SinkConfig::Email {

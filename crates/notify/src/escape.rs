@@ -110,15 +110,46 @@ pub fn slack_code(text: &str) -> String {
 /// nine times longer (`\u{2066}` for one character), so the value is cut before escaping, as
 /// far as needed for the span to fit: Slack refuses a whole message with an oversized field.
 pub fn slack_code_within(text: &str, max: usize) -> String {
+    within(text, max, slack_code)
+}
+
+/// `escape(text)` of at most `max` characters. Escaping can make text up to nine times longer
+/// (`\u{2066}` for one character), so the text is cut before escaping, as far as needed: no
+/// escape or entity is cut in half, and services refuse a whole message with an oversized
+/// field.
+pub fn within(text: &str, max: usize, escape: impl Fn(&str) -> String) -> String {
     let mut keep = text.chars().count();
     loop {
-        let code = slack_code(&truncate(text, keep));
-        let length = code.chars().count();
+        let escaped = escape(&truncate(text, keep));
+        let length = escaped.chars().count();
         if length <= max || keep <= 1 {
-            return code;
+            return escaped;
         }
         keep = (keep * max / length).min(keep - 1);
     }
+}
+
+/// `text` for Markdown that follows CommonMark's escapes (Microsoft Teams' Adaptive Cards):
+/// controls made visible, then every ASCII punctuation character backslash-escaped, so no
+/// emphasis, link, list, `<at>` mention or `{{DATE()}}` function can form.
+pub fn markdown(text: &str) -> String {
+    let visible = for_terminal(text);
+    let mut out = String::with_capacity(visible.len() + 16);
+    for c in visible.chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `text` as a Markdown code span (Discord): controls made visible and backticks swapped for
+/// a look-alike, so the span cannot close early. Nothing in a code span is formatted,
+/// linked or mentioned.
+pub fn markdown_code(text: &str) -> String {
+    let visible = for_terminal(text);
+    format!("`{}`", visible.replace('`', "\u{2cb}"))
 }
 
 /// `text` for one line of a mail header (the subject): every unsafe character, CR and LF

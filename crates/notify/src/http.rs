@@ -1,4 +1,5 @@
-//! The HTTP sinks: a generic signed webhook and a Slack incoming webhook.
+//! The HTTP sinks: a generic signed webhook, a Slack incoming webhook, and the chat and paging
+//! services whose payloads [`crate::formats`] renders.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -243,6 +244,56 @@ impl Sink for SlackSink {
             let mut headers = HeaderMap::new();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             let shown = format!("the Slack webhook of sink {:?}", self.name);
+            post(&self.client, &self.url, &shown, headers, body).await
+        })
+    }
+}
+
+/// Renders a notification as a service's JSON body.
+pub type RenderJson = Box<dyn Fn(&Notification) -> serde_json::Value + Send + Sync>;
+
+/// Posts the JSON a format renders ([`crate::formats`]) to a chat or paging service: Microsoft
+/// Teams, Discord, Google Chat or PagerDuty.
+pub struct FormatSink {
+    name: String,
+    service: &'static str,
+    url: Url,
+    client: Client,
+    render: RenderJson,
+}
+
+impl FormatSink {
+    /// A sink posting `render`'s JSON to `url`, for the service named `service` in errors.
+    pub fn new(
+        name: String,
+        service: &'static str,
+        url: &str,
+        timeout: Duration,
+        render: RenderJson,
+    ) -> Result<FormatSink, ConfigError> {
+        Ok(FormatSink {
+            url: http_url(&name, url, "the URL")?,
+            client: client(timeout)?,
+            name,
+            service,
+            render,
+        })
+    }
+}
+
+impl Sink for FormatSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn deliver<'a>(&'a self, notification: &'a Notification) -> Delivery<'a> {
+        Box::pin(async move {
+            let body = serde_json::to_vec(&(self.render)(notification))
+                .expect("a JSON value always serialises");
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            // A webhook URL holds its token: errors name the sink, never the URL.
+            let shown = format!("the {} endpoint of sink {:?}", self.service, self.name);
             post(&self.client, &self.url, &shown, headers, body).await
         })
     }

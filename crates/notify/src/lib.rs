@@ -1,5 +1,6 @@
 //! Notifications for tripkey alerts: the sinks that carry them (a signed webhook, Slack,
-//! email and JSON lines; SNS lives with the other AWS clients), the routing of alerts to
+//! Microsoft Teams, Discord, Google Chat, PagerDuty, email and JSON lines; SNS lives with the
+//! other AWS clients), the routing of alerts to
 //! sinks by rule and severity, and the rendering of an alert for each sink's format.
 //!
 //! Every string in an alert that came from a CloudTrail record (userAgent, ARNs, error codes,
@@ -18,6 +19,7 @@ use trail::EventTime;
 mod config;
 mod email;
 pub mod escape;
+pub mod formats;
 mod http;
 mod jsonl;
 pub mod render;
@@ -26,7 +28,7 @@ mod sample;
 
 pub use config::{build_sink, ConfigError, SinkConfig, SinkSpec, Tls};
 pub use email::EmailSink;
-pub use http::{sign, verify_signature, SlackSink, WebhookSink};
+pub use http::{sign, verify_signature, FormatSink, RenderJson, SlackSink, WebhookSink};
 pub use jsonl::JsonLinesSink;
 pub use route::{Route, Router};
 pub use sample::sample_notification;

@@ -427,7 +427,7 @@ pub fn slack_payload(notification: &Notification) -> Value {
 
 /// What the alert means and the first three checks' titles, one line each, with every line
 /// break an attacker may have put in them made visible: none can start a line of its own.
-fn playbook_text(playbook: &Playbook) -> String {
+pub(crate) fn playbook_text(playbook: &Playbook) -> String {
     let mut lines = vec![
         format!("What it means: {}", playbook.meaning),
         String::new(),
@@ -454,15 +454,7 @@ fn slack_text(text: &str) -> String {
 /// [`slack_text`] of at most `max` characters: the text is cut before escaping, as far as
 /// needed, so that no entity is cut in half.
 fn slack_text_within(text: &str, max: usize) -> String {
-    let mut keep = text.chars().count();
-    loop {
-        let escaped = slack_text(&truncate(text, keep));
-        let length = escaped.chars().count();
-        if length <= max || keep <= 1 {
-            return escaped;
-        }
-        keep = (keep * max / length).min(keep - 1);
-    }
+    crate::escape::within(text, max, slack_text)
 }
 
 /// Slack's limit on a field is 2,000 characters, with the label in bold before the value.
