@@ -30,6 +30,14 @@ pub enum SinkKind {
     Webhook,
     /// A Slack incoming webhook.
     Slack,
+    /// A Microsoft Teams channel, through a Workflows webhook.
+    Teams,
+    /// A Discord channel webhook.
+    Discord,
+    /// A Google Chat space's webhook.
+    GoogleChat,
+    /// A PagerDuty service, through the Events API v2.
+    Pagerduty,
     /// Email through an SMTP relay.
     Email,
     /// An SNS topic.
@@ -125,6 +133,10 @@ fn environment_variables(args: &InitArgs) -> Vec<&'static str> {
         match sink {
             SinkKind::Webhook => names.push("TRIPKEY_WEBHOOK_URL"),
             SinkKind::Slack => names.push("SLACK_WEBHOOK_URL"),
+            SinkKind::Teams => names.push("TEAMS_WEBHOOK_URL"),
+            SinkKind::Discord => names.push("DISCORD_WEBHOOK_URL"),
+            SinkKind::GoogleChat => names.push("GOOGLE_CHAT_WEBHOOK_URL"),
+            SinkKind::Pagerduty => names.push("PAGERDUTY_ROUTING_KEY"),
             SinkKind::Email => names.extend(["TRIPKEY_SMTP_HOST", "TRIPKEY_ALERT_EMAIL"]),
             SinkKind::Sns => names.push("TRIPKEY_SNS_TOPIC_ARN"),
             SinkKind::JsonLines => {}
@@ -246,6 +258,39 @@ fn render(args: &InitArgs, webhook_secret: &str) -> String {
                  name = \"slack\"\n\
                  type = \"slack\"\n\
                  webhook_url = \"${SLACK_WEBHOOK_URL:-https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX}\"\n\n",
+            ),
+            SinkKind::Teams => text.push_str(
+                "[[sink]]\n\
+                 # A Microsoft Teams channel: in its Workflows app, \"Post to a channel when a\n\
+                 # webhook request is received\". The URL is the credential: keep it in the\n\
+                 # environment.\n\
+                 name = \"teams\"\n\
+                 type = \"teams\"\n\
+                 webhook_url = \"${TEAMS_WEBHOOK_URL:-https://prod.westus.logic.azure.com/workflows/EXAMPLE/triggers/manual/paths/invoke}\"\n\n",
+            ),
+            SinkKind::Discord => text.push_str(
+                "[[sink]]\n\
+                 # A Discord channel webhook (channel settings, Integrations, Webhooks). The URL\n\
+                 # is the credential: keep it in the environment.\n\
+                 name = \"discord\"\n\
+                 type = \"discord\"\n\
+                 webhook_url = \"${DISCORD_WEBHOOK_URL:-https://discord.com/api/webhooks/000000000000000000/EXAMPLE}\"\n\n",
+            ),
+            SinkKind::GoogleChat => text.push_str(
+                "[[sink]]\n\
+                 # A Google Chat space's webhook (Apps & integrations, Webhooks). The URL holds\n\
+                 # its key and token: keep it in the environment.\n\
+                 name = \"google-chat\"\n\
+                 type = \"google-chat\"\n\
+                 webhook_url = \"${GOOGLE_CHAT_WEBHOOK_URL:-https://chat.googleapis.com/v1/spaces/EXAMPLE/messages?key=KEY&token=TOKEN}\"\n\n",
+            ),
+            SinkKind::Pagerduty => text.push_str(
+                "[[sink]]\n\
+                 # A PagerDuty service: add an Events API v2 integration and give its key.\n\
+                 # EU accounts add url = \"https://events.eu.pagerduty.com/v2/enqueue\".\n\
+                 name = \"pagerduty\"\n\
+                 type = \"pagerduty\"\n\
+                 routing_key = \"${PAGERDUTY_ROUTING_KEY:-R0123456789ABCDEF0123456789ABCDE}\"\n\n",
             ),
             SinkKind::Email => text.push_str(
                 "[[sink]]\n\

@@ -325,6 +325,22 @@ fn init_writes_a_config_that_passes_serve_check_and_never_overwrites() {
                 "--sink", "sns", "--sink", "webhook",
             ],
         ),
+        (
+            "chat.toml",
+            vec![
+                "--offline",
+                "--source",
+                "dir",
+                "--sink",
+                "teams",
+                "--sink",
+                "discord",
+                "--sink",
+                "google-chat",
+                "--sink",
+                "pagerduty",
+            ],
+        ),
     ] {
         let path = home.join(name);
         let mut all = vec!["init", "--output", path.to_str().unwrap()];
