@@ -313,16 +313,25 @@ pub fn build_sink(spec: &SinkSpec) -> Result<Box<dyn Sink>, ConfigError> {
                      integration key of an Events API v2 integration on the service"
                 ))
             })?;
-            Ok(Box::new(FormatSink::new(
-                name,
-                "PagerDuty",
-                url.as_deref()
-                    .unwrap_or(crate::formats::pagerduty::DEFAULT_URL),
-                timeout(*timeout_secs, 10),
-                Box::new(move |notification| {
-                    crate::formats::pagerduty::trigger(notification, &key)
-                }),
-            )?))
+            let resolving_key = key.clone();
+            Ok(Box::new(
+                FormatSink::new(
+                    name,
+                    "PagerDuty",
+                    url.as_deref()
+                        .unwrap_or(crate::formats::pagerduty::DEFAULT_URL),
+                    timeout(*timeout_secs, 10),
+                    Box::new(move |notification| {
+                        crate::formats::pagerduty::trigger(notification, &key)
+                    }),
+                )?
+                .resolving_with(Box::new(move |notification| {
+                    crate::formats::pagerduty::resolve(
+                        &notification.alert.dedup_key,
+                        &resolving_key,
+                    )
+                })),
+            ))
         }
         SinkConfig::Email {
             host,

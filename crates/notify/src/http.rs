@@ -260,6 +260,7 @@ pub struct FormatSink {
     url: Url,
     client: Client,
     render: RenderJson,
+    render_resolution: Option<RenderJson>,
 }
 
 impl FormatSink {
@@ -277,7 +278,24 @@ impl FormatSink {
             name,
             service,
             render,
+            render_resolution: None,
         })
+    }
+
+    /// Also tells the service when an alert is resolved in tripkey, with the JSON
+    /// `render_resolution` makes (PagerDuty's `resolve` event).
+    pub fn resolving_with(mut self, render_resolution: RenderJson) -> FormatSink {
+        self.render_resolution = Some(render_resolution);
+        self
+    }
+
+    async fn post_json(&self, body: serde_json::Value) -> Result<(), SinkError> {
+        let body = serde_json::to_vec(&body).expect("a JSON value always serialises");
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // A webhook URL holds its token: errors name the sink, never the URL.
+        let shown = format!("the {} endpoint of sink {:?}", self.service, self.name);
+        post(&self.client, &self.url, &shown, headers, body).await
     }
 }
 
@@ -287,14 +305,15 @@ impl Sink for FormatSink {
     }
 
     fn deliver<'a>(&'a self, notification: &'a Notification) -> Delivery<'a> {
+        Box::pin(async move { self.post_json((self.render)(notification)).await })
+    }
+
+    fn resolve<'a>(&'a self, notification: &'a Notification) -> Delivery<'a> {
         Box::pin(async move {
-            let body = serde_json::to_vec(&(self.render)(notification))
-                .expect("a JSON value always serialises");
-            let mut headers = HeaderMap::new();
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            // A webhook URL holds its token: errors name the sink, never the URL.
-            let shown = format!("the {} endpoint of sink {:?}", self.service, self.name);
-            post(&self.client, &self.url, &shown, headers, body).await
+            match &self.render_resolution {
+                Some(render) => self.post_json(render(notification)).await,
+                None => Ok(()),
+            }
         })
     }
 }

@@ -128,6 +128,13 @@ pub trait Sink: Send + Sync {
     fn name(&self) -> &str;
     /// Sends one notification. Returns once the receiver has taken it.
     fn deliver<'a>(&'a self, notification: &'a Notification) -> Delivery<'a>;
+
+    /// Tells the receiver that the notification's alert was resolved in tripkey. Only a sink
+    /// that keeps an incident open for an alert (PagerDuty) has anything to do; for the others
+    /// the notice is done at once.
+    fn resolve<'a>(&'a self, _notification: &'a Notification) -> Delivery<'a> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The wait before retry number `attempt + 1`: `base` doubled per attempt up to `cap`, of

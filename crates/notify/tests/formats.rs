@@ -298,3 +298,27 @@ fn a_sink_without_its_credential_says_where_to_get_one() {
         assert!(error.contains(hint), "{kind}: {error}");
     }
 }
+
+#[tokio::test]
+async fn resolving_sends_pagerduty_a_resolve_and_the_chat_services_nothing() {
+    let (base, receiver) = receiver().await;
+    *receiver.status.lock().unwrap() = StatusCode::ACCEPTED;
+    let notification = notification();
+    let pager = build_sink(&spec(&format!(
+        "[[sink]]\nname = \"pager\"\ntype = \"pagerduty\"\nrouting_key = \"R0UT1NGKEY\"\nurl = \"{base}/v2/enqueue\"\n"
+    )))
+    .unwrap();
+    pager.resolve(&notification).await.unwrap();
+    let body = receiver.bodies.lock().unwrap().pop().unwrap();
+    let received: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        received,
+        pagerduty::resolve(&notification.alert.dedup_key, "R0UT1NGKEY")
+    );
+    let teams = build_sink(&spec(&format!(
+        "[[sink]]\nname = \"teams\"\ntype = \"teams\"\nwebhook_url = \"{base}/workflows/x\"\n"
+    )))
+    .unwrap();
+    teams.resolve(&notification).await.unwrap();
+    assert!(receiver.bodies.lock().unwrap().is_empty(), "nothing posted");
+}

@@ -235,6 +235,23 @@ impl Deliverer {
         let mut sends = JoinSet::new();
         let mut in_flight: HashMap<tokio::task::Id, Vec<(i64, u32)>> = HashMap::new();
         for (limit_key, group) in groups {
+            // A resolution goes at once and on its own: it closes an incident, so it is
+            // no repeat for the rate window to hold back, and it does not start one.
+            let (resolutions, group): (Vec<Delivery>, Vec<Delivery>) =
+                group.into_iter().partition(|d| d.kind == "resolved");
+            for resolution in resolutions {
+                let store = self.store.clone();
+                let settings = self.settings.clone();
+                let sink = sink.clone();
+                let in_task = vec![(resolution.id, resolution.attempts)];
+                let task = sends.spawn(async move {
+                    send_one(&store, &settings, sink, vec![resolution], now).await
+                });
+                in_flight.insert(task.id(), in_task);
+            }
+            if group.is_empty() {
+                continue;
+            }
             let ids: Vec<i64> = group.iter().map(|d| d.id).collect();
             let window = millis(self.settings.rate_window);
             let last = self.store.last_delivered_at(&sink_name, &limit_key).await?;
@@ -248,6 +265,7 @@ impl Deliverer {
                 .store
                 .pending_deliveries(&sink_name, &limit_key)
                 .await?;
+            pending.retain(|d| d.kind != "resolved");
             let fresh = |d: &Delivery| d.attempts == 0 && d.next_attempt_at == d.created_at;
             let send = if pending.len() == group.len() && group.iter().all(fresh) {
                 // The first alert for this key goes now; its followers wait for the window.
@@ -354,7 +372,13 @@ async fn send_one(
         }
     };
     notification.placements = placements_of(store, &notification.alert).await;
-    match sink.deliver(&notification).await {
+    let resolution = deliveries.iter().all(|d| d.kind == "resolved");
+    let outcome = if resolution {
+        sink.resolve(&notification).await
+    } else {
+        sink.deliver(&notification).await
+    };
+    match outcome {
         Ok(()) => {
             store.deliveries_done(sink.name(), &deliveries, now).await?;
             Ok(true)

@@ -35,6 +35,9 @@ struct Recorder {
     answer: Mutex<Answer>,
     taken: Mutex<Vec<Notification>>,
     tries: Mutex<u32>,
+    /// Like PagerDuty, keeps an incident open per alert and records its resolutions.
+    keeps_incidents: bool,
+    resolved: Mutex<Vec<String>>,
 }
 
 impl Recorder {
@@ -44,6 +47,19 @@ impl Recorder {
             answer: Mutex::new(answer),
             taken: Mutex::default(),
             tries: Mutex::default(),
+            keeps_incidents: false,
+            resolved: Mutex::default(),
+        })
+    }
+
+    fn keeping_incidents(name: &'static str) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            name,
+            answer: Mutex::new(Answer::Take),
+            taken: Mutex::default(),
+            tries: Mutex::default(),
+            keeps_incidents: true,
+            resolved: Mutex::default(),
         })
     }
 
@@ -82,6 +98,18 @@ impl Sink for Recorder {
                     Err(SinkError::Retryable("timed out".to_owned()))
                 }
             }
+        })
+    }
+
+    fn resolve<'a>(&'a self, notification: &'a Notification) -> notify::Delivery<'a> {
+        Box::pin(async move {
+            if self.keeps_incidents {
+                self.resolved
+                    .lock()
+                    .unwrap()
+                    .push(notification.alert.dedup_key.clone());
+            }
+            Ok(())
         })
     }
 }
@@ -657,4 +685,41 @@ async fn a_withdrawal_goes_on_its_own_beside_the_digest_of_repeats() {
     let mut expected: Vec<String> = keys.into_iter().filter(|key| *key != first).collect();
     expected.sort();
     assert_eq!(repeats, expected);
+}
+
+#[tokio::test]
+async fn resolving_an_alert_closes_its_incident_once_and_holds_up_nothing() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let keys = commit(&store, &["chat", "pager"], &[canary_use(1, "e-1")]).await;
+    let chat = Recorder::new("chat", Answer::Take);
+    let pager = Recorder::keeping_incidents("pager");
+    let outbox = deliverer(&store, &[&chat, &pager]);
+    let t0 = store::now();
+    assert_eq!(outbox.deliver_due(t0).await.unwrap(), 2);
+
+    let resolve = store::AlertStateChange::Resolve {
+        false_positive: false,
+    };
+    store
+        .set_alert_state(&keys[0], resolve, Some("drill"), "alice", seconds(t0, 5))
+        .await
+        .unwrap()
+        .unwrap();
+    // Resolving again (or after a reopen) does not tell the sinks twice.
+    store
+        .set_alert_state(&keys[0], resolve, None, "alice", seconds(t0, 6))
+        .await
+        .unwrap();
+    assert_eq!(outbox.deliver_due(seconds(t0, 10)).await.unwrap(), 2);
+    assert_eq!(*pager.resolved.lock().unwrap(), [keys[0].clone()]);
+    assert_eq!(chat.taken().len(), 1, "the chat sink is sent nothing more");
+    assert_eq!(pager.taken().len(), 1);
+    assert_eq!(outbox.deliver_due(seconds(t0, 3_600)).await.unwrap(), 0);
+
+    // A resolution does not start the rate window: the next alert for the canary goes at
+    // once, as it would have.
+    commit(&store, &["chat", "pager"], &[canary_use(2, "e-2")]).await;
+    assert_eq!(outbox.deliver_due(seconds(t0, 3_601)).await.unwrap(), 2);
+    assert_eq!(chat.taken().len(), 2);
 }

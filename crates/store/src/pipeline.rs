@@ -182,6 +182,9 @@ pub struct Delivery {
     pub created_at: EventTime,
     /// When it is due.
     pub next_attempt_at: EventTime,
+    /// What the row tells the sink: `raised` (the alert), `withdrawn` (it was taken back) or
+    /// `resolved` (someone resolved it in tripkey, for sinks that keep incidents open).
+    pub kind: String,
     /// The alert.
     pub alert: StoredAlert,
 }
@@ -279,7 +282,7 @@ macro_rules! select_delivery {
     ($rest:literal) => {
         concat!(
             "SELECT o.id, o.sink, o.limit_key AS o_limit_key, o.attempts, o.created_at, \
-             o.next_attempt_at, a.dedup_key, a.rule, a.severity, a.status, a.summary, \
+             o.next_attempt_at, o.kind AS o_kind, a.dedup_key, a.rule, a.severity, a.status, a.summary, \
              a.event_time, a.detected_at, a.updated_at, a.source, a.limit_key, a.body, \
              a.state, a.state_note, a.state_by, a.state_at, a.canary, a.acknowledged_at, \
              a.resolved_at, a.false_positive, a.withdrawn_because \
@@ -298,6 +301,7 @@ pub(crate) struct DeliveryColumns {
     attempts: i64,
     created_at: i64,
     next_attempt_at: i64,
+    o_kind: String,
     #[sqlx(flatten)]
     alert: AlertColumns,
 }
@@ -311,6 +315,7 @@ impl From<DeliveryColumns> for Delivery {
             attempts: row.attempts.try_into().unwrap_or(u32::MAX),
             created_at: EventTime(row.created_at),
             next_attempt_at: EventTime(row.next_attempt_at),
+            kind: row.o_kind,
             alert: row.alert.into(),
         }
     }
@@ -785,7 +790,8 @@ impl Store {
             AlertStateChange::Acknowledge => (None, false),
             AlertStateChange::Resolve { false_positive } => (Some(at.0), false_positive),
         };
-        let done = on_pool!(self, |pool| {
+        let mut tx = self.write().await?;
+        let done = on_tx!(&mut tx, |conn| {
             sqlx::query(
                 "UPDATE alerts SET state = $1, state_note = $2, state_by = $3, state_at = $4, \
                  acknowledged_at = COALESCE(acknowledged_at, $4), \
@@ -799,11 +805,32 @@ impl Store {
             .bind(resolving)
             .bind(false_positive)
             .bind(dedup_key)
-            .execute(pool)
+            .execute(conn)
             .await
             .map(|done| done.rows_affected())
         })
         .map_err(|e| self.db(e))?;
+        if done == 1 && resolving.is_some() {
+            // Every sink that was told of the alert is told it is resolved, in the same
+            // transaction: a sink that keeps incidents open (PagerDuty) closes its incident,
+            // the others take the notice as done.
+            on_tx!(&mut tx, |conn| {
+                sqlx::query(
+                    "INSERT INTO outbox (dedup_key, sink, kind, limit_key, created_at, \
+                     next_attempt_at) \
+                     SELECT dedup_key, sink, 'resolved', limit_key, $1, $1 FROM outbox \
+                     WHERE dedup_key = $2 AND kind = 'raised' AND delivered_at IS NOT NULL \
+                     ON CONFLICT (dedup_key, sink, kind) DO NOTHING",
+                )
+                .bind(at.0)
+                .bind(dedup_key)
+                .execute(conn)
+                .await
+                .map(drop)
+            })
+            .map_err(|e| self.db(e))?;
+        }
+        tx.commit().await.map_err(|e| self.db(e))?;
         if done == 0 {
             return Ok(None);
         }
@@ -898,7 +925,8 @@ impl Store {
     ) -> Result<Option<EventTime>, StoreError> {
         let at: Option<i64> = on_pool!(self, |pool| {
             sqlx::query_scalar(
-                "SELECT MAX(delivered_at) FROM outbox WHERE sink = $1 AND limit_key = $2",
+                "SELECT MAX(delivered_at) FROM outbox WHERE sink = $1 AND limit_key = $2 \
+                 AND kind <> 'resolved'",
             )
             .bind(sink)
             .bind(limit_key)
