@@ -283,19 +283,30 @@ fn write_group(out: &mut dyn Write, group: &[&Alert]) -> io::Result<()> {
         context("agents", &agents)?;
     }
     if let Details::Canary(canary) = &lead.details {
-        let labels: Vec<String> = canary
-            .labels
-            .iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect();
-        if !labels.is_empty() {
-            context("labels", &labels.join(" "))?;
-        }
-        if let Some(memo) = &canary.memo {
-            context("memo", memo)?;
+        for (label, value) in planted_context(&canary.labels, &canary.memo) {
+            context(label, &value)?;
         }
     }
     Ok(())
+}
+
+/// A canary's labels and memo, as context lines.
+fn planted_context(
+    labels: &std::collections::BTreeMap<String, String>,
+    memo: &Option<String>,
+) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    if !labels.is_empty() {
+        lines.push(("labels", labels.join(" ")));
+    }
+    if let Some(memo) = memo {
+        lines.push(("memo", memo.clone()));
+    }
+    lines
 }
 
 fn write_alert_table(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
@@ -353,20 +364,12 @@ fn write_alert_rows(out: &mut dyn Write, alert: &Alert) -> io::Result<()> {
     }
     match &alert.details {
         Details::Canary(canary) => {
-            let labels: Vec<String> = canary
-                .labels
-                .iter()
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect();
             context(
                 "canary",
                 &format!("{} (matched by {})", canary.canary, canary.matched_by),
             )?;
-            if !labels.is_empty() {
-                context("labels", &labels.join(" "))?;
-            }
-            if let Some(memo) = &canary.memo {
-                context("memo", memo)?;
+            for (label, value) in planted_context(&canary.labels, &canary.memo) {
+                context(label, &value)?;
             }
         }
         Details::Exfiltration(details) => {
@@ -406,16 +409,8 @@ fn write_alert_rows(out: &mut dyn Write, alert: &Alert) -> io::Result<()> {
         Details::CanaryDrift(change) | Details::CanaryExposed(change) => {
             context("canaries", &change.canaries.join(", "))?;
             context("change", &change.describe())?;
-            let labels: Vec<String> = change
-                .labels
-                .iter()
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect();
-            if !labels.is_empty() {
-                context("labels", &labels.join(" "))?;
-            }
-            if let Some(memo) = &change.memo {
-                context("memo", memo)?;
+            for (label, value) in planted_context(&change.labels, &change.memo) {
+                context(label, &value)?;
             }
         }
     }

@@ -138,6 +138,21 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// The one canary the alert is about, when there is one: a canary's use, or a change to
+    /// a single canary's integrity.
+    pub fn canary(&self) -> Option<&str> {
+        match &self.details {
+            Details::Canary(canary) => Some(&canary.canary),
+            Details::CanaryDrift(change) | Details::CanaryExposed(change) => {
+                match change.canaries.as_slice() {
+                    [only] => Some(only),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// What the alert is about: the canary's name, or the principal (a denial burst's
     /// principal key, an instance session's ARN). Repeats for one subject are grouped and
     /// rate-limited together.

@@ -35,6 +35,27 @@ fn push(facts: &mut Vec<Fact>, label: &'static str, value: Option<impl Into<Stri
     }
 }
 
+/// A canary's labels, memo and recorded placements.
+fn push_where_planted(
+    facts: &mut Vec<Fact>,
+    notification: &Notification,
+    labels: &std::collections::BTreeMap<String, String>,
+    memo: &Option<String>,
+) {
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    push(facts, "Labels", Some(labels.join(", ")));
+    push(facts, "Memo", memo.as_deref());
+    let planted: Vec<String> = notification
+        .placements
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    push(facts, "Planted at", Some(planted.join(", ")));
+}
+
 /// What a person needs to act on the alert, in reading order.
 pub fn facts(notification: &Notification) -> Vec<Fact> {
     let alert = &notification.alert;
@@ -57,19 +78,7 @@ pub fn facts(notification: &Notification) -> Vec<Fact> {
     match &alert.details {
         Details::Canary(canary) => {
             push(&mut facts, "Canary", Some(canary.canary.as_str()));
-            let labels: Vec<String> = canary
-                .labels
-                .iter()
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect();
-            push(&mut facts, "Labels", Some(labels.join(", ")));
-            push(&mut facts, "Memo", canary.memo.as_deref());
-            let planted: Vec<String> = notification
-                .placements
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            push(&mut facts, "Planted at", Some(planted.join(", ")));
+            push_where_planted(&mut facts, notification, &canary.labels, &canary.memo);
             push(
                 &mut facts,
                 "Matched by",
@@ -137,19 +146,7 @@ pub fn facts(notification: &Notification) -> Vec<Fact> {
         Details::CanaryDrift(change) | Details::CanaryExposed(change) => {
             push(&mut facts, "Canaries", Some(change.canaries.join(", ")));
             push(&mut facts, "Change", Some(change.describe()));
-            let labels: Vec<String> = change
-                .labels
-                .iter()
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect();
-            push(&mut facts, "Labels", Some(labels.join(", ")));
-            push(&mut facts, "Memo", change.memo.as_deref());
-            let planted: Vec<String> = notification
-                .placements
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            push(&mut facts, "Planted at", Some(planted.join(", ")));
+            push_where_planted(&mut facts, notification, &change.labels, &change.memo);
         }
     }
     push(&mut facts, "Principal", call.principal.as_deref());

@@ -3,15 +3,13 @@
 //! tests, a 300-character string of bidirectional controls and a digest of 200 alerts, and
 //! each within its service's documented limits.
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
+use common::{receiver, spec};
 use detect::Details;
 use notify::formats::{discord, google_chat, pagerduty, teams};
-use notify::{build_sink, Digest, Notification, SinkError, SinkSpec};
+use notify::{build_sink, Digest, Notification, SinkError};
 use serde_json::Value;
 use trail::EventTime;
 
@@ -200,39 +198,6 @@ fn pagerduty_gets_a_trigger_keyed_by_the_dedup_key_within_its_limits() {
     assert_eq!(resolve["dedup_key"], key);
 }
 
-#[derive(Clone)]
-struct Receiver {
-    bodies: Arc<Mutex<Vec<Bytes>>>,
-    status: Arc<Mutex<StatusCode>>,
-}
-
-async fn take(State(receiver): State<Receiver>, body: Bytes) -> StatusCode {
-    receiver.bodies.lock().unwrap().push(body);
-    *receiver.status.lock().unwrap()
-}
-
-async fn receiver() -> (String, Receiver) {
-    let receiver = Receiver {
-        bodies: Arc::default(),
-        status: Arc::new(Mutex::new(StatusCode::OK)),
-    };
-    let app = axum::Router::new()
-        .route("/{*path}", post(take))
-        .with_state(receiver.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{address}"), receiver)
-}
-
-fn spec(toml_text: &str) -> SinkSpec {
-    #[derive(serde::Deserialize)]
-    struct File {
-        sink: Vec<SinkSpec>,
-    }
-    toml::from_str::<File>(toml_text).unwrap().sink.remove(0)
-}
-
 #[tokio::test]
 async fn each_sink_posts_its_format_and_sorts_failures_without_naming_its_secret() {
     let (base, receiver) = receiver().await;
@@ -264,8 +229,9 @@ async fn each_sink_posts_its_format_and_sorts_failures_without_naming_its_secret
             StatusCode::OK
         };
         sink.deliver(&notification).await.unwrap();
-        let body = receiver.bodies.lock().unwrap().pop().unwrap();
-        let received: Value = serde_json::from_slice(&body).unwrap();
+        let taken = receiver.received.lock().unwrap().pop().unwrap();
+        assert_eq!(taken.headers["content-type"], "application/json");
+        let received: Value = serde_json::from_slice(&taken.body).unwrap();
         assert_eq!(received, expected, "{table}");
 
         *receiver.status.lock().unwrap() = StatusCode::BAD_REQUEST;
@@ -309,7 +275,7 @@ async fn resolving_sends_pagerduty_a_resolve_and_the_chat_services_nothing() {
     )))
     .unwrap();
     pager.resolve(&notification).await.unwrap();
-    let body = receiver.bodies.lock().unwrap().pop().unwrap();
+    let body = receiver.received.lock().unwrap().pop().unwrap().body;
     let received: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         received,
@@ -320,5 +286,8 @@ async fn resolving_sends_pagerduty_a_resolve_and_the_chat_services_nothing() {
     )))
     .unwrap();
     teams.resolve(&notification).await.unwrap();
-    assert!(receiver.bodies.lock().unwrap().is_empty(), "nothing posted");
+    assert!(
+        receiver.received.lock().unwrap().is_empty(),
+        "nothing posted"
+    );
 }

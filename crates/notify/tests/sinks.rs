@@ -1,60 +1,15 @@
 //! Each sink against a real receiver: a local HTTP server for the webhook and Slack, the
 //! aiosmtpd server scripts/test starts for email, a file for JSON lines.
 
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::http::StatusCode;
+use common::{receiver, spec};
 use detect::Details;
-use notify::{build_sink, verify_signature, Notification, SinkError, SinkSpec};
+use notify::{build_sink, verify_signature, Notification, SinkError};
 use trail::EventTime;
-
-#[derive(Clone, Debug)]
-struct Received {
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-#[derive(Clone)]
-struct Receiver {
-    received: Arc<Mutex<Vec<Received>>>,
-    status: Arc<Mutex<StatusCode>>,
-}
-
-async fn take(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    receiver
-        .received
-        .lock()
-        .unwrap()
-        .push(Received { headers, body });
-    *receiver.status.lock().unwrap()
-}
-
-/// An HTTP server on a free loopback port recording every POST; returns its base URL.
-async fn receiver() -> (String, Receiver) {
-    let receiver = Receiver {
-        received: Arc::default(),
-        status: Arc::new(Mutex::new(StatusCode::OK)),
-    };
-    let app = axum::Router::new()
-        .route("/{*path}", post(take))
-        .with_state(receiver.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{address}"), receiver)
-}
-
-fn spec(toml_text: &str) -> SinkSpec {
-    #[derive(serde::Deserialize)]
-    struct File {
-        sink: Vec<SinkSpec>,
-    }
-    toml::from_str::<File>(toml_text).unwrap().sink.remove(0)
-}
 
 /// The sample alert with a userAgent and canary name an attacker would write.
 fn hostile(now: EventTime) -> Notification {

@@ -416,11 +416,11 @@ async fn send_one(
 /// Where the alert's canary was planted. A failure to read them is logged and the alert goes
 /// out without them: the placements help the responder, but must never hold up the alert.
 async fn placements_of(store: &Store, alert: &detect::Alert) -> Vec<notify::PlacementNote> {
-    let detect::alert::Details::Canary(details) = &alert.details else {
+    let Some(name) = alert.canary() else {
         return Vec::new();
     };
     let found = async {
-        let Some(canary) = store.get_by_name(&details.canary).await? else {
+        let Some(canary) = store.get_by_name(name).await? else {
             return Ok(Vec::new());
         };
         store.placements(&canary.id).await
@@ -437,7 +437,7 @@ async fn placements_of(store: &Store, alert: &detect::Alert) -> Vec<notify::Plac
             })
             .collect(),
         Err(error) => {
-            tracing::warn!(%error, canary = %details.canary, "cannot read the canary's placements; the alert goes out without them");
+            tracing::warn!(%error, canary = %name, "cannot read the canary's placements; the alert goes out without them");
             Vec::new()
         }
     }

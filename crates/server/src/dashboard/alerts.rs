@@ -203,15 +203,7 @@ fn facts_of(view: &AlertView) -> (Vec<Fact>, Vec<Fact>) {
         Details::Canary(canary) => vec![
             fact("Canary", canary.canary.clone()),
             fact("Matched by", canary.matched_by.to_string()),
-            fact(
-                "Labels",
-                canary
-                    .labels
-                    .iter()
-                    .map(|(key, value)| format!("{key}={value}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
+            fact("Labels", label_text(&canary.labels)),
             fact("Memo", canary.memo.clone().unwrap_or_default()),
         ],
         Details::Exfiltration(found) => vec![
@@ -243,19 +235,20 @@ fn facts_of(view: &AlertView) -> (Vec<Fact>, Vec<Fact>) {
             fact("Canaries", change.canaries.join(", ")),
             fact("Change", change.describe()),
             fact("Seen by", format!("{:?}", change.seen_by)),
-            fact(
-                "Labels",
-                change
-                    .labels
-                    .iter()
-                    .map(|(key, value)| format!("{key}={value}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
+            fact("Labels", label_text(&change.labels)),
             fact("Memo", change.memo.clone().unwrap_or_default()),
         ],
     };
     (event, details)
+}
+
+/// A canary's labels as `key=value, …`.
+fn label_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 struct Step {
@@ -309,16 +302,10 @@ pub async fn detail(
         .collect();
     let playbook = detect::playbook::playbook(&view.alert, placements.first().map(String::as_str));
     let (event, details) = facts_of(&view);
-    let canary_href = match &view.alert.details {
-        Details::Canary(canary) => Some(format!("/canaries/{}", path_segment(&canary.canary))),
-        Details::CanaryDrift(change) | Details::CanaryExposed(change) => {
-            match change.canaries.as_slice() {
-                [only] => Some(format!("/canaries/{}", path_segment(only))),
-                _ => None,
-            }
-        }
-        _ => None,
-    };
+    let canary_href = view
+        .alert
+        .canary()
+        .map(|canary| format!("/canaries/{}", path_segment(canary)));
     let raw = serde_json::to_string_pretty(&view).unwrap_or_default();
     let row = AlertRow::of(&view);
     DetailPage {
