@@ -25,6 +25,7 @@ mod jsonl;
 pub mod render;
 mod route;
 mod sample;
+pub mod suppress;
 
 pub use config::{build_sink, ConfigError, SinkConfig, SinkSpec, Tls};
 pub use email::EmailSink;
@@ -32,6 +33,7 @@ pub use http::{sign, verify_signature, FormatSink, RenderJson, SlackSink, Webhoo
 pub use jsonl::JsonLinesSink;
 pub use route::{Route, Router};
 pub use sample::sample_notification;
+pub use suppress::{suppressed_by, Suppression, SuppressionError, PROTECTED_RULES};
 
 /// One message to a sink: an alert, or a digest of several alerts for one canary or principal
 /// led by the newest.
