@@ -570,5 +570,6 @@ fn alert_row(alert: &Alert, route: &Route) -> AlertRow {
             Details::Canary(canary) => Some(canary.canary.clone()),
             _ => None,
         },
+        suppressed_by: None,
     }
 }

@@ -656,6 +656,7 @@ async fn a_withdrawal_goes_on_its_own_beside_the_digest_of_repeats() {
         body: stored.body.clone(),
         sinks: vec!["hook".to_owned()],
         canary: None,
+        suppressed_by: None,
     };
     store
         .commit_batch(&store::BatchCommit {

@@ -246,6 +246,7 @@ mod tests {
                         body,
                         sinks: Vec::new(),
                         canary: None,
+                        suppressed_by: None,
                     }],
                     at: detected_at,
                 })

@@ -193,6 +193,7 @@ fn main() {
                         .to_string(),
                         sinks: Vec::new(),
                         canary: None,
+                        suppressed_by: None,
                     }
                 })
                 .collect();

@@ -117,6 +117,7 @@ impl Api {
                     body: body.to_string(),
                     sinks: Vec::new(),
                     canary: Some(canary.to_owned()),
+                    suppressed_by: None,
                 }],
                 at: store::now(),
             })

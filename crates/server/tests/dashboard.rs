@@ -380,6 +380,7 @@ async fn a_withdrawn_alert_shows_why_in_the_api_and_on_its_page() {
                 body: String::new(),
                 sinks: Vec::new(),
                 canary: None,
+                suppressed_by: None,
             }],
             at: store::now(),
         })

@@ -58,6 +58,7 @@ mod overview;
 mod pipeline;
 mod placements;
 mod secret;
+mod suppressions;
 mod tokens;
 mod workers;
 
@@ -92,6 +93,7 @@ pub use pipeline::{
 };
 pub use placements::{NewPlacement, Placement};
 pub use secret::{Secret, SecretKey, SecretKeyError};
+pub use suppressions::{NewSuppression, SuppressionRecord};
 pub use tokens::{ApiToken, NewApiToken};
 pub use workers::{LeaseKind, WorkerBeat, WorkerRecord};
 

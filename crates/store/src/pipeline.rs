@@ -41,6 +41,9 @@ pub struct AlertRow {
     /// triggered, adds a `triggered` event to its history and moves its last-alert time, in
     /// the same transaction as the alert.
     pub canary: Option<String>,
+    /// The suppression that keeps it from being notified: it is stored, counted and shown
+    /// as any alert, with the suppression's id, and no delivery is queued for it.
+    pub suppressed_by: Option<String>,
 }
 
 /// One source batch's effects, committed together or not at all.
@@ -99,6 +102,8 @@ pub struct StoredAlert {
     pub resolved_at: Option<EventTime>,
     /// Whether its resolution called it a false positive.
     pub false_positive: bool,
+    /// The suppression that kept it from being notified, if one did.
+    pub suppressed_by: Option<String>,
 }
 
 /// A change of an alert's handling, for [`Store::set_alert_state`].
@@ -219,7 +224,7 @@ macro_rules! select_alert {
             "SELECT a.dedup_key, a.rule, a.severity, a.status, a.summary, a.event_time, \
              a.detected_at, a.updated_at, a.source, a.limit_key, a.body, a.state, a.state_note, \
              a.state_by, a.state_at, a.canary, a.acknowledged_at, a.resolved_at, \
-             a.false_positive, a.withdrawn_because FROM alerts a ",
+             a.false_positive, a.withdrawn_because, a.suppressed_by FROM alerts a ",
             $rest
         )
     };
@@ -248,6 +253,7 @@ struct AlertColumns {
     resolved_at: Option<i64>,
     false_positive: bool,
     withdrawn_because: Option<String>,
+    suppressed_by: Option<String>,
 }
 
 impl From<AlertColumns> for StoredAlert {
@@ -273,6 +279,7 @@ impl From<AlertColumns> for StoredAlert {
             acknowledged_at: row.acknowledged_at.map(EventTime),
             resolved_at: row.resolved_at.map(EventTime),
             false_positive: row.false_positive,
+            suppressed_by: row.suppressed_by,
         }
     }
 }
@@ -285,7 +292,7 @@ macro_rules! select_delivery {
              o.next_attempt_at, o.kind AS o_kind, a.dedup_key, a.rule, a.severity, a.status, a.summary, \
              a.event_time, a.detected_at, a.updated_at, a.source, a.limit_key, a.body, \
              a.state, a.state_note, a.state_by, a.state_at, a.canary, a.acknowledged_at, \
-             a.resolved_at, a.false_positive, a.withdrawn_because \
+             a.resolved_at, a.false_positive, a.withdrawn_because, a.suppressed_by \
              FROM outbox o JOIN alerts a ON a.dedup_key = o.dedup_key ",
             $rest
         )
@@ -380,7 +387,7 @@ macro_rules! kept_alert_columns {
     () => {
         "rule, severity, status, summary, event_time, detected_at, updated_at, source, \
          limit_key, body, canary, state, state_note, state_by, state_at, acknowledged_at, \
-         resolved_at, false_positive, withdrawn_because"
+         resolved_at, false_positive, withdrawn_because, suppressed_by"
     };
 }
 
@@ -565,8 +572,8 @@ async fn commit_alert(
     let inserted = on_tx!(&mut *tx, |conn| {
         sqlx::query(
             "INSERT INTO alerts (dedup_key, rule, severity, status, summary, event_time, \
-             detected_at, updated_at, source, limit_key, body, canary) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11) \
+             detected_at, updated_at, source, limit_key, body, canary, suppressed_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (dedup_key) DO NOTHING",
         )
         .bind(&alert.dedup_key)
@@ -580,6 +587,7 @@ async fn commit_alert(
         .bind(&alert.limit_key)
         .bind(&alert.body)
         .bind(&alert.canary)
+        .bind(&alert.suppressed_by)
         .execute(conn)
         .await
         .map(|done| done.rows_affected())
@@ -605,7 +613,12 @@ async fn commit_alert(
         })?;
         return Ok(false);
     }
-    for sink in &alert.sinks {
+    let sinks: &[String] = if alert.suppressed_by.is_some() {
+        &[]
+    } else {
+        &alert.sinks
+    };
+    for sink in sinks {
         on_tx!(&mut *tx, |conn| {
             sqlx::query(
                 "INSERT INTO outbox (dedup_key, sink, limit_key, created_at, next_attempt_at) \

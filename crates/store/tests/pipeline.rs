@@ -27,6 +27,7 @@ fn alert(key: &str, status: &str, sinks: &[&str]) -> AlertRow {
         body: format!("{{\"dedup_key\":\"{key}\",\"status\":\"{status}\"}}"),
         sinks: sinks.iter().map(|s| (*s).to_owned()).collect(),
         canary: None,
+        suppressed_by: None,
     }
 }
 
@@ -737,4 +738,68 @@ async fn alerts_are_paged_and_counted_newest_first(db: &TestDb) {
             ("trail".to_owned(), "AWSLogs/2".to_owned(), at(60)),
         ]
     );
+}
+
+on_both_backends!(a_suppressed_alert_is_stored_and_shown_but_queues_no_delivery);
+async fn a_suppressed_alert_is_stored_and_shown_but_queues_no_delivery(db: &TestDb) {
+    let store = db.open().await;
+    let made = store
+        .create_suppression(
+            &store::NewSuppression {
+                rule: Some("access-denied-burst".to_owned()),
+                source_cidr: Some("10.0.0.0/8".to_owned()),
+                reason: "terraform plan in CI".to_owned(),
+                expires_at: at(3_600),
+                created_by: "cli".to_owned(),
+                ..Default::default()
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert!(
+        made.id.starts_with("sup-") && made.id.len() == 16,
+        "{}",
+        made.id
+    );
+    assert_eq!(
+        store.suppression(&made.id).await.unwrap().as_ref(),
+        Some(&made)
+    );
+
+    let suppressed = AlertRow {
+        suppressed_by: Some(made.id.clone()),
+        ..alert("burst", "final", &["hook"])
+    };
+    let alerts = [suppressed, alert("other", "final", &["hook"])];
+    assert_eq!(commit(&store, &alerts, 10).await, ["burst", "other"]);
+    let due = store.due_deliveries(at(20), 100).await.unwrap();
+    let keys: Vec<&str> = due.iter().map(|d| d.alert.dedup_key.as_str()).collect();
+    assert_eq!(keys, ["other"], "no delivery for the suppressed alert");
+    let stored = store.alert("burst").await.unwrap().unwrap();
+    assert_eq!(stored.suppressed_by.as_deref(), Some(made.id.as_str()));
+
+    // In force until it expires or is removed; the record stays.
+    assert_eq!(
+        store.suppressions(at(100), false).await.unwrap(),
+        std::slice::from_ref(&made)
+    );
+    assert!(store
+        .suppressions(at(3_600), false)
+        .await
+        .unwrap()
+        .is_empty());
+    let removed = store
+        .remove_suppression(&made.id, "alice", at(200))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(removed.removed_by.as_deref(), Some("alice"));
+    assert!(store.suppressions(at(300), false).await.unwrap().is_empty());
+    assert_eq!(store.suppressions(at(300), true).await.unwrap().len(), 1);
+    assert!(store
+        .remove_suppression(&made.id, "alice", at(400))
+        .await
+        .unwrap()
+        .is_none());
 }

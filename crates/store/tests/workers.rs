@@ -27,6 +27,7 @@ fn alert(key: &str, limit_key: &str) -> AlertRow {
         body: format!("{{\"dedup_key\":\"{key}\"}}"),
         sinks: vec!["hook".to_owned()],
         canary: None,
+        suppressed_by: None,
     }
 }
 

@@ -182,6 +182,7 @@ impl TestServer {
                     body: body.to_string(),
                     sinks: Vec::new(),
                     canary: Some(canary.to_owned()),
+                    suppressed_by: None,
                 }],
                 at: store::now(),
             })
