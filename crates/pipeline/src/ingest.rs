@@ -337,7 +337,7 @@ impl Ingestor {
         source: &str,
         alerts: &[Alert],
     ) -> Result<Vec<String>, PipelineError> {
-        let rows = self.alert_rows(alerts);
+        let rows = self.alert_rows(alerts).await?;
         let new = self
             .store
             .commit_batch(&BatchCommit {
@@ -416,7 +416,7 @@ impl Ingestor {
         put.dedup_by(|a, b| a.key == b.key);
         delete.sort_unstable();
         delete.dedup();
-        let rows = self.alert_rows(&alerts);
+        let rows = self.alert_rows(&alerts).await?;
         let lateness =
             serde_json::to_string(&position.lateness).expect("counters always serialise");
         let new = session
@@ -443,7 +443,13 @@ impl Ingestor {
 
     /// The rows to commit for a batch's alerts: a burst that grew within the batch appears in
     /// several versions, of which the last is kept, with every key an earlier one replaced.
-    fn alert_rows(&self, alerts: &[Alert]) -> Vec<AlertRow> {
+    /// An alert a suppression in force matches is marked with it, and queues no delivery.
+    async fn alert_rows(&self, alerts: &[Alert]) -> Result<Vec<AlertRow>, PipelineError> {
+        if alerts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = store::now();
+        let suppressions = suppressions_in_force(&self.store, now).await?;
         let mut latest: HashMap<&str, (&Alert, Vec<String>)> = HashMap::new();
         let mut order = Vec::new();
         for alert in alerts {
@@ -454,15 +460,17 @@ impl Ingestor {
             *version = alert;
             replaces.extend(alert.replaces.iter().cloned());
         }
-        order
+        Ok(order
             .iter()
             .map(|key| {
                 let (alert, replaces) = &latest[key];
                 let mut row = alert_row(alert, &self.route);
                 row.replaces = replaces.clone();
+                row.suppressed_by = notify::suppressed_by(&suppressions, alert, now)
+                    .map(|suppression| suppression.id.clone());
                 row
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -541,6 +549,48 @@ async fn load_canaries(
     let mut canaries = registry::watch_list(store).await?;
     canaries.extend(extra.iter().cloned());
     Ok(Arc::new(CanaryRegistry::new(canaries)?))
+}
+
+/// The suppressions in force at `now`, as the routing matches them. One the store holds in a
+/// shape this version cannot read (a rule it does not know) is left out and logged.
+async fn suppressions_in_force(
+    store: &Store,
+    now: trail::EventTime,
+) -> Result<Vec<notify::Suppression>, PipelineError> {
+    let mut suppressions = Vec::new();
+    for record in store.suppressions(now, false).await? {
+        let rule = match &record.rule {
+            Some(rule) => match serde_json::from_value(serde_json::Value::String(rule.clone())) {
+                Ok(rule) => Some(rule),
+                Err(_) => {
+                    tracing::warn!(suppression = %record.id, %rule, "a suppression names a rule this version does not know; it is not applied");
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let source_cidr = match &record.source_cidr {
+            Some(cidr) => match cidr.parse() {
+                Ok(network) => Some(network),
+                Err(_) => {
+                    tracing::warn!(suppression = %record.id, %cidr, "a suppression's CIDR does not parse; it is not applied");
+                    continue;
+                }
+            },
+            None => None,
+        };
+        suppressions.push(notify::Suppression {
+            id: record.id,
+            rule,
+            principal: record.principal,
+            source_cidr,
+            user_agent: record.user_agent,
+            reason: record.reason,
+            expires_at: record.expires_at,
+            covers_canaries: record.covers_canaries,
+        });
+    }
+    Ok(suppressions)
 }
 
 /// The canary or principal an alert is about: notifications repeat at most once per window

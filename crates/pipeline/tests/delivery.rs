@@ -724,3 +724,41 @@ async fn resolving_an_alert_closes_its_incident_once_and_holds_up_nothing() {
     assert_eq!(outbox.deliver_due(seconds(t0, 3_601)).await.unwrap(), 2);
     assert_eq!(chat.taken().len(), 2);
 }
+
+#[tokio::test]
+async fn a_suppressed_alert_is_kept_but_not_sent_and_canary_use_needs_the_admins_flag() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_with_canary(&folder).await;
+    let t0 = store::now();
+    let suppression = |covers_canaries| store::NewSuppression {
+        user_agent: Some("aws-cli/*".to_owned()),
+        reason: "our own audit script".to_owned(),
+        expires_at: seconds(t0, 3_600),
+        covers_canaries,
+        created_by: "cli".to_owned(),
+        ..Default::default()
+    };
+    // Without the flag a suppression passes over canary-use alerts: this one is sent.
+    store
+        .create_suppression(&suppression(false), t0)
+        .await
+        .unwrap();
+    let hook = Recorder::new("hook", Answer::Take);
+    let outbox = deliverer(&store, &[&hook]);
+    let sent = commit(&store, &["hook"], &[canary_use(1, "e-1")]).await;
+    assert_eq!(outbox.deliver_due(seconds(t0, 1)).await.unwrap(), 1);
+    let stored = store.alert(&sent[0]).await.unwrap().unwrap();
+    assert_eq!(stored.suppressed_by, None);
+
+    // With it (an admin's explicit choice), the next use is kept and shown, not sent.
+    let covering = store
+        .create_suppression(&suppression(true), t0)
+        .await
+        .unwrap();
+    let kept = commit(&store, &["hook"], &[canary_use(2, "e-2")]).await;
+    assert_eq!(kept.len(), 1);
+    let stored = store.alert(&kept[0]).await.unwrap().unwrap();
+    assert_eq!(stored.suppressed_by.as_deref(), Some(covering.id.as_str()));
+    assert_eq!(outbox.deliver_due(seconds(t0, 3_600)).await.unwrap(), 0);
+    assert_eq!(hook.taken().len(), 1, "only the first use was sent");
+}
