@@ -141,6 +141,57 @@ pub enum AlertCommand {
         #[arg(long)]
         false_positive: bool,
     },
+    /// Stop notifying alerts that match, for a while and for a stated reason. They are still
+    /// stored, counted and shown (marked with the suppression's id); making it is audited.
+    ///
+    /// Every condition given must hold; at least one is needed. Canary-use and canary-drift
+    /// alerts are passed over unless --include-canaries is given, which the audit log
+    /// records; a suppression naming either rule without it is refused.
+    #[command(after_help = "Examples:
+  tripkey alert suppress --rule access-denied-burst --source-cidr 10.20.0.0/16 --for 7d --reason 'terraform plan in CI'
+  tripkey alert suppress --user-agent 'aws-sdk-go/* (audit-scanner)' --for 24h --reason 'quarterly access review'")]
+    Suppress {
+        /// Only alerts of this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only alerts whose principal ARN, access key or subject is this, exactly.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only calls from this network, e.g. 10.20.0.0/16.
+        #[arg(long, value_name = "CIDR")]
+        source_cidr: Option<String>,
+        /// Only calls whose userAgent matches this pattern; `*` matches any run of characters.
+        #[arg(long, value_name = "PATTERN")]
+        user_agent: Option<String>,
+        /// How long it lasts: a span like 24h or 7d, or an RFC 3339 time to end at.
+        #[arg(long = "for", value_name = "SPAN_OR_TIME")]
+        until: String,
+        /// Why, for whoever reads a suppressed alert later.
+        #[arg(long)]
+        reason: String,
+        /// Let it cover canary-use and canary-drift alerts too (recorded in the audit log).
+        #[arg(long)]
+        include_canaries: bool,
+        #[command(flatten)]
+        output: FormatArgs,
+    },
+    /// List the suppressions in force (with --all, every one ever made).
+    #[command(after_help = "Example:
+  tripkey alert suppressions --all --format json")]
+    Suppressions {
+        /// Removed and expired ones too.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        output: FormatArgs,
+    },
+    /// End a suppression now; alerts it matched stay marked.
+    #[command(after_help = "Example:
+  tripkey alert unsuppress sup-3f2a9c0d1e4b")]
+    Unsuppress {
+        /// The suppression's id.
+        id: String,
+    },
     /// Send a sample alert, marked as a test, straight to one configured sink, and say
     /// whether the sink took it. Nothing is written to the database.
     #[command(after_help = "Example:
@@ -452,6 +503,15 @@ fn write_status(
 }
 
 /// The stored alerts: a table, one JSON document, or one alert body per line.
+/// An alert's JSON as shown: its body, with the suppression that kept it from being sent.
+fn shown_body(alert: &store::StoredAlert) -> serde_json::Result<serde_json::Value> {
+    let mut body: serde_json::Value = serde_json::from_str(&alert.body)?;
+    if let (Some(id), Some(fields)) = (&alert.suppressed_by, body.as_object_mut()) {
+        fields.insert("suppressed_by".to_owned(), serde_json::json!(id));
+    }
+    Ok(body)
+}
+
 fn write_alert_list(
     out: &mut dyn Write,
     alerts: &[store::StoredAlert],
@@ -470,25 +530,32 @@ fn write_alert_list(
             for alert in alerts {
                 writeln!(
                     out,
-                    "{:<24}  {:<8}  {:<32}  {}",
+                    "{:<24}  {:<8}  {:<32}  {}{}",
                     alert.detected_at.to_string(),
                     alert.severity,
                     alert.rule,
-                    for_terminal(&alert.summary)
+                    for_terminal(&alert.summary),
+                    alert
+                        .suppressed_by
+                        .as_deref()
+                        .map(|id| format!("  [suppressed by {id}, not sent]"))
+                        .unwrap_or_default()
                 )?;
             }
         }
         Format::Json => {
             let bodies = alerts
                 .iter()
-                .map(|alert| serde_json::from_str::<serde_json::Value>(&alert.body))
+                .map(shown_body)
                 .collect::<Result<Vec<_>, _>>()
                 .context("an alert in the database is not valid JSON")?;
             crate::output::write_json(out, &serde_json::json!({ "alerts": bodies }))?;
         }
         Format::Jsonl => {
             for alert in alerts {
-                writeln!(out, "{}", alert.body)?;
+                let body =
+                    shown_body(alert).context("an alert in the database is not valid JSON")?;
+                writeln!(out, "{body}")?;
             }
         }
         Format::Csv => {
@@ -628,6 +695,79 @@ pub fn alert(
                 let change = AlertStateChange::Resolve { false_positive };
                 set_alert_state(&store_args, &dedup_key, change, note).await
             }
+            AlertCommand::Suppress {
+                rule,
+                principal,
+                source_cidr,
+                user_agent,
+                until,
+                reason,
+                include_canaries,
+                output,
+            } => {
+                let now = store::now();
+                let expires_at = suppression_end(&until, now)?;
+                let (_, store) = store_args.open_existing().await?;
+                let made = pipeline::suppressions::create(
+                    &store,
+                    store::NewSuppression {
+                        rule,
+                        principal,
+                        source_cidr,
+                        user_agent,
+                        reason,
+                        expires_at,
+                        covers_canaries: include_canaries,
+                        created_by: String::new(),
+                    },
+                    CLI_ACTOR,
+                    now,
+                )
+                .await;
+                store.close().await;
+                let made = made?;
+                let mut out = std::io::stdout().lock();
+                match output.get() {
+                    DataFormat::Json => crate::output::write_json(&mut out, &made)?,
+                    DataFormat::Table => writeln!(
+                        out,
+                        "{} suppresses matching alerts until {}",
+                        made.id, made.expires_at
+                    )?,
+                }
+                Ok(0)
+            }
+            AlertCommand::Suppressions { all, output } => {
+                let (_, store) = store_args.open_existing().await?;
+                let listed = store.suppressions(store::now(), all).await;
+                store.close().await;
+                let listed = listed?;
+                let mut out = std::io::stdout().lock();
+                match output.get() {
+                    DataFormat::Json => crate::output::write_json(
+                        &mut out,
+                        &serde_json::json!({ "suppressions": listed }),
+                    )?,
+                    DataFormat::Table => {
+                        for suppression in &listed {
+                            print_suppression(&mut out, suppression)?;
+                        }
+                        if listed.is_empty() {
+                            writeln!(out, "No suppression is in force.")?;
+                        }
+                    }
+                }
+                Ok(0)
+            }
+            AlertCommand::Unsuppress { id } => {
+                let (_, store) = store_args.open_existing().await?;
+                let removed =
+                    pipeline::suppressions::remove(&store, &id, CLI_ACTOR, store::now()).await;
+                store.close().await;
+                let removed = removed?;
+                println!("{} removed", removed.id);
+                Ok(0)
+            }
             AlertCommand::Test { sink, aws } => {
                 let config = Config::load_optional(store_args.config.as_deref())?;
                 let spec = config
@@ -668,6 +808,60 @@ pub fn alert(
             }
         }
     })
+}
+
+/// The command line acts as the database's owner: an admin.
+const CLI_ACTOR: pipeline::suppressions::Actor<'static> = pipeline::suppressions::Actor {
+    name: "cli",
+    scope: "admin",
+    admin: true,
+    address: None,
+};
+
+/// When a suppression given `--for SPAN_OR_TIME` ends: a span from now, or a time.
+fn suppression_end(text: &str, now: store::EventTime) -> anyhow::Result<store::EventTime> {
+    if let Ok(span) = text.parse::<detect::Span>() {
+        return Ok(now.offset(span.millis()));
+    }
+    store::EventTime::parse(text).map_err(|_| {
+        anyhow::anyhow!(
+            "--for {text:?} is neither a span (24h, 7d) nor an RFC 3339 time (2026-12-31T00:00:00Z)"
+        )
+    })
+}
+
+fn print_suppression(
+    out: &mut dyn Write,
+    suppression: &store::SuppressionRecord,
+) -> std::io::Result<()> {
+    let mut conditions = Vec::new();
+    let given = [
+        ("rule", &suppression.rule),
+        ("principal", &suppression.principal),
+        ("source", &suppression.source_cidr),
+        ("agent", &suppression.user_agent),
+    ];
+    for (name, value) in given {
+        if let Some(value) = value {
+            conditions.push(format!("{name}={value}"));
+        }
+    }
+    if suppression.covers_canaries {
+        conditions.push("covers canary alerts".to_owned());
+    }
+    writeln!(
+        out,
+        "{}  until {}  {}  by {}: {}{}",
+        suppression.id,
+        suppression.expires_at,
+        for_terminal(&conditions.join(" ")),
+        for_terminal(&suppression.created_by),
+        for_terminal(&suppression.reason),
+        match &suppression.removed_at {
+            Some(at) => format!(" (removed {at})"),
+            None => String::new(),
+        }
+    )
 }
 
 async fn set_alert_state(

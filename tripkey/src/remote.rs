@@ -330,6 +330,12 @@ pub async fn alert(client: ApiClient, command: AlertCommand) -> anyhow::Result<u
             let body = json!({ "note": note, "false_positive": false_positive });
             set_state(&client, out, &dedup_key, "resolve", body).await
         }
+        AlertCommand::Suppress { .. }
+        | AlertCommand::Suppressions { .. }
+        | AlertCommand::Unsuppress { .. } => anyhow::bail!(
+            "suppressions are managed on the database for now: run this on the server's host \
+             without --server"
+        ),
         AlertCommand::Test { .. } => anyhow::bail!(
             "alert test runs a sink of the local configuration; through the server, POST \
              /api/v1/sinks/NAME/test"

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod runner;
 pub mod source;
+pub mod suppressions;
 pub mod workers;
 
 pub use budget::{Held, MemoryBudget, DEFAULT_MEMORY_BUDGET};

@@ -1,0 +1,167 @@
+//! Making and ending suppressions, for the command line and the API alike: checked, stored
+//! and audited in one place.
+
+use serde_json::json;
+use store::{AuditOutcome, NewAuditEntry, NewSuppression, Store, SuppressionRecord};
+use trail::EventTime;
+
+/// Who asks.
+#[derive(Clone, Copy, Debug)]
+pub struct Actor<'a> {
+    /// A token's name, or `cli`.
+    pub name: &'a str,
+    /// Their scopes, space-separated, as the audit log records them.
+    pub scope: &'a str,
+    /// Whether they may let a suppression cover canary-use and canary-drift alerts.
+    pub admin: bool,
+    /// Their address, for the audit log.
+    pub address: Option<&'a str>,
+}
+
+/// Why a suppression was not made or ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SuppressionServiceError {
+    /// The request is not a suppression tripkey will make.
+    #[error("{0}")]
+    Refused(String),
+    /// No suppression in force has that id.
+    #[error("no suppression in force has the id {0:?}: `tripkey alert suppressions` lists them")]
+    Unknown(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+/// Checks and stores a suppression, and records the attempt in the audit log, refused or
+/// not. Covering canary-use and canary-drift alerts takes an admin, and the entry says so.
+pub async fn create(
+    store: &Store,
+    new: NewSuppression,
+    actor: Actor<'_>,
+    now: EventTime,
+) -> Result<SuppressionRecord, SuppressionServiceError> {
+    let detail = json!({
+        "rule": new.rule, "principal": new.principal, "source_cidr": new.source_cidr,
+        "user_agent": new.user_agent, "reason": new.reason,
+        "expires_at": new.expires_at.to_string(), "covers_canaries": new.covers_canaries,
+    });
+    if let Err(refusal) = check(&new, actor, now) {
+        let mut detail = detail;
+        detail["error"] = json!(refusal);
+        record(
+            store,
+            actor,
+            now,
+            "suppression.create",
+            None,
+            AuditOutcome::Denied,
+            detail,
+        )
+        .await?;
+        return Err(SuppressionServiceError::Refused(refusal));
+    }
+    let made = store
+        .create_suppression(
+            &NewSuppression {
+                created_by: actor.name.to_owned(),
+                ..new
+            },
+            now,
+        )
+        .await?;
+    record(
+        store,
+        actor,
+        now,
+        "suppression.create",
+        Some(&made.id),
+        AuditOutcome::Allowed,
+        detail,
+    )
+    .await?;
+    Ok(made)
+}
+
+/// Ends a suppression, and records it in the audit log.
+pub async fn remove(
+    store: &Store,
+    id: &str,
+    actor: Actor<'_>,
+    now: EventTime,
+) -> Result<SuppressionRecord, SuppressionServiceError> {
+    let removed = store.remove_suppression(id, actor.name, now).await?;
+    let outcome = if removed.is_some() {
+        AuditOutcome::Allowed
+    } else {
+        AuditOutcome::Failed
+    };
+    record(
+        store,
+        actor,
+        now,
+        "suppression.remove",
+        Some(id),
+        outcome,
+        json!({}),
+    )
+    .await?;
+    removed.ok_or_else(|| SuppressionServiceError::Unknown(id.to_owned()))
+}
+
+async fn record(
+    store: &Store,
+    actor: Actor<'_>,
+    now: EventTime,
+    action: &str,
+    object: Option<&str>,
+    outcome: AuditOutcome,
+    detail: serde_json::Value,
+) -> Result<i64, store::StoreError> {
+    store
+        .audit(&NewAuditEntry {
+            at: now,
+            actor: actor.name,
+            scope: actor.scope,
+            action,
+            object,
+            address: actor.address,
+            outcome,
+            detail,
+        })
+        .await
+}
+
+/// Why `new` may not be made by `actor` at `now`, if it may not.
+fn check(new: &NewSuppression, actor: Actor<'_>, now: EventTime) -> Result<(), String> {
+    let rule = match &new.rule {
+        Some(rule) => Some(
+            serde_json::from_value::<detect::Rule>(json!(rule))
+                .map_err(|_| format!("there is no rule {rule:?}: see docs/detection.md"))?,
+        ),
+        None => None,
+    };
+    let source_cidr = match &new.source_cidr {
+        Some(cidr) => Some(cidr.parse().map_err(|_| {
+            format!("{cidr:?} is not a network: give one like 10.0.0.0/8 or 2001:db8::/32")
+        })?),
+        None => None,
+    };
+    if new.covers_canaries && !actor.admin {
+        return Err(
+            "only an admin may let a suppression cover canary-use and canary-drift alerts"
+                .to_owned(),
+        );
+    }
+    notify::Suppression {
+        id: String::new(),
+        rule,
+        principal: new.principal.clone(),
+        source_cidr,
+        user_agent: new.user_agent.clone(),
+        reason: new.reason.clone(),
+        expires_at: new.expires_at,
+        covers_canaries: new.covers_canaries,
+    }
+    .validate(now)
+    .map_err(|error| error.to_string())
+}
