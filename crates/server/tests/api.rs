@@ -93,6 +93,16 @@ impl Api {
     }
 
     async fn add_alert(&self, dedup_key: &str, canary: &str) {
+        self.add_alert_suppressed(dedup_key, canary, None).await;
+    }
+
+    /// An alert as serve would have committed it, suppressed by `suppressed_by` if given.
+    async fn add_alert_suppressed(
+        &self,
+        dedup_key: &str,
+        canary: &str,
+        suppressed_by: Option<&str>,
+    ) {
         let body = json!({"dedup_key": dedup_key, "rule": "canary-use", "severity": "critical",
             "status": "final", "summary": "used", "event_time": "2026-12-04T10:00:00Z",
             "event_name": "GetCallerIdentity", "event_source": "sts.amazonaws.com",
@@ -117,7 +127,7 @@ impl Api {
                     body: body.to_string(),
                     sinks: Vec::new(),
                     canary: Some(canary.to_owned()),
-                    suppressed_by: None,
+                    suppressed_by: suppressed_by.map(str::to_owned),
                 }],
                 at: store::now(),
             })
@@ -1414,4 +1424,43 @@ async fn the_whole_matrix_of_routes_and_callers() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suppressed_alert_is_listed_and_shown_with_its_suppression() {
+    let api = Api::start().await;
+    api.add_alert_suppressed("canary-use:a:e-1", "a", Some("sup-0123456789ab"))
+        .await;
+    api.add_alert("canary-use:a:e-2", "a").await;
+    let (status, page) = api
+        .call("viewer", Method::GET, "/api/v1/alerts", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let alerts = page["alerts"].as_array().unwrap();
+    assert_eq!(
+        alerts.len(),
+        2,
+        "a suppressed alert is listed like any other"
+    );
+    let by_key = |key: &str| {
+        alerts
+            .iter()
+            .find(|alert| alert["dedup_key"] == key)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        by_key("canary-use:a:e-1")["suppressed_by"],
+        "sup-0123456789ab"
+    );
+    assert!(by_key("canary-use:a:e-2").get("suppressed_by").is_none());
+    let (_, shown) = api
+        .call(
+            "viewer",
+            Method::GET,
+            "/api/v1/alerts/canary-use:a:e-1",
+            None,
+        )
+        .await;
+    assert_eq!(shown["suppressed_by"], "sup-0123456789ab", "{shown}");
 }

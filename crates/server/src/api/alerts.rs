@@ -37,6 +37,10 @@ pub struct AlertView {
     /// Where the alert's canary was planted (with one alert, not in lists).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placements: Option<Vec<store::Placement>>,
+    /// The suppression that kept it from being notified, if one did: it is stored and
+    /// shown like any alert, but no sink was sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed_by: Option<String>,
 }
 
 /// Who is on an alert.
@@ -83,6 +87,7 @@ pub fn alert_view(stored: &StoredAlert) -> Result<AlertView, ApiError> {
             false_positive: stored.false_positive,
         },
         placements: None,
+        suppressed_by: stored.suppressed_by.clone(),
     })
 }
 
@@ -99,7 +104,7 @@ pub struct AlertPage {
 #[utoipa::path(
     get, path = "/api/v1/alerts", tag = "alerts",
     params(
-        ("rule" = Option<String>, Query, description = "canary-use, instance-credential-exfiltration, foreign-vpc-endpoint or access-denied-burst"),
+        ("rule" = Option<String>, Query, description = "canary-use, instance-credential-exfiltration, foreign-vpc-endpoint, access-denied-burst, canary-drift or canary-exposed"),
         ("severity" = Option<String>, Query, description = "low, medium, high or critical"),
         ("state" = Option<String>, Query, description = "open, acknowledged or resolved"),
         ("canary" = Option<String>, Query, description = "the canary's name"),
