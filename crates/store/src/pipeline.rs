@@ -439,6 +439,14 @@ async fn revise(tx: &mut Tx, alert: &AlertRow, at: EventTime) -> Result<(), sqlx
     Ok(())
 }
 
+/// Queues a notice of kind `$1` (`withdrawn`, `resolved`) at `$2` about the alert `$3` for
+/// every sink that was told of the alert; a notice already queued stays as it is.
+const NOTICE_TO_TOLD_SINKS: &str = "INSERT INTO outbox (dedup_key, sink, kind, limit_key, \
+     created_at, next_attempt_at) \
+     SELECT dedup_key, sink, $1, limit_key, $2, $2 FROM outbox \
+     WHERE dedup_key = $3 AND kind = 'raised' AND delivered_at IS NOT NULL \
+     ON CONFLICT (dedup_key, sink, kind) DO NOTHING";
+
 /// Marks a stored alert withdrawn, with the reason, and tells every sink that was told of it.
 /// The body stays the version last committed, marked withdrawn. An alert never stored needs
 /// nothing.
@@ -476,17 +484,12 @@ async fn withdraw(
         if changed == 1 {
             // A sink still waiting to deliver the alert will show it withdrawn; one that has
             // delivered it is told again.
-            sqlx::query(
-                "INSERT INTO outbox (dedup_key, sink, kind, limit_key, created_at, \
-                 next_attempt_at) \
-                 SELECT dedup_key, sink, 'withdrawn', limit_key, $1, $1 FROM outbox \
-                 WHERE dedup_key = $2 AND kind = 'raised' AND delivered_at IS NOT NULL \
-                 ON CONFLICT (dedup_key, sink, kind) DO NOTHING",
-            )
-            .bind(at.0)
-            .bind(dedup_key)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(NOTICE_TO_TOLD_SINKS)
+                .bind("withdrawn")
+                .bind(at.0)
+                .bind(dedup_key)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     })
@@ -828,18 +831,13 @@ impl Store {
             // transaction: a sink that keeps incidents open (PagerDuty) closes its incident,
             // the others take the notice as done.
             on_tx!(&mut tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO outbox (dedup_key, sink, kind, limit_key, created_at, \
-                     next_attempt_at) \
-                     SELECT dedup_key, sink, 'resolved', limit_key, $1, $1 FROM outbox \
-                     WHERE dedup_key = $2 AND kind = 'raised' AND delivered_at IS NOT NULL \
-                     ON CONFLICT (dedup_key, sink, kind) DO NOTHING",
-                )
-                .bind(at.0)
-                .bind(dedup_key)
-                .execute(conn)
-                .await
-                .map(drop)
+                sqlx::query(NOTICE_TO_TOLD_SINKS)
+                    .bind("resolved")
+                    .bind(at.0)
+                    .bind(dedup_key)
+                    .execute(conn)
+                    .await
+                    .map(drop)
             })
             .map_err(|e| self.db(e))?;
         }
