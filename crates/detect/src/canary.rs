@@ -49,6 +49,14 @@ pub struct Canary {
 }
 
 impl Canary {
+    /// Whether the canary may live in `account`: the same account, or either one unknown.
+    pub fn may_be_in(&self, account: Option<&str>) -> bool {
+        match (self.account(), account) {
+            (Some(expected), Some(actual)) => expected == actual,
+            _ => true,
+        }
+    }
+
     /// The canary's account: as given, else the account field of its principal ARN.
     pub fn account(&self) -> Option<&str> {
         self.account_id
@@ -163,6 +171,15 @@ impl CanaryRegistry {
         Some(&self.canaries[index])
     }
 
+    /// The IAM-user canary called `user` that may live in `account`.
+    pub fn by_user_name(&self, user: &str, account: Option<&str>) -> Option<&Canary> {
+        self.by_user_name
+            .get(user)?
+            .iter()
+            .map(|&index| &self.canaries[index])
+            .find(|canary| canary.may_be_in(account))
+    }
+
     /// The canary a record's caller is, if any, and how it matched.
     pub fn match_record(&self, record: &Record<'_>) -> Option<(&Canary, CanaryMatchKind)> {
         let identity = &record.fields.user_identity;
@@ -177,22 +194,13 @@ impl CanaryRegistry {
             return Some((&self.canaries[index], CanaryMatchKind::PrincipalArn));
         }
         if identity.identity_type.as_deref() == Some("IAMUser") {
-            let candidates = identity
-                .user_name
-                .as_deref()
-                .and_then(|user| self.by_user_name.get(user))?;
             let caller_account = identity
                 .account_id
                 .as_deref()
                 .or_else(|| arn_account(identity.arn.as_deref()?));
-            return candidates.iter().find_map(|&index| {
-                let canary = &self.canaries[index];
-                let same_account = match (canary.account(), caller_account) {
-                    (Some(expected), Some(actual)) => expected == actual,
-                    _ => true,
-                };
-                same_account.then_some((canary, CanaryMatchKind::UserName))
-            });
+            return self
+                .by_user_name(identity.user_name.as_deref()?, caller_account)
+                .map(|canary| (canary, CanaryMatchKind::UserName));
         }
         None
     }

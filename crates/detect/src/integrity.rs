@@ -248,7 +248,7 @@ impl CanaryRegistry {
             .or(fields.user_identity.account_id.as_deref());
         let name = &*fields.event_name;
         let found = if USER_CALLS.contains(&name) {
-            let canary = self.user_canary(parameter("userName")?, account)?;
+            let canary = self.by_user_name(parameter("userName")?, account)?;
             let (rule, change, target) = self.user_change(name, canary, raw, record)?;
             Found {
                 rule,
@@ -298,17 +298,6 @@ impl CanaryRegistry {
         ))
     }
 
-    /// The IAM-user canary called `user` in `account` (either side unknown matches).
-    fn user_canary(&self, user: &str, account: Option<&str>) -> Option<&Canary> {
-        self.canaries().iter().find(|canary| {
-            canary.user_name.as_deref() == Some(user)
-                && match (canary.account(), account) {
-                    (Some(expected), Some(actual)) => expected == actual,
-                    _ => true,
-                }
-        })
-    }
-
     /// The canaries in `account` that `wanted` picks, when there are any.
     fn in_account(
         &self,
@@ -318,11 +307,7 @@ impl CanaryRegistry {
         let canaries: Vec<&Canary> = self
             .canaries()
             .iter()
-            .filter(|canary| match (canary.account(), account) {
-                (Some(expected), Some(actual)) => expected == actual,
-                _ => true,
-            })
-            .filter(|canary| wanted(canary))
+            .filter(|canary| canary.may_be_in(account) && wanted(canary))
             .collect();
         (!canaries.is_empty()).then_some(canaries)
     }
