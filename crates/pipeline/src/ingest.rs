@@ -559,36 +559,22 @@ async fn suppressions_in_force(
 ) -> Result<Vec<notify::Suppression>, PipelineError> {
     let mut suppressions = Vec::new();
     for record in store.suppressions(now, false).await? {
-        let rule = match &record.rule {
-            Some(rule) => match serde_json::from_value(serde_json::Value::String(rule.clone())) {
-                Ok(rule) => Some(rule),
-                Err(_) => {
-                    tracing::warn!(suppression = %record.id, %rule, "a suppression names a rule this version does not know; it is not applied");
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let source_cidr = match &record.source_cidr {
-            Some(cidr) => match cidr.parse() {
-                Ok(network) => Some(network),
-                Err(_) => {
-                    tracing::warn!(suppression = %record.id, %cidr, "a suppression's CIDR does not parse; it is not applied");
-                    continue;
-                }
-            },
-            None => None,
-        };
-        suppressions.push(notify::Suppression {
-            id: record.id,
-            rule,
+        let stored = store::NewSuppression {
+            rule: record.rule,
             principal: record.principal,
-            source_cidr,
+            source_cidr: record.source_cidr,
             user_agent: record.user_agent,
             reason: record.reason,
             expires_at: record.expires_at,
             covers_canaries: record.covers_canaries,
-        });
+            created_by: record.created_by,
+        };
+        match crate::suppressions::matcher(record.id.clone(), &stored) {
+            Ok(suppression) => suppressions.push(suppression),
+            Err(error) => {
+                tracing::warn!(suppression = %record.id, %error, "a suppression cannot be read by this version; it is not applied");
+            }
+        }
     }
     Ok(suppressions)
 }

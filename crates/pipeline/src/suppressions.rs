@@ -133,35 +133,41 @@ async fn record(
 
 /// Why `new` may not be made by `actor` at `now`, if it may not.
 fn check(new: &NewSuppression, actor: Actor<'_>, now: EventTime) -> Result<(), String> {
-    let rule = match &new.rule {
-        Some(rule) => Some(
-            serde_json::from_value::<detect::Rule>(json!(rule))
-                .map_err(|_| format!("there is no rule {rule:?}: see docs/detection.md"))?,
-        ),
-        None => None,
-    };
-    let source_cidr = match &new.source_cidr {
-        Some(cidr) => Some(cidr.parse().map_err(|_| {
-            format!("{cidr:?} is not a network: give one like 10.0.0.0/8 or 2001:db8::/32")
-        })?),
-        None => None,
-    };
     if new.covers_canaries && !actor.admin {
         return Err(
             "only an admin may let a suppression cover canary-use and canary-drift alerts"
                 .to_owned(),
         );
     }
-    notify::Suppression {
-        id: String::new(),
+    matcher(String::new(), new)?
+        .validate(now)
+        .map_err(|error| error.to_string())
+}
+
+/// The suppression `id` as the routing matches it, or why its rule or network cannot be
+/// read.
+pub fn matcher(id: String, stored: &NewSuppression) -> Result<notify::Suppression, String> {
+    let rule = match &stored.rule {
+        Some(rule) => Some(
+            serde_json::from_value::<detect::Rule>(json!(rule))
+                .map_err(|_| format!("there is no rule {rule:?}: see docs/detection.md"))?,
+        ),
+        None => None,
+    };
+    let source_cidr = match &stored.source_cidr {
+        Some(cidr) => Some(cidr.parse().map_err(|_| {
+            format!("{cidr:?} is not a network: give one like 10.0.0.0/8 or 2001:db8::/32")
+        })?),
+        None => None,
+    };
+    Ok(notify::Suppression {
+        id,
         rule,
-        principal: new.principal.clone(),
+        principal: stored.principal.clone(),
         source_cidr,
-        user_agent: new.user_agent.clone(),
-        reason: new.reason.clone(),
-        expires_at: new.expires_at,
-        covers_canaries: new.covers_canaries,
-    }
-    .validate(now)
-    .map_err(|error| error.to_string())
+        user_agent: stored.user_agent.clone(),
+        reason: stored.reason.clone(),
+        expires_at: stored.expires_at,
+        covers_canaries: stored.covers_canaries,
+    })
 }
