@@ -553,7 +553,7 @@ async fn run_async(store_args: StoreArgs, command: CanaryCommand) -> anyhow::Res
                 match connect_aws(&args, &config).await {
                     Ok(issuer) => {
                         CanaryService::new(store.clone(), issuer, settings(None, &config))
-                            .check_with_integrity(&canary, store::now())
+                            .with_integrity(stealth, store::now())
                             .await?
                     }
                     Err(error) => stealth.with_integrity(registry::IntegrityReport {

@@ -207,24 +207,21 @@ impl<I: Issuer> CanaryService<I> {
         Ok(done)
     }
 
-    /// A canary's full check: what an attacker's offline tools would conclude
-    /// ([`crate::Inventory::check`]) and, for an IAM-user canary of this issuer, its
-    /// integrity. An IAM read that fails is reported in the check, not as an error, so the
-    /// stealth half still answers.
-    pub async fn check_with_integrity(
+    /// Adds a canary's integrity to its stealth check ([`crate::Inventory::check`]), for an
+    /// IAM-user canary of this issuer. An IAM read that fails is reported in the check, not
+    /// as an error, so the stealth half still answers.
+    pub async fn with_integrity(
         &self,
-        id_or_name: &str,
+        check: crate::CanaryCheck,
         now: EventTime,
     ) -> Result<crate::CanaryCheck, ServiceError> {
-        let check = crate::Inventory::new(&self.store).check(id_or_name).await?;
         if check.canary.issuer != self.issuer.issuer()
             || check.canary.kind != CanaryKind::IamUser
             || check.canary.status == CanaryStatus::Revoked
         {
             return Ok(check);
         }
-        let record = check.canary.clone();
-        let report = match self.check_integrity(&record, now).await {
+        let report = match self.check_integrity(&check.canary, now).await {
             Ok(Some(differences)) => crate::IntegrityReport {
                 checked: true,
                 differences,
