@@ -68,16 +68,10 @@ fn iam_call(minute: i64, name: &str, parameters: Value, response: Value) -> Valu
     })
 }
 
+/// Runs the engine over records, as JSON lines.
 fn run(canaries: Vec<Canary>, records: &[Value]) -> Vec<Alert> {
-    let registry = Arc::new(CanaryRegistry::new(canaries).unwrap());
-    let mut engine = Engine::new(&DetectConfig::default(), registry, MemoryState::default());
-    let mut alerts = Vec::new();
-    for value in records {
-        let raw = serde_json::value::RawValue::from_string(value.to_string()).unwrap();
-        engine.process(&Record::from_raw(&raw).unwrap(), &mut alerts);
-    }
-    engine.finish(&mut alerts);
-    alerts
+    let lines: Vec<String> = records.iter().map(Value::to_string).collect();
+    run_read(canaries, &lines.join("\n"))
 }
 
 fn change_of(alert: &Alert) -> (Rule, String, Option<String>) {
