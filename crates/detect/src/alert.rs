@@ -30,6 +30,16 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule, in the order the documentation lists them.
+    pub const ALL: [Rule; 6] = [
+        Rule::CanaryUse,
+        Rule::InstanceCredentialExfiltration,
+        Rule::ForeignVpcEndpoint,
+        Rule::AccessDeniedBurst,
+        Rule::CanaryDrift,
+        Rule::CanaryExposed,
+    ];
+
     /// The rule id as written in output and configuration.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -355,6 +365,23 @@ mod tests {
     use super::*;
     use crate::canary::ReportedUse;
     use crate::Canary;
+
+    #[test]
+    fn every_rule_is_listed_once_under_its_serde_name() {
+        // The match stops compiling when a rule is added, until it is given a place in ALL.
+        let place = |rule: Rule| match rule {
+            Rule::CanaryUse => 0,
+            Rule::InstanceCredentialExfiltration => 1,
+            Rule::ForeignVpcEndpoint => 2,
+            Rule::AccessDeniedBurst => 3,
+            Rule::CanaryDrift => 4,
+            Rule::CanaryExposed => 5,
+        };
+        for (index, rule) in Rule::ALL.into_iter().enumerate() {
+            assert_eq!(place(rule), index);
+            assert_eq!(serde_json::to_value(rule).unwrap(), rule.as_str());
+        }
+    }
 
     #[test]
     fn an_alert_reads_back_as_it_was_written() {

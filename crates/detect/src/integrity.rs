@@ -80,6 +80,60 @@ pub enum SeenBy {
     AwsHealth,
 }
 
+/// What changed about a canary, as `canary-drift` and `canary-exposed` alerts name it.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// A managed policy was attached to the user.
+    AttachedPolicy,
+    /// An inline policy that allows something was put on the user.
+    InlinePolicy,
+    /// The user was added to a group.
+    Group,
+    /// The user got a console password.
+    LoginProfile,
+    /// An access key tripkey did not make was created for the user.
+    AccessKey,
+    /// The user's permissions boundary was removed.
+    BoundaryRemoved,
+    /// The user's permissions boundary was replaced by another policy.
+    BoundaryReplaced,
+    /// tripkey's deny policy was deleted from the user.
+    DenyPolicyDeleted,
+    /// The decoy role's trust policy was rewritten.
+    TrustPolicy,
+    /// The boundary policy itself was changed.
+    BoundaryPolicyChanged,
+    /// AWS found the key in public.
+    KeyExposed,
+}
+
+impl Change {
+    /// Its name in alerts and dedup keys, e.g. `attached-policy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::AttachedPolicy => "attached-policy",
+            Change::InlinePolicy => "inline-policy",
+            Change::Group => "group",
+            Change::LoginProfile => "login-profile",
+            Change::AccessKey => "access-key",
+            Change::BoundaryRemoved => "boundary-removed",
+            Change::BoundaryReplaced => "boundary-replaced",
+            Change::DenyPolicyDeleted => "deny-policy-deleted",
+            Change::TrustPolicy => "trust-policy",
+            Change::BoundaryPolicyChanged => "boundary-policy-changed",
+            Change::KeyExposed => "key-exposed",
+        }
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What changed, for `canary-drift` and `canary-exposed` alerts.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -89,10 +143,8 @@ pub struct IntegrityDetails {
     pub subject: String,
     /// The canaries the change affects, by name.
     pub canaries: Vec<String>,
-    /// What changed, one of: `attached-policy`, `inline-policy`, `group`, `login-profile`,
-    /// `access-key`, `boundary-removed`, `boundary-replaced`, `deny-policy-deleted`,
-    /// `trust-policy`, `boundary-policy-changed`, `key-exposed`.
-    pub change: String,
+    /// What changed.
+    pub change: Change,
     /// The policy, group, key or role the change names; for `key-exposed`, the quarantine
     /// policy or the Health event's ARN.
     pub target: Option<String>,
@@ -122,22 +174,21 @@ impl IntegrityDetails {
     /// The change in a few words, for summaries.
     pub fn describe(&self) -> String {
         let target = self.target.as_deref().unwrap_or("?");
-        match self.change.as_str() {
-            "attached-policy" => format!("policy {target} attached"),
-            "inline-policy" => format!("inline policy {target} that allows actions put"),
-            "group" => format!("added to group {target}"),
-            "login-profile" => "console password set".to_owned(),
-            "access-key" => format!("access key {target} created outside tripkey"),
-            "boundary-removed" => "permissions boundary removed".to_owned(),
-            "boundary-replaced" => format!("permissions boundary replaced by {target}"),
-            "deny-policy-deleted" => format!("deny policy {target} deleted"),
-            "trust-policy" => format!("trust policy of decoy role {target} rewritten"),
-            "boundary-policy-changed" => format!("boundary policy {target} changed"),
-            "key-exposed" if target.starts_with("arn:aws:health:") => {
+        match self.change {
+            Change::AttachedPolicy => format!("policy {target} attached"),
+            Change::InlinePolicy => format!("inline policy {target} that allows actions put"),
+            Change::Group => format!("added to group {target}"),
+            Change::LoginProfile => "console password set".to_owned(),
+            Change::AccessKey => format!("access key {target} created outside tripkey"),
+            Change::BoundaryRemoved => "permissions boundary removed".to_owned(),
+            Change::BoundaryReplaced => format!("permissions boundary replaced by {target}"),
+            Change::DenyPolicyDeleted => format!("deny policy {target} deleted"),
+            Change::TrustPolicy => format!("trust policy of decoy role {target} rewritten"),
+            Change::BoundaryPolicyChanged => format!("boundary policy {target} changed"),
+            Change::KeyExposed if target.starts_with("arn:aws:health:") => {
                 "AWS found its key in public (AWS Health event)".to_owned()
             }
-            "key-exposed" => format!("AWS found its key in public and attached {target}"),
-            other => other.to_owned(),
+            Change::KeyExposed => format!("AWS found its key in public and attached {target}"),
         }
     }
 }
@@ -159,7 +210,7 @@ pub fn is_relevant(record: &Record<'_>) -> bool {
 /// A change and who it touches, before it becomes an alert.
 struct Found<'c> {
     rule: Rule,
-    change: &'static str,
+    change: Change,
     target: Option<String>,
     subject: String,
     canaries: Vec<&'c Canary>,
@@ -209,7 +260,7 @@ impl CanaryRegistry {
             }
             let found = Found {
                 rule: Rule::CanaryExposed,
-                change: "key-exposed",
+                change: Change::KeyExposed,
                 target: event_arn.clone(),
                 subject: canary.name.clone(),
                 canaries: vec![canary],
@@ -270,7 +321,7 @@ impl CanaryRegistry {
             })?;
             Found {
                 rule: Rule::CanaryDrift,
-                change: "trust-policy",
+                change: Change::TrustPolicy,
                 target: Some(role.to_owned()),
                 subject: format!("role/{role}"),
                 canaries,
@@ -283,7 +334,7 @@ impl CanaryRegistry {
             let canaries = self.in_account(account, |canary| canary.user_name.is_some())?;
             Found {
                 rule: Rule::CanaryDrift,
-                change: "boundary-policy-changed",
+                change: Change::BoundaryPolicyChanged,
                 target: Some(policy.to_owned()),
                 subject: policy.to_owned(),
                 canaries,
@@ -319,7 +370,7 @@ impl CanaryRegistry {
         canary: &Canary,
         raw: &Value,
         record: &Record<'_>,
-    ) -> Option<(Rule, &'static str, Option<String>)> {
+    ) -> Option<(Rule, Change, Option<String>)> {
         let parameters = raw.get("requestParameters");
         let parameter = |key: &str| {
             parameters
@@ -335,9 +386,9 @@ impl CanaryRegistry {
             "AttachUserPolicy" => {
                 let policy = parameter("policyArn")?;
                 if QUARANTINE_POLICY_NAMES.contains(&policy_name(&policy)) {
-                    Some((Rule::CanaryExposed, "key-exposed", Some(policy)))
+                    Some((Rule::CanaryExposed, Change::KeyExposed, Some(policy)))
                 } else {
-                    drift("attached-policy", Some(policy))
+                    drift(Change::AttachedPolicy, Some(policy))
                 }
             }
             "PutUserPolicy" => {
@@ -345,12 +396,12 @@ impl CanaryRegistry {
                 if document.as_deref().is_some_and(only_denies) {
                     return None;
                 }
-                drift("inline-policy", parameter("policyName"))
+                drift(Change::InlinePolicy, parameter("policyName"))
             }
             "DeleteUserPolicy" if !revoking => {
-                drift("deny-policy-deleted", parameter("policyName"))
+                drift(Change::DenyPolicyDeleted, parameter("policyName"))
             }
-            "AddUserToGroup" => drift("group", parameter("groupName")),
+            "AddUserToGroup" => drift(Change::Group, parameter("groupName")),
             "PutUserPermissionsBoundary" => {
                 let boundary = parameter("permissionsBoundary");
                 if boundary
@@ -359,10 +410,10 @@ impl CanaryRegistry {
                 {
                     return None;
                 }
-                drift("boundary-replaced", boundary)
+                drift(Change::BoundaryReplaced, boundary)
             }
-            "DeleteUserPermissionsBoundary" if !revoking => drift("boundary-removed", None),
-            "CreateLoginProfile" | "UpdateLoginProfile" => drift("login-profile", None),
+            "DeleteUserPermissionsBoundary" if !revoking => drift(Change::BoundaryRemoved, None),
+            "CreateLoginProfile" | "UpdateLoginProfile" => drift(Change::LoginProfile, None),
             "CreateAccessKey" => {
                 let key = raw
                     .pointer("/responseElements/accessKey/accessKeyId")
@@ -370,7 +421,7 @@ impl CanaryRegistry {
                 if key.is_some_and(|key| self.is_canary_key(key)) {
                     return None;
                 }
-                drift("access-key", key.map(str::to_owned))
+                drift(Change::AccessKey, key.map(str::to_owned))
             }
             _ => None,
         }
@@ -418,7 +469,7 @@ pub struct IamHoldings {
 
 /// One difference the periodic check found: rule, change, target, and the IAM read that
 /// showed it.
-type Difference = (Rule, &'static str, Option<String>, &'static str);
+type Difference = (Rule, Change, Option<String>, &'static str);
 
 /// The integrity alerts for an IAM-user canary as IAM shows it at `at`: one for every
 /// holding beyond what tripkey made (no managed policy, inline policies that only deny, no
@@ -434,9 +485,9 @@ pub fn check_holdings(
     let mut found: Vec<Difference> = Vec::new();
     for policy in &holdings.attached_policies {
         let (rule, change) = if QUARANTINE_POLICY_NAMES.contains(&policy_name(policy)) {
-            (Rule::CanaryExposed, "key-exposed")
+            (Rule::CanaryExposed, Change::KeyExposed)
         } else {
-            (Rule::CanaryDrift, "attached-policy")
+            (Rule::CanaryDrift, Change::AttachedPolicy)
         };
         found.push((
             rule,
@@ -449,7 +500,7 @@ pub fn check_holdings(
         if !only_denies(document) {
             found.push((
                 Rule::CanaryDrift,
-                "inline-policy",
+                Change::InlinePolicy,
                 Some(name.clone()),
                 "GetUserPolicy",
             ));
@@ -458,29 +509,34 @@ pub fn check_holdings(
     for group in &holdings.groups {
         found.push((
             Rule::CanaryDrift,
-            "group",
+            Change::Group,
             Some(group.clone()),
             "ListGroupsForUser",
         ));
     }
     match &holdings.permissions_boundary {
-        None => found.push((Rule::CanaryDrift, "boundary-removed", None, "GetUser")),
+        None => found.push((Rule::CanaryDrift, Change::BoundaryRemoved, None, "GetUser")),
         Some(boundary) if policy_name(boundary) != BOUNDARY_POLICY_NAME => found.push((
             Rule::CanaryDrift,
-            "boundary-replaced",
+            Change::BoundaryReplaced,
             Some(boundary.clone()),
             "GetUser",
         )),
         Some(_) => {}
     }
     if holdings.login_profile {
-        found.push((Rule::CanaryDrift, "login-profile", None, "GetLoginProfile"));
+        found.push((
+            Rule::CanaryDrift,
+            Change::LoginProfile,
+            None,
+            "GetLoginProfile",
+        ));
     }
     for key in &holdings.access_keys {
         if !is_own_key(key) {
             found.push((
                 Rule::CanaryDrift,
-                "access-key",
+                Change::AccessKey,
                 Some(key.clone()),
                 "ListAccessKeys",
             ));
@@ -528,7 +584,7 @@ fn build(
             .iter()
             .map(|canary| canary.name.clone())
             .collect(),
-        change: found.change.to_owned(),
+        change: found.change,
         target: found.target,
         seen_by,
         labels: single
@@ -575,5 +631,32 @@ fn build(
         record,
         withdrawn_because: None,
         replaces: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Change;
+
+    #[test]
+    fn a_change_is_written_and_read_by_the_name_its_dedup_key_uses() {
+        let every = [
+            Change::AttachedPolicy,
+            Change::InlinePolicy,
+            Change::Group,
+            Change::LoginProfile,
+            Change::AccessKey,
+            Change::BoundaryRemoved,
+            Change::BoundaryReplaced,
+            Change::DenyPolicyDeleted,
+            Change::TrustPolicy,
+            Change::BoundaryPolicyChanged,
+            Change::KeyExposed,
+        ];
+        for change in every {
+            let json = serde_json::to_value(change).unwrap();
+            assert_eq!(json, change.as_str());
+            assert_eq!(serde_json::from_value::<Change>(json).unwrap(), change);
+        }
     }
 }

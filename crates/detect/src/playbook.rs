@@ -13,7 +13,7 @@ use serde::Serialize;
 use trail::EventTime;
 
 use crate::alert::{Alert, Details, ExfiltrationReason};
-use crate::integrity::{IntegrityDetails, SeenBy};
+use crate::integrity::{Change, IntegrityDetails, SeenBy};
 
 /// What to do about one alert.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -206,8 +206,8 @@ fn canary_drift(alert: &Alert, change: &IntegrityDetails, placement: Option<&str
         change.describe()
     );
     let key = caller_key(alert);
-    let (now_title, now_detail) = match change.change.as_str() {
-        "trust-policy" => (
+    let (now_title, now_detail) = match change.change {
+        Change::TrustPolicy => (
             format!("Who may assume {} now", change.subject),
             format!(
                 "aws iam get-role --role-name {} --query Role.AssumeRolePolicyDocument; \
@@ -215,7 +215,7 @@ fn canary_drift(alert: &Alert, change: &IntegrityDetails, placement: Option<&str
                 sh(change.target.as_deref().unwrap_or_default())
             ),
         ),
-        "boundary-policy-changed" => (
+        Change::BoundaryPolicyChanged => (
             format!("What {} allows now", change.subject),
             format!(
                 "aws iam list-policy-versions --policy-arn {}; the version tripkey made \
@@ -308,39 +308,39 @@ fn canary_drift(alert: &Alert, change: &IntegrityDetails, placement: Option<&str
 fn undo(change: &IntegrityDetails) -> String {
     let user = sh(&change.subject);
     let target = sh(change.target.as_deref().unwrap_or("TARGET"));
-    let command = match change.change.as_str() {
-        "attached-policy" => {
+    let command = match change.change {
+        Change::AttachedPolicy => {
             format!("aws iam detach-user-policy --user-name {user} --policy-arn {target}")
         }
-        "inline-policy" => {
+        Change::InlinePolicy => {
             format!("aws iam delete-user-policy --user-name {user} --policy-name {target}")
         }
-        "group" => {
+        Change::Group => {
             format!("aws iam remove-user-from-group --user-name {user} --group-name {target}")
         }
-        "login-profile" => format!("aws iam delete-login-profile --user-name {user}"),
-        "access-key" => {
+        Change::LoginProfile => format!("aws iam delete-login-profile --user-name {user}"),
+        Change::AccessKey => {
             format!("aws iam delete-access-key --user-name {user} --access-key-id {target}")
         }
-        "boundary-removed" | "boundary-replaced" => format!(
+        Change::BoundaryRemoved | Change::BoundaryReplaced => format!(
             "aws iam put-user-permissions-boundary --user-name {user} --permissions-boundary \
              arn:aws:iam::ACCOUNT:policy/{}",
             crate::integrity::BOUNDARY_POLICY_NAME
         ),
-        "deny-policy-deleted" => {
+        Change::DenyPolicyDeleted => {
             "revoking is the way back: the deny policy tripkey made is gone".to_owned()
         }
-        "trust-policy" => format!(
+        Change::TrustPolicy => format!(
             "aws iam update-assume-role-policy --role-name {target} --policy-document \
              file://trust.json, with the trust policy tripkey setup made (tripkey setup aws \
              prints it)"
         ),
-        "boundary-policy-changed" => format!(
+        Change::BoundaryPolicyChanged => format!(
             "aws iam list-policy-versions --policy-arn {user}, then aws iam \
              set-default-policy-version --policy-arn {user} --version-id VERSION of the \
              version that denies everything"
         ),
-        _ => "revoking is the way back".to_owned(),
+        Change::KeyExposed => "revoking is the way back".to_owned(),
     };
     format!("Until it is revoked, undo the change: {command}.")
 }
@@ -877,7 +877,7 @@ mod tests {
                 Details::CanaryDrift(IntegrityDetails {
                     subject: "svc-billing-sync".to_owned(),
                     canaries: vec!["svc-billing-sync".to_owned()],
-                    change: "attached-policy".to_owned(),
+                    change: crate::integrity::Change::AttachedPolicy,
                     target: Some("arn:aws:iam::aws:policy/AdministratorAccess".to_owned()),
                     seen_by: crate::SeenBy::Cloudtrail,
                     labels: BTreeMap::from([("host".to_owned(), "build-07".to_owned())]),
