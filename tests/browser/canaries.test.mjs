@@ -1,5 +1,6 @@
-// Canaries in the dashboard: issuing one from the form with labels and a memo, copying its
-// credentials from the one-time reveal, finding it by label, and revoking one.
+// Canaries in the dashboard: issuing one from the form with labels and a memo (after fixing a
+// refused label line), copying its credentials from the one-time reveal, finding it by label,
+// and revoking one.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
@@ -39,9 +40,23 @@ describe("canaries", { timeout: 180_000 }, () => {
       await page.fill("#owner", owner);
       await page.fill("#host", "build-07");
       await page.fill("#location", "~/.aws/credentials");
-      await page.fill("#labels", "team=payments\nticket = SEC-1234\n");
+      await page.fill("#labels", "team=payments\nticket SEC-1234\n");
       await page.fill("#memo", "planted by the browser test; nothing uses it");
       await page.fill("#profile", "legacy-deploy");
+      // A label line without "=" is refused: the form comes back with the reason and every
+      // field as typed, so fixing the one line is all it takes.
+      const [refused] = await Promise.all([
+        page.waitForResponse((response) => response.url() === server.url("/canaries") && response.request().method() === "POST"),
+        page.click(`${form} button[type=submit]`),
+      ]);
+      await page.waitForLoadState();
+      assert.equal(refused.status(), 400, "a label that is not key=value is refused");
+      assert.match(await text(page, "#canary-refused"), /"ticket SEC-1234" is not key=value/);
+      assert.equal(await page.inputValue("#owner"), owner, "the owner is kept");
+      assert.equal(await page.inputValue("#memo"), "planted by the browser test; nothing uses it", "the memo is kept");
+      assert.equal(await page.inputValue("#profile"), "legacy-deploy", "the profile is kept");
+      assert.equal(await page.inputValue("#labels"), "team=payments\nticket SEC-1234\n", "the labels are kept as typed");
+      await page.fill("#labels", "team=payments\nticket = SEC-1234\n");
       const [created] = await Promise.all([
         page.waitForResponse((response) => response.url() === server.url("/canaries") && response.request().method() === "POST"),
         page.click(`${form} button[type=submit]`),
@@ -111,7 +126,8 @@ describe("canaries", { timeout: 180_000 }, () => {
         owner, host: "build-07", location: "~/.aws/credentials", team: "payments", ticket: "SEC-1234",
       }, "the labels were stored as typed");
       assert.equal(listed.canaries[0].memo, "planted by the browser test; nothing uses it");
-      assertNoProblems(problems);
+      // The refused form's 400 is logged by the browser as a failed load; nothing else may be.
+      assertNoProblems(problems.filter((problem) => !/status of 400/.test(problem)));
       assertOwnHost(requests, server);
     } finally {
       await context.close();

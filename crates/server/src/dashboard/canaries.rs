@@ -6,7 +6,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use registry::Inventory;
@@ -15,7 +15,7 @@ use store::{CanaryRecord, CanaryStatus, Labels};
 use super::page::{Nav, Page};
 use super::{path_segment, DashboardState};
 use crate::api::canaries::{CanaryRequest, IssuedCanary, ReasonBody};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::{ApiState, JsonBody};
 
 /// A canary as a row of a table.
@@ -68,6 +68,26 @@ pub fn label_list(labels: &Labels) -> Vec<String> {
         .iter()
         .map(|(key, value)| format!("{key}={value}"))
         .collect()
+}
+
+/// The labels of a form's textarea `field`, one `key=value` per line (blank lines skipped),
+/// or why a line is not one.
+pub fn label_lines(field: &str, text: &str) -> Result<Labels, ApiError> {
+    let mut labels = Labels::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(ApiError::invalid(
+                field,
+                format!("{line:?} is not key=value; give one label per line"),
+            ));
+        };
+        labels.insert(key.trim().to_owned(), value.trim().to_owned());
+    }
+    Ok(labels)
 }
 
 /// The query without empty fields (a submitted filter form sends them all) and without
@@ -164,16 +184,43 @@ struct AccountChoice {
     default: bool,
 }
 
+/// What the issue form shows: empty, or as sent when it was refused.
+#[derive(Default)]
+struct IssueForm {
+    account: String,
+    kind: String,
+    name: String,
+    owner: String,
+    host: String,
+    location: String,
+    labels: String,
+    memo: String,
+    profile: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "canary_new.html")]
 struct NewPage {
     nav: Nav,
     accounts: Vec<AccountChoice>,
     request_key: String,
+    form: IssueForm,
+    refusal: Option<String>,
 }
 
 /// `GET /canaries/new`.
 pub async fn new_form(State(state): State<DashboardState>, page: Page) -> Response {
+    render_new(&state, &page, IssueForm::default(), None).await
+}
+
+/// The issue form, with `refusal` above it and the fields as sent when an issue was just
+/// refused: fixing one field and sending again is one step.
+async fn render_new(
+    state: &DashboardState,
+    page: &Page,
+    form: IssueForm,
+    refusal: Option<&ApiError>,
+) -> Response {
     let issuers = match crate::api::issuers::list(State(state.app.api.clone()), page.caller()).await
     {
         Ok(Json(list)) => list.issuers,
@@ -198,12 +245,15 @@ pub async fn new_form(State(state): State<DashboardState>, page: Page) -> Respon
             default: issuer.default,
         })
         .collect();
-    NewPage {
+    let status = refusal.map_or(StatusCode::OK, |error| error.code.status());
+    let body = NewPage {
         nav: page.nav("canaries"),
         accounts,
         request_key: crate::tokens::generate().0,
-    }
-    .into_response()
+        form,
+        refusal: refusal.map(|error| error.message.clone()),
+    };
+    (status, body).into_response()
 }
 
 /// A placement format's rendering of fresh credentials, with its copy button's target.
@@ -271,15 +321,28 @@ fn profile_name(asked: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// `POST /canaries`: issues through the API's handler (same scopes, label rules and audit),
-/// then reveals the credentials once.
+/// then reveals the credentials once. A refusal shows the form again with the reason and
+/// the fields as they were sent.
 pub async fn create(State(state): State<DashboardState>, page: Page, body: Bytes) -> Response {
     let form = match page.form(&body) {
         Ok(form) => form,
         Err(refused) => return *refused,
     };
+    let text = |name: &str| form.text(name).unwrap_or_default();
+    let sent = IssueForm {
+        account: text("account"),
+        kind: text("kind"),
+        name: text("name"),
+        owner: text("owner"),
+        host: text("host"),
+        location: text("location"),
+        labels: form.get("labels").unwrap_or_default().to_owned(),
+        memo: text("memo"),
+        profile: text("profile"),
+    };
     let profile = match profile_name(form.text("profile")) {
         Ok(profile) => profile,
-        Err(error) => return page.fail(&error),
+        Err(error) => return render_new(&state, &page, sent, Some(&error)).await,
     };
     let mut labels = Labels::new();
     for key in ["owner", "host", "location"] {
@@ -287,18 +350,9 @@ pub async fn create(State(state): State<DashboardState>, page: Page, body: Bytes
             labels.insert(key.to_owned(), value);
         }
     }
-    for line in form.get("labels").unwrap_or_default().lines() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            return page.fail(&ApiError::invalid(
-                "labels",
-                format!("{line:?} is not key=value; give one label per line"),
-            ));
-        };
-        labels.insert(key.trim().to_owned(), value.trim().to_owned());
+    match label_lines("labels", form.get("labels").unwrap_or_default()) {
+        Ok(more) => labels.extend(more),
+        Err(error) => return render_new(&state, &page, sent, Some(&error)).await,
     }
     let request = CanaryRequest {
         kind: form.text("kind"),
@@ -325,6 +379,9 @@ pub async fn create(State(state): State<DashboardState>, page: Page, body: Bytes
     .await
     {
         Ok((_, Json(issued))) => reveal(&page, issued, "issued", profile),
+        Err(error) if error.code == ErrorCode::InvalidRequest => {
+            render_new(&state, &page, sent, Some(&error)).await
+        }
         Err(error) => page.fail(&error),
     }
 }

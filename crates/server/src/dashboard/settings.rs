@@ -5,13 +5,13 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use registry::Scope;
 use store::Labels;
 
-use super::canaries::label_list;
+use super::canaries::{label_lines, label_list};
 use super::page::{Nav, Page};
 use super::{path_segment, DashboardState};
 use crate::api::error::{ApiError, ErrorCode};
@@ -57,6 +57,21 @@ struct TestResult {
     message: String,
 }
 
+/// What the new-token form shows: empty, or as sent when it was refused.
+#[derive(Default)]
+struct TokenForm {
+    name: String,
+    expires_at: String,
+    scopes: Vec<String>,
+    pinned_labels: String,
+}
+
+impl TokenForm {
+    fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|sent| sent == scope)
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "settings.html")]
 struct SettingsPage {
@@ -67,6 +82,8 @@ struct SettingsPage {
     audit_next: Option<String>,
     test: Option<TestResult>,
     scopes: Vec<&'static str>,
+    token_form: TokenForm,
+    token_refusal: Option<String>,
 }
 
 /// The parts of the page the token may not read are left out, not failed.
@@ -78,11 +95,14 @@ fn readable<T>(result: Result<T, ApiError>) -> Result<Option<T>, ApiError> {
     }
 }
 
+/// The page; `token_refusal` (with the form as sent) when a new token was just refused.
 async fn render(
     state: &DashboardState,
     page: &Page,
     cursor: Option<String>,
     test: Option<TestResult>,
+    token_form: TokenForm,
+    token_refusal: Option<&ApiError>,
 ) -> Response {
     let api = || State(state.app.api.clone());
     let sinks = match readable(crate::api::sinks::list(api(), page.caller()).await) {
@@ -114,7 +134,8 @@ async fn render(
                     .finish()
             )
         });
-    SettingsPage {
+    let status = token_refusal.map_or(StatusCode::OK, |error| error.code.status());
+    let body = SettingsPage {
         nav: page.nav("settings"),
         sinks: sinks
             .into_iter()
@@ -168,8 +189,10 @@ async fn render(
         audit_next,
         test,
         scopes: Scope::ALL.iter().map(|scope| scope.as_str()).collect(),
-    }
-    .into_response()
+        token_form,
+        token_refusal: token_refusal.map(|error| error.message.clone()),
+    };
+    (status, body).into_response()
 }
 
 /// `GET /settings`.
@@ -182,7 +205,7 @@ pub async fn page(
         .into_iter()
         .find(|(key, _)| key == "cursor")
         .map(|(_, value)| value);
-    render(&state, &page, cursor, None).await
+    render(&state, &page, cursor, None, TokenForm::default(), None).await
 }
 
 /// `POST /settings/sinks/{name}/test`: sends the sample alert and shows what the sink said.
@@ -213,7 +236,7 @@ pub async fn test_sink(
         },
         Err(error) => return page.fail(&error),
     };
-    render(&state, &page, None, Some(test)).await
+    render(&state, &page, None, Some(test), TokenForm::default(), None).await
 }
 
 #[derive(Template, WebTemplate)]
@@ -225,7 +248,8 @@ struct CreatedPage {
     scopes: String,
 }
 
-/// `POST /settings/tokens`: makes a token through the API's handler and shows it once.
+/// `POST /settings/tokens`: makes a token through the API's handler and shows it once. A
+/// refusal shows the page again with the reason and the form as it was sent.
 pub async fn create_token(
     State(state): State<DashboardState>,
     page: Page,
@@ -235,24 +259,26 @@ pub async fn create_token(
         Ok(form) => form,
         Err(refused) => return *refused,
     };
+    let sent = TokenForm {
+        name: form.text("name").unwrap_or_default(),
+        expires_at: form.text("expires_at").unwrap_or_default(),
+        scopes: form.all("scope").map(str::to_owned).collect(),
+        pinned_labels: form.get("pinned_labels").unwrap_or_default().to_owned(),
+    };
     let scopes: Vec<Scope> = match form.all("scope").map(str::parse).collect() {
         Ok(scopes) => scopes,
-        Err(error) => return page.fail(&ApiError::invalid("scope", error)),
-    };
-    let mut pinned = Labels::new();
-    for line in form.get("pinned_labels").unwrap_or_default().lines() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
+        Err(error) => {
+            let error = ApiError::invalid("scope", error);
+            return render(&state, &page, None, None, sent, Some(&error)).await;
         }
-        let Some((key, value)) = line.split_once('=') else {
-            return page.fail(&ApiError::invalid(
-                "pinned_labels",
-                format!("{line:?} is not key=value; give one label per line"),
-            ));
-        };
-        pinned.insert(key.trim().to_owned(), value.trim().to_owned());
-    }
+    };
+    let pinned = match label_lines(
+        "pinned_labels",
+        form.get("pinned_labels").unwrap_or_default(),
+    ) {
+        Ok(pinned) => pinned,
+        Err(error) => return render(&state, &page, None, None, sent, Some(&error)).await,
+    };
     let request = TokenRequest {
         name: form.text("name").unwrap_or_default(),
         scopes,
@@ -279,6 +305,9 @@ pub async fn create_token(
                 .headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
+        }
+        Err(error) if error.code == ErrorCode::InvalidRequest => {
+            render(&state, &page, None, None, sent, Some(&error)).await
         }
         Err(error) => page.fail(&error),
     }
