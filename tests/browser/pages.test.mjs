@@ -11,7 +11,7 @@ import { alertPath, assertNoProblems, assertOwnHost, login, recordedContext, scr
 /** The pages, in the order a person would meet them. */
 const PAGES = [
   "login", "overview", "canaries", "canary-new", "canary-reveal", "canary-detail", "canary-revoke",
-  "alerts", "alert-detail", "settings",
+  "alerts", "alert-detail", "suppressions", "settings",
 ];
 
 describe("pages", { timeout: 180_000 }, () => {
@@ -63,6 +63,9 @@ describe("pages", { timeout: 180_000 }, () => {
     await visit("alerts", page);
     await page.goto(alertPath(alert.dedupKey));
     await visit("alert-detail", page);
+    await page.click("#suppress-similar");
+    await page.waitForURL((url) => url.pathname === "/suppressions");
+    await visit("suppressions", page);
     await page.goto("/settings");
     await visit("settings", page);
   }

@@ -90,17 +90,68 @@ pub struct AuditArgs {
     output: FormatArgs,
 }
 
+/// Which alerts `tripkey alert list` shows: the filters of `GET /api/v1/alerts`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct AlertListFilter {
+    /// Only alerts of this rule.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(detect::Rule::ALL.map(detect::Rule::as_str)))]
+    rule: Option<String>,
+    /// Only alerts of this severity.
+    #[arg(long, value_parser = ["low", "medium", "high", "critical"])]
+    severity: Option<String>,
+    /// Only alerts in this handling state.
+    #[arg(long, value_parser = ["open", "acknowledged", "resolved"])]
+    state: Option<String>,
+    /// Only alerts about this canary (its name).
+    #[arg(long)]
+    canary: Option<String>,
+    /// `true`: only the alerts a suppression kept from the sinks; `false`: only the others.
+    #[arg(long)]
+    suppressed: Option<bool>,
+}
+
+impl AlertListFilter {
+    /// The store's filter.
+    pub(crate) fn to_filter(&self) -> store::AlertFilter {
+        store::AlertFilter {
+            rule: self.rule.clone(),
+            severity: self.severity.clone(),
+            state: self.state.clone(),
+            canary: self.canary.clone(),
+            suppressed: self.suppressed,
+            ..store::AlertFilter::default()
+        }
+    }
+
+    /// The query parameters of `GET /api/v1/alerts`.
+    pub(crate) fn query(&self) -> Vec<(String, String)> {
+        [
+            ("rule", self.rule.clone()),
+            ("severity", self.severity.clone()),
+            ("state", self.state.clone()),
+            ("canary", self.canary.clone()),
+            ("suppressed", self.suppressed.map(|only| only.to_string())),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|value| (name.to_owned(), value)))
+        .collect()
+    }
+}
+
 /// `tripkey alert` subcommands.
 #[derive(clap::Subcommand)]
 pub enum AlertCommand {
     /// List the latest alerts, newest first.
     #[command(after_help = "Examples:
   tripkey alert list -n 50
+  tripkey alert list --suppressed true --rule access-denied-burst
   tripkey alert list --format jsonl | jq -r 'select(.rule == \"canary-use\") | .summary'")]
     List {
         /// How many.
         #[arg(long, short = 'n', default_value_t = 20)]
         limit: u32,
+        #[command(flatten)]
+        only: AlertListFilter,
         /// Output format: `table` for people, `json` one document, `jsonl` one alert per line.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -149,7 +200,8 @@ pub enum AlertCommand {
     /// records; a suppression naming either rule without it is refused.
     #[command(after_help = "Examples:
   tripkey alert suppress --rule access-denied-burst --source-cidr 10.20.0.0/16 --for 7d --reason 'terraform plan in CI'
-  tripkey alert suppress --user-agent 'aws-sdk-go/* (audit-scanner)' --for 24h --reason 'quarterly access review'")]
+  tripkey alert suppress --user-agent 'aws-sdk-go/* (audit-scanner)' --for 24h --reason 'quarterly access review'
+  TRIPKEY_TOKEN=... tripkey alert suppress --server http://127.0.0.1:8470 --principal arn:aws:iam::123456789012:role/scanner --for 2026-12-31T00:00:00Z --reason 'pentest window'")]
     Suppress {
         /// Only alerts of this rule.
         #[arg(long)]
@@ -186,8 +238,9 @@ pub enum AlertCommand {
         output: FormatArgs,
     },
     /// End a suppression now; alerts it matched stay marked.
-    #[command(after_help = "Example:
-  tripkey alert unsuppress sup-3f2a9c0d1e4b")]
+    #[command(after_help = "Examples:
+  tripkey alert unsuppress sup-3f2a9c0d1e4b
+  tripkey alert unsuppress sup-3f2a9c0d1e4b --server http://127.0.0.1:8470 --token \"$ADMIN_TOKEN\"")]
     Unsuppress {
         /// The suppression's id.
         id: String,
@@ -436,7 +489,13 @@ fn write_status(
         writeln!(out, "  none")?;
     }
     for (rule, count) in &report.alerts_by_rule {
-        writeln!(out, "  {rule:<28} {count}")?;
+        let suppressed = report
+            .suppressed_by_rule
+            .iter()
+            .find(|(suppressed, _)| suppressed == rule)
+            .map(|(_, n)| format!("  ({n} suppressed, not sent)"))
+            .unwrap_or_default();
+        writeln!(out, "  {rule:<28} {count}{suppressed}")?;
     }
 
     writeln!(out, "\nSINKS")?;
@@ -502,7 +561,6 @@ fn write_status(
     Ok(())
 }
 
-/// The stored alerts: a table, one JSON document, or one alert body per line.
 /// An alert's JSON as shown: its body, with the suppression that kept it from being sent.
 fn shown_body(alert: &store::StoredAlert) -> serde_json::Result<serde_json::Value> {
     let mut body: serde_json::Value = serde_json::from_str(&alert.body)?;
@@ -512,6 +570,7 @@ fn shown_body(alert: &store::StoredAlert) -> serde_json::Result<serde_json::Valu
     Ok(body)
 }
 
+/// The stored alerts: a table, one JSON document, or one alert body per line.
 fn write_alert_list(
     out: &mut dyn Write,
     alerts: &[store::StoredAlert],
@@ -535,11 +594,7 @@ fn write_alert_list(
                     alert.severity,
                     alert.rule,
                     for_terminal(&alert.summary),
-                    alert
-                        .suppressed_by
-                        .as_deref()
-                        .map(|id| format!("  [suppressed by {id}, not sent]"))
-                        .unwrap_or_default()
+                    suppressed_marker(alert.suppressed_by.as_deref())
                 )?;
             }
         }
@@ -644,11 +699,12 @@ pub fn alert(
         match command {
             AlertCommand::List {
                 limit,
+                only,
                 format,
                 json,
             } => {
                 let (_, store) = store_args.open_existing().await?;
-                let alerts = store.recent_alerts(limit).await?;
+                let alerts = store.alerts_page(&only.to_filter(), None, limit).await?;
                 let format = if json { Format::Jsonl } else { format };
                 let mut out = std::io::stdout().lock();
                 write_alert_list(&mut out, &alerts, format)?;
@@ -706,7 +762,8 @@ pub fn alert(
                 output,
             } => {
                 let now = store::now();
-                let expires_at = suppression_end(&until, now)?;
+                let expires_at = pipeline::suppressions::ends_at(&until, now)
+                    .map_err(|error| anyhow::anyhow!("--for {error}"))?;
                 let (_, store) = store_args.open_existing().await?;
                 let made = pipeline::suppressions::create(
                     &store,
@@ -748,14 +805,7 @@ pub fn alert(
                         &mut out,
                         &serde_json::json!({ "suppressions": listed }),
                     )?,
-                    DataFormat::Table => {
-                        for suppression in &listed {
-                            print_suppression(&mut out, suppression)?;
-                        }
-                        if listed.is_empty() {
-                            writeln!(out, "No suppression is in force.")?;
-                        }
-                    }
+                    DataFormat::Table => print_suppressions(&mut out, &listed)?,
                 }
                 Ok(0)
             }
@@ -818,16 +868,25 @@ const CLI_ACTOR: pipeline::suppressions::Actor<'static> = pipeline::suppressions
     address: None,
 };
 
-/// When a suppression given `--for SPAN_OR_TIME` ends: a span from now, or a time.
-fn suppression_end(text: &str, now: store::EventTime) -> anyhow::Result<store::EventTime> {
-    if let Ok(span) = text.parse::<detect::Span>() {
-        return Ok(now.offset(span.millis()));
+/// What an alert's table line ends with when a suppression kept it from the sinks.
+pub(crate) fn suppressed_marker(suppressed_by: Option<&str>) -> String {
+    suppressed_by
+        .map(|id| format!("  [suppressed by {}, not sent]", for_terminal(id)))
+        .unwrap_or_default()
+}
+
+/// Suppressions as a table, one line each.
+pub(crate) fn print_suppressions(
+    out: &mut dyn Write,
+    listed: &[store::SuppressionRecord],
+) -> std::io::Result<()> {
+    if listed.is_empty() {
+        writeln!(out, "No suppression is in force.")?;
     }
-    store::EventTime::parse(text).map_err(|_| {
-        anyhow::anyhow!(
-            "--for {text:?} is neither a span (24h, 7d) nor an RFC 3339 time (2026-12-31T00:00:00Z)"
-        )
-    })
+    for suppression in listed {
+        print_suppression(out, suppression)?;
+    }
+    Ok(())
 }
 
 fn print_suppression(

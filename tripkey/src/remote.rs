@@ -245,12 +245,13 @@ fn alert_line(out: &mut dyn Write, alert: &Value) -> std::io::Result<()> {
     let text = |field: &str| alert[field].as_str().unwrap_or("-").to_owned();
     writeln!(
         out,
-        "{:<24}  {:<8}  {:<32}  {:<12}  {}",
+        "{:<24}  {:<8}  {:<32}  {:<12}  {}{}",
         text("detected_at"),
         text("severity"),
         text("rule"),
         alert["handling"]["state"].as_str().unwrap_or("-"),
-        for_terminal(&text("summary"))
+        for_terminal(&text("summary")),
+        crate::admin::suppressed_marker(alert["suppressed_by"].as_str())
     )
 }
 
@@ -261,16 +262,14 @@ pub async fn alert(client: ApiClient, command: AlertCommand) -> anyhow::Result<u
     match command {
         AlertCommand::List {
             limit,
+            only,
             format,
             json,
         } => {
             let format = if json { Format::Jsonl } else { format };
-            let page = client
-                .get(
-                    "/api/v1/alerts",
-                    &[("limit".to_owned(), limit.clamp(1, 500).to_string())],
-                )
-                .await?;
+            let mut query = only.query();
+            query.push(("limit".to_owned(), limit.clamp(1, 500).to_string()));
+            let page = client.get("/api/v1/alerts", &query).await?;
             let alerts = page["alerts"].as_array().cloned().unwrap_or_default();
             match format {
                 Format::Json => output::write_json(out, &json!({ "alerts": alerts }))?,
@@ -330,12 +329,66 @@ pub async fn alert(client: ApiClient, command: AlertCommand) -> anyhow::Result<u
             let body = json!({ "note": note, "false_positive": false_positive });
             set_state(&client, out, &dedup_key, "resolve", body).await
         }
-        AlertCommand::Suppress { .. }
-        | AlertCommand::Suppressions { .. }
-        | AlertCommand::Unsuppress { .. } => anyhow::bail!(
-            "suppressions are managed on the database for now: run this on the server's host \
-             without --server"
-        ),
+        AlertCommand::Suppress {
+            rule,
+            principal,
+            source_cidr,
+            user_agent,
+            until,
+            reason,
+            include_canaries,
+            output,
+        } => {
+            let made = client
+                .post(
+                    "/api/v1/suppressions",
+                    &json!({
+                        "rule": rule, "principal": principal, "source_cidr": source_cidr,
+                        "user_agent": user_agent, "for": until, "reason": reason,
+                        "include_canaries": include_canaries,
+                    }),
+                )
+                .await?;
+            match output.get() {
+                DataFormat::Json => output::write_json(out, &made)?,
+                DataFormat::Table => writeln!(
+                    out,
+                    "{} suppresses matching alerts until {}",
+                    for_terminal(made["id"].as_str().unwrap_or("-")),
+                    made["expires_at"].as_str().unwrap_or("-")
+                )?,
+            }
+            Ok(0)
+        }
+        AlertCommand::Suppressions { all, output } => {
+            let answer = client
+                .get(
+                    "/api/v1/suppressions",
+                    &[("all".to_owned(), all.to_string())],
+                )
+                .await?;
+            match output.get() {
+                DataFormat::Json => output::write_json(out, &answer)?,
+                DataFormat::Table => {
+                    let listed: Vec<store::SuppressionRecord> =
+                        serde_json::from_value(answer["suppressions"].clone())
+                            .context("the server answered suppressions this version cannot read")?;
+                    crate::admin::print_suppressions(out, &listed)?;
+                }
+            }
+            Ok(0)
+        }
+        AlertCommand::Unsuppress { id } => {
+            let removed = client
+                .delete(&format!("/api/v1/suppressions/{}", segment(&id)))
+                .await?;
+            writeln!(
+                out,
+                "{} removed",
+                for_terminal(removed["id"].as_str().unwrap_or(&id))
+            )?;
+            Ok(0)
+        }
         AlertCommand::Test { .. } => anyhow::bail!(
             "alert test runs a sink of the local configuration; through the server, POST \
              /api/v1/sinks/NAME/test"

@@ -3,36 +3,18 @@
 //! `/api/v1`, with the API's JSON.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::json;
 
 mod common;
-use common::{json, Serve};
+use common::{json, tripkey_offline as tripkey, Serve};
 
 const ACCOUNT: &str = "111122223333";
 const ADMIN: &str = "tk_remote_cli_admin_token_0123456789abcdefgh";
 
-fn tripkey() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tripkey"));
-    command
-        .env_remove("TRIPKEY_CONFIG")
-        .env_remove("TRIPKEY_DB")
-        .env_remove("TRIPKEY_DATABASE")
-        .env_remove("TRIPKEY_SERVER")
-        .env_remove("TRIPKEY_TOKEN")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    command
-}
-
 fn remote(address: &str, home: &Path, args: &[&str]) -> Output {
-    tripkey()
-        .args(args)
-        .args(["--server", &format!("http://{address}"), "--token", ADMIN])
-        .env("HOME", home)
-        .env("XDG_DATA_HOME", home.join("share"))
-        .output()
-        .unwrap()
+    common::through_server(address, ADMIN, home, args)
 }
 
 #[test]

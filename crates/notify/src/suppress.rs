@@ -48,10 +48,10 @@ pub enum SuppressionError {
     )]
     NoReason,
     /// It names a protected rule without the admin's explicit consent.
-    #[error("{0} alerts mean a canary was used or gained powers; suppressing them needs an admin and --include-canaries, which the audit log records")]
+    #[error("{0} alerts mean a canary was used or gained powers; suppressing them needs an admin and --include-canaries (`include_canaries` in the API, the canary box on the dashboard), which the audit log records")]
     Protected(Rule),
     /// It would be over before it starts.
-    #[error("the suppression would expire at {0}, which has passed: give a later --until or a --for span")]
+    #[error("the suppression would expire at {0}, which has passed: give a span such as 24h, or a later time")]
     Expired(EventTime),
 }
 

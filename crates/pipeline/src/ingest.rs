@@ -559,20 +559,11 @@ async fn suppressions_in_force(
 ) -> Result<Vec<notify::Suppression>, PipelineError> {
     let mut suppressions = Vec::new();
     for record in store.suppressions(now, false).await? {
-        let stored = store::NewSuppression {
-            rule: record.rule,
-            principal: record.principal,
-            source_cidr: record.source_cidr,
-            user_agent: record.user_agent,
-            reason: record.reason,
-            expires_at: record.expires_at,
-            covers_canaries: record.covers_canaries,
-            created_by: record.created_by,
-        };
-        match crate::suppressions::matcher(record.id.clone(), &stored) {
+        let id = record.id.clone();
+        match crate::suppressions::matcher(id.clone(), &record.into()) {
             Ok(suppression) => suppressions.push(suppression),
             Err(error) => {
-                tracing::warn!(suppression = %record.id, %error, "a suppression cannot be read by this version; it is not applied");
+                tracing::warn!(suppression = %id, %error, "a suppression cannot be read by this version; it is not applied");
             }
         }
     }

@@ -131,6 +131,9 @@ pub struct Report {
     pub checkpoints: Vec<(String, String, EventTime)>,
     /// Alerts by rule, all time.
     pub alerts_by_rule: Vec<(String, u64)>,
+    /// Of those, the ones a suppression kept from the sinks, by rule.
+    #[serde(default)]
+    pub suppressed_by_rule: Vec<(String, u64)>,
     /// Delivery health by sink.
     pub sinks: Vec<SinkHealthReport>,
     /// How late the records the detectors used arrived, all time (kept with their state).
@@ -287,6 +290,7 @@ impl Report {
             memory: live.memory(),
             checkpoints: store.checkpoints().await?,
             alerts_by_rule: store.alert_counts().await?,
+            suppressed_by_rule: store.suppressed_alert_counts().await?,
             lateness: store.detector_lateness().await?.iter().fold(
                 detect::Lateness::default(),
                 |mut total, json| {
@@ -451,6 +455,15 @@ impl Report {
             "counter",
             "Alerts committed, by rule.",
             self.alerts_by_rule
+                .iter()
+                .map(|(rule, n)| (format!("{{rule=\"{}\"}}", label(rule)), *n as f64))
+                .collect(),
+        );
+        family(
+            "tripkey_alerts_suppressed_total",
+            "counter",
+            "Alerts committed but kept from the sinks by a suppression, by rule.",
+            self.suppressed_by_rule
                 .iter()
                 .map(|(rule, n)| (format!("{{rule=\"{}\"}}", label(rule)), *n as f64))
                 .collect(),

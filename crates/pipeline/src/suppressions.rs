@@ -131,8 +131,46 @@ async fn record(
         .await
 }
 
+/// The longest reason a suppression may give.
+pub const MAX_REASON_BYTES: usize = 4 * 1024;
+/// The longest principal, network or userAgent pattern a suppression may name.
+pub const MAX_CONDITION_BYTES: usize = 1024;
+
+/// When a suppression that lasts `text` ends: a span from `now` (`24h`, `7d`), or an
+/// RFC 3339 time.
+pub fn ends_at(text: &str, now: EventTime) -> Result<EventTime, String> {
+    if let Ok(span) = text.parse::<detect::Span>() {
+        return Ok(now.offset(span.millis()));
+    }
+    EventTime::parse(text).map_err(|_| {
+        format!("{text:?} is neither a span (24h, 7d) nor an RFC 3339 time (2026-12-31T00:00:00Z)")
+    })
+}
+
 /// Why `new` may not be made by `actor` at `now`, if it may not.
 fn check(new: &NewSuppression, actor: Actor<'_>, now: EventTime) -> Result<(), String> {
+    if new.reason.len() > MAX_REASON_BYTES {
+        return Err(format!(
+            "the reason is {} bytes; give at most {MAX_REASON_BYTES}",
+            new.reason.len()
+        ));
+    }
+    let conditions = [
+        ("principal", &new.principal),
+        ("source CIDR", &new.source_cidr),
+        ("userAgent pattern", &new.user_agent),
+    ];
+    for (name, value) in conditions {
+        if let Some(value) = value
+            .as_ref()
+            .filter(|value| value.len() > MAX_CONDITION_BYTES)
+        {
+            return Err(format!(
+                "the {name} is {} bytes; give at most {MAX_CONDITION_BYTES}",
+                value.len()
+            ));
+        }
+    }
     if new.covers_canaries && !actor.admin {
         return Err(
             "only an admin may let a suppression cover canary-use and canary-drift alerts"

@@ -90,6 +90,15 @@ impl From<&ApiToken> for Principal {
 }
 
 impl Principal {
+    /// Its scopes, space-separated, as the audit log records them.
+    pub fn scope_list(&self) -> String {
+        self.scopes
+            .iter()
+            .map(|scope| scope.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Whether it holds `scope`; `admin` holds every scope.
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&Scope::Admin) || self.scopes.contains(&scope)

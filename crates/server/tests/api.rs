@@ -1073,6 +1073,8 @@ async fn the_openapi_description_covers_every_route_with_its_errors_and_security
         ("/api/v1/alerts/{dedup_key}", vec!["get"]),
         ("/api/v1/alerts/{dedup_key}/acknowledge", vec!["post"]),
         ("/api/v1/alerts/{dedup_key}/resolve", vec!["post"]),
+        ("/api/v1/suppressions", vec!["get", "post"]),
+        ("/api/v1/suppressions/{id}", vec!["delete"]),
         ("/api/v1/response", vec!["get"]),
         ("/api/v1/tokens", vec!["get", "post"]),
         ("/api/v1/tokens/{name}", vec!["delete"]),
@@ -1463,4 +1465,218 @@ async fn a_suppressed_alert_is_listed_and_shown_with_its_suppression() {
         )
         .await;
     assert_eq!(shown["suppressed_by"], "sup-0123456789ab", "{shown}");
+
+    for (suppressed, expected) in [("true", "canary-use:a:e-1"), ("false", "canary-use:a:e-2")] {
+        let (status, page) = api
+            .call(
+                "viewer",
+                Method::GET,
+                &format!("/api/v1/alerts?suppressed={suppressed}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let keys: Vec<&str> = page["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|alert| alert["dedup_key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, [expected], "suppressed={suppressed}");
+    }
+    let (status, refused) = api
+        .call("viewer", Method::GET, "/api/v1/alerts?suppressed=yes", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suppressions_take_an_admin_and_canary_alerts_take_the_explicit_flag() {
+    let api = Api::start().await;
+    let burst = json!({"rule": "access-denied-burst", "source_cidr": "10.20.0.0/16",
+                       "for": "7d", "reason": "terraform plan in CI"});
+    for who in ["viewer", "issuer", "nobody"] {
+        let (status, answer) = api
+            .call(
+                who,
+                Method::POST,
+                "/api/v1/suppressions",
+                Some(burst.clone()),
+            )
+            .await;
+        assert!(
+            status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED,
+            "{who}: {status} {answer}"
+        );
+    }
+
+    let canary = json!({"rule": "canary-use", "for": "1h", "reason": "noise"});
+    let (status, answer) = api
+        .call(
+            "admin",
+            Method::POST,
+            "/api/v1/suppressions",
+            Some(canary.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("include-canaries"),
+        "{answer}"
+    );
+
+    let mut covering = canary;
+    covering["include_canaries"] = json!(true);
+    let (status, covered) = api
+        .call(
+            "admin",
+            Method::POST,
+            "/api/v1/suppressions",
+            Some(covering),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{covered}");
+    assert_eq!(covered["covers_canaries"], true);
+    assert_eq!(covered["created_by"], "admin");
+
+    let (status, made) = api
+        .call("admin", Method::POST, "/api/v1/suppressions", Some(burst))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert_eq!(made["source_cidr"], "10.20.0.0/16");
+    assert!(made["removed_at"].is_null());
+
+    let (status, listed) = api
+        .call("viewer", Method::GET, "/api/v1/suppressions", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["suppressions"].as_array().unwrap().len(), 2);
+
+    let (status, _) = api
+        .call(
+            "viewer",
+            Method::DELETE,
+            &format!("/api/v1/suppressions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, removed) = api
+        .call(
+            "admin",
+            Method::DELETE,
+            &format!("/api/v1/suppressions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    assert_eq!(removed["removed_by"], "admin");
+    let (status, again) = api
+        .call(
+            "admin",
+            Method::DELETE,
+            &format!("/api/v1/suppressions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{again}");
+
+    let (_, in_force) = api
+        .call("viewer", Method::GET, "/api/v1/suppressions", None)
+        .await;
+    assert_eq!(in_force["suppressions"].as_array().unwrap().len(), 1);
+    let (_, every) = api
+        .call("viewer", Method::GET, "/api/v1/suppressions?all=true", None)
+        .await;
+    assert_eq!(every["suppressions"].as_array().unwrap().len(), 2);
+
+    let actions = api.audit_actions().await;
+    let count = |action: &str, outcome: &str| {
+        actions
+            .iter()
+            .filter(|(_, a, o)| a == action && o == outcome)
+            .count()
+    };
+    assert_eq!(count("suppression.create", "allowed"), 2, "{actions:?}");
+    assert_eq!(
+        count("suppression.create", "denied"),
+        4,
+        "three scope refusals and the canary refusal: {actions:?}"
+    );
+    assert_eq!(count("suppression.remove", "allowed"), 1, "{actions:?}");
+    assert_eq!(count("suppression.remove", "failed"), 1, "{actions:?}");
+    assert_eq!(count("suppression.remove", "denied"), 1, "{actions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_suppression_request_is_refused_with_what_to_fix_and_makes_nothing() {
+    let api = Api::start().await;
+    let cases = [
+        (json!({"for": "1h", "reason": "everything"}), "at least one"),
+        (
+            json!({"rule": "access-denied-burst", "for": "1h", "reason": " "}),
+            "reason",
+        ),
+        (
+            json!({"rule": "access-denied-burst", "for": "soon", "reason": "x"}),
+            "for",
+        ),
+        (
+            json!({"rule": "access-denied-burst", "for": "2020-01-01T00:00:00Z", "reason": "x"}),
+            "2020",
+        ),
+        (
+            json!({"rule": "no-such-rule", "for": "1h", "reason": "x"}),
+            "no-such-rule",
+        ),
+        (
+            json!({"source_cidr": "10.0.0.0/33", "for": "1h", "reason": "x"}),
+            "network",
+        ),
+        (
+            json!({"user_agent": "a".repeat(5000), "for": "1h", "reason": "x"}),
+            "at most 1024",
+        ),
+        (
+            json!({"rule": "access-denied-burst", "for": "1h", "reason": "x".repeat(5000)}),
+            "at most 4096",
+        ),
+        (
+            json!({"rule": "access-denied-burst", "for": "1h", "reason": "x", "admin": true}),
+            "unknown field",
+        ),
+        (json!({"rule": "access-denied-burst", "reason": "x"}), "for"),
+    ];
+    for (body, expected) in cases {
+        let (status, answer) = api
+            .call(
+                "admin",
+                Method::POST,
+                "/api/v1/suppressions",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    let (status, answer) = api
+        .call("admin", Method::GET, "/api/v1/suppressions?all=maybe", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (_, every) = api
+        .call("admin", Method::GET, "/api/v1/suppressions?all=true", None)
+        .await;
+    assert_eq!(every["suppressions"], json!([]), "nothing was made");
+    let refused = api
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(_, action, _)| action == "suppression.create")
+        .count();
+    assert_eq!(refused, 10, "every refused request is in the audit log");
 }

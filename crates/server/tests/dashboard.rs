@@ -71,6 +71,16 @@ impl<'a> Browser<'a> {
         request.send().await.unwrap()
     }
 
+    /// Posts a form the server must refuse for what it says: the answer is 400 and the form's
+    /// page again, with the refusal notice `notice` above it. Returns the page.
+    async fn refused(&self, path: &str, fields: &[(&str, &str)], notice: &str) -> String {
+        let response = self.post(path, fields).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "POST {path}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(&format!("id=\"{notice}\"")), "{page}");
+        page
+    }
+
     /// The CSRF token the pages carry for this session.
     async fn csrf(&self) -> String {
         let page = self.page("/canaries").await;
@@ -137,6 +147,7 @@ async fn a_token_logs_in_with_a_strict_cookie_and_every_page_renders() {
         ("/canaries", "Issue a canary"),
         ("/canaries/new", "Where it will be planted"),
         ("/alerts", "No alerts match"),
+        ("/suppressions", "New suppression"),
         ("/settings", "API tokens"),
     ] {
         assert!(admin.page(path).await.contains(marker), "{path}");
@@ -469,4 +480,146 @@ async fn revoking_the_token_ends_its_sessions() {
         .to_str()
         .unwrap()
         .starts_with("/login"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_suppression_shows_the_form_again_as_it_was_sent() {
+    let server = start().await;
+    let admin = Browser::login(&server, &server.tokens["admin"]).await;
+    let csrf = admin.csrf().await;
+    let sent = [
+        ("csrf", csrf.as_str()),
+        ("rule", "canary-use"),
+        ("principal", "arn:aws:iam::111122223333:user/\"><b>x</b>"),
+        ("for", "7d"),
+        ("reason", "red team <i>approved</i>"),
+    ];
+    let page = admin
+        .refused("/suppressions", &sent, "suppression-refused")
+        .await;
+    assert!(page.contains("--include-canaries"), "{page}");
+    assert!(
+        page.contains(
+            "value=\"arn:aws:iam::111122223333:user/&#34;&#62;&#60;b&#62;x&#60;/b&#62;\""
+        ) && page.contains("value=\"red team &#60;i&#62;approved&#60;/i&#62;\"")
+            && page.contains("value=\"7d\""),
+        "the fields are kept, escaped: {page}"
+    );
+    assert!(server
+        .store
+        .suppressions(store::now(), true)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let mut consented = sent.to_vec();
+    consented.push(("include_canaries", "yes"));
+    let made = admin.post("/suppressions", &consented).await;
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+    let listed = server
+        .store
+        .suppressions(store::now(), false)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].covers_canaries);
+    assert_eq!(listed[0].reason, "red team <i>approved</i>");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_canary_shows_the_form_again_as_it_was_sent() {
+    let server = start().await;
+    let admin = Browser::login(&server, &server.tokens["admin"]).await;
+    let csrf = admin.csrf().await;
+    let sent = [
+        ("csrf", csrf.as_str()),
+        ("kind", "federation"),
+        ("owner", "alice\"><b>x</b>"),
+        ("labels", "team=payments\nnot a label"),
+        ("memo", "planted <i>by</i> the red team"),
+        ("profile", "billing-admin"),
+    ];
+    let page = admin.refused("/canaries", &sent, "canary-refused").await;
+    assert!(page.contains("is not key=value"), "{page}");
+    assert!(
+        page.contains("value=\"alice&#34;&#62;&#60;b&#62;x&#60;/b&#62;\"")
+            && page.contains("value=\"planted &#60;i&#62;by&#60;/i&#62; the red team\"")
+            && page.contains(">team=payments\nnot a label</textarea>")
+            && page.contains("value=\"billing-admin\"")
+            && page.contains("<option value=\"federation\" selected>"),
+        "the fields are kept, escaped: {page}"
+    );
+    assert!(server
+        .store
+        .list(&CanaryFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Refused by the API's own checks, not the form's: the same page, the same fields.
+    let mut unknown_kind = sent.to_vec();
+    unknown_kind[1].1 = "root-user";
+    unknown_kind[3].1 = "team=payments";
+    let page = admin
+        .refused("/canaries", &unknown_kind, "canary-refused")
+        .await;
+    assert!(page.contains("value=\"billing-admin\""), "{page}");
+
+    let mut fixed = sent.to_vec();
+    fixed[1].1 = "iam-user";
+    fixed[3].1 = "team=payments";
+    let revealed = admin.post("/canaries", &fixed).await;
+    assert_eq!(revealed.status(), StatusCode::OK);
+    let canaries = server.store.list(&CanaryFilter::default()).await.unwrap();
+    assert_eq!(canaries.len(), 1);
+    assert_eq!(canaries[0].labels["team"], "payments");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_shows_the_form_again_as_it_was_sent() {
+    let server = start().await;
+    let admin = Browser::login(&server, &server.tokens["admin"]).await;
+    let csrf = admin.csrf().await;
+    let tokens_before = server.store.api_tokens().await.unwrap().len();
+    let sent = [
+        ("csrf", csrf.as_str()),
+        ("name", "mdm-laptops"),
+        ("expires_at", "2027-06-30T00:00:00Z"),
+        ("scope", "issuer"),
+        ("pinned_labels", "owner=it-mdm\n<b>not a label</b>"),
+    ];
+    let page = admin
+        .refused("/settings/tokens", &sent, "token-refused")
+        .await;
+    assert!(page.contains("is not key=value"), "{page}");
+    assert!(
+        page.contains("id=\"token-name\" name=\"name\" value=\"mdm-laptops\"")
+            && page.contains("value=\"2027-06-30T00:00:00Z\"")
+            && page.contains("value=\"issuer\" checked>")
+            && !page.contains("value=\"admin\" checked>")
+            && page.contains(">owner=it-mdm\n&#60;b&#62;not a label&#60;/b&#62;</textarea>"),
+        "the fields are kept, escaped: {page}"
+    );
+
+    // Refused by the API's own checks, not the form's: the same page, the same fields.
+    let mut bad_expiry = sent.to_vec();
+    bad_expiry[2].1 = "next tuesday";
+    bad_expiry[4].1 = "owner=it-mdm";
+    let page = admin
+        .refused("/settings/tokens", &bad_expiry, "token-refused")
+        .await;
+    assert!(page.contains("value=\"next tuesday\""), "{page}");
+    assert_eq!(
+        server.store.api_tokens().await.unwrap().len(),
+        tokens_before,
+        "nothing was made"
+    );
+
+    let mut fixed = bad_expiry.clone();
+    fixed[2].1 = "2027-06-30T00:00:00Z";
+    let made = admin.post("/settings/tokens", &fixed).await;
+    assert_eq!(made.status(), StatusCode::OK);
+    let tokens = server.store.api_tokens().await.unwrap();
+    assert_eq!(tokens.len(), tokens_before + 1);
+    assert!(tokens.iter().any(|token| token.name == "mdm-laptops"));
 }

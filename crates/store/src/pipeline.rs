@@ -161,6 +161,8 @@ pub struct AlertFilter {
     pub since: Option<EventTime>,
     /// Only alerts detected before this time.
     pub until: Option<EventTime>,
+    /// Only alerts a suppression kept from the sinks (`true`), or only the others (`false`).
+    pub suppressed: Option<bool>,
 }
 
 /// Where a page of alerts starts: after the alert with this detection time and dedup key.
@@ -769,6 +771,13 @@ impl Store {
             if let Some(until) = filter.until {
                 query.push(" AND a.detected_at < ").push_bind(until.0);
             }
+            if let Some(suppressed) = filter.suppressed {
+                query.push(if suppressed {
+                    " AND a.suppressed_by IS NOT NULL"
+                } else {
+                    " AND a.suppressed_by IS NULL"
+                });
+            }
             if let Some(cursor) = cursor {
                 query
                     .push(" AND (a.detected_at < ")
@@ -879,6 +888,23 @@ impl Store {
             sqlx::query_as("SELECT rule, COUNT(*) FROM alerts GROUP BY rule ORDER BY rule")
                 .fetch_all(pool)
                 .await
+        })
+        .map_err(|e| self.db(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(rule, n)| (rule, n.unsigned_abs()))
+            .collect())
+    }
+
+    /// How many alerts of each rule a suppression kept from the sinks.
+    pub async fn suppressed_alert_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT rule, COUNT(*) FROM alerts WHERE suppressed_by IS NOT NULL \
+                 GROUP BY rule ORDER BY rule",
+            )
+            .fetch_all(pool)
+            .await
         })
         .map_err(|e| self.db(e))?;
         Ok(rows

@@ -2,13 +2,13 @@
 //! and why. Matching them against alerts is the routing's business (`notify::suppress`).
 
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use trail::EventTime;
 
 use crate::{Store, StoreError};
 
 /// One suppression.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SuppressionRecord {
     /// Its id, `sup-` and 12 lowercase hexadecimal digits.
@@ -38,6 +38,23 @@ pub struct SuppressionRecord {
     pub removed_at: Option<EventTime>,
     /// Who removed it.
     pub removed_by: Option<String>,
+}
+
+impl From<SuppressionRecord> for NewSuppression {
+    /// What a stored suppression says, without its id and history: the terms the routing
+    /// matches alerts against.
+    fn from(record: SuppressionRecord) -> NewSuppression {
+        NewSuppression {
+            rule: record.rule,
+            principal: record.principal,
+            source_cidr: record.source_cidr,
+            user_agent: record.user_agent,
+            reason: record.reason,
+            expires_at: record.expires_at,
+            covers_canaries: record.covers_canaries,
+            created_by: record.created_by,
+        }
+    }
 }
 
 /// What a new suppression says; the store gives it its id.

@@ -778,6 +778,22 @@ async fn a_suppressed_alert_is_stored_and_shown_but_queues_no_delivery(db: &Test
     assert_eq!(keys, ["other"], "no delivery for the suppressed alert");
     let stored = store.alert("burst").await.unwrap().unwrap();
     assert_eq!(stored.suppressed_by.as_deref(), Some(made.id.as_str()));
+    let listed = |suppressed| {
+        let store = &store;
+        async move {
+            let filter = store::AlertFilter {
+                suppressed,
+                ..Default::default()
+            };
+            let page = store.alerts_page(&filter, None, 10).await.unwrap();
+            let mut keys: Vec<String> = page.into_iter().map(|a| a.dedup_key).collect();
+            keys.sort();
+            keys
+        }
+    };
+    assert_eq!(listed(Some(true)).await, ["burst"]);
+    assert_eq!(listed(Some(false)).await, ["other"]);
+    assert_eq!(listed(None).await, ["burst", "other"]);
 
     // In force until it expires or is removed; the record stays.
     assert_eq!(

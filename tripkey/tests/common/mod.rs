@@ -266,6 +266,37 @@ pub async fn empty_postgres(url: &str) {
         .unwrap();
 }
 
+/// `tripkey` with no AWS and nothing from the environment: no configuration, database,
+/// server or token, and no instance metadata.
+pub fn tripkey_offline() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tripkey"));
+    command
+        .env_remove("TRIPKEY_CONFIG")
+        .env_remove("TRIPKEY_DB")
+        .env_remove("TRIPKEY_DATABASE")
+        .env_remove("TRIPKEY_SERVER")
+        .env_remove("TRIPKEY_TOKEN")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+/// Runs `tripkey ARGS` through the `serve` at `address` with `token`, from a client whose
+/// home is `home` and holds no database.
+pub fn through_server(
+    address: &str,
+    token: &str,
+    home: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    tripkey_offline()
+        .args(args)
+        .args(["--server", &format!("http://{address}"), "--token", token])
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("share"))
+        .output()
+        .unwrap()
+}
+
 /// `tripkey` for a benchmark against the moto server at `moto`: test credentials, no
 /// profile, no instance metadata, and no database or configuration from the environment.
 pub fn tripkey_on_moto(moto: &str) -> Command {

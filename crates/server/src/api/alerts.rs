@@ -41,6 +41,9 @@ pub struct AlertView {
     /// shown like any alert, but no sink was sent it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suppressed_by: Option<String>,
+    /// That suppression: its conditions, reason and expiry (with one alert, not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<store::SuppressionRecord>,
 }
 
 /// Who is on an alert.
@@ -88,6 +91,7 @@ pub fn alert_view(stored: &StoredAlert) -> Result<AlertView, ApiError> {
         },
         placements: None,
         suppressed_by: stored.suppressed_by.clone(),
+        suppression: None,
     })
 }
 
@@ -110,6 +114,7 @@ pub struct AlertPage {
         ("canary" = Option<String>, Query, description = "the canary's name"),
         ("since" = Option<String>, Query, description = "detected at or after this RFC 3339 time"),
         ("until" = Option<String>, Query, description = "detected before this RFC 3339 time"),
+        ("suppressed" = Option<bool>, Query, description = "true: only alerts a suppression kept from the sinks; false: only the others"),
         ("limit" = Option<u32>, Query, description = "page size, 1 to 500 [default: 100]"),
         ("cursor" = Option<String>, Query, description = "the next_cursor of the previous page"),
     ),
@@ -141,6 +146,18 @@ pub async fn list(
             "canary" => filter.canary = Some(value),
             "since" => filter.since = Some(parse_time(&key, &value)?),
             "until" => filter.until = Some(parse_time(&key, &value)?),
+            "suppressed" => {
+                filter.suppressed = Some(match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(ApiError::invalid(
+                            "suppressed",
+                            format!("{other:?}: give true or false"),
+                        ))
+                    }
+                })
+            }
             "limit" => limit = Some(parse_limit(&value)?),
             "cursor" => {
                 let (detected_at, dedup_key) = decode_time_cursor(&value)?;
@@ -153,7 +170,7 @@ pub async fn list(
                 return Err(ApiError::invalid(
                     other,
                     "unknown parameter; the filters are rule, severity, state, canary, since, \
-                     until, limit and cursor",
+                     until, suppressed, limit and cursor",
                 ))
             }
         }
@@ -177,7 +194,7 @@ pub async fn list(
     get, path = "/api/v1/alerts/{dedup_key}", tag = "alerts",
     params(("dedup_key" = String, Path, description = "the alert's dedup key")),
     responses(
-        (status = 200, description = "the alert with its raw record and, for a canary's use, where the canary was planted", body = AlertView),
+        (status = 200, description = "the alert with its raw record, where its canary was planted and the suppression that kept it from being sent, when these apply", body = AlertView),
         (status = 404, description = "no such alert", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
@@ -199,6 +216,10 @@ pub async fn show(
         if let Some(canary) = state.store.get_by_name(name).await? {
             alert.placements = Some(state.store.placements(&canary.id).await?);
         }
+    }
+    // Why it was not sent, and until when such alerts will not be.
+    if let Some(id) = &stored.suppressed_by {
+        alert.suppression = state.store.suppression(id).await?;
     }
     Ok(Json(alert))
 }

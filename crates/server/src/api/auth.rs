@@ -246,15 +246,7 @@ impl Caller {
         reason: Option<&str>,
     ) {
         let (actor, scope) = match &self.identity {
-            Ok(principal) => (
-                principal.name.clone(),
-                principal
-                    .scopes
-                    .iter()
-                    .map(|scope| scope.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
+            Ok(principal) => (principal.name.clone(), principal.scope_list()),
             Err(_) => ("anonymous".to_owned(), String::new()),
         };
         let mut detail = action.detail.clone();

@@ -1,5 +1,5 @@
-//! `/api/v1`: canaries, placements, alerts, tokens and the audit log, for the CLI with
-//! `--server`, MDM scripts, CI jobs and `tripkey plant`.
+//! `/api/v1`: canaries, placements, alerts, suppressions, tokens and the audit log, for the
+//! CLI with `--server`, MDM scripts, CI jobs and `tripkey plant`.
 //!
 //! Handlers parse, check the caller's scope, call the registry and the store, and render;
 //! the rules (label limits, what a token may set and see) live in the `registry` crate. Every
@@ -16,6 +16,7 @@ pub mod response;
 pub mod schemas;
 pub mod sinks;
 pub mod sources;
+pub mod suppressions;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -97,6 +98,11 @@ pub fn router(state: ApiState) -> Router {
             post(alerts::acknowledge),
         )
         .route("/api/v1/alerts/{dedup_key}/resolve", post(alerts::resolve))
+        .route(
+            "/api/v1/suppressions",
+            get(suppressions::list).post(suppressions::create),
+        )
+        .route("/api/v1/suppressions/{id}", delete(suppressions::remove))
         .route("/api/v1/response", get(response::figures))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{name}", delete(tokens::revoke))

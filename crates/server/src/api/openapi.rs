@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{alerts, audit, canaries, error, issuers, response, sinks, sources, tokens};
+use super::{
+    alerts, audit, canaries, error, issuers, response, sinks, sources, suppressions, tokens,
+};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -28,6 +30,9 @@ use super::{alerts, audit, canaries, error, issuers, response, sinks, sources, t
         alerts::show,
         alerts::acknowledge,
         alerts::resolve,
+        suppressions::create,
+        suppressions::list,
+        suppressions::remove,
         response::figures,
         tokens::create,
         tokens::list,
@@ -43,7 +48,7 @@ use super::{alerts, audit, canaries, error, issuers, response, sinks, sources, t
     modifiers(&BearerAuth),
     tags(
         (name = "canaries", description = "issue canaries, rotate and revoke them, record where they were planted"),
-        (name = "alerts", description = "read alerts, acknowledge and resolve them, and how fast that goes"),
+        (name = "alerts", description = "read alerts, acknowledge and resolve them, suppress their notifications, and how fast that goes"),
         (name = "tokens", description = "API tokens and their scopes"),
         (name = "audit", description = "every mutating call, allowed or refused"),
         (name = "issuers", description = "the accounts canaries come from"),

@@ -40,6 +40,8 @@ pub struct AlertRow {
     pub state: String,
     /// Records that arrived late took it back.
     pub withdrawn: bool,
+    /// The suppression that kept it from being sent, if one did.
+    pub suppressed_by: Option<String>,
 }
 
 impl AlertRow {
@@ -61,12 +63,13 @@ impl AlertRow {
             source_ip: alert.call.source_ip.clone().unwrap_or_default(),
             state: view.handling.state.clone(),
             withdrawn: alert.status == detect::AlertStatus::Withdrawn,
+            suppressed_by: view.suppressed_by.clone(),
         }
     }
 }
 
 /// The rules, for the filter.
-const RULES: [&str; 6] = [
+pub(super) const RULES: [&str; 6] = [
     "canary-use",
     "instance-credential-exfiltration",
     "foreign-vpc-endpoint",
@@ -83,6 +86,7 @@ struct ListPage {
     rule: String,
     state: String,
     severity: String,
+    suppressed: String,
     rules: Vec<String>,
     states: Vec<String>,
     severities: Vec<String>,
@@ -99,7 +103,7 @@ pub async fn list(
         .into_iter()
         .filter(|(key, value)| {
             !value.trim().is_empty()
-                && ["rule", "state", "severity", "cursor"].contains(&key.as_str())
+                && ["rule", "state", "severity", "suppressed", "cursor"].contains(&key.as_str())
         })
         .collect();
     let field = |name: &str| {
@@ -140,6 +144,7 @@ pub async fn list(
         rule: field("rule"),
         state: field("state"),
         severity: field("severity"),
+        suppressed: field("suppressed"),
         rules: owned(&RULES),
         states: owned(&["open", "acknowledged", "resolved"]),
         severities: owned(&["critical", "high", "medium", "low"]),
@@ -256,6 +261,14 @@ struct Step {
     detail: String,
 }
 
+/// Why an alert was not sent: the suppression's id, its reason and how long it lasts.
+struct SuppressionNotice {
+    id: String,
+    reason: String,
+    by: String,
+    until: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "alert.html")]
 struct DetailPage {
@@ -265,6 +278,8 @@ struct DetailPage {
     action_base: String,
     status: String,
     withdrawn_because: Option<String>,
+    suppression: Option<SuppressionNotice>,
+    suppress_similar: String,
     event: Vec<Fact>,
     details: Vec<Fact>,
     canary_href: Option<String>,
@@ -320,6 +335,20 @@ pub async fn detail(
                 .clone()
                 .unwrap_or_else(|| "records that arrived late took it back".to_owned())
         }),
+        suppression: view.suppressed_by.as_ref().map(|id| {
+            let record = view.suppression.as_ref();
+            SuppressionNotice {
+                id: id.clone(),
+                reason: record
+                    .map(|record| record.reason.clone())
+                    .unwrap_or_default(),
+                by: record
+                    .map(|record| record.created_by.clone())
+                    .unwrap_or_default(),
+                until: record.map_or_else(String::new, |record| record.expires_at.to_string()),
+            }
+        }),
+        suppress_similar: super::suppressions::similar_href(&view.alert),
         event,
         details,
         canary_href,

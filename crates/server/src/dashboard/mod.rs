@@ -15,6 +15,7 @@ mod overview;
 pub(crate) mod page;
 pub mod session;
 mod settings;
+mod suppressions;
 
 use std::sync::Arc;
 
@@ -79,6 +80,11 @@ pub fn router(app: AppState, secure_cookies: bool) -> Router {
         .route("/alerts/{key}", get(alerts::detail))
         .route("/alerts/{key}/acknowledge", post(alerts::acknowledge))
         .route("/alerts/{key}/resolve", post(alerts::resolve))
+        .route(
+            "/suppressions",
+            get(suppressions::list).post(suppressions::create),
+        )
+        .route("/suppressions/{id}/remove", post(suppressions::remove))
         .route("/settings", get(settings::page))
         .route("/settings/tokens", post(settings::create_token))
         .route(
