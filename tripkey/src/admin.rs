@@ -122,20 +122,6 @@ impl AlertListFilter {
             ..store::AlertFilter::default()
         }
     }
-
-    /// The query parameters of `GET /api/v1/alerts`.
-    pub(crate) fn query(&self) -> Vec<(String, String)> {
-        [
-            ("rule", self.rule.clone()),
-            ("severity", self.severity.clone()),
-            ("state", self.state.clone()),
-            ("canary", self.canary.clone()),
-            ("suppressed", self.suppressed.map(|only| only.to_string())),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| value.map(|value| (name.to_owned(), value)))
-        .collect()
-    }
 }
 
 /// `tripkey alert` subcommands.
@@ -275,10 +261,10 @@ pub enum TokenCommand {
         #[arg(long = "scope", value_name = "SCOPE", default_values_t = [INGEST_SCOPE.to_owned()])]
         scopes: Vec<String>,
         /// A label forced onto every canary the token issues, as key=value (repeatable).
-        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = crate::canary::parse_label)]
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = registry::service::label_pair)]
         pinned_labels: Vec<(String, String)>,
         /// A label the token may set, as key=PATTERN where `*` matches any text (repeatable).
-        #[arg(long = "allow-label", value_name = "KEY=PATTERN", value_parser = crate::canary::parse_label)]
+        #[arg(long = "allow-label", value_name = "KEY=PATTERN", value_parser = registry::service::label_pair)]
         allowed_labels: Vec<(String, String)>,
         /// How long until it stops working, e.g. 90d [default: never].
         #[arg(long, value_name = "DURATION")]
@@ -893,18 +879,11 @@ fn print_suppression(
     out: &mut dyn Write,
     suppression: &store::SuppressionRecord,
 ) -> std::io::Result<()> {
-    let mut conditions = Vec::new();
-    let given = [
-        ("rule", &suppression.rule),
-        ("principal", &suppression.principal),
-        ("source", &suppression.source_cidr),
-        ("agent", &suppression.user_agent),
-    ];
-    for (name, value) in given {
-        if let Some(value) = value {
-            conditions.push(format!("{name}={value}"));
-        }
-    }
+    let mut conditions: Vec<String> = suppression
+        .conditions()
+        .into_iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
     if suppression.covers_canaries {
         conditions.push("covers canary alerts".to_owned());
     }

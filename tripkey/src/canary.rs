@@ -130,7 +130,7 @@ pub enum CanaryCommand {
         #[arg(long, value_enum, default_value_t = KindArg::IamUser)]
         kind: KindArg,
         /// Where it will be planted, as key=value (repeatable): owner, host, location, ….
-        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = registry::service::label_pair)]
         labels: Vec<(String, String)>,
         /// A note shown with every alert, e.g. where exactly it was planted.
         #[arg(long)]
@@ -247,7 +247,7 @@ pub enum CanaryCommand {
         #[arg(long)]
         account: Option<String>,
         /// Only canaries with this label (repeatable; all must match).
-        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = registry::service::label_pair)]
         labels: Vec<(String, String)>,
         #[command(flatten)]
         output: FormatArgs,
@@ -294,15 +294,6 @@ pub enum CanaryCommand {
         #[command(flatten)]
         output: FormatArgs,
     },
-}
-
-pub(crate) fn parse_label(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => {
-            Ok((key.trim().to_owned(), value.trim().to_owned()))
-        }
-        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
-    }
 }
 
 /// Runs a `tripkey canary` subcommand.

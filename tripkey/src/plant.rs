@@ -31,7 +31,7 @@ pub struct PlantArgs {
     #[arg(long)]
     default: bool,
     /// A label for the canary beyond host, user, os and location (repeatable), e.g. team=payments.
-    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = registry::service::label_pair)]
     labels: Vec<(String, String)>,
     /// The AWS shared credentials file [default: $AWS_SHARED_CREDENTIALS_FILE, else
     /// ~/.aws/credentials].
@@ -107,16 +107,6 @@ pub struct UnplantArgs {
     token: Option<String>,
     #[command(flatten)]
     host: HostArgs,
-}
-
-fn parse_label(text: &str) -> Result<(String, String), String> {
-    let (key, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
-    if key.trim().is_empty() {
-        return Err(format!("{text:?} has no key before the ="));
-    }
-    Ok((key.trim().to_owned(), value.trim().to_owned()))
 }
 
 fn parse_format(text: &str) -> Result<placement::Format, String> {

@@ -267,7 +267,7 @@ pub async fn alert(client: ApiClient, command: AlertCommand) -> anyhow::Result<u
             json,
         } => {
             let format = if json { Format::Jsonl } else { format };
-            let mut query = only.query();
+            let mut query = only.to_filter().query_pairs();
             query.push(("limit".to_owned(), limit.clamp(1, 500).to_string()));
             let page = client.get("/api/v1/alerts", &query).await?;
             let alerts = page["alerts"].as_array().cloned().unwrap_or_default();

@@ -403,15 +403,9 @@ pub(crate) async fn run_with(
                 settings.claim = duration(claim, settings.claim);
                 settings.batch_objects = batch_objects.unwrap_or(settings.batch_objects);
                 settings.quarantine_after = quarantine_after.unwrap_or(settings.quarantine_after);
-                let horizon = Duration::from_millis(config.detect.horizon.millis().max(0) as u64);
-                if settings.start_back > horizon {
-                    tracing::warn!(
-                        source = %name,
-                        start_back = ?settings.start_back,
-                        ?horizon,
-                        "start_back reaches past the lateness horizon: while this source catches up, its records may come beyond the horizon, where alerts can depend on the order workers commit in; raise [detect] horizon to start_back for the backfill (docs/configuration.md)"
-                    );
-                }
+                settings.warn_if_backfill_past(Duration::from_millis(
+                    config.detect.horizon.millis().max(0) as u64,
+                ));
                 // Listing a bucket is one worker's job: the others would list it again. Every
                 // worker reads what it queues.
                 let lister = (s3.clone(), settings.clone(), store.clone(), metrics.clone());

@@ -61,6 +61,22 @@ pub struct S3SourceConfig {
 }
 
 impl S3SourceConfig {
+    /// Warns when `start_back` reaches past the detectors' lateness `horizon`: while the
+    /// source catches up, its records may come beyond the horizon, where alerts can depend
+    /// on the order workers commit in (docs/detection-order.md). Returns whether it warned.
+    pub fn warn_if_backfill_past(&self, horizon: Duration) -> bool {
+        if self.start_back <= horizon {
+            return false;
+        }
+        tracing::warn!(
+            source = %self.name,
+            start_back = ?self.start_back,
+            ?horizon,
+            "start_back reaches past the lateness horizon: while this source catches up, its records may come beyond the horizon, where alerts can depend on the order workers commit in; raise [detect] horizon to start_back for the backfill (docs/configuration.md)"
+        );
+        true
+    }
+
     /// A configuration with the defaults: start 1 hour back, 20 minutes of late delivery, poll
     /// every 30 s, look for new accounts and regions every 10 minutes, 32 objects a batch
     /// claimed for 10 minutes, an unreadable object tried again after 1, 2, 4 and 8 minutes
@@ -562,6 +578,21 @@ mod tests {
     use super::*;
 
     const PREFIX: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/";
+
+    #[test]
+    fn only_a_start_back_past_the_horizon_is_warned_of() {
+        let hours = |n: u64| Duration::from_secs(n * 3600);
+        let mut settings = S3SourceConfig::new("polled", "trail-bucket", "");
+        assert!(!settings.warn_if_backfill_past(hours(2)), "1 h default");
+        settings.start_back = hours(2);
+        assert!(
+            !settings.warn_if_backfill_past(hours(2)),
+            "up to the horizon"
+        );
+        settings.start_back = hours(24);
+        assert!(settings.warn_if_backfill_past(hours(2)));
+        assert!(!settings.warn_if_backfill_past(hours(24)), "horizon raised");
+    }
 
     fn key(stamp: &str) -> String {
         format!(

@@ -196,6 +196,18 @@ pub const MAX_LABEL_VALUE: usize = 256;
 /// The longest memo, in characters.
 pub const MAX_MEMO_CHARS: usize = 1024;
 
+/// One label as a person writes it, `key=value` (spaces around either trimmed), or why it
+/// is not one. The CLI's `--label` and the dashboard's label lines read labels through it.
+pub fn label_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        }
+        Some(_) => Err(format!("{text:?} has no key before the =")),
+        None => Err(format!("{text:?} is not key=value")),
+    }
+}
+
 /// Checks labels and memo against the limits above, naming the first field out of bounds.
 pub fn validate_labels(labels: &Labels, memo: Option<&str>) -> Result<(), ServiceError> {
     let invalid = |field: String, message: String| ServiceError::InvalidRequest { field, message };
@@ -438,5 +450,31 @@ impl<I: Issuer> CanaryService<I> {
                 "drop --offline-account to manage it in AWS"
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_pair;
+
+    #[test]
+    fn a_label_is_key_equals_value_with_a_key() {
+        assert_eq!(
+            label_pair(" owner = sec-team "),
+            Ok(("owner".to_owned(), "sec-team".to_owned()))
+        );
+        assert_eq!(
+            label_pair("ticket=a=b"),
+            Ok(("ticket".to_owned(), "a=b".to_owned()))
+        );
+        assert_eq!(label_pair("note="), Ok(("note".to_owned(), String::new())));
+        assert_eq!(
+            label_pair("ticket SEC-1"),
+            Err("\"ticket SEC-1\" is not key=value".to_owned())
+        );
+        assert_eq!(
+            label_pair(" =x"),
+            Err("\" =x\" has no key before the =".to_owned())
+        );
     }
 }

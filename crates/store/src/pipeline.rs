@@ -165,6 +165,24 @@ pub struct AlertFilter {
     pub suppressed: Option<bool>,
 }
 
+impl AlertFilter {
+    /// The query parameters of `GET /api/v1/alerts` that ask the server for the same alerts.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        [
+            ("rule", self.rule.clone()),
+            ("severity", self.severity.clone()),
+            ("state", self.state.clone()),
+            ("canary", self.canary.clone()),
+            ("since", self.since.map(|at| at.to_string())),
+            ("until", self.until.map(|at| at.to_string())),
+            ("suppressed", self.suppressed.map(|only| only.to_string())),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|value| (name.to_owned(), value)))
+        .collect()
+    }
+}
+
 /// Where a page of alerts starts: after the alert with this detection time and dedup key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlertCursor {
@@ -884,29 +902,24 @@ impl Store {
 
     /// How many alerts each rule has raised.
     pub async fn alert_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows: Vec<(String, i64)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT rule, COUNT(*) FROM alerts GROUP BY rule ORDER BY rule")
-                .fetch_all(pool)
-                .await
-        })
-        .map_err(|e| self.db(e))?;
-        Ok(rows
-            .into_iter()
-            .map(|(rule, n)| (rule, n.unsigned_abs()))
-            .collect())
+        self.counts_by_rule("SELECT rule, COUNT(*) FROM alerts GROUP BY rule ORDER BY rule")
+            .await
     }
 
     /// How many alerts of each rule a suppression kept from the sinks.
     pub async fn suppressed_alert_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows: Vec<(String, i64)> = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT rule, COUNT(*) FROM alerts WHERE suppressed_by IS NOT NULL \
-                 GROUP BY rule ORDER BY rule",
-            )
-            .fetch_all(pool)
-            .await
-        })
-        .map_err(|e| self.db(e))?;
+        self.counts_by_rule(
+            "SELECT rule, COUNT(*) FROM alerts WHERE suppressed_by IS NOT NULL \
+             GROUP BY rule ORDER BY rule",
+        )
+        .await
+    }
+
+    /// The `(rule, count)` rows `sql` selects.
+    async fn counts_by_rule(&self, sql: &'static str) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            on_pool!(self, |pool| sqlx::query_as(sql).fetch_all(pool).await)
+                .map_err(|e| self.db(e))?;
         Ok(rows
             .into_iter()
             .map(|(rule, n)| (rule, n.unsigned_abs()))
@@ -1127,5 +1140,31 @@ impl Store {
                 refused: row.refused.unsigned_abs(),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AlertFilter;
+    use trail::EventTime;
+
+    #[test]
+    fn a_filter_asks_the_api_with_the_given_conditions_only() {
+        assert!(AlertFilter::default().query_pairs().is_empty());
+        let filter = AlertFilter {
+            rule: Some("access-denied-burst".to_owned()),
+            state: Some("open".to_owned()),
+            since: Some(EventTime::parse("2026-12-01T00:00:00Z").unwrap()),
+            suppressed: Some(false),
+            ..AlertFilter::default()
+        };
+        let expected = [
+            ("rule", "access-denied-burst"),
+            ("state", "open"),
+            ("since", "2026-12-01T00:00:00Z"),
+            ("suppressed", "false"),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned()));
+        assert_eq!(filter.query_pairs(), expected);
     }
 }

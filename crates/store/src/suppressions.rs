@@ -40,6 +40,22 @@ pub struct SuppressionRecord {
     pub removed_by: Option<String>,
 }
 
+impl SuppressionRecord {
+    /// The conditions it was given, by the names people read them under, in a fixed order:
+    /// `rule`, `principal`, `source` (a CIDR), `userAgent` (a pattern).
+    pub fn conditions(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("rule", &self.rule),
+            ("principal", &self.principal),
+            ("source", &self.source_cidr),
+            ("userAgent", &self.user_agent),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_deref().map(|value| (name, value)))
+        .collect()
+    }
+}
+
 impl From<SuppressionRecord> for NewSuppression {
     /// What a stored suppression says, without its id and history: the terms the routing
     /// matches alerts against.

@@ -68,15 +68,10 @@ impl AlertRow {
     }
 }
 
-/// The rules, for the filter.
-pub(super) const RULES: [&str; 6] = [
-    "canary-use",
-    "instance-credential-exfiltration",
-    "foreign-vpc-endpoint",
-    "access-denied-burst",
-    "canary-drift",
-    "canary-exposed",
-];
+/// The rules' ids, for the filters.
+pub(super) fn rule_names() -> Vec<&'static str> {
+    detect::Rule::ALL.map(detect::Rule::as_str).to_vec()
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "alerts.html")]
@@ -145,7 +140,7 @@ pub async fn list(
         state: field("state"),
         severity: field("severity"),
         suppressed: field("suppressed"),
-        rules: owned(&RULES),
+        rules: owned(&rule_names()),
         states: owned(&["open", "acknowledged", "resolved"]),
         severities: owned(&["critical", "high", "medium", "low"]),
         next,

@@ -79,13 +79,10 @@ pub fn label_lines(field: &str, text: &str) -> Result<Labels, ApiError> {
         if line.is_empty() {
             continue;
         }
-        let Some((key, value)) = line.split_once('=') else {
-            return Err(ApiError::invalid(
-                field,
-                format!("{line:?} is not key=value; give one label per line"),
-            ));
-        };
-        labels.insert(key.trim().to_owned(), value.trim().to_owned());
+        let (key, value) = registry::service::label_pair(line).map_err(|error| {
+            ApiError::invalid(field, format!("{error}; give one label per line"))
+        })?;
+        labels.insert(key, value);
     }
     Ok(labels)
 }

@@ -125,7 +125,7 @@ async fn render(
             .map(|record| row(record, store::now()))
             .collect(),
         all,
-        rules: super::alerts::RULES.to_vec(),
+        rules: super::alerts::rule_names(),
         form,
         refusal: refusal.map(|error| error.message.clone()),
     };
@@ -133,19 +133,14 @@ async fn render(
 }
 
 fn row(record: store::SuppressionRecord, now: store::EventTime) -> Row {
-    let given = [
-        ("rule", record.rule),
-        ("principal", record.principal),
-        ("source", record.source_cidr),
-        ("userAgent", record.user_agent),
-    ];
     Row {
         remove_href: format!("/suppressions/{}/remove", path_segment(&record.id)),
-        id: record.id,
-        conditions: given
+        conditions: record
+            .conditions()
             .into_iter()
-            .filter_map(|(name, value)| value.map(|value| format!("{name} = {value}")))
+            .map(|(name, value)| format!("{name} = {value}"))
             .collect(),
+        id: record.id,
         covers_canaries: record.covers_canaries,
         reason: record.reason,
         by: record.created_by,
