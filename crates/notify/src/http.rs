@@ -308,13 +308,11 @@ impl Sink for FormatSink {
         Box::pin(async move { self.post_json((self.render)(notification)).await })
     }
 
-    fn resolve<'a>(&'a self, notification: &'a Notification) -> Delivery<'a> {
-        Box::pin(async move {
-            match &self.render_resolution {
-                Some(render) => self.post_json(render(notification)).await,
-                None => Ok(()),
-            }
-        })
+    fn resolve<'a>(&'a self, notification: &'a Notification) -> Option<Delivery<'a>> {
+        let render = self.render_resolution.as_ref()?;
+        Some(Box::pin(async move {
+            self.post_json(render(notification)).await
+        }))
     }
 }
 

@@ -132,10 +132,11 @@ pub trait Sink: Send + Sync {
     fn deliver<'a>(&'a self, notification: &'a Notification) -> Delivery<'a>;
 
     /// Tells the receiver that the notification's alert was resolved in tripkey. Only a sink
-    /// that keeps an incident open for an alert (PagerDuty) has anything to do; for the others
-    /// the notice is done at once.
-    fn resolve<'a>(&'a self, _notification: &'a Notification) -> Delivery<'a> {
-        Box::pin(async { Ok(()) })
+    /// that keeps an incident open for an alert (PagerDuty) has anything to tell; the others
+    /// answer `None`, and the notice is settled without counting as a delivery, so that it
+    /// cannot make a failing sink look healthy.
+    fn resolve<'a>(&'a self, _notification: &'a Notification) -> Option<Delivery<'a>> {
+        None
     }
 }
 

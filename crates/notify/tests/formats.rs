@@ -274,7 +274,11 @@ async fn resolving_sends_pagerduty_a_resolve_and_the_chat_services_nothing() {
         "[[sink]]\nname = \"pager\"\ntype = \"pagerduty\"\nrouting_key = \"R0UT1NGKEY\"\nurl = \"{base}/v2/enqueue\"\n"
     )))
     .unwrap();
-    pager.resolve(&notification).await.unwrap();
+    pager
+        .resolve(&notification)
+        .expect("PagerDuty keeps incidents")
+        .await
+        .unwrap();
     let body = receiver.received.lock().unwrap().pop().unwrap().body;
     let received: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
@@ -285,7 +289,10 @@ async fn resolving_sends_pagerduty_a_resolve_and_the_chat_services_nothing() {
         "[[sink]]\nname = \"teams\"\ntype = \"teams\"\nwebhook_url = \"{base}/workflows/x\"\n"
     )))
     .unwrap();
-    teams.resolve(&notification).await.unwrap();
+    assert!(
+        teams.resolve(&notification).is_none(),
+        "Teams keeps no incident"
+    );
     assert!(
         receiver.received.lock().unwrap().is_empty(),
         "nothing posted"

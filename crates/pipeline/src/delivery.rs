@@ -374,7 +374,13 @@ async fn send_one(
     notification.placements = placements_of(store, &notification.alert).await;
     let resolution = deliveries.iter().all(|d| d.kind == "resolved");
     let outcome = if resolution {
-        sink.resolve(&notification).await
+        match sink.resolve(&notification) {
+            Some(sending) => sending.await,
+            None => {
+                store.notices_settled(&deliveries, now).await?;
+                return Ok(false);
+            }
+        }
     } else {
         sink.deliver(&notification).await
     };

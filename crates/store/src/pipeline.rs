@@ -1021,28 +1021,8 @@ impl Store {
         sent: &[Delivery],
         at: EventTime,
     ) -> Result<(), StoreError> {
-        let size = i64::try_from(sent.len()).unwrap_or(i64::MAX);
         let mut tx = self.write().await?;
-        for delivery in sent {
-            on_tx!(&mut tx, |conn| {
-                sqlx::query(
-                    "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, \
-                     digest_size = $2, last_error = NULL WHERE id = $3",
-                )
-                .bind(at.0)
-                .bind(size)
-                .bind(delivery.id)
-                .execute(conn)
-                .await
-                .map(drop)
-            })
-            .map_err(|e| self.db(e))?;
-            if delivery.alert.status != "withdrawn" {
-                withdrawn_since_told(&mut tx, delivery, at)
-                    .await
-                    .map_err(|e| self.db(e))?;
-            }
-        }
+        self.mark_delivered(&mut tx, sent, at).await?;
         on_tx!(&mut tx, |conn| {
             sqlx::query(
                 "INSERT INTO sink_health (sink, delivered, consecutive_failures, \
@@ -1058,6 +1038,49 @@ impl Store {
         })
         .map_err(|e| self.db(e))?;
         tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// Settles notices a sink had nothing to do with (a resolution for a sink that keeps no
+    /// incidents): done, without counting as a delivery in the sink's health.
+    pub async fn notices_settled(
+        &self,
+        settled: &[Delivery],
+        at: EventTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        self.mark_delivered(&mut tx, settled, at).await?;
+        tx.commit().await.map_err(|e| self.db(e))
+    }
+
+    /// Marks `sent` as delivered at `at`, together (as one digest of their number).
+    async fn mark_delivered(
+        &self,
+        tx: &mut Tx,
+        sent: &[Delivery],
+        at: EventTime,
+    ) -> Result<(), StoreError> {
+        let size = i64::try_from(sent.len()).unwrap_or(i64::MAX);
+        for delivery in sent {
+            on_tx!(&mut *tx, |conn| {
+                sqlx::query(
+                    "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, \
+                     digest_size = $2, last_error = NULL WHERE id = $3",
+                )
+                .bind(at.0)
+                .bind(size)
+                .bind(delivery.id)
+                .execute(conn)
+                .await
+                .map(drop)
+            })
+            .map_err(|e| self.db(e))?;
+            if delivery.alert.status != "withdrawn" {
+                withdrawn_since_told(tx, delivery, at)
+                    .await
+                    .map_err(|e| self.db(e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Records a failed attempt at these deliveries: retried at `retry_at`, or, with `None`,
