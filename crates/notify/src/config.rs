@@ -322,7 +322,7 @@ pub fn build_sink(spec: &SinkSpec) -> Result<Box<dyn Sink>, ConfigError> {
                         .unwrap_or(crate::formats::pagerduty::DEFAULT_URL),
                     timeout(*timeout_secs, 10),
                     Box::new(move |notification| {
-                        crate::formats::pagerduty::trigger(notification, &key)
+                        crate::formats::pagerduty::event_for(notification, &key)
                     }),
                 )?
                 .resolving_with(Box::new(move |notification| {

@@ -266,6 +266,27 @@ fn a_sink_without_its_credential_says_where_to_get_one() {
 }
 
 #[tokio::test]
+async fn a_withdrawn_alert_resolves_its_pagerduty_incident_instead_of_paging_again() {
+    let (base, receiver) = receiver().await;
+    *receiver.status.lock().unwrap() = StatusCode::ACCEPTED;
+    let mut notification = notification();
+    notification.digest = None;
+    notification.alert.status = detect::AlertStatus::Withdrawn;
+    notification.alert.withdrawn_because = Some("records that arrived late took it back".into());
+    let pager = build_sink(&spec(&format!(
+        "[[sink]]\nname = \"pager\"\ntype = \"pagerduty\"\nrouting_key = \"R0UT1NGKEY\"\nurl = \"{base}/v2/enqueue\"\n"
+    )))
+    .unwrap();
+    pager.deliver(&notification).await.unwrap();
+    let body = receiver.received.lock().unwrap().pop().unwrap().body;
+    let received: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        received,
+        pagerduty::resolve(&notification.alert.dedup_key, "R0UT1NGKEY")
+    );
+}
+
+#[tokio::test]
 async fn resolving_sends_pagerduty_a_resolve_and_the_chat_services_nothing() {
     let (base, receiver) = receiver().await;
     *receiver.status.lock().unwrap() = StatusCode::ACCEPTED;

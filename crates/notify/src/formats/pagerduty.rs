@@ -1,5 +1,6 @@
 //! PagerDuty: an Events API v2 `trigger`, keyed by the alert's dedup key, so a repeat
-//! delivery updates the same incident instead of opening another.
+//! delivery updates the same incident instead of opening another; a `resolve` closes it when
+//! the alert is resolved in tripkey or withdrawn.
 //!
 //! PagerDuty shows text as text; values only have their controls made visible, and are cut
 //! to the API's limits.
@@ -19,6 +20,16 @@ pub const MAX_SUMMARY: usize = 1_024;
 pub const MAX_DEDUP_KEY: usize = 255;
 /// PagerDuty refuses an event over 512 KB.
 pub const MAX_PAYLOAD_BYTES: usize = 500_000;
+
+/// The event a notification becomes: a [`trigger`], or, when records that arrived late
+/// withdrew the alert, the [`resolve`] of its incident, since the alert no longer stands and
+/// nobody should stay paged for it.
+pub fn event_for(notification: &Notification, routing_key: &str) -> Value {
+    if notification.alert.status == detect::AlertStatus::Withdrawn {
+        return resolve(&notification.alert.dedup_key, routing_key);
+    }
+    trigger(notification, routing_key)
+}
 
 /// The `trigger` event for a notification, to the service of `routing_key`.
 pub fn trigger(notification: &Notification, routing_key: &str) -> Value {
