@@ -108,6 +108,13 @@ pub struct AlertListFilter {
     /// `true`: only the alerts a suppression kept from the sinks; `false`: only the others.
     #[arg(long)]
     suppressed: Option<bool>,
+    /// Only alerts detected from this time on: RFC 3339, a day (2026-12-03) or a span before
+    /// now (24h).
+    #[arg(long, value_name = "TIME", value_parser = scan::parse_when)]
+    since: Option<store::EventTime>,
+    /// Only alerts detected before this time (as --since).
+    #[arg(long, value_name = "TIME", value_parser = scan::parse_when)]
+    until: Option<store::EventTime>,
 }
 
 impl AlertListFilter {
@@ -119,7 +126,8 @@ impl AlertListFilter {
             state: self.state.clone(),
             canary: self.canary.clone(),
             suppressed: self.suppressed,
-            ..store::AlertFilter::default()
+            since: self.since,
+            until: self.until,
         }
     }
 }
@@ -131,6 +139,7 @@ pub enum AlertCommand {
     #[command(after_help = "Examples:
   tripkey alert list -n 50
   tripkey alert list --suppressed true --rule access-denied-burst
+  tripkey alert list --since 24h --severity critical
   tripkey alert list --format jsonl | jq -r 'select(.rule == \"canary-use\") | .summary'")]
     List {
         /// How many.

@@ -229,13 +229,18 @@ fn a_suppressed_burst_is_stored_and_shown_but_never_sent() {
         "false",
         "--rule",
         "access-denied-burst",
+        "--since",
+        "1h",
         "--format",
         "jsonl",
     ];
+    let before_any = ["--until", "2000-01-01", "--format", "jsonl"];
     let mut remote_list = vec!["alert", "list"];
     remote_list.extend(only_suppressed);
     let mut remote_others = vec!["alert", "list"];
     remote_others.extend(other_bursts);
+    let mut remote_before = vec!["alert", "list"];
+    remote_before.extend(before_any);
     let keys = |output: Output| -> Vec<String> {
         assert!(output.status.success(), "{output:?}");
         String::from_utf8_lossy(&output.stdout)
@@ -245,20 +250,26 @@ fn a_suppressed_burst_is_stored_and_shown_but_never_sent() {
             .collect()
     };
     let loud_key = loud["dedup_key"].as_str().unwrap().to_owned();
-    for (how, suppressed, others) in [
+    for (how, suppressed, others, before) in [
         (
             "--server",
             remote(&address, &home, &remote_list),
             remote(&address, &home, &remote_others),
+            remote(&address, &home, &remote_before),
         ),
         (
             "--database",
             on_database(&only_suppressed),
             on_database(&other_bursts),
+            on_database(&before_any),
         ),
     ] {
         assert_eq!(keys(suppressed), std::slice::from_ref(&quiet_key), "{how}");
         assert_eq!(keys(others), std::slice::from_ref(&loud_key), "{how}");
+        assert!(
+            keys(before).is_empty(),
+            "{how}: nothing was detected by 2000"
+        );
     }
 
     let (head, shown) = exchange(
