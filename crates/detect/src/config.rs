@@ -200,7 +200,10 @@ pub struct RolePolicy {
     pub alert_on_imds_v1: Option<bool>,
 }
 
-/// Matches `text` against `pattern`, where `*` stands for any run of characters.
+/// Matches `text` against `pattern`, where `*` stands for any run of characters (none
+/// included) and every other character for itself. Linear in the text for each part of the
+/// pattern, whatever the text holds: userAgents are the attacker's to write. The one matcher
+/// for role and userAgent patterns, token label patterns and suppressions.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or("");
@@ -268,5 +271,13 @@ mod tests {
         assert!(!wildcard_match("abc", "abcd"));
         assert!(wildcard_match("*Linux*", "Boto3/1.2 Linux/5.10"));
         assert!(!wildcard_match("ab*ba", "aba"));
+        assert!(wildcard_match("*", "laptop-42"));
+        assert!(wildcard_match("*-42", "laptop-42"));
+        assert!(wildcard_match("l*p*-4*", "laptop-42"));
+        assert!(!wildcard_match("a*b*c", "a--c--b"));
+        assert!(wildcard_match("", ""));
+        assert!(!wildcard_match("", "x"));
+        assert!(!wildcard_match(&"*a".repeat(30), &"a".repeat(29)));
+        assert!(wildcard_match("*é*", "naïve café"));
     }
 }

@@ -19,7 +19,7 @@ pub mod service;
 pub mod shared;
 pub mod watch;
 
-pub use access::{glob_matches, Principal, Scope};
+pub use access::{Principal, Scope};
 pub use inventory::{
     AccountCapacity, CanaryCheck, CanaryDetail, CheckLine, IntegrityReport, Inventory,
 };
