@@ -210,7 +210,8 @@ pub enum AlertCommand {
         /// Only calls whose userAgent matches this pattern; `*` matches any run of characters.
         #[arg(long, value_name = "PATTERN")]
         user_agent: Option<String>,
-        /// How long it lasts: a span like 24h or 7d, or an RFC 3339 time to end at.
+        /// How long it lasts: a span like 24h or 7d, or an RFC 3339 time to end at; at most
+        /// 366 days.
         #[arg(long = "for", value_name = "SPAN_OR_TIME")]
         until: String,
         /// Why, for whoever reads a suppressed alert later.

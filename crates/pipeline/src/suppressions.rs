@@ -40,14 +40,20 @@ pub async fn create(
     actor: Actor<'_>,
     now: EventTime,
 ) -> Result<SuppressionRecord, SuppressionServiceError> {
+    let new = normalised(new);
+    // The refusal, when there is one, is the entry's `reason`, as for every refused call;
+    // the suppression's own reason stays with its terms.
     let detail = json!({
-        "rule": new.rule, "principal": new.principal, "source_cidr": new.source_cidr,
-        "user_agent": new.user_agent, "reason": new.reason,
-        "expires_at": new.expires_at.to_string(), "covers_canaries": new.covers_canaries,
+        "suppression": {
+            "rule": new.rule, "principal": new.principal, "source_cidr": new.source_cidr,
+            "user_agent": new.user_agent, "reason": new.reason,
+            "expires_at": new.expires_at.to_string(),
+        },
+        "covers_canaries": new.covers_canaries,
     });
     if let Err(refusal) = check(&new, actor, now) {
         let mut detail = detail;
-        detail["error"] = json!(refusal);
+        detail["reason"] = json!(refusal);
         record(
             store,
             actor,
@@ -147,8 +153,37 @@ pub fn ends_at(text: &str, now: EventTime) -> Result<EventTime, String> {
     })
 }
 
+/// The longest a suppression may last. A longer one would in effect never end, which the
+/// expiry is there to prevent; one that is still needed is made again.
+pub const MAX_LIFETIME: detect::Span = detect::Span::hours(366 * 24);
+
+/// `new` with its conditions trimmed and empty ones left out, so that the command line, the
+/// API and the dashboard make the same suppression from the same words.
+fn normalised(new: NewSuppression) -> NewSuppression {
+    let condition = |value: Option<String>| {
+        value
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    };
+    NewSuppression {
+        rule: condition(new.rule),
+        principal: condition(new.principal),
+        source_cidr: condition(new.source_cidr),
+        user_agent: condition(new.user_agent),
+        ..new
+    }
+}
+
 /// Why `new` may not be made by `actor` at `now`, if it may not.
 fn check(new: &NewSuppression, actor: Actor<'_>, now: EventTime) -> Result<(), String> {
+    let latest = now.offset(MAX_LIFETIME.millis());
+    if new.expires_at > latest {
+        return Err(format!(
+            "it would last until {}; a suppression lasts at most {} (until {latest}): make it \
+             again when it ends if it is still needed",
+            new.expires_at, MAX_LIFETIME
+        ));
+    }
     if new.reason.len() > MAX_REASON_BYTES {
         return Err(format!(
             "the reason is {} bytes; give at most {MAX_REASON_BYTES}",

@@ -1493,8 +1493,9 @@ async fn a_suppressed_alert_is_listed_and_shown_with_its_suppression() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suppressions_take_an_admin_and_canary_alerts_take_the_explicit_flag() {
     let api = Api::start().await;
-    let burst = json!({"rule": "access-denied-burst", "source_cidr": "10.20.0.0/16",
-                       "for": "7d", "reason": "terraform plan in CI"});
+    // Spaces around a condition are dropped, as the dashboard's form drops them.
+    let burst = json!({"rule": "access-denied-burst", "source_cidr": " 10.20.0.0/16 ",
+                       "user_agent": "", "for": "7d", "reason": "terraform plan in CI"});
     for who in ["viewer", "issuer", "nobody"] {
         let (status, answer) = api
             .call(
@@ -1548,6 +1549,10 @@ async fn suppressions_take_an_admin_and_canary_alerts_take_the_explicit_flag() {
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let id = made["id"].as_str().unwrap().to_owned();
     assert_eq!(made["source_cidr"], "10.20.0.0/16");
+    assert!(
+        made["user_agent"].is_null(),
+        "an empty condition is none: {made}"
+    );
     assert!(made["removed_at"].is_null());
 
     let (status, listed) = api
@@ -1650,6 +1655,18 @@ async fn a_bad_suppression_request_is_refused_with_what_to_fix_and_makes_nothing
             "unknown field",
         ),
         (json!({"rule": "access-denied-burst", "reason": "x"}), "for"),
+        (
+            json!({"rule": "access-denied-burst", "for": "400d", "reason": "kept for the audit"}),
+            "at most 366d",
+        ),
+        (
+            json!({"user_agent": "  ", "for": "1h", "reason": "x"}),
+            "at least one",
+        ),
+        (
+            json!({"source_cidr": "", "for": "1h", "reason": "x"}),
+            "at least one",
+        ),
     ];
     for (body, expected) in cases {
         let (status, answer) = api
@@ -1678,5 +1695,45 @@ async fn a_bad_suppression_request_is_refused_with_what_to_fix_and_makes_nothing
         .into_iter()
         .filter(|(_, action, _)| action == "suppression.create")
         .count();
-    assert_eq!(refused, 10, "every refused request is in the audit log");
+    assert_eq!(refused, 13, "every refused request is in the audit log");
+
+    // A refusal's reason does not take the place of the one the suppression gave, whether
+    // the service refused it or the token's scope did.
+    let (status, _) = api
+        .call(
+            "viewer",
+            Method::POST,
+            "/api/v1/suppressions",
+            Some(
+                json!({"rule": "access-denied-burst", "for": "1h", "reason": "asked by a viewer"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let entries = api.store.audit_log(None, 1_000).await.unwrap();
+    let entry = |asked: &str| {
+        entries
+            .iter()
+            .find(|entry| {
+                entry.detail["suppression"]["reason"] == asked
+                    || entry.detail["request"]["reason"] == asked
+            })
+            .unwrap_or_else(|| panic!("an entry keeps the reason {asked:?}"))
+    };
+    let too_long = entry("kept for the audit");
+    assert!(
+        too_long.detail["reason"]
+            .as_str()
+            .is_some_and(|refusal| refusal.contains("at most")),
+        "{:?}",
+        too_long.detail
+    );
+    let by_viewer = entry("asked by a viewer");
+    assert!(
+        by_viewer.detail["reason"]
+            .as_str()
+            .is_some_and(|refusal| refusal.contains("admin")),
+        "{:?}",
+        by_viewer.detail
+    );
 }

@@ -201,7 +201,8 @@ impl Store {
         let rows: Vec<SuppressionRow> = on_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM suppressions \
-                 WHERE $1 OR (removed_at IS NULL AND expires_at > $2) ORDER BY created_at, id"
+                 WHERE $1 OR (removed_at IS NULL AND expires_at > $2) \
+                 ORDER BY created_at DESC, id DESC"
             )))
             .bind(all)
             .bind(now.0)
@@ -222,7 +223,7 @@ impl Store {
         let changed = on_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE suppressions SET removed_at = $1, removed_by = $2 \
-                 WHERE id = $3 AND removed_at IS NULL",
+                 WHERE id = $3 AND removed_at IS NULL AND expires_at > $1",
             )
             .bind(at.0)
             .bind(by)

@@ -818,4 +818,31 @@ async fn a_suppressed_alert_is_stored_and_shown_but_queues_no_delivery(db: &Test
         .await
         .unwrap()
         .is_none());
+
+    // One that has run out is over already: removing it finds none in force.
+    let lapsed = store
+        .create_suppression(
+            &store::NewSuppression {
+                rule: Some("access-denied-burst".to_owned()),
+                reason: "short".to_owned(),
+                expires_at: at(500),
+                created_by: "alice".to_owned(),
+                ..Default::default()
+            },
+            at(400),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .remove_suppression(&lapsed.id, "alice", at(600))
+        .await
+        .unwrap()
+        .is_none());
+    let every = store.suppressions(at(600), true).await.unwrap();
+    assert_eq!(every.len(), 2);
+    assert_eq!(every[0].id, lapsed.id, "newest first");
+    assert!(
+        every[0].removed_at.is_none(),
+        "it ran out; nobody removed it"
+    );
 }

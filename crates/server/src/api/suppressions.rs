@@ -29,7 +29,8 @@ pub struct SuppressionRequest {
     /// Only calls whose userAgent matches this pattern; `*` matches any run of characters.
     #[schema(max_length = 1024)]
     pub user_agent: Option<String>,
-    /// How long it lasts: a span like `24h` or `7d`, or an RFC 3339 time to end at.
+    /// How long it lasts: a span like `24h` or `7d`, or an RFC 3339 time to end at; at most
+    /// 366 days.
     #[serde(rename = "for")]
     pub lasts: String,
     /// Why, for whoever reads a suppressed alert later.
@@ -66,8 +67,9 @@ pub async fn create(
     let action = Action {
         name: "suppression.create",
         object: None,
+        // Under `request`: a refusal's `reason` would otherwise overwrite the one asked for.
         detail: match &body {
-            Ok(JsonBody(body)) => serde_json::to_value(body).unwrap_or_default(),
+            Ok(JsonBody(body)) => json!({ "request": body }),
             Err(_) => json!({}),
         },
     };
@@ -142,7 +144,7 @@ pub async fn list(
     params(("id" = String, Path, description = "the suppression's id, `sup-` and 12 hexadecimal digits")),
     responses(
         (status = 200, description = "removed; the suppression as it now stands", body = SuppressionRecord),
-        (status = 404, description = "no suppression in force has that id", body = ErrorBody), CommonErrors
+        (status = 404, description = "no suppression in force has that id (removed, run out or never made)", body = ErrorBody), CommonErrors
     ),
     security(("bearer" = []))
 )]

@@ -25,9 +25,15 @@ pub fn similar_href(alert: &detect::Alert) -> String {
     if let Some(principal) = principal {
         query.append_pair("principal", principal);
     }
-    if let Some(source) = &call.source_ip {
-        let bits = if source.contains(':') { 128 } else { 32 };
-        query.append_pair("source_cidr", &format!("{source}/{bits}"));
+    // CloudTrail names a service (`ec2.amazonaws.com`, `AWS Internal`) where it has no
+    // address: only an address becomes a network.
+    if let Some(address) = call
+        .source_ip
+        .as_deref()
+        .and_then(|source| source.parse::<std::net::IpAddr>().ok())
+    {
+        let bits = if address.is_ipv6() { 128 } else { 32 };
+        query.append_pair("source_cidr", &format!("{address}/{bits}"));
     }
     format!("/suppressions?{}#new-suppression", query.finish())
 }
@@ -211,5 +217,23 @@ pub async fn remove(
     {
         Ok(_) => Redirect::to("/suppressions").into_response(),
         Err(error) => page.fail(&error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::similar_href;
+
+    #[test]
+    fn only_an_address_is_offered_as_a_network() {
+        let mut alert = notify::sample_notification(trail::EventTime(1_764_000_000_000)).alert;
+        alert.call.source_ip = Some("203.0.113.9".to_owned());
+        assert!(similar_href(&alert).contains("source_cidr=203.0.113.9%2F32"));
+        alert.call.source_ip = Some("2001:db8::1".to_owned());
+        assert!(similar_href(&alert).contains("source_cidr=2001%3Adb8%3A%3A1%2F128"));
+        for service in ["ec2.amazonaws.com", "AWS Internal"] {
+            alert.call.source_ip = Some(service.to_owned());
+            assert!(!similar_href(&alert).contains("source_cidr"), "{service}");
+        }
     }
 }
