@@ -238,6 +238,14 @@ async fn a_form_without_the_session_csrf_token_changes_nothing() {
         .await
         .unwrap()
         .is_empty());
+    let audited = server.store.audit_log(None, 100).await.unwrap();
+    assert!(
+        audited.iter().any(|entry| entry.action == "dashboard.form"
+            && entry.object.as_deref() == Some("/canaries")
+            && entry.actor == "admin"
+            && serde_json::to_value(entry.outcome).unwrap() == "denied"),
+        "the forged form is in the audit log: {audited:?}"
+    );
 
     let csrf = admin.csrf().await;
     let mut fields = form("");

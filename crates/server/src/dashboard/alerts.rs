@@ -376,7 +376,7 @@ async fn change(
     body: Bytes,
     resolve: bool,
 ) -> Response {
-    let form = match page.form(&body) {
+    let form = match page.form(&body).await {
         Ok(form) => form,
         Err(refused) => return *refused,
     };

@@ -321,7 +321,7 @@ fn profile_name(asked: Option<String>) -> Result<Option<String>, ApiError> {
 /// then reveals the credentials once. A refusal shows the form again with the reason and
 /// the fields as they were sent.
 pub async fn create(State(state): State<DashboardState>, page: Page, body: Bytes) -> Response {
-    let form = match page.form(&body) {
+    let form = match page.form(&body).await {
         Ok(form) => form,
         Err(refused) => return *refused,
     };
@@ -623,7 +623,7 @@ pub async fn rotate(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = match page.form(&body) {
+    let form = match page.form(&body).await {
         Ok(form) => form,
         Err(refused) => return *refused,
     };
@@ -651,7 +651,7 @@ pub async fn revoke(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = match page.form(&body) {
+    let form = match page.form(&body).await {
         Ok(form) => form,
         Err(refused) => return *refused,
     };

@@ -12,8 +12,10 @@ use registry::Scope;
 
 use super::session::cookie_value;
 use super::DashboardState;
-use crate::api::auth::Caller;
+use crate::api::auth::{Action, Caller};
 use crate::api::error::{ApiError, ErrorCode};
+use crate::api::ApiState;
+use store::AuditOutcome;
 
 /// The navigation bar's facts: who is logged in and what they may do, which decides the
 /// controls a page shows (the handlers check again on every action).
@@ -59,6 +61,10 @@ pub struct Page {
     /// The session's cookie value.
     pub cookie: Option<String>,
     nav: Nav,
+    /// The API's state, to audit a refused form with.
+    api: ApiState,
+    /// The path the request went to.
+    path: String,
 }
 
 impl FromRequestParts<DashboardState> for Page {
@@ -113,6 +119,8 @@ impl FromRequestParts<DashboardState> for Page {
             caller,
             cookie,
             nav,
+            api: state.app.api.clone(),
+            path: parts.uri.path().to_owned(),
         })
     }
 }
@@ -131,19 +139,31 @@ impl Page {
         }
     }
 
-    /// A submitted form, once its CSRF token is checked; a mismatch is a 403 page and nothing
-    /// runs.
-    pub fn form(&self, body: &[u8]) -> Result<FormFields, Box<Response>> {
+    /// A submitted form, once its CSRF token is checked; a mismatch is a 403 page, nothing
+    /// runs, and the audit log records it as `dashboard.form`, denied, with the path: a form
+    /// posted from another site is an attack worth seeing.
+    pub async fn form(&self, body: &[u8]) -> Result<FormFields, Box<Response>> {
         let fields = form_fields(body);
         let sent = fields.get("csrf").unwrap_or_default();
         if !same_secret(sent.as_bytes(), self.nav.csrf.as_bytes()) {
-            return Err(Box::new(error_page(
-                Some(&self.nav),
-                &ApiError::forbidden(
-                    "this form is out of date or came from another site; reload the page and \
-                     try again",
-                ),
-            )));
+            let refusal = ApiError::forbidden(
+                "this form is out of date or came from another site; reload the page and try \
+                 again",
+            );
+            let action = Action {
+                name: "dashboard.form",
+                object: Some(&self.path),
+                detail: serde_json::json!({}),
+            };
+            self.caller
+                .audit(
+                    &self.api,
+                    &action,
+                    AuditOutcome::Denied,
+                    Some("the form did not carry the session's CSRF token"),
+                )
+                .await;
+            return Err(Box::new(error_page(Some(&self.nav), &refusal)));
         }
         Ok(fields)
     }

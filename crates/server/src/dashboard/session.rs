@@ -219,7 +219,7 @@ pub async fn login(
 
 /// `POST /logout`.
 pub async fn logout(State(state): State<DashboardState>, page: Page, body: Bytes) -> Response {
-    if let Err(refused) = page.form(&body) {
+    if let Err(refused) = page.form(&body).await {
         return *refused;
     }
     if let Some(cookie) = &page.cookie {

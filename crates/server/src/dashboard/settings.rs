@@ -215,7 +215,7 @@ pub async fn test_sink(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = page.form(&body) {
+    if let Err(refused) = page.form(&body).await {
         return *refused;
     }
     let test = match crate::api::sinks::test(
@@ -255,7 +255,7 @@ pub async fn create_token(
     page: Page,
     body: Bytes,
 ) -> Response {
-    let form = match page.form(&body) {
+    let form = match page.form(&body).await {
         Ok(form) => form,
         Err(refused) => return *refused,
     };
@@ -320,7 +320,7 @@ pub async fn revoke_token(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = page.form(&body) {
+    if let Err(refused) = page.form(&body).await {
         return *refused;
     }
     match crate::api::tokens::revoke(State(state.app.api.clone()), page.caller(), Path(name)).await

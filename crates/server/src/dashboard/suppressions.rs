@@ -163,7 +163,7 @@ fn row(record: store::SuppressionRecord, now: store::EventTime) -> Row {
 /// `POST /suppressions`. A refusal shows the page again with the reason and the fields as
 /// they were sent.
 pub async fn create(State(state): State<DashboardState>, page: Page, body: Bytes) -> Response {
-    let fields = match page.form(&body) {
+    let fields = match page.form(&body).await {
         Ok(fields) => fields,
         Err(refused) => return *refused,
     };
@@ -209,7 +209,7 @@ pub async fn remove(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = page.form(&body) {
+    if let Err(refused) = page.form(&body).await {
         return *refused;
     }
     match crate::api::suppressions::remove(State(state.app.api.clone()), page.caller(), Path(id))
