@@ -132,6 +132,48 @@ impl AlertListFilter {
     }
 }
 
+/// What `tripkey alert suppress` asks for.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SuppressArgs {
+    /// Only alerts of this rule.
+    #[arg(long)]
+    rule: Option<String>,
+    /// Only alerts whose principal ARN, access key or subject is this, exactly.
+    #[arg(long)]
+    principal: Option<String>,
+    /// Only calls from this network, e.g. 10.20.0.0/16.
+    #[arg(long, value_name = "CIDR")]
+    source_cidr: Option<String>,
+    /// Only calls whose userAgent matches this pattern; `*` matches any run of characters.
+    #[arg(long, value_name = "PATTERN")]
+    user_agent: Option<String>,
+    /// How long it lasts: a span like 24h or 7d, or an RFC 3339 time to end at; at most 366
+    /// days.
+    #[arg(long = "for", value_name = "SPAN_OR_TIME")]
+    lasts: String,
+    /// Why, for whoever reads a suppressed alert later.
+    #[arg(long)]
+    reason: String,
+    /// Let it cover canary-use and canary-drift alerts too (recorded in the audit log).
+    #[arg(long)]
+    include_canaries: bool,
+}
+
+impl SuppressArgs {
+    /// The suppression asked for, as the service, the API and the dashboard take it.
+    pub(crate) fn ask(self) -> pipeline::suppressions::SuppressionAsk {
+        pipeline::suppressions::SuppressionAsk {
+            rule: self.rule,
+            principal: self.principal,
+            source_cidr: self.source_cidr,
+            user_agent: self.user_agent,
+            lasts: self.lasts,
+            reason: self.reason,
+            include_canaries: self.include_canaries,
+        }
+    }
+}
+
 /// `tripkey alert` subcommands.
 #[derive(clap::Subcommand)]
 pub enum AlertCommand {
@@ -198,28 +240,8 @@ pub enum AlertCommand {
   tripkey alert suppress --user-agent 'aws-sdk-go/* (audit-scanner)' --for 24h --reason 'quarterly access review'
   TRIPKEY_TOKEN=... tripkey alert suppress --server http://127.0.0.1:8470 --principal arn:aws:iam::123456789012:role/scanner --for 2026-12-31T00:00:00Z --reason 'pentest window'")]
     Suppress {
-        /// Only alerts of this rule.
-        #[arg(long)]
-        rule: Option<String>,
-        /// Only alerts whose principal ARN, access key or subject is this, exactly.
-        #[arg(long)]
-        principal: Option<String>,
-        /// Only calls from this network, e.g. 10.20.0.0/16.
-        #[arg(long, value_name = "CIDR")]
-        source_cidr: Option<String>,
-        /// Only calls whose userAgent matches this pattern; `*` matches any run of characters.
-        #[arg(long, value_name = "PATTERN")]
-        user_agent: Option<String>,
-        /// How long it lasts: a span like 24h or 7d, or an RFC 3339 time to end at; at most
-        /// 366 days.
-        #[arg(long = "for", value_name = "SPAN_OR_TIME")]
-        until: String,
-        /// Why, for whoever reads a suppressed alert later.
-        #[arg(long)]
-        reason: String,
-        /// Let it cover canary-use and canary-drift alerts too (recorded in the audit log).
-        #[arg(long)]
-        include_canaries: bool,
+        #[command(flatten)]
+        terms: SuppressArgs,
         #[command(flatten)]
         output: FormatArgs,
     },
@@ -747,47 +769,13 @@ pub fn alert(
                 let change = AlertStateChange::Resolve { false_positive };
                 set_alert_state(&store_args, &dedup_key, change, note).await
             }
-            AlertCommand::Suppress {
-                rule,
-                principal,
-                source_cidr,
-                user_agent,
-                until,
-                reason,
-                include_canaries,
-                output,
-            } => {
-                let now = store::now();
-                let expires_at = pipeline::suppressions::ends_at(&until, now)
-                    .map_err(|error| anyhow::anyhow!("--for {error}"))?;
+            AlertCommand::Suppress { terms, output } => {
                 let (_, store) = store_args.open_existing().await?;
-                let made = pipeline::suppressions::create(
-                    &store,
-                    store::NewSuppression {
-                        rule,
-                        principal,
-                        source_cidr,
-                        user_agent,
-                        reason,
-                        expires_at,
-                        covers_canaries: include_canaries,
-                        created_by: String::new(),
-                    },
-                    CLI_ACTOR,
-                    now,
-                )
-                .await;
+                let made =
+                    pipeline::suppressions::create(&store, terms.ask(), CLI_ACTOR, store::now())
+                        .await;
                 store.close().await;
-                let made = made?;
-                let mut out = std::io::stdout().lock();
-                match output.get() {
-                    DataFormat::Json => crate::output::write_json(&mut out, &made)?,
-                    DataFormat::Table => writeln!(
-                        out,
-                        "{} suppresses matching alerts until {}",
-                        made.id, made.expires_at
-                    )?,
-                }
+                print_made(&mut std::io::stdout().lock(), &made?, output.get())?;
                 Ok(0)
             }
             AlertCommand::Suppressions { all, output } => {
@@ -869,6 +857,23 @@ pub(crate) fn suppressed_marker(suppressed_by: Option<&str>) -> String {
     suppressed_by
         .map(|id| format!("  [suppressed by {}, not sent]", for_terminal(id)))
         .unwrap_or_default()
+}
+
+/// A suppression just made: the record as JSON, or a line saying until when it holds.
+pub(crate) fn print_made(
+    out: &mut dyn Write,
+    made: &store::SuppressionRecord,
+    format: DataFormat,
+) -> std::io::Result<()> {
+    match format {
+        DataFormat::Json => crate::output::write_json(out, made),
+        DataFormat::Table => writeln!(
+            out,
+            "{} suppresses matching alerts until {}",
+            for_terminal(&made.id),
+            made.expires_at
+        ),
+    }
 }
 
 /// Suppressions as a table, one line each.

@@ -329,35 +329,12 @@ pub async fn alert(client: ApiClient, command: AlertCommand) -> anyhow::Result<u
             let body = json!({ "note": note, "false_positive": false_positive });
             set_state(&client, out, &dedup_key, "resolve", body).await
         }
-        AlertCommand::Suppress {
-            rule,
-            principal,
-            source_cidr,
-            user_agent,
-            until,
-            reason,
-            include_canaries,
-            output,
-        } => {
-            let made = client
-                .post(
-                    "/api/v1/suppressions",
-                    &json!({
-                        "rule": rule, "principal": principal, "source_cidr": source_cidr,
-                        "user_agent": user_agent, "for": until, "reason": reason,
-                        "include_canaries": include_canaries,
-                    }),
-                )
-                .await?;
-            match output.get() {
-                DataFormat::Json => output::write_json(out, &made)?,
-                DataFormat::Table => writeln!(
-                    out,
-                    "{} suppresses matching alerts until {}",
-                    for_terminal(made["id"].as_str().unwrap_or("-")),
-                    made["expires_at"].as_str().unwrap_or("-")
-                )?,
-            }
+        AlertCommand::Suppress { terms, output } => {
+            let ask = serde_json::to_value(terms.ask())?;
+            let made = client.post("/api/v1/suppressions", &ask).await?;
+            let made: store::SuppressionRecord = serde_json::from_value(made)
+                .context("the server answered a suppression this version cannot read")?;
+            crate::admin::print_made(out, &made, output.get())?;
             Ok(0)
         }
         AlertCommand::Suppressions { all, output } => {

@@ -69,6 +69,23 @@ fn suppressions_are_checked_stored_audited_and_ended() {
     assert_eq!(vague.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&vague.stderr).contains("at least one"));
 
+    let unreadable = tripkey(
+        &db,
+        &[
+            "alert",
+            "suppress",
+            "--rule",
+            "access-denied-burst",
+            "--for",
+            "soon",
+            "--reason",
+            "typo",
+        ],
+    );
+    assert_eq!(unreadable.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&unreadable.stderr);
+    assert!(error.contains("neither a span"), "{error}");
+
     let made = json(&tripkey(
         &db,
         &[
@@ -133,6 +150,14 @@ fn suppressions_are_checked_stored_audited_and_ended() {
         })
         .collect();
     assert!(actions.contains(&("denied", "plain")), "{actions:?}");
+    assert!(
+        entries
+            .iter()
+            .any(|entry| entry["action"] == "suppression.create"
+                && entry["outcome"] == "denied"
+                && entry["detail"]["suppression"]["for"] == "soon"),
+        "a length the CLI could not read is audited as the API's is: {entries:?}"
+    );
     assert!(actions.contains(&("allowed", "covers")), "{actions:?}");
 
     let removed = tripkey(&db, &["alert", "unsuppress", &id]);

@@ -1,9 +1,39 @@
 //! Making and ending suppressions, for the command line and the API alike: checked, stored
 //! and audited in one place.
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use store::{AuditOutcome, NewAuditEntry, NewSuppression, Store, SuppressionRecord};
 use trail::EventTime;
+
+/// A suppression as asked for, by the command line, the API (`POST /api/v1/suppressions`)
+/// and the dashboard alike: read, checked and audited by [`create`]. Every condition given
+/// must hold; at least one is needed.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionAsk {
+    /// Only alerts of this rule.
+    pub rule: Option<String>,
+    /// Only alerts whose principal ARN, access key or subject is this, exactly.
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    pub principal: Option<String>,
+    /// Only calls from this network, e.g. `10.20.0.0/16`.
+    pub source_cidr: Option<String>,
+    /// Only calls whose userAgent matches this pattern; `*` matches any run of characters.
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    pub user_agent: Option<String>,
+    /// How long it lasts: a span like `24h` or `7d`, or an RFC 3339 time to end at; at most
+    /// 366 days.
+    #[serde(rename = "for")]
+    pub lasts: String,
+    /// Why, for whoever reads a suppressed alert later.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 4096))]
+    pub reason: String,
+    /// Let it cover canary-use and canary-drift alerts too; the audit log records it.
+    #[serde(default)]
+    pub include_canaries: bool,
+}
 
 /// Who asks.
 #[derive(Clone, Copy, Debug)]
@@ -32,26 +62,37 @@ pub enum SuppressionServiceError {
     Store(#[from] store::StoreError),
 }
 
-/// Checks and stores a suppression, and records the attempt in the audit log, refused or
-/// not. Covering canary-use and canary-drift alerts takes an admin, and the entry says so.
+/// Reads, checks and stores a suppression, and records the attempt in the audit log, refused
+/// or not (a length that cannot be read included). Covering canary-use and canary-drift
+/// alerts takes an admin, and the entry says so.
 pub async fn create(
     store: &Store,
-    new: NewSuppression,
+    ask: SuppressionAsk,
     actor: Actor<'_>,
     now: EventTime,
 ) -> Result<SuppressionRecord, SuppressionServiceError> {
-    let new = normalised(new);
+    let expires_at = ends_at(&ask.lasts, now).map_err(|error| format!("for: {error}"));
+    let new = normalised(NewSuppression {
+        rule: ask.rule,
+        principal: ask.principal,
+        source_cidr: ask.source_cidr,
+        user_agent: ask.user_agent,
+        reason: ask.reason,
+        expires_at: expires_at.clone().unwrap_or(now),
+        covers_canaries: ask.include_canaries,
+        created_by: actor.name.to_owned(),
+    });
     // The refusal, when there is one, is the entry's `reason`, as for every refused call;
     // the suppression's own reason stays with its terms.
     let detail = json!({
         "suppression": {
             "rule": new.rule, "principal": new.principal, "source_cidr": new.source_cidr,
-            "user_agent": new.user_agent, "reason": new.reason,
-            "expires_at": new.expires_at.to_string(),
+            "user_agent": new.user_agent, "reason": new.reason, "for": ask.lasts,
+            "expires_at": expires_at.as_ref().ok().map(ToString::to_string),
         },
         "covers_canaries": new.covers_canaries,
     });
-    if let Err(refusal) = check(&new, actor, now) {
+    if let Err(refusal) = expires_at.and_then(|_| check(&new, actor, now)) {
         let mut detail = detail;
         detail["reason"] = json!(refusal);
         record(
@@ -66,15 +107,7 @@ pub async fn create(
         .await?;
         return Err(SuppressionServiceError::Refused(refusal));
     }
-    let made = store
-        .create_suppression(
-            &NewSuppression {
-                created_by: actor.name.to_owned(),
-                ..new
-            },
-            now,
-        )
-        .await?;
+    let made = store.create_suppression(&new, now).await?;
     record(
         store,
         actor,
@@ -144,7 +177,7 @@ pub const MAX_CONDITION_BYTES: usize = 1024;
 
 /// When a suppression that lasts `text` ends: a span from `now` (`24h`, `7d`), or an
 /// RFC 3339 time.
-pub fn ends_at(text: &str, now: EventTime) -> Result<EventTime, String> {
+fn ends_at(text: &str, now: EventTime) -> Result<EventTime, String> {
     if let Ok(span) = text.parse::<detect::Span>() {
         return Ok(now.offset(span.millis()));
     }

@@ -5,41 +5,15 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
-use pipeline::suppressions::{Actor, SuppressionServiceError};
+use pipeline::suppressions::{Actor, SuppressionAsk, SuppressionServiceError};
 use registry::{Principal, Scope};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
-use store::{NewSuppression, SuppressionRecord};
+use store::SuppressionRecord;
 
 use super::auth::{Action, Caller};
 use super::error::{ApiError, CommonErrors, ErrorBody, ErrorCode};
 use super::{query_pairs, ApiState, JsonBody};
-
-/// `POST /api/v1/suppressions`. Every condition given must hold; at least one is needed.
-#[derive(Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SuppressionRequest {
-    /// Only alerts of this rule.
-    pub rule: Option<String>,
-    /// Only alerts whose principal ARN, access key or subject is this, exactly.
-    #[schema(max_length = 1024)]
-    pub principal: Option<String>,
-    /// Only calls from this network, e.g. `10.20.0.0/16`.
-    pub source_cidr: Option<String>,
-    /// Only calls whose userAgent matches this pattern; `*` matches any run of characters.
-    #[schema(max_length = 1024)]
-    pub user_agent: Option<String>,
-    /// How long it lasts: a span like `24h` or `7d`, or an RFC 3339 time to end at; at most
-    /// 366 days.
-    #[serde(rename = "for")]
-    pub lasts: String,
-    /// Why, for whoever reads a suppressed alert later.
-    #[schema(min_length = 1, max_length = 4096)]
-    pub reason: String,
-    /// Let it cover canary-use and canary-drift alerts too; the audit log records it.
-    #[serde(default)]
-    pub include_canaries: bool,
-}
 
 /// Suppressions.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -52,7 +26,7 @@ pub struct SuppressionList {
 /// its id, but no sink is sent them.
 #[utoipa::path(
     post, path = "/api/v1/suppressions", tag = "alerts",
-    request_body = SuppressionRequest,
+    request_body = SuppressionAsk,
     responses(
         (status = 201, description = "made, and in force until `expires_at`", body = SuppressionRecord),
         CommonErrors
@@ -62,7 +36,7 @@ pub struct SuppressionList {
 pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
-    body: Result<JsonBody<SuppressionRequest>, ApiError>,
+    body: Result<JsonBody<SuppressionAsk>, ApiError>,
 ) -> Result<(StatusCode, Json<SuppressionRecord>), ApiError> {
     let action = Action {
         name: "suppression.create",
@@ -74,28 +48,13 @@ pub async fn create(
         },
     };
     let principal = caller.write(&state, &[Scope::Admin], &action).await?;
-    let JsonBody(body) = caller.checked(&state, &action, body).await?;
-    let now = store::now();
-    // A time that cannot be read is refused before anything is made; the service audits
-    // every other outcome itself.
-    let expires_at = pipeline::suppressions::ends_at(&body.lasts, now)
-        .map_err(|error| ApiError::invalid("for", error));
-    let expires_at = caller.checked(&state, &action, expires_at).await?;
+    let JsonBody(ask) = caller.checked(&state, &action, body).await?;
     let address = caller.address.map(|address| address.to_string());
     let made = pipeline::suppressions::create(
         &state.store,
-        NewSuppression {
-            rule: body.rule,
-            principal: body.principal,
-            source_cidr: body.source_cidr,
-            user_agent: body.user_agent,
-            reason: body.reason,
-            expires_at,
-            covers_canaries: body.include_canaries,
-            created_by: String::new(),
-        },
+        ask,
         actor(principal, &principal.scope_list(), address.as_deref()),
-        now,
+        store::now(),
     )
     .await
     .map_err(service_error)?;

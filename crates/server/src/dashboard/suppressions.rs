@@ -13,8 +13,8 @@ use axum::Json;
 use super::page::{Nav, Page};
 use super::{path_segment, DashboardState};
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::suppressions::SuppressionRequest;
 use crate::api::JsonBody;
+use pipeline::suppressions::SuppressionAsk;
 
 /// The link that opens the form with `alert`'s rule, principal and source filled in.
 pub fn similar_href(alert: &detect::Alert) -> String {
@@ -177,12 +177,12 @@ pub async fn create(State(state): State<DashboardState>, page: Page, body: Bytes
         reason: text("reason"),
         include_canaries: fields.get("include_canaries") == Some("yes"),
     };
-    let given = |value: &String| (!value.is_empty()).then(|| value.clone());
-    let request = SuppressionRequest {
-        rule: given(&form.rule),
-        principal: given(&form.principal),
-        source_cidr: given(&form.source_cidr),
-        user_agent: given(&form.user_agent),
+    // Empty fields are no conditions: the service drops them, as it does for the API.
+    let ask = SuppressionAsk {
+        rule: Some(form.rule.clone()),
+        principal: Some(form.principal.clone()),
+        source_cidr: Some(form.source_cidr.clone()),
+        user_agent: Some(form.user_agent.clone()),
         lasts: form.lasts.clone(),
         reason: form.reason.clone(),
         include_canaries: form.include_canaries,
@@ -190,7 +190,7 @@ pub async fn create(State(state): State<DashboardState>, page: Page, body: Bytes
     match crate::api::suppressions::create(
         State(state.app.api.clone()),
         page.caller(),
-        Ok(JsonBody(request)),
+        Ok(JsonBody(ask)),
     )
     .await
     {
