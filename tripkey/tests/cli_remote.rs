@@ -8,7 +8,7 @@ use std::process::Output;
 use serde_json::json;
 
 mod common;
-use common::{json, tripkey_offline as tripkey, Serve};
+use common::{json, tripkey_offline as tripkey};
 
 const ACCOUNT: &str = "111122223333";
 const ADMIN: &str = "tk_remote_cli_admin_token_0123456789abcdefgh";
@@ -31,12 +31,7 @@ fn canaries_alerts_and_the_audit_log_through_the_api() {
         ),
     )
     .unwrap();
-    let mut command = tripkey();
-    command
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .args(["--listen", "127.0.0.1:0"])
-        .env("TRIPKEY_ADMIN_TOKEN", ADMIN);
-    let serve = Serve::spawn(command);
+    let serve = common::serve_offline(&config, ADMIN);
     let address = serve.address();
     // The client's own home holds no database: everything goes through the server.
     let home = folder.path().join("client-home");

@@ -10,7 +10,7 @@ use std::process::Output;
 use serde_json::{json, Value};
 
 mod common;
-use common::{json, tripkey_offline as tripkey, Serve};
+use common::{json, tripkey_offline as tripkey};
 
 const ACCOUNT: &str = "111122223333";
 const ADMIN: &str = "tk_suppress_serve_admin_token_0123456789abcdef";
@@ -67,12 +67,7 @@ fn a_suppressed_burst_is_stored_and_shown_but_never_sent() {
         ),
     )
     .unwrap();
-    let mut command = tripkey();
-    command
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .args(["--listen", "127.0.0.1:0"])
-        .env("TRIPKEY_ADMIN_TOKEN", ADMIN);
-    let serve = Serve::spawn(command);
+    let serve = common::serve_offline(&config, ADMIN);
     let address = serve.address();
     let home = folder.path().join("client-home");
     std::fs::create_dir(&home).unwrap();

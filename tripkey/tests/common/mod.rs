@@ -280,6 +280,19 @@ pub fn tripkey_offline() -> Command {
     command
 }
 
+/// `tripkey serve --config CONFIG` on a free loopback port with `admin` as its admin token,
+/// started with nothing from the environment ([`tripkey_offline`]).
+pub fn serve_offline(config: &std::path::Path, admin: &str) -> Serve {
+    let mut command = tripkey_offline();
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("TRIPKEY_ADMIN_TOKEN", admin);
+    Serve::spawn(command)
+}
+
 /// Runs `tripkey ARGS` through the `serve` at `address` with `token`, from a client whose
 /// home is `home` and holds no database.
 pub fn through_server(
